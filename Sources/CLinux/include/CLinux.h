@@ -1,0 +1,38 @@
+// Linux system calls and macros that Swift's Glibc module does not import.
+//
+// Functions that need _GNU_SOURCE (memfd_create, F_ADD_SEALS, struct ucred) are real functions
+// defined in CLinux.c, because a feature macro cannot reach headers imported through Glibc.
+// The CMSG_* macros become static inline functions so Swift can call them.
+#ifndef CLINUX_H
+#define CLINUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/eventfd.h>
+#include <sys/epoll.h>
+
+/// memfd_create(2).
+int clinux_memfd_create(const char *name, unsigned int flags);
+/// fcntl(fd, F_ADD_SEALS, seals).
+int clinux_add_seals(int fd, int seals);
+/// fcntl(fd, F_GET_SEALS).
+int clinux_get_seals(int fd);
+/// getsockopt(SO_PEERCRED) on a connected Unix socket.
+int clinux_peer_cred(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
+
+extern const unsigned int CLINUX_MFD_CLOEXEC;
+extern const unsigned int CLINUX_MFD_ALLOW_SEALING;
+extern const int CLINUX_F_SEAL_SEAL;
+extern const int CLINUX_F_SEAL_SHRINK;
+extern const int CLINUX_F_SEAL_GROW;
+extern const int CLINUX_F_SEAL_WRITE;
+
+static inline size_t clinux_cmsg_space(size_t n) { return CMSG_SPACE(n); }
+static inline size_t clinux_cmsg_len(size_t n) { return CMSG_LEN(n); }
+static inline struct cmsghdr *clinux_cmsg_firsthdr(struct msghdr *m) { return CMSG_FIRSTHDR(m); }
+static inline struct cmsghdr *clinux_cmsg_nxthdr(struct msghdr *m, struct cmsghdr *c) { return CMSG_NXTHDR(m, c); }
+static inline unsigned char *clinux_cmsg_data(struct cmsghdr *c) { return CMSG_DATA(c); }
+
+#endif
