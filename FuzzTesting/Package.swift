@@ -1,0 +1,20 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// libFuzzer targets for every parser that reads peer bytes. Build and run one with
+// `Scripts/fuzz.sh TARGET SECONDS` from the repository root; each target is an executable whose
+// entry point is `LLVMFuzzerTestOneInput` (built with `--sanitize=fuzzer --product TARGET`).
+// A separate package keeps these out of the main build.
+let wire: Target.Dependency = .product(name: "VMBusWire", package: "swift-vmbus")
+
+let package = Package(
+    name: "FuzzTesting",
+    dependencies: [.package(name: "swift-vmbus", path: "..")],
+    targets: [
+        .target(name: "FuzzSupport", dependencies: [wire]),
+        .executableTarget(name: "FuzzChannelMessage", dependencies: [wire, "FuzzSupport"]),
+        .executableTarget(name: "FuzzPacket", dependencies: [wire, "FuzzSupport"]),
+        .executableTarget(name: "FuzzGpadl", dependencies: [wire, "FuzzSupport"]),
+        .executableTarget(name: "FuzzIC", dependencies: [wire, "FuzzSupport"]),
+    ]
+)
