@@ -15,19 +15,20 @@ public enum FileTime {
     /// `WLTIMEDELTA`: FILETIME of the Unix epoch.
     public static let unixEpoch: UInt64 = 116_444_736_000_000_000
 
-    /// Nanoseconds since the Unix epoch for a FILETIME (negative before 1970).
+    /// Nanoseconds since the Unix epoch for a FILETIME (negative before 1970), saturating at
+    /// the limits of `Int64` (about ±292 years around 1970) instead of trapping.
     public static func unixNanoseconds(_ fileTime: UInt64) -> Int64 {
-        // Differences of two u64 below 2^63 / 100 … computed in 128 bits to never overflow.
+        // The wrapping difference read as signed is exact for every FILETIME within 2^63 ticks
+        // of 1970; only the × 100 can overflow.
         let delta = Int64(truncatingIfNeeded: fileTime &- Self.unixEpoch)
         let (product, overflow) = delta.multipliedReportingOverflow(by: 100)
         return overflow ? (delta < 0 ? .min : .max) : product
     }
 
-    /// The FILETIME of a Unix time in nanoseconds (clamped to the representable range).
+    /// The FILETIME of a Unix time in nanoseconds.
     public static func fromUnix(nanoseconds: Int64) -> UInt64 {
-        let ticks = nanoseconds / 100
-        return ticks < 0 ? Self.unixEpoch - min(UInt64(-ticks), Self.unixEpoch)
-            : Self.unixEpoch + UInt64(ticks)
+        // |nanoseconds / 100| < 9.3e16 < unixEpoch (1.16e17): the sum is always positive.
+        UInt64(Int64(Self.unixEpoch) + nanoseconds / 100)
     }
 }
 
