@@ -33,5 +33,6 @@ let package = Package(
         ),
         .testTarget(name: "VMBusWireTests", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "CLinuxTests", dependencies: ["CLinux"]),
+        .testTarget(name: "vmbusTests", dependencies: ["vmbus", "VMBusWire"], swiftSettings: strictSafety),
     ]
 )

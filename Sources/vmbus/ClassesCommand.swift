@@ -20,7 +20,7 @@ struct ClassesCommand: ParsableCommand {
         if let lookup = self.lookup {
             let byGUID = GUID(lookup).flatMap(DeviceClass.lookup)
             guard let found = byGUID ?? DeviceClass.named(lookup) else {
-                throw ValidationError("no well-known class named or with GUID '\(lookup)'")
+                throw CLIError("no well-known class named or with GUID '\(lookup)'")
             }
             classes = [found]
         }

@@ -6,7 +6,7 @@ struct DecodeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decode",
         abstract: "Decode hex bytes as a VMBus channel message, ring packet or IC message.",
-        subcommands: [DecodeMessage.self]
+        subcommands: [DecodeMessage.self, DecodePacket.self, DecodeIC.self]
     )
 }
 
@@ -58,7 +58,7 @@ struct DecodeMessage: ParsableCommand {
             print("\(message.type) — \(bytes.count) bytes")
             print(describe(message))
         } catch {
-            throw ValidationError("not a valid channel message: \(error)")
+            throw CLIError("not a valid channel message: \(error)")
         }
     }
 }
@@ -66,7 +66,7 @@ struct DecodeMessage: ParsableCommand {
 /// Parses a decimal or 0x-prefixed hex number.
 func parseNumber(_ text: String, as name: String) throws -> UInt64 {
     let value = text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
-    guard let value else { throw ValidationError("\(name) '\(text)' is not a number") }
+    guard let value else { throw CLIError("\(name) '\(text)' is not a number") }
     return value
 }
 
@@ -75,14 +75,17 @@ func parseNumber(_ text: String, as name: String) throws -> UInt64 {
 func describe(_ value: Any) -> String {
     var lines: [String] = []
     func walk(_ value: Any, _ label: String?, _ depth: Int) {
-        let prefix = String(repeating: "  ", count: depth) + (label.map { "\($0): " } ?? "")
+        // Tuple elements are labelled ".0", ".1": those labels carry no meaning.
+        let shownLabel = label.flatMap { $0.hasPrefix(".") ? nil : $0 }
+        let prefix = String(repeating: "  ", count: depth) + (shownLabel.map { "\($0): " } ?? "")
         let mirror = Mirror(reflecting: value)
         let children = Array(mirror.children)
         if let bytes = value as? [UInt8] {
             lines.append(prefix + hexSummary(bytes[...]))
         } else if let slice = value as? ArraySlice<UInt8> {
             lines.append(prefix + hexSummary(slice))
-        } else if value is GUID || value is VMBusVersion || children.isEmpty {
+        } else if children.isEmpty || value is GUID || value is VMBusVersion || value is ICVersion
+            || value is NTStatus || value is ICStatus {
             lines.append(prefix + String(describing: value))
         } else if mirror.displayStyle == .optional {
             walk(children[0].value, label, depth)
@@ -98,13 +101,14 @@ func describe(_ value: Any) -> String {
             // A case with a payload: name the case, then show the payload's fields.
             lines.append(prefix + (children[0].label ?? ""))
             let payload = Mirror(reflecting: children[0].value)
-            if payload.displayStyle == .struct {
+            if payload.displayStyle == .struct || payload.displayStyle == .tuple {
                 for child in payload.children { walk(child.value, child.label, depth + 1) }
             } else {
                 walk(children[0].value, nil, depth + 1)
             }
         } else {
-            if label != nil || depth == 0 { lines.append(prefix.isEmpty ? String(describing: mirror.subjectType) : prefix) }
+            // A labelled field shows its name; an unlabelled one (tuple element, top level) its type.
+            lines.append(shownLabel == nil ? prefix + String(describing: mirror.subjectType) : prefix)
             for child in children { walk(child.value, child.label, depth + 1) }
         }
     }

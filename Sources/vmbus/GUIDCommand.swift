@@ -31,11 +31,11 @@ struct GUIDCommand: ParsableCommand {
                 do {
                     guid = try GUID(wireBytes: bytes)
                 } catch {
-                    throw ValidationError("'\(value)' is neither a GUID nor 16 wire bytes (\(error))")
+                    throw CLIError("'\(value)' is neither a GUID nor 16 wire bytes (\(error))")
                 }
             }
         } else {
-            throw ValidationError("give a GUID, wire bytes, or --port")
+            throw CLIError("give a GUID, wire bytes, or --port")
         }
         print("guid:      \(guid)")
         print("wire:      \(guid.wireBytes.map { hexByte($0) }.joined(separator: " "))")

@@ -19,12 +19,12 @@ func parseHex(_ text: String) throws -> [UInt8] {
         case "a"..."f": digits.append(UInt8(c.value - 87))
         case "A"..."F": digits.append(UInt8(c.value - 55))
         default:
-            throw ValidationError("'\(c)' is not a hex digit")
+            throw CLIError("'\(c)' is not a hex digit")
         }
         i += 1
     }
     scalars.removeAll()
-    guard digits.count % 2 == 0 else { throw ValidationError("odd number of hex digits (\(digits.count))") }
+    guard digits.count % 2 == 0 else { throw CLIError("odd number of hex digits (\(digits.count))") }
     return stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
 }
 
@@ -42,4 +42,11 @@ func readHexInput(_ argument: String) throws -> [UInt8] {
         return try parseHex(text)
     }
     return try parseHex(argument)
+}
+
+/// A failure while running a command: printed as `Error: …` and exit status 1, without the
+/// usage text (which ArgumentParser shows only for bad arguments).
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
