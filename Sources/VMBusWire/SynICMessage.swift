@@ -27,10 +27,7 @@ public struct SynICMessage: Hashable, Sendable {
     public init(messageType: UInt32, messagePending: Bool = false, senderPortID: UInt64 = 0, payload: [UInt8])
         throws(WireError)
     {
-        guard payload.count <= Self.maximumPayloadSize else {
-            throw WireError.limitExceeded(
-                name: "SynIC payload size", value: UInt64(payload.count), limit: UInt64(Self.maximumPayloadSize))
-        }
+        try WireError.check("SynIC payload size", payload.count, limit: Self.maximumPayloadSize)
         self.messageType = messageType
         self.messagePending = messagePending
         self.senderPortID = senderPortID
@@ -45,10 +42,7 @@ public struct SynICMessage: Hashable, Sendable {
         let flags = try reader.readUInt8()
         try reader.skip(2)
         self.senderPortID = try reader.readUInt64()
-        guard Int(size) <= Self.maximumPayloadSize else {
-            throw WireError.limitExceeded(
-                name: "SynIC payload size", value: UInt64(size), limit: UInt64(Self.maximumPayloadSize))
-        }
+        try WireError.check("SynIC payload size", size, limit: Self.maximumPayloadSize)
         self.messagePending = flags & 1 != 0
         let area = try reader.readBytes(Self.maximumPayloadSize)
         self.payload = Array(area.prefix(Int(size)))
@@ -85,11 +79,7 @@ public struct PostMessageInput: Hashable, Sendable {
     public init(connectionID: UInt32, messageType: UInt32 = VMBusConnectionID.synicMessageType, payload: [UInt8])
         throws(WireError)
     {
-        guard payload.count <= SynICMessage.maximumPayloadSize else {
-            throw WireError.limitExceeded(
-                name: "SynIC payload size", value: UInt64(payload.count),
-                limit: UInt64(SynICMessage.maximumPayloadSize))
-        }
+        try WireError.check("SynIC payload size", payload.count, limit: SynICMessage.maximumPayloadSize)
         self.connectionID = connectionID
         self.messageType = messageType
         self.payload = payload
@@ -102,10 +92,7 @@ public struct PostMessageInput: Hashable, Sendable {
         try reader.skip(4)
         self.messageType = try reader.readUInt32()
         let size = try reader.readUInt32()
-        guard size <= UInt32(SynICMessage.maximumPayloadSize) else {
-            throw WireError.limitExceeded(
-                name: "SynIC payload size", value: UInt64(size), limit: UInt64(SynICMessage.maximumPayloadSize))
-        }
+        try WireError.check("SynIC payload size", size, limit: SynICMessage.maximumPayloadSize)
         self.payload = Array(try reader.readBytes(SynICMessage.maximumPayloadSize).prefix(Int(size)))
     }
 

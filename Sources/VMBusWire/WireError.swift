@@ -47,3 +47,16 @@ extension WireError: CustomStringConvertible {
         }
     }
 }
+
+extension WireError {
+    /// Throws ``limitExceeded(name:value:limit:)`` unless `value ≤ limit`: the one check every
+    /// peer-claimed count or length passes before anything is allocated for it.
+    @inlinable
+    public static func check<V: BinaryInteger, L: BinaryInteger>(_ name: String, _ value: V, limit: L)
+        throws(WireError)
+    {
+        if value > limit {
+            throw WireError.limitExceeded(name: name, value: UInt64(clamping: value), limit: UInt64(clamping: limit))
+        }
+    }
+}

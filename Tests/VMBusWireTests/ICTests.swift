@@ -120,7 +120,7 @@ func bytes(_ write: (inout WireWriter) throws -> Void) rethrows -> [UInt8] {
         let short = try HeartbeatMessage(from: &reader)
         #expect(short.sequenceNumber == 5 && short.applicationState == nil)
         let full = HeartbeatMessage(sequenceNumber: 6, applicationState: .init(rawValue: 9))
-        let encoded = try bytes { full.write(to: &$0) }
+        let encoded = bytes { full.write(to: &$0) }
         #expect(encoded.count == HeartbeatMessage.wireSize)
         var again = WireReader(encoded)
         #expect(try HeartbeatMessage(from: &again) == full)
@@ -146,7 +146,7 @@ func bytes(_ write: (inout WireWriter) throws -> Void) rethrows -> [UInt8] {
     @Test func timeSyncBodiesHaveLinuxAndWindowsSizes() throws {
         let v4 = TimeSyncMessageV4(parentTime: FileTime.unixEpoch + 10_000_000, vmReferenceTime: 500,
                                    flags: .sync, leapIndicator: 1, stratum: 2)
-        let encoded4 = try bytes { v4.write(to: &$0) }
+        let encoded4 = bytes { v4.write(to: &$0) }
         #expect(encoded4.count == 24)
         var reader = WireReader(Array(encoded4.prefix(22)))
         #expect(try TimeSyncMessageV4(from: &reader) == v4)
@@ -154,7 +154,7 @@ func bytes(_ write: (inout WireWriter) throws -> Void) rethrows -> [UInt8] {
         #expect(throws: WireError.truncated(needed: 22, available: 21)) { try TimeSyncMessageV4(from: &short) }
         #expect(v4.hostTime(referenceNow: 600) == v4.parentTime + 100)
         let v3 = TimeSyncMessageV3(parentTime: 1, childTime: 2, roundTripTime: 3, flags: .sample)
-        let encoded3 = try bytes { v3.write(to: &$0) }
+        let encoded3 = bytes { v3.write(to: &$0) }
         #expect(encoded3.count == 28)
         var reader3 = WireReader(Array(encoded3.prefix(25)))
         #expect(try TimeSyncMessageV3(from: &reader3) == v3)
@@ -166,7 +166,7 @@ func bytes(_ write: (inout WireWriter) throws -> Void) rethrows -> [UInt8] {
 
     @Test func vssIsTwelveBytes() throws {
         let message = VSSMessage(operation: .hotBackup, flags: VSSMessage.hotBackupNoAutoRecovery)
-        let encoded = try bytes { message.write(to: &$0) }
+        let encoded = bytes { message.write(to: &$0) }
         #expect(encoded == [2, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0])
         var reader = WireReader(encoded)
         #expect(try VSSMessage(from: &reader) == message)

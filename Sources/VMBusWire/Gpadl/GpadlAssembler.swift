@@ -23,9 +23,7 @@ public enum Gpadl {
         throws(WireError) -> (header: GpadlHeader, bodies: [GpadlBody])
     {
         guard !ranges.isEmpty else { throw WireError.invalidField(name: "rangecount", value: 0) }
-        guard ranges.count <= Int(UInt16.max) else {
-            throw WireError.limitExceeded(name: "rangecount", value: UInt64(ranges.count), limit: UInt64(UInt16.max))
-        }
+        try WireError.check("rangecount", ranges.count, limit: UInt16.max)
         let words = Self.words(ranges)
         guard words.count <= Self.maximumWords else {
             throw WireError.limitExceeded(

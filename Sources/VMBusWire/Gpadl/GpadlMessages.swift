@@ -42,10 +42,7 @@ public struct GpadlHeader: Hashable, Sendable {
     /// Writes the body after the channel-message header.
     /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` for more than 27 words.
     public func write(to writer: inout WireWriter) throws(WireError) {
-        guard self.words.count <= Self.maximumWords else {
-            throw WireError.limitExceeded(
-                name: "GPADL header words", value: UInt64(self.words.count), limit: UInt64(Self.maximumWords))
-        }
+        try WireError.check("GPADL header words", self.words.count, limit: Self.maximumWords)
         writer.writeUInt32(self.childRelID)
         writer.writeUInt32(self.gpadl)
         writer.writeUInt16(self.rangeBufferLength)
@@ -87,10 +84,7 @@ public struct GpadlBody: Hashable, Sendable {
     /// Writes the body after the channel-message header.
     /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` for more than 28 words.
     public func write(to writer: inout WireWriter) throws(WireError) {
-        guard self.words.count <= Self.maximumWords else {
-            throw WireError.limitExceeded(
-                name: "GPADL body words", value: UInt64(self.words.count), limit: UInt64(Self.maximumWords))
-        }
+        try WireError.check("GPADL body words", self.words.count, limit: Self.maximumWords)
         writer.writeUInt32(self.messageNumber)
         writer.writeUInt32(self.gpadl)
         for word in self.words { writer.writeUInt64(word) }
@@ -101,10 +95,7 @@ public struct GpadlBody: Hashable, Sendable {
 /// dispatcher checks), so this allocates at most 28 words.
 private func readWords(_ reader: inout WireReader, _ trailingBytes: TrailingBytePolicy) throws(WireError) -> [UInt64] {
     let count = reader.remaining / 8
-    guard count <= GpadlBody.maximumWords else {
-        throw WireError.limitExceeded(
-            name: "GPADL message words", value: UInt64(count), limit: UInt64(GpadlBody.maximumWords))
-    }
+    try WireError.check("GPADL message words", count, limit: GpadlBody.maximumWords)
     var words: [UInt64] = []
     words.reserveCapacity(count)
     for _ in 0..<count { words.append(try reader.readUInt64()) }

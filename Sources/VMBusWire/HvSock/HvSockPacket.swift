@@ -19,9 +19,7 @@ public struct HvSockData: Hashable, Sendable {
         guard header.type == .data else {
             throw WireError.invalidField(name: "hvsock pipe packet type", value: UInt64(header.type.rawValue))
         }
-        guard header.length <= UInt32(HvSock.mtu) else {
-            throw WireError.limitExceeded(name: "hvsock data_size", value: UInt64(header.length), limit: UInt64(HvSock.mtu))
-        }
+        try WireError.check("hvsock data_size", header.length, limit: HvSock.mtu)
         self.data = try reader.readBytes(Int(header.length))
     }
 
@@ -29,9 +27,7 @@ public struct HvSockData: Hashable, Sendable {
     /// padded to 8 bytes.
     /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` above 16384 bytes.
     public static func packet<C: Collection>(_ data: C) throws(WireError) -> [UInt8] where C.Element == UInt8 {
-        guard data.count <= HvSock.mtu else {
-            throw WireError.limitExceeded(name: "hvsock data_size", value: UInt64(data.count), limit: UInt64(HvSock.mtu))
-        }
+        try WireError.check("hvsock data_size", data.count, limit: HvSock.mtu)
         var writer = WireWriter(capacity: PipeHeader.wireSize + data.count)
         PipeHeader(type: .data, length: UInt32(data.count)).write(to: &writer)
         writer.writeBytes(data)

@@ -73,10 +73,7 @@ public struct FileCopyMessage: Hashable, Sendable {
             try reader.skip(4)
             let offset = try reader.readUInt64()
             let size = try reader.readUInt32()
-            guard size <= UInt32(Self.maximumFragment) else {
-                throw WireError.limitExceeded(
-                    name: "fcopy size", value: UInt64(size), limit: UInt64(Self.maximumFragment))
-            }
+            try WireError.check("fcopy size", size, limit: Self.maximumFragment)
             self.content = .write(offset: offset, data: Array(try reader.readBytes(Int(size))))
         case .completeFileCopy, .cancelFileCopy:
             self.content = .headerOnly
@@ -97,10 +94,7 @@ public struct FileCopyMessage: Hashable, Sendable {
             writer.writeUInt32(flags.rawValue)
             writer.writeUInt64(size)
         case .write(let offset, let data):
-            guard data.count <= Self.maximumFragment else {
-                throw WireError.limitExceeded(
-                    name: "fcopy size", value: UInt64(data.count), limit: UInt64(Self.maximumFragment))
-            }
+            try WireError.check("fcopy size", data.count, limit: Self.maximumFragment)
             writer.writeZeros(4)
             writer.writeUInt64(offset)
             writer.writeUInt32(UInt32(data.count))

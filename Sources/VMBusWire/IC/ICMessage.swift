@@ -19,9 +19,7 @@ public struct ICMessage: Hashable, Sendable {
     ///   ``WireError/truncated(needed:available:)`` if the pipe length or `icmsgsize` claims
     ///   more than the payload holds.
     public init(payload: ArraySlice<UInt8>) throws(WireError) {
-        guard payload.count <= Self.maximumSize else {
-            throw WireError.limitExceeded(name: "IC message size", value: UInt64(payload.count), limit: UInt64(Self.maximumSize))
-        }
+        try WireError.check("IC message size", payload.count, limit: Self.maximumSize)
         var reader = WireReader(payload)
         self.pipe = try PipeHeader(from: &reader)
         guard Int(self.pipe.length) <= reader.remaining else {
@@ -38,10 +36,7 @@ public struct ICMessage: Hashable, Sendable {
 
     /// A message with `body`: pipe {DATA, 20 + body}, the header with `icmsgsize` = body size.
     public init<C: Collection>(header: ICMessageHeader, body: C) throws(WireError) where C.Element == UInt8 {
-        guard Self.bodyOffset + body.count <= Self.maximumSize else {
-            throw WireError.limitExceeded(
-                name: "IC message size", value: UInt64(Self.bodyOffset + body.count), limit: UInt64(Self.maximumSize))
-        }
+        try WireError.check("IC message size", Self.bodyOffset + body.count, limit: Self.maximumSize)
         self.pipe = PipeHeader(type: .data, length: UInt32(ICMessageHeader.wireSize + body.count))
         self.header = header
         self.header.messageSize = UInt16(body.count)

@@ -53,10 +53,7 @@ public struct KVPMessage: Hashable, Sendable {
         case .delete:
             try reader.skip(2)
             let keySize = try reader.readUInt32()
-            guard keySize <= UInt32(KVPRecord.maximumKeySize) else {
-                throw WireError.limitExceeded(
-                    name: "KVP key_size", value: UInt64(keySize), limit: UInt64(KVPRecord.maximumKeySize))
-            }
+            try WireError.check("KVP key_size", keySize, limit: KVPRecord.maximumKeySize)
             self.content = .delete(key: UTF16Field.decode(try reader.readBytes(KVPRecord.maximumKeySize).prefix(Int(keySize))))
         case .enumerate:
             try reader.skip(2)
@@ -83,10 +80,7 @@ public struct KVPMessage: Hashable, Sendable {
             try record.write(to: &writer)
         case .delete(let key):
             let bytes = UTF16Field.encode(key) + [0, 0]
-            guard bytes.count <= KVPRecord.maximumKeySize else {
-                throw WireError.limitExceeded(
-                    name: "KVP key_size", value: UInt64(bytes.count), limit: UInt64(KVPRecord.maximumKeySize))
-            }
+            try WireError.check("KVP key_size", bytes.count, limit: KVPRecord.maximumKeySize)
             writer.writeZeros(2)
             writer.writeUInt32(UInt32(bytes.count))
             writer.writeFixed(bytes, size: KVPRecord.maximumKeySize)

@@ -77,13 +77,8 @@ public struct KVPRecord: Hashable, Sendable {
         let type = KVPValueType(rawValue: try reader.readUInt32())
         let keySize = try reader.readUInt32()
         let valueSize = try reader.readUInt32()
-        guard keySize <= UInt32(Self.maximumKeySize) else {
-            throw WireError.limitExceeded(name: "KVP key_size", value: UInt64(keySize), limit: UInt64(Self.maximumKeySize))
-        }
-        guard valueSize <= UInt32(Self.maximumValueSize) else {
-            throw WireError.limitExceeded(
-                name: "KVP value_size", value: UInt64(valueSize), limit: UInt64(Self.maximumValueSize))
-        }
+        try WireError.check("KVP key_size", keySize, limit: Self.maximumKeySize)
+        try WireError.check("KVP value_size", valueSize, limit: Self.maximumValueSize)
         self.key = UTF16Field.decode(try reader.readBytes(Self.maximumKeySize).prefix(Int(keySize)))
         let value = try reader.readBytes(Self.maximumValueSize).prefix(Int(valueSize))
         var valueReader = WireReader(value)
@@ -102,9 +97,7 @@ public struct KVPRecord: Hashable, Sendable {
     ///   value over its field.
     public func write(to writer: inout WireWriter) throws(WireError) {
         let key = UTF16Field.encode(self.key) + [0, 0]
-        guard key.count <= Self.maximumKeySize else {
-            throw WireError.limitExceeded(name: "KVP key_size", value: UInt64(key.count), limit: UInt64(Self.maximumKeySize))
-        }
+        try WireError.check("KVP key_size", key.count, limit: Self.maximumKeySize)
         let (type, value): (KVPValueType, [UInt8])
         switch self.value {
         case .string(let s): (type, value) = (.string, UTF16Field.encode(s) + [0, 0])
@@ -114,10 +107,7 @@ public struct KVPRecord: Hashable, Sendable {
         case .qword(let v): (type, value) = (.qword, littleEndian(v, 8))
         case .raw(let t, let bytes): (type, value) = (t, bytes)
         }
-        guard value.count <= Self.maximumValueSize else {
-            throw WireError.limitExceeded(
-                name: "KVP value_size", value: UInt64(value.count), limit: UInt64(Self.maximumValueSize))
-        }
+        try WireError.check("KVP value_size", value.count, limit: Self.maximumValueSize)
         writer.writeUInt32(type.rawValue)
         writer.writeUInt32(UInt32(key.count))
         writer.writeUInt32(UInt32(value.count))

@@ -97,10 +97,7 @@ public enum ChannelMessage: Hashable, Sendable {
         _ payload: ArraySlice<UInt8>, version: VMBusVersion?, features: FeatureFlags = [],
         trailingBytes: TrailingBytePolicy = .ignore
     ) throws(WireError) -> ChannelMessage {
-        guard payload.count <= Self.maximumSize else {
-            throw WireError.limitExceeded(
-                name: "SynIC payload size", value: UInt64(payload.count), limit: UInt64(Self.maximumSize))
-        }
+        try WireError.check("SynIC payload size", payload.count, limit: Self.maximumSize)
         var reader = WireReader(payload)
         let type = ChannelMessageType(rawValue: try reader.readUInt32())
         try reader.skip(4)  // padding: zero by spec, ignored by every receiver
@@ -193,10 +190,7 @@ public enum ChannelMessage: Hashable, Sendable {
         case .requestOffers, .allOffersDelivered, .unload, .unloadResponse, .pause, .pauseResponse, .resume:
             break
         }
-        guard writer.count <= Self.maximumSize else {
-            throw WireError.limitExceeded(
-                name: "SynIC payload size", value: UInt64(writer.count), limit: UInt64(Self.maximumSize))
-        }
+        try WireError.check("SynIC payload size", writer.count, limit: Self.maximumSize)
         return writer.bytes
     }
 }

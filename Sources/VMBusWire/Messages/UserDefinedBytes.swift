@@ -18,10 +18,7 @@ public struct UserDefinedBytes: Hashable, Sendable {
     /// An area holding `bytes`, zero-padded to 120.
     /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` if more than 120 bytes are given.
     public init<C: Collection>(_ bytes: C) throws(WireError) where C.Element == UInt8 {
-        guard bytes.count <= Self.size else {
-            throw WireError.limitExceeded(
-                name: "user-defined bytes", value: UInt64(bytes.count), limit: UInt64(Self.size))
-        }
+        try WireError.check("user-defined bytes", bytes.count, limit: Self.size)
         self.bytes = Array(bytes) + Array(repeating: 0, count: Self.size - bytes.count)
     }
 

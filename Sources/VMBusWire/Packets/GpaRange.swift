@@ -55,10 +55,7 @@ public struct GpaRange: Hashable, Sendable {
         let byteCount = try reader.readUInt32()
         let byteOffset = try reader.readUInt32()
         let pages = try Self.pageCount(byteCount: byteCount, byteOffset: byteOffset)
-        guard pages <= Self.maximumPageCount else {
-            throw WireError.limitExceeded(
-                name: "range PFN count", value: UInt64(pages), limit: UInt64(Self.maximumPageCount))
-        }
+        try WireError.check("range PFN count", pages, limit: Self.maximumPageCount)
         try reader.require(pages * 8)
         var pfns: [UInt64] = []
         pfns.reserveCapacity(pages)

@@ -65,11 +65,7 @@ public enum PacketEncoder {
     public static func pageBuffer<C: Collection>(
         ranges: [GpaRange], payload: C, flags: PacketFlags = .completionRequested, transactionID: UInt64
     ) throws(WireError) -> [UInt8] where C.Element == UInt8 {
-        guard ranges.count <= GpaDirectPacket.linuxPageArraySize else {
-            throw WireError.limitExceeded(
-                name: "page buffer count", value: UInt64(ranges.count),
-                limit: UInt64(GpaDirectPacket.linuxPageArraySize))
-        }
+        try WireError.check("page buffer count", ranges.count, limit: GpaDirectPacket.linuxPageArraySize)
         for range in ranges where range.pfns.count != 1 {
             throw WireError.invalidField(name: "page buffer PFN count", value: UInt64(range.pfns.count))
         }
@@ -81,11 +77,7 @@ public enum PacketEncoder {
     public static func multipage<C: Collection>(
         range: GpaRange, payload: C, flags: PacketFlags = .completionRequested, transactionID: UInt64
     ) throws(WireError) -> [UInt8] where C.Element == UInt8 {
-        guard range.pfns.count <= GpaDirectPacket.linuxPageArraySize else {
-            throw WireError.limitExceeded(
-                name: "multipage PFN count", value: UInt64(range.pfns.count),
-                limit: UInt64(GpaDirectPacket.linuxPageArraySize))
-        }
+        try WireError.check("multipage PFN count", range.pfns.count, limit: GpaDirectPacket.linuxPageArraySize)
         return try Self.gpaDirect(
             ranges: [range], areaSize: 8 + 8 * GpaDirectPacket.linuxPageArraySize, payload: payload, flags: flags,
             transactionID)
@@ -137,10 +129,7 @@ public enum PacketEncoder {
     private static func descriptor(
         _ type: PacketType, offset: Int, length: Int, _ flags: PacketFlags, _ transactionID: UInt64
     ) throws(WireError) -> PacketDescriptor {
-        guard length <= PacketDescriptor.maximumPacketLength else {
-            throw WireError.limitExceeded(
-                name: "packet length", value: UInt64(length), limit: UInt64(PacketDescriptor.maximumPacketLength))
-        }
+        try WireError.check("packet length", length, limit: PacketDescriptor.maximumPacketLength)
         // offset ≤ length and both ≤ 524280 here, so the 8-byte units fit a u16.
         return PacketDescriptor(
             type: type, offset8: UInt16((offset + 7) / 8), len8: UInt16(length / 8), flags: flags,
