@@ -1,121 +1,193 @@
-/// A KVP operation (06 §6.1). An open set.
+/// A KVP operation (06 §6.1). An open set: unknown operations are kept with their bytes.
 public struct KVPOperation: RawRepresentable, Hashable, Sendable {
+    /// The u8 at body offset 0.
     public var rawValue: UInt8
+    /// Wraps any wire value, named or not.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// 0 GET: return the value of a key in a pool.
     public static let get = Self(rawValue: 0)
+    /// 1 SET: store a key/value in a pool.
     public static let set = Self(rawValue: 1)
+    /// 2 DELETE: delete a key.
     public static let delete = Self(rawValue: 2)
+    /// 3 ENUMERATE: return the entry at `index` of a pool.
     public static let enumerate = Self(rawValue: 3)
+    /// 4 GET_IP_INFO: report an adapter's IP configuration.
     public static let getIPInfo = Self(rawValue: 4)
+    /// 5 SET_IP_INFO: apply an IP configuration to an adapter.
     public static let setIPInfo = Self(rawValue: 5)
 }
 
 /// A KVP pool (06 §6.1). An open set.
 public struct KVPPool: RawRepresentable, Hashable, Sendable {
+    /// The u8 at body offset 1.
     public var rawValue: UInt8
+    /// Wraps any wire value, named or not.
     public init(rawValue: UInt8) { self.rawValue = rawValue }
-    /// Data pushed by the host administrator into the guest.
+    /// 0 EXTERNAL: data pushed by the host administrator into the guest.
     public static let external = Self(rawValue: 0)
-    /// Data written by guest software, read by the host.
+    /// 1 GUEST: data written by guest software, read by the host.
     public static let guest = Self(rawValue: 1)
-    /// Intrinsic guest data, enumerated by the host.
+    /// 2 AUTO: intrinsic guest data (OS name, FQDN, IPs…), enumerated by the host.
     public static let auto = Self(rawValue: 2)
-    /// Intrinsic host data pushed to the guest.
+    /// 3 AUTO_EXTERNAL: intrinsic host data pushed to the guest (e.g. host name).
     public static let autoExternal = Self(rawValue: 3)
-    /// Linux-internal; never exchanged.
+    /// 4 AUTO_INTERNAL: Linux-internal; never exchanged.
     public static let autoInternal = Self(rawValue: 4)
 }
 
-/// A KVP value type (06 §6.2). An open set.
+/// A KVP value type, `value_type` of the value record (06 §6.2). An open set.
 public struct KVPValueType: RawRepresentable, Hashable, Sendable {
+    /// The u32 at record offset 0.
     public var rawValue: UInt32
+    /// Wraps any wire value, named or not.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
-    /// REG_SZ: a UTF-16 string.
+    /// 1 REG_SZ: a UTF-16 string with its NUL.
     public static let string = Self(rawValue: 1)
-    /// REG_EXPAND_SZ (OpenVMM).
+    /// 2 REG_EXPAND_SZ (OpenVMM): a UTF-16 string with its NUL.
     public static let expandString = Self(rawValue: 2)
-    /// REG_DWORD / REG_U32.
+    /// 4 REG_DWORD / Linux REG_U32: a little-endian u32.
     public static let dword = Self(rawValue: 4)
-    /// Linux's REG_U64.
+    /// 8 Linux REG_U64: a little-endian u64 (Linux's own number for a 64-bit value).
     public static let linuxU64 = Self(rawValue: 8)
-    /// REG_QWORD (Windows, OpenVMM).
+    /// 11 REG_QWORD (Windows, OpenVMM): a little-endian u64.
     public static let qword = Self(rawValue: 11)
 }
 
-/// A KVP value, by meaning.
+/// A KVP value by meaning: the semantic form of a record's `value_type`, `value_size` and
+/// `value` (06 §6.2).
+///
+/// A type and size that agree become the matching case; anything else — an unknown type, a
+/// DWORD that is not 4 bytes — is kept as ``raw(type:bytes:)`` so that it survives a round trip.
 public enum KVPValue: Hashable, Sendable {
+    /// REG_SZ (1): UTF-16 text, decoded up to its first NUL.
     case string(String)
+    /// REG_EXPAND_SZ (2): UTF-16 text, decoded up to its first NUL.
     case expandString(String)
+    /// REG_DWORD / REG_U32 (4), exactly 4 bytes.
     case dword(UInt32)
-    /// Linux's REG_U64 (type 8).
+    /// Linux's REG_U64 (8), exactly 8 bytes.
     case linuxU64(UInt64)
-    /// Windows' REG_QWORD (type 11).
+    /// Windows' REG_QWORD (11), exactly 8 bytes.
     case qword(UInt64)
-    /// Any other type or size: the bytes as sent.
+    /// Any other type or size: the `value_size` bytes as sent.
     case raw(type: KVPValueType, bytes: [UInt8])
+
+    /// The `value_type` written for this value.
+    public var valueType: KVPValueType {
+        switch self {
+        case .string: return .string
+        case .expandString: return .expandString
+        case .dword: return .dword
+        case .linuxU64: return .linuxU64
+        case .qword: return .qword
+        case .raw(let type, _): return type
+        }
+    }
+
+    /// The value of a record whose `value_type` is `type` and whose first `value_size` value
+    /// bytes are `bytes` (the caller has checked `value_size` ≤ 2048). Never fails.
+    public init(type: KVPValueType, bytes: ArraySlice<UInt8>) {
+        switch (type, bytes.count) {
+        case (.string, _): self = .string(UTF16Field.decode(bytes))
+        case (.expandString, _): self = .expandString(UTF16Field.decode(bytes))
+        case (.dword, 4): self = .dword(UInt32(truncatingIfNeeded: littleEndianValue(bytes)))
+        case (.linuxU64, 8): self = .linuxU64(littleEndianValue(bytes))
+        case (.qword, 8): self = .qword(littleEndianValue(bytes))
+        default: self = .raw(type: type, bytes: Array(bytes))
+        }
+    }
+
+    /// The `value_size` bytes of the value field: strings as UTF-16LE with a NUL, so that the
+    /// size is `2 × (units + 1)` as Linux reports it; integers little-endian.
+    /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` above 2048 bytes.
+    public func encodedBytes() throws(WireError) -> [UInt8] {
+        let limit = KVPRecord.maximumValueSize
+        let bytes: [UInt8]
+        switch self {
+        case .string(let text), .expandString(let text):
+            bytes = try UTF16Field.encodeTerminated(text, limit: limit, name: "KVP value_size")
+        case .dword(let value): bytes = littleEndianBytes(UInt64(value), count: 4)
+        case .linuxU64(let value), .qword(let value): bytes = littleEndianBytes(value, count: 8)
+        case .raw(_, let raw): bytes = raw
+        }
+        guard bytes.count <= limit else {
+            throw WireError.limitExceeded(name: "KVP value_size", value: UInt64(bytes.count), limit: UInt64(limit))
+        }
+        return bytes
+    }
 }
 
-/// `hv_kvp_exchg_msg_value`: a key and its value (06 §6.2), 2572 bytes.
+/// `hv_kvp_exchg_msg_value`: a key and its value (06 §6.2), 2572 bytes, packed.
+///
+/// Layout: `value_type` u32 @0, `key_size` u32 @4 (bytes, NUL included), `value_size` u32 @8,
+/// `key` [512] @12 (UTF-16LE), `value` [2048] @524. Both sizes are checked against their fields
+/// before use; the key is decoded from its first `key_size` bytes and the value from its first
+/// `value_size` bytes (see ``KVPValue/init(type:bytes:)``). Bytes past the sizes are not kept.
 public struct KVPRecord: Hashable, Sendable {
+    /// Bytes on the wire.
     public static let wireSize = 2572
-    /// Bytes of the key field (255 UTF-16 units + NUL).
+    /// `HV_KVP_EXCHANGE_MAX_KEY_SIZE`: bytes of the key field (255 UTF-16 units + NUL).
     public static let maximumKeySize = 512
-    /// Bytes of the value field.
+    /// `HV_KVP_EXCHANGE_MAX_VALUE_SIZE`: bytes of the value field.
     public static let maximumValueSize = 2048
 
+    /// The key, decoded up to its first NUL.
     public var key: String
+    /// The value.
     public var value: KVPValue
 
+    /// A record.
     public init(key: String, value: KVPValue) {
         self.key = key
         self.value = value
     }
 
-    /// Reads a record; `key_size` and `value_size` are checked against the field sizes.
+    /// Reads the 2572 bytes.
+    /// - Throws: ``WireError/truncated(needed:available:)`` for fewer than 2572 bytes;
+    ///   ``WireError/limitExceeded(name:value:limit:)`` for `key_size` > 512 or
+    ///   `value_size` > 2048.
     public init(from reader: inout WireReader) throws(WireError) {
         try reader.require(Self.wireSize)
         let type = KVPValueType(rawValue: try reader.readUInt32())
-        let keySize = try reader.readUInt32()
-        let valueSize = try reader.readUInt32()
-        try WireError.check("KVP key_size", keySize, limit: Self.maximumKeySize)
-        try WireError.check("KVP value_size", valueSize, limit: Self.maximumValueSize)
-        self.key = UTF16Field.decode(try reader.readBytes(Self.maximumKeySize).prefix(Int(keySize)))
-        let value = try reader.readBytes(Self.maximumValueSize).prefix(Int(valueSize))
-        var valueReader = WireReader(value)
-        switch (type, value.count) {
-        case (.string, _): self.value = .string(UTF16Field.decode(value))
-        case (.expandString, _): self.value = .expandString(UTF16Field.decode(value))
-        case (.dword, 4): self.value = .dword(try valueReader.readUInt32())
-        case (.linuxU64, 8): self.value = .linuxU64(try valueReader.readUInt64())
-        case (.qword, 8): self.value = .qword(try valueReader.readUInt64())
-        default: self.value = .raw(type: type, bytes: Array(value))
-        }
+        let keySize = try Self.checkedSize(try reader.readUInt32(), limit: Self.maximumKeySize, name: "KVP key_size")
+        let valueSize = try Self.checkedSize(
+            try reader.readUInt32(), limit: Self.maximumValueSize, name: "KVP value_size")
+        self.key = UTF16Field.decode(try reader.readBytes(Self.maximumKeySize).prefix(keySize))
+        self.value = KVPValue(type: type, bytes: try reader.readBytes(Self.maximumValueSize).prefix(valueSize))
     }
 
-    /// Writes the record; strings get sizes `2 × (units + 1)` as Linux reports them.
+    /// Appends the 2572 bytes; strings get sizes `2 × (units + 1)` as Linux reports them.
     /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` for a key over 255 units or a
-    ///   value over its field.
+    ///   value over 2048 bytes.
     public func write(to writer: inout WireWriter) throws(WireError) {
-        let key = UTF16Field.encode(self.key) + [0, 0]
-        try WireError.check("KVP key_size", key.count, limit: Self.maximumKeySize)
-        let (type, value): (KVPValueType, [UInt8])
-        switch self.value {
-        case .string(let s): (type, value) = (.string, UTF16Field.encode(s) + [0, 0])
-        case .expandString(let s): (type, value) = (.expandString, UTF16Field.encode(s) + [0, 0])
-        case .dword(let v): (type, value) = (.dword, littleEndian(UInt64(v), 4))
-        case .linuxU64(let v): (type, value) = (.linuxU64, littleEndian(v, 8))
-        case .qword(let v): (type, value) = (.qword, littleEndian(v, 8))
-        case .raw(let t, let bytes): (type, value) = (t, bytes)
-        }
-        try WireError.check("KVP value_size", value.count, limit: Self.maximumValueSize)
-        writer.writeUInt32(type.rawValue)
+        let key = try UTF16Field.encodeTerminated(self.key, limit: Self.maximumKeySize, name: "KVP key_size")
+        let value = try self.value.encodedBytes()
+        writer.writeUInt32(self.value.valueType.rawValue)
+        // Exact: both were just checked against fields of at most 2048 bytes.
         writer.writeUInt32(UInt32(key.count))
         writer.writeUInt32(UInt32(value.count))
         writer.writeFixed(key, size: Self.maximumKeySize)
         writer.writeFixed(value, size: Self.maximumValueSize)
     }
+
+    /// A peer's `key_size` / `value_size`, as an `Int` no larger than `limit`.
+    static func checkedSize(_ size: UInt32, limit: Int, name: String) throws(WireError) -> Int {
+        guard let value = Int(exactly: size), value <= limit else {
+            throw WireError.limitExceeded(name: name, value: UInt64(size), limit: UInt64(limit))
+        }
+        return value
+    }
 }
 
-func littleEndian(_ value: UInt64, _ count: Int) -> [UInt8] {
+/// The little-endian integer in `bytes` (at most 8 of them).
+private func littleEndianValue(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    var value: UInt64 = 0
+    for (shift, byte) in zip(stride(from: 0, to: 64, by: 8), bytes) { value |= UInt64(byte) << UInt64(shift) }
+    return value
+}
+
+/// The low `count` bytes of `value`, little-endian.
+private func littleEndianBytes(_ value: UInt64, count: Int) -> [UInt8] {
     (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
 }

@@ -1,33 +1,66 @@
-/// Fixed-size UTF-16LE text fields, as KVP, shutdown and fcopy carry them (06 §4, §6, §8).
+/// Fixed-size UTF-16LE text fields, as KVP, shutdown and fcopy carry them (06 §4, §6.2, §8).
+///
+/// Writing is strict (the text and its NUL must fit, or the caller gets
+/// ``WireError/limitExceeded(name:value:limit:)``); reading is lenient and total: it stops at
+/// the first NUL code unit, turns invalid UTF-16 into U+FFFD and never traps.
 public enum UTF16Field {
+    /// Bytes of one UTF-16 code unit.
+    public static let unitSize = 2
+
     /// Writes `text` as UTF-16LE code units plus a NUL into a field of `size` bytes,
     /// zero-filling the rest.
-    /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` when the text and its NUL do not fit.
+    /// - Parameters:
+    ///   - text: the text; a NUL inside it ends the field early for every reader.
+    ///   - size: the field's size in bytes.
+    ///   - name: the field's name, for the error.
+    /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` when the text and its NUL do not
+    ///   fit (`value` is the bytes needed, NUL included).
     public static func write(_ text: String, size: Int, name: String, to writer: inout WireWriter) throws(WireError) {
-        let bytes = Self.encode(text)
-        guard bytes.count + 2 <= size else {
-            throw WireError.limitExceeded(name: name, value: UInt64(bytes.count + 2), limit: UInt64(size))
+        writer.writeBytes(try Self.encodeField(text, size: size, name: name))
+    }
+
+    /// The `size`-byte field holding `text`, its NUL and zero fill.
+    /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` when the text and its NUL do not fit.
+    public static func encodeField(_ text: String, size: Int, name: String) throws(WireError) -> [UInt8] {
+        var bytes = try Self.encodeTerminated(text, limit: size, name: name)
+        bytes += repeatElement(0, count: size - bytes.count)
+        return bytes
+    }
+
+    /// The UTF-16LE bytes of `text` followed by a NUL, as KVP sizes count them (06 §6.2).
+    /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` when they exceed `limit` bytes.
+    public static func encodeTerminated(_ text: String, limit: Int, name: String) throws(WireError) -> [UInt8] {
+        // Checked on the code-unit count first, so an oversized text is never encoded.
+        let needed = (text.utf16.count + 1) * Self.unitSize
+        guard needed <= limit else {
+            throw WireError.limitExceeded(name: name, value: UInt64(needed), limit: UInt64(max(limit, 0)))
         }
-        writer.writeBytes(bytes)
-        writer.writeZeros(size - bytes.count)
+        return Self.encode(text) + [0, 0]
     }
 
     /// The UTF-16LE bytes of `text`, without a terminator.
     public static func encode(_ text: String) -> [UInt8] {
-        text.utf16.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf16.count * Self.unitSize)
+        for unit in text.utf16 {
+            bytes.append(UInt8(truncatingIfNeeded: unit))
+            bytes.append(UInt8(truncatingIfNeeded: unit >> 8))
+        }
+        return bytes
     }
 
     /// Decodes UTF-16LE up to the first NUL code unit (or the end). Unpaired surrogates become
-    /// U+FFFD; a trailing odd byte is ignored. Never traps.
+    /// U+FFFD; a trailing odd byte is ignored. Never traps; the work is bounded by the field the
+    /// caller passes, which is always a fixed-size field already read from the wire.
     public static func decode(_ bytes: ArraySlice<UInt8>) -> String {
         var units: [UInt16] = []
-        units.reserveCapacity(bytes.count / 2)
+        units.reserveCapacity(bytes.count / Self.unitSize)
         var i = bytes.startIndex
-        while i + 1 < bytes.endIndex {
+        while bytes.endIndex - i >= Self.unitSize {
             let unit = UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8
             if unit == 0 { break }
             units.append(unit)
-            i += 2
+            i += Self.unitSize
         }
         return String(decoding: units, as: UTF16.self)
     }
