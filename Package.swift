@@ -12,10 +12,13 @@ let package = Package(
     name: "swift-vmbus",
     products: [
         .library(name: "VMBusWire", targets: ["VMBusWire"]),
+        .library(name: "VMBusRing", targets: ["VMBusRing"]),
+        .library(name: "VMBusMemory", targets: ["VMBusMemory"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         // Linux calls that Swift's Glibc module does not import (memfd, seals, eventfd, epoll,
@@ -23,16 +26,26 @@ let package = Package(
         .target(name: "CLinux"),
         // Every VMBus wire format: pure values, no I/O, no Foundation, no unsafe code.
         .target(name: "VMBusWire", swiftSettings: strictSafety),
+        // The ring buffer over an abstract memory: safe code only, no I/O.
+        .target(name: "VMBusRing", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
+        // The one target allowed unsafe code: mapped shared memory and its atomics.
+        .target(
+            name: "VMBusMemory",
+            dependencies: ["VMBusRing", "VMBusWire", "CLinux", .product(name: "Atomics", package: "swift-atomics")],
+            swiftSettings: [.strictMemorySafety()]
+        ),
         .executableTarget(
             name: "vmbus",
             dependencies: [
-                "VMBusWire",
+                "VMBusWire", "VMBusRing", "VMBusMemory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSafety
         ),
         .testTarget(name: "VMBusWireTests", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "CLinuxTests", dependencies: ["CLinux"]),
+        .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
+        .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
         .testTarget(name: "vmbusTests", dependencies: ["vmbus", "VMBusWire"], swiftSettings: strictSafety),
     ]
 )

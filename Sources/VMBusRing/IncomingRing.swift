@@ -1,0 +1,217 @@
+import VMBusWire
+
+/// A packet found by ``IncomingRing/next()``: its validated descriptor and where it lies in
+/// the data area. Valid until the ring is committed.
+public struct IncomingPacket: Hashable, Sendable {
+    /// The descriptor as read once from shared memory and validated.
+    public var descriptor: PacketDescriptor
+    /// Offset of the descriptor in the data area.
+    public var offset: Int
+
+    /// `len8 × 8`: descriptor through padding.
+    public var length: Int { self.descriptor.totalLength }
+
+    @inlinable
+    public init(descriptor: PacketDescriptor, offset: Int) {
+        self.descriptor = descriptor
+        self.offset = offset
+    }
+}
+
+/// The reading end of a ring (02 §7.2, §7.3, §9): the guest's inbound ring, the host's
+/// outbound one.
+///
+/// Reads iterate packets privately (``next()``) and make the space they free visible once, at
+/// ``commit()``, which also decides whether the blocked writer must be signalled. Every value
+/// the peer wrote — its `write_index`, each descriptor — is loaded once, validated, then used;
+/// any impossible value breaks the ring for good.
+public struct IncomingRing<Memory: RingMemory> {
+    public let memory: Memory
+    public let dataSize: Int
+    /// The largest packet (`len8 × 8`) this reader accepts; longer is a channel error.
+    public let maximumPacketLength: Int
+    /// The read index last published.
+    @usableFromInline var committedRead: Int
+    /// Where the next packet starts: after the packets returned since the last commit.
+    @usableFromInline var nextRead: Int
+    @usableFromInline var isBroken = false
+    @usableFromInline var stats = RingStatistics()
+
+    /// Counters since attach (02 §11).
+    public var statistics: RingStatistics { self.stats }
+
+    /// Attaches to a ring; reads `read_index` once.
+    /// - Parameter maximumPacketLength: the largest packet to accept; by default the largest
+    ///   the ring can hold. Size it from the device protocol (Linux's `max_pkt_size`).
+    public init(memory: Memory, maximumPacketLength: Int? = nil) throws(RingError) {
+        self.memory = memory
+        self.dataSize = memory.dataSize
+        let ringMaximum = RingSize.maximumPacketLength(dataSize: memory.dataSize)
+        self.maximumPacketLength = min(maximumPacketLength ?? ringMaximum, ringMaximum)
+        let read = try RingIndex.validate(
+            memory.load(.readIndex, ordering: .acquiring), word: "read_index", dataSize: memory.dataSize)
+        self.committedRead = read
+        self.nextRead = read
+    }
+
+    /// Bytes the writer has published beyond the packets already returned (Linux's `read_avail`
+    /// counts from the committed index; this counts from the private one).
+    public func bytesAvailableToRead() throws(RingError) -> Int {
+        RingIndex.bytesToRead(read: self.nextRead, write: try self.loadWriteIndex(), dataSize: self.dataSize)
+    }
+
+    /// The next packet, validated, or `nil` when the ring is empty. The packet stays in the ring
+    /// (read it with ``copyPayload(of:into:)`` or ``copyPacket(_:into:)``) until ``commit()``.
+    /// - Throws: ``RingError`` for anything impossible: the ring is broken afterwards.
+    @inlinable
+    public mutating func next() throws(RingError) -> IncomingPacket? {
+        guard !self.isBroken else { throw RingError.broken }
+        let found: IncomingPacket?
+        do {
+            found = try self.locate(at: self.nextRead)
+        } catch {
+            self.isBroken = true
+            throw error
+        }
+        guard let packet = found else { return nil }
+        self.nextRead = RingIndex.advance(
+            packet.offset, by: packet.length + RingControlPage.trailerSize, dataSize: self.dataSize)
+        self.stats.packets += 1
+        self.stats.bytes += UInt64(packet.length)
+        return packet
+    }
+
+    /// Validates the packet at `start`: the writer's index, then the descriptor read once, then
+    /// its length against what was written and against this reader's limit (02 §9.3).
+    @inlinable
+    func locate(at start: Int) throws(RingError) -> IncomingPacket? {
+        let write = try self.loadWriteIndex()
+        let available = RingIndex.bytesToRead(read: start, write: write, dataSize: self.dataSize)
+        if available == 0 { return nil }
+        // Every packet is at least a descriptor and its trailer.
+        guard available >= PacketDescriptor.wireSize + RingControlPage.trailerSize else {
+            throw RingError.truncatedDescriptor(available: available)
+        }
+        let descriptor = try Self.descriptor((
+            self.memory.loadWord(at: start),
+            self.memory.loadWord(at: RingIndex.advance(start, by: 8, dataSize: self.dataSize))
+        ))
+        let length = descriptor.totalLength
+        guard length + RingControlPage.trailerSize <= available else {
+            throw RingError.packetPastWriteIndex(length: length, available: available)
+        }
+        guard length <= self.maximumPacketLength else {
+            throw RingError.packetTooLarge(length: length, limit: self.maximumPacketLength)
+        }
+        return IncomingPacket(descriptor: descriptor, offset: start)
+    }
+
+    /// Copies a packet's payload (`(len8 − offset8) × 8` bytes, padding included) into
+    /// `buffer`, replacing its contents. The buffer keeps its capacity: reuse it to read
+    /// without allocating.
+    @inlinable
+    public func copyPayload(of packet: IncomingPacket, into buffer: inout [UInt8]) {
+        let count = packet.descriptor.payloadLength
+        Self.resize(&buffer, to: count)
+        let from = RingIndex.advance(packet.offset, by: packet.descriptor.payloadOffset, dataSize: self.dataSize)
+        self.memory.copyOut(from: from, count: count, into: &buffer, at: 0)
+    }
+
+    /// Copies the whole packet into `buffer` (replacing its contents). The first 16 bytes are
+    /// the validated descriptor, not a second read of shared memory: the peer cannot change
+    /// what was checked (02 §9.2).
+    @inlinable
+    public func copyPacket(_ packet: IncomingPacket, into buffer: inout [UInt8]) {
+        let count = packet.length
+        Self.resize(&buffer, to: count)
+        let words = packet.descriptor.words
+        for i in 0..<8 {
+            buffer[i] = UInt8(truncatingIfNeeded: words.0 >> (8 * i))
+            buffer[8 + i] = UInt8(truncatingIfNeeded: words.1 >> (8 * i))
+        }
+        let rest = RingIndex.advance(packet.offset, by: PacketDescriptor.wireSize, dataSize: self.dataSize)
+        self.memory.copyOut(from: rest, count: count - PacketDescriptor.wireSize, into: &buffer, at: PacketDescriptor.wireSize)
+    }
+
+    /// Validates descriptor words read from the ring.
+    @inlinable
+    static func descriptor(_ words: (UInt64, UInt64)) throws(RingError) -> PacketDescriptor {
+        do {
+            return try PacketDescriptor(words: words)
+        } catch {
+            throw RingError.invalidDescriptor(error)
+        }
+    }
+
+    @inlinable
+    static func resize(_ buffer: inout [UInt8], to count: Int) {
+        if buffer.count > count {
+            buffer.removeLast(buffer.count - count)
+        } else if buffer.count < count {
+            buffer.append(contentsOf: repeatElement(0, count: count - buffer.count))
+        }
+    }
+
+    /// Publishes the space of every packet returned since the last commit and decides whether
+    /// the writer must be signalled (02 §7.3): only if it asked (`pending_send_sz`, on a ring
+    /// whose writer set the feature bit) and this commit is what gave it enough room.
+    /// - Returns: whether to signal the writer.
+    @inlinable
+    public mutating func commit() throws(RingError) -> Bool {
+        guard !self.isBroken else { throw RingError.broken }
+        guard self.nextRead != self.committedRead else { return false }
+        let start = self.committedRead
+        // The release store keeps our reads of the packets before the writer can reuse them.
+        self.memory.store(.readIndex, UInt32(self.nextRead), ordering: .releasing)
+        self.committedRead = self.nextRead
+        guard self.memory.load(.featureBits, ordering: .relaxed) & RingControlPage.featurePendingSendSize != 0 else {
+            return false
+        }
+        // Store → load: a writer setting pending_send_sz after our sample must see our index.
+        self.memory.fullFence()
+        // Writers that ask for "ring size − 1" get the low bits cleared, as OpenVMM does.
+        let pending = Int(self.memory.load(.pendingSendSize, ordering: .acquiring)) & ~7
+        if pending == 0 { return false }
+        let write: Int
+        do {
+            write = try self.loadWriteIndex()
+        } catch {
+            self.isBroken = true
+            throw error
+        }
+        let freeNow = RingIndex.bytesToWrite(read: self.committedRead, write: write, dataSize: self.dataSize)
+        let freed = RingIndex.bytesToRead(read: start, write: self.committedRead, dataSize: self.dataSize)
+        // The writer had room before this commit, or still has not: no signal (Linux's rule).
+        if freeNow - freed > pending || freeNow <= pending { return false }
+        self.stats.intrInFull += 1
+        return true
+    }
+
+    /// Un-reads the packets returned since the last commit.
+    public mutating func revert() {
+        self.nextRead = self.committedRead
+    }
+
+    /// Starts draining: masks the writer's interrupts (02 §7.2).
+    public func beginDrain() {
+        self.memory.store(.interruptMask, 1, ordering: .relaxed)
+        self.memory.fullFence()
+    }
+
+    /// Ends draining: unmasks, then re-checks. A writer may have added data while the mask was
+    /// set and skipped its signal; if so this returns `true` and the caller must drain again.
+    public func endDrain() throws(RingError) -> Bool {
+        self.memory.store(.interruptMask, 0, ordering: .relaxed)
+        // Store → load: the writer publishes then reads the mask; one of us must see the other.
+        self.memory.fullFence()
+        return try self.bytesAvailableToRead() > 0
+    }
+
+    /// The writer's `write_index`, loaded once (acquire: the packet bytes it covers are then
+    /// visible) and validated.
+    @inlinable
+    func loadWriteIndex() throws(RingError) -> Int {
+        try RingIndex.validate(
+            self.memory.load(.writeIndex, ordering: .acquiring), word: "write_index", dataSize: self.dataSize)
+    }
+}

@@ -1,0 +1,178 @@
+import VMBusWire
+
+/// The writing end of a ring (02 §6–§8): the guest's outbound ring, the host's inbound one.
+///
+/// The writer keeps its own copy of `write_index` and never trusts the shared one; it loads
+/// the peer's `read_index` once per decision and validates it. Packets written since the last
+/// ``commit()`` form a batch: one index publication and one signal decision for all of them.
+public struct OutgoingRing<Memory: RingMemory> {
+    public let memory: Memory
+    public let dataSize: Int
+    /// The write index last published.
+    @usableFromInline var committedWrite: Int
+    /// Where the next packet goes: `committedWrite` plus the uncommitted batch.
+    @usableFromInline var pendingWrite: Int
+    /// Linux's `out_full_flag`: in a "ring was full" episode.
+    @usableFromInline var outFullFlag = false
+    @usableFromInline var isBroken = false
+    @usableFromInline var stats = RingStatistics()
+
+    /// Counters since attach (02 §11).
+    public var statistics: RingStatistics { self.stats }
+
+    /// Attaches to a ring whose control page was initialised; reads `write_index` once.
+    /// - Throws: ``RingError/invalidIndex(word:value:dataSize:)`` for an impossible index.
+    public init(memory: Memory) throws(RingError) {
+        self.memory = memory
+        self.dataSize = memory.dataSize
+        let write = try RingIndex.validate(
+            memory.load(.writeIndex, ordering: .acquiring), word: "write_index", dataSize: memory.dataSize)
+        self.committedWrite = write
+        self.pendingWrite = write
+    }
+
+    /// The largest packet (descriptor through padding) this ring can ever take.
+    public var maximumPacketLength: Int { RingSize.maximumPacketLength(dataSize: self.dataSize) }
+
+    /// Free bytes for the next packet, counting the uncommitted batch (Linux's
+    /// `write_avail`). One slot of 8 bytes can never be used: see ``maximumPacketLength``.
+    public func bytesAvailableToWrite() throws(RingError) -> Int {
+        RingIndex.bytesToWrite(read: try self.loadReadIndex(), write: self.pendingWrite, dataSize: self.dataSize)
+    }
+
+    /// Writes an in-band-style packet — descriptor, payload, zero padding, trailer — without
+    /// publishing it. Nothing is allocated.
+    /// - Returns: `false` when the ring is full (the admission rule of 02 §2: free space must
+    ///   be strictly greater than the packet and its trailer).
+    /// - Throws: ``RingError`` when the peer's `read_index` is impossible (the ring is then broken).
+    /// - Precondition: the packet fits an empty ring (``maximumPacketLength``): its size is
+    ///   chosen locally, so a larger one is a programming error, not peer input.
+    @inlinable
+    public mutating func write(
+        type: PacketType = .dataInBand, flags: PacketFlags = [], transactionID: UInt64 = 0,
+        payload: ArraySlice<UInt8>
+    ) throws(RingError) -> Bool {
+        let length = PacketSize.inBand(payload: payload.count)
+        guard try self.admit(length) else { return false }
+        let descriptor = PacketDescriptor(
+            type: type, offset8: 2, len8: UInt16(truncatingIfNeeded: length / 8), flags: flags,
+            transactionID: transactionID)
+        let start = self.pendingWrite
+        let words = descriptor.words
+        self.memory.storeWord(words.0, at: start)
+        self.memory.storeWord(words.1, at: RingIndex.advance(start, by: 8, dataSize: self.dataSize))
+        let payloadStart = RingIndex.advance(start, by: PacketDescriptor.wireSize, dataSize: self.dataSize)
+        self.memory.copyIn(to: payloadStart, from: payload)
+        let padding = length - PacketDescriptor.wireSize - payload.count
+        if padding > 0 {
+            self.memory.zero(at: RingIndex.advance(payloadStart, by: payload.count, dataSize: self.dataSize), count: padding)
+        }
+        self.finish(start: start, length: length)
+        return true
+    }
+
+    /// Writes a packet already formatted by ``PacketEncoder`` (its length a multiple of 8),
+    /// plus the trailer, without publishing it.
+    /// - Returns: `false` when the ring is full.
+    public mutating func write(packet: ArraySlice<UInt8>) throws(RingError) -> Bool {
+        precondition(packet.count % 8 == 0 && packet.count >= PacketDescriptor.wireSize,
+                     "a locally built packet is a whole number of 8-byte units")
+        guard try self.admit(packet.count) else { return false }
+        let start = self.pendingWrite
+        self.memory.copyIn(to: start, from: packet)
+        self.finish(start: start, length: packet.count)
+        return true
+    }
+
+    /// Checks free space for a packet of `length` bytes and keeps the full-ring statistics.
+    @inlinable
+    mutating func admit(_ length: Int) throws(RingError) -> Bool {
+        guard !self.isBroken else { throw RingError.broken }
+        precondition(length <= self.maximumPacketLength, "packet of \(length) bytes can never fit this ring")
+        let total = length + RingControlPage.trailerSize
+        let free = RingIndex.bytesToWrite(read: try self.peerReadIndex(), write: self.pendingWrite, dataSize: self.dataSize)
+        if free <= total {
+            self.stats.outFullTotal += 1
+            if !self.outFullFlag {
+                self.stats.outFullFirst += 1
+                self.outFullFlag = true
+            }
+            return false
+        }
+        self.outFullFlag = false
+        return true
+    }
+
+    /// Writes the trailer after a packet and moves the private write position.
+    @inlinable
+    mutating func finish(start: Int, length: Int) {
+        // The trailer names where the packet began (02 §5); nobody reads it, but Linux and
+        // Hyper-V write it, so a peer inspecting the ring sees the same bytes.
+        self.memory.storeWord(RingControlPage.trailer(startOffset: UInt32(start)),
+                              at: RingIndex.advance(start, by: length, dataSize: self.dataSize))
+        self.pendingWrite = RingIndex.advance(start, by: length + RingControlPage.trailerSize, dataSize: self.dataSize)
+        self.stats.packets += 1
+        self.stats.bytes += UInt64(length)
+    }
+
+    /// Publishes every packet written since the last commit and decides whether the reader
+    /// must be signalled (02 §7.1): only if it is not draining (`interrupt_mask` clear) and
+    /// had consumed everything up to where this batch began.
+    /// - Returns: whether to signal the reader.
+    @inlinable
+    public mutating func commit() throws(RingError) -> Bool {
+        guard !self.isBroken else { throw RingError.broken }
+        guard self.pendingWrite != self.committedWrite else { return false }
+        let batchStart = self.committedWrite
+        // The release store orders the packet bytes before the index the reader acquires.
+        self.memory.store(.writeIndex, UInt32(self.pendingWrite), ordering: .releasing)
+        self.committedWrite = self.pendingWrite
+        // Store → load: the reader may clear its mask and re-check just before our store is
+        // visible; without a full fence we could read a stale mask and both sides would sleep.
+        self.memory.fullFence()
+        if self.memory.load(.interruptMask, ordering: .acquiring) != 0 { return false }
+        let signal = try self.peerReadIndex() == batchStart
+        if signal { self.stats.intrOutEmpty += 1 }
+        return signal
+    }
+
+    /// Tells the reader this writer is blocked until `bytes` are free (02 §8), then re-checks,
+    /// since the reader may have freed space before it could see the request.
+    /// - Returns: `true` if enough space is already free (the request is withdrawn then).
+    public mutating func setPendingSendSize(_ bytes: Int) throws(RingError) -> Bool {
+        guard !self.isBroken else { throw RingError.broken }
+        self.memory.store(.pendingSendSize, UInt32(clamping: bytes), ordering: .releasing)
+        self.stats.outFullTotal += 1
+        // Store → load, as in commit(): the reader must see the request or we must see its space.
+        self.memory.fullFence()
+        if try self.bytesAvailableToWrite() > bytes {
+            self.clearPendingSendSize()
+            return true
+        }
+        return false
+    }
+
+    /// Withdraws a pending-send-size request (a stale one causes spurious signals).
+    public mutating func clearPendingSendSize() {
+        self.memory.store(.pendingSendSize, 0, ordering: .releasing)
+        self.outFullFlag = false
+    }
+
+    /// The peer's `read_index`, loaded once and validated.
+    @inlinable
+    func loadReadIndex() throws(RingError) -> Int {
+        try RingIndex.validate(
+            self.memory.load(.readIndex, ordering: .acquiring), word: "read_index", dataSize: self.dataSize)
+    }
+
+    /// ``loadReadIndex()``, breaking the ring for good on an impossible value.
+    @inlinable
+    mutating func peerReadIndex() throws(RingError) -> Int {
+        do {
+            return try self.loadReadIndex()
+        } catch {
+            self.isBroken = true
+            throw error
+        }
+    }
+}

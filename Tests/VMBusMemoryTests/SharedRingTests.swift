@@ -1,0 +1,146 @@
+import Dispatch
+import Glibc
+import Testing
+import VMBusMemory
+import VMBusRing
+import VMBusWire
+
+@Suite struct MappedMemoryTests {
+    @Test func accessesOutsideTheMappingAreErrors() throws {
+        let memory = try MappedMemory.anonymous(size: 8192)
+        var buffer = [UInt8](repeating: 0, count: 16)
+        #expect(throws: MemoryError.outOfBounds(offset: 8190, count: 16, size: 8192)) {
+            try memory.read(at: 8190, count: 16, into: &buffer)
+        }
+        #expect(throws: MemoryError.outOfBounds(offset: -1, count: 1, size: 8192)) { try memory.write([1][...], at: -1) }
+        #expect(throws: MemoryError.outOfBounds(offset: Int.max, count: 4, size: 8192)) {
+            try memory.loadUInt32(at: Int.max)
+        }
+        #expect(throws: MemoryError.invalidSize(100)) { try MappedMemory.anonymous(size: 100) }
+        #expect(throws: MemoryError.invalidSize(0)) { try MappedMemory.memfd(name: "x", size: 0) }
+        try memory.write([1, 2, 3][...], at: 8189)
+        try memory.read(at: 8189, count: 3, into: &buffer)
+        #expect(Array(buffer[0..<3]) == [1, 2, 3])
+    }
+
+    @Test func aFileMappedTwiceSharesItsBytes() throws {
+        let path = "/tmp/swift-vmbus-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(path) }
+        let a = try MappedMemory.file(path: path, size: 8192, create: true)
+        let b = try MappedMemory.file(path: path)
+        #expect(b.size == 8192)
+        try a.storeUInt32(0xDEAD_BEEF, at: 4096)
+        #expect(try b.loadUInt32(at: 4096) == 0xDEAD_BEEF)
+    }
+
+    @Test func ringOutsideItsMappingIsRefused() throws {
+        let memory = try MappedMemory.anonymous(size: 16384)
+        #expect(throws: MemoryError.outOfBounds(offset: 8192, count: 16384, size: 16384)) {
+            try SharedRingMemory(memory: memory, offset: 8192, ringSize: 16384)
+        }
+        #expect(throws: MemoryError.invalidSize(4096)) { try SharedRingMemory(memory: memory, offset: 0, ringSize: 4096) }
+    }
+}
+
+@Suite struct SharedRingTests {
+    /// A wrapped packet written through a double mapping reads back through a single mapping of
+    /// the same memfd: the two views agree byte for byte.
+    @Test func doubleAndSingleMappingsAgreeAcrossTheWrap() throws {
+        let memfd = try MappedMemory.memfd(name: "ring", size: 16384)
+        let fd = try #require(memfd.fileDescriptor)
+        let double = try SharedRingMemory.doubleMapped(fileDescriptor: fd, offset: 0, ringSize: 16384)
+        let single = try SharedRingMemory(memory: memfd, offset: 0, ringSize: 16384)
+        #expect(double.isDoubleMapped && !single.isDoubleMapped)
+        double.initializeControlPage()
+        double.store(.writeIndex, 12224, ordering: .relaxed)
+        double.store(.readIndex, 12224, ordering: .relaxed)
+        var writer = try OutgoingRing(memory: double)
+        var reader = try IncomingRing(memory: single)
+        let payload = [UInt8](1...200)
+        #expect(try writer.write(payload: payload[...]))
+        #expect(try writer.commit())
+        let packet = try #require(try reader.next())
+        var buffer: [UInt8] = []
+        reader.copyPayload(of: packet, into: &buffer)
+        #expect(buffer == payload)
+        #expect(single.load(.writeIndex, ordering: .acquiring) == (12224 + 224) % 12288)
+    }
+
+    /// Producer and consumer threads stream sequence-numbered, checksummed packets of varying
+    /// sizes through one shared ring. Waiting is by spinning with sched_yield, never sleeping.
+    @Test func twoThreadsStreamEveryPacketIntact() async throws {
+        let long = getenv("LONG_TESTS") != nil
+        let count = long ? 5_000_000 : 50_000
+        let memory = try MappedMemory.anonymous(size: 4096 + 65536)
+        let ring = try SharedRingMemory(memory: memory, offset: 0, ringSize: 4096 + 65536)
+        ring.initializeControlPage()
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var received = 0
+        nonisolated(unsafe) var failure: String?
+        let consumer = Thread {
+            do {
+                var reader = try IncomingRing(memory: ring)
+                var buffer: [UInt8] = []
+                var expected: UInt64 = 0
+                while expected < UInt64(count) {
+                    guard let packet = try reader.next() else {
+                        _ = try reader.commit()
+                        sched_yield()
+                        continue
+                    }
+                    reader.copyPayload(of: packet, into: &buffer)
+                    let size = Int(expected % 300)
+                    if packet.descriptor.transactionID != expected || buffer.count < size
+                        || buffer.prefix(size) != payload(expected, size)[...] {
+                        failure = "packet \(expected) corrupt"
+                        break
+                    }
+                    expected += 1
+                    if expected % 64 == 0 { _ = try reader.commit() }
+                }
+                _ = try reader.commit()
+                received = Int(expected)
+            } catch {
+                failure = "consumer: \(error)"
+            }
+            done.signal()
+        }
+        consumer.start()
+        var writer = try OutgoingRing(memory: ring)
+        var sequence: UInt64 = 0
+        while sequence < UInt64(count) && failure == nil {
+            let data = payload(sequence, Int(sequence % 300))
+            if try writer.write(transactionID: sequence, payload: data[...]) {
+                sequence += 1
+                if sequence % 16 == 0 { _ = try writer.commit() }
+            } else {
+                _ = try writer.commit()
+                sched_yield()
+            }
+        }
+        _ = try writer.commit()
+        done.wait()
+        #expect(failure == nil, "\(failure ?? "")")
+        #expect(received == count)
+    }
+}
+
+/// Deterministic bytes for packet `sequence`.
+func payload(_ sequence: UInt64, _ size: Int) -> [UInt8] {
+    (0..<size).map { UInt8(truncatingIfNeeded: sequence &* 2_654_435_761 &+ UInt64($0) &* 7) }
+}
+
+/// A thread running `body` (Foundation-free).
+final class Thread: @unchecked Sendable {
+    private let body: () -> Void
+    private var handle = pthread_t()
+    init(_ body: @escaping () -> Void) { self.body = body }
+    func start() {
+        let box = Unmanaged.passRetained(self)
+        pthread_create(&self.handle, nil, { context in
+            let thread = Unmanaged<Thread>.fromOpaque(context!).takeRetainedValue()
+            thread.body()
+            return nil
+        }, box.toOpaque())
+    }
+}
