@@ -85,3 +85,48 @@ import VMBusWire
         #expect(throws: WireError.self) { try PipeOfferParameters(pipeMode: 0, userDefined: [UInt8](repeating: 1, count: 117)).area() }
     }
 }
+
+extension HvSockTests {
+    @Test func templateShapeIsBytesFourToFifteen() throws {
+        #expect(HvSock.serviceTemplate.description == "00000000-facb-11e6-bd58-64006a7986d3")
+        #expect(GUID.vsockService(port: 0xFFFF_FFFF).vsockPort == 0xFFFF_FFFF)
+        let fromWire = try GUID(wireBytes: [0x88, 0x13, 0x00, 0x00, 0xcb, 0xfa, 0xe6, 0x11,
+                                            0xbd, 0x58, 0x64, 0x00, 0x6a, 0x79, 0x86, 0xd3])
+        #expect(fromWire.vsockPort == 5000 && fromWire.isVsockTemplate)
+        var otherData2 = fromWire
+        otherData2.data2 ^= 0x100
+        #expect(!otherData2.isVsockTemplate && otherData2.vsockPort == nil)
+    }
+
+    @Test func dataPayloadsAndLinuxValidation() throws {
+        let payload = try HvSockData.payload([1, 2, 3])
+        #expect(payload == [1, 0, 0, 0, 3, 0, 0, 0, 1, 2, 3])
+        // The packet pads the payload to 8: 16 + 11 + 5 = 32 bytes, len8 = 4.
+        let data = try HvSockData(payload: (payload + [0, 0, 0, 0, 0])[...], packetLength: 32)
+        #expect(data.data == [1, 2, 3] && !data.isFIN)
+        #expect(try HvSockData(payload: HvSockData.finPayload[...], packetLength: 24).isFIN)
+        #expect(HvSockData.finPacket().count == 24 && HvSock.finPacketLength == 32)
+        #expect(throws: WireError.truncated(needed: 3, available: 0)) {
+            try HvSockData(payload: payload[...], packetLength: 24)
+        }
+        #expect(HvSock.minimumVersion == .win10 && HvSock.offerFlags.rawValue == 0x2011)
+    }
+
+    @Test func offerAreasParseFromExactlyOneHundredTwentyBytes() throws {
+        var area = [UInt8](repeating: 0, count: 120)
+        area[4] = 2  // Linux tests the byte as a boolean
+        area[6] = 1
+        let parsed = try HvSockOfferParameters(area: area[...])
+        #expect(parsed == HvSockOfferParameters(isForGuestAccept: true, version: 1))
+        #expect(parsed.areaBytes[4] == 1 && parsed.areaBytes.count == 120)
+        let pipe = try PipeOfferParameters(area: area[...])
+        #expect(pipe.pipeMode == PipeOfferParameters.byteMode && pipe.userDefined.count == 116)
+        #expect(try pipe.areaBytes() == area)
+        var flagged = area
+        flagged[116] = 1
+        #expect(try PipeOfferParameters(area: flagged[...]).openVMMPipeFlags == 1)
+        // The offer's UserDefinedBytes view gives the same values.
+        let offerArea = try UserDefinedBytes(area)
+        #expect(HvSockOfferParameters(offerArea) == parsed && PipeOfferParameters(offerArea) == pipe)
+    }
+}

@@ -72,6 +72,86 @@ let negotiateResponse: [UInt8] = [
     }
 }
 
+extension ICNegotiationTests {
+    @Test func failedNegotiationLeavesWhatLinuxLeaves() throws {
+        // No common framework: entries hold the request's counts as major versions (Linux reuses
+        // its count variables), counts 0/0, everything else echoed.
+        let noFramework = try ICNegotiation.request(framework: [ICVersion(2, 0)], service: [ICVersion(4, 0)]).encode()
+        let (response, chosen) = try ICNegotiation.respond(
+            to: noFramework[...], framework: ICVersions.linuxFramework, service: ICVersions.linuxTimeSync)
+        #expect(chosen == nil && response.count == noFramework.count)
+        #expect(Array(response[28...]) == [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0])
+        #expect(response[18] == 16 && response[25] == 0x05)
+        // A common framework but no common service: entry 0 is the framework choice.
+        let noService = try ICNegotiation.request(framework: [ICVersion(3, 0)], service: [ICVersion(9, 0), ICVersion(8, 0)])
+            .encode()
+        let (answer, none) = try ICNegotiation.respond(
+            to: noService[...], framework: ICVersions.linuxFramework, service: ICVersions.linuxTimeSync)
+        #expect(none == nil)
+        #expect(Array(answer[28..<44]) == [0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0])
+        #expect(Array(answer[44...]) == [8, 0, 0, 0])  // the third entry is left as sent
+    }
+
+    @Test func answersEchoTheRequestAroundTheRewrittenFields() throws {
+        // Status, transaction id, reserved words and ring padding come back unchanged.
+        var request = negotiateRequest
+        request.replaceSubrange(20..<24, with: [0x11, 0x22, 0x33, 0x44])
+        request[24] = 0x7E
+        request.replaceSubrange(32..<36, with: [0xAA, 0xBB, 0xCC, 0xDD])
+        request += [0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE]
+        let (response, chosen) = try ICNegotiation.respond(
+            to: request[...], framework: ICVersions.linuxFramework, service: ICVersions.linuxTimeSync)
+        #expect(chosen?.framework == ICVersion(3, 0) && chosen?.service == ICVersion(4, 0))
+        var expected = request
+        expected[18] = 0x10
+        expected[25] = 0x05
+        expected.replaceSubrange(28..<32, with: [1, 0, 1, 0])
+        expected.replaceSubrange(36..<44, with: [3, 0, 0, 0, 4, 0, 0, 0])
+        #expect(response == expected)
+    }
+
+    @Test func shortListsAreAnsweredWithRoomForBothEntries() throws {
+        let empty = try ICNegotiation.request(framework: [], service: []).encode()
+        #expect(empty.count == 36)
+        let (response, chosen) = try ICNegotiation.respond(
+            to: empty[...], framework: ICVersions.linuxFramework, service: ICVersions.linuxKVP)
+        #expect(chosen == nil && response.count == 44)
+        let parsed = try ICMessage(payload: response[...])
+        #expect(try ICNegotiation.chosen(in: parsed) == nil)
+        let failure = try ICNegotiation.failureResponse(to: negotiateRequest[...])
+        #expect(failure.count == 48 && Array(failure[28..<44]) == [UInt8](repeating: 0, count: 16))
+        #expect(throws: WireError.truncated(needed: 28, available: 27)) {
+            try ICNegotiation.failureResponse(to: negotiateRequest[..<27])
+        }
+    }
+
+    @Test func everyServiceNegotiatesAgainstOpenVMMAsTheTableSays() throws {
+        let cases: [([ICVersion], [ICVersion], ICVersion)] = [
+            (ICVersions.openVMMShutdown, ICVersions.linuxShutdown, ICVersion(3, 2)),
+            (ICVersions.openVMMTimeSync, ICVersions.linuxTimeSync, ICVersion(4, 0)),
+            (ICVersions.openVMMKVP, ICVersions.linuxKVP, ICVersion(4, 0)),
+            (ICVersions.windowsVSS, ICVersions.linuxVSS, ICVersion(5, 0)),
+        ]
+        for (host, guest, expected) in cases {
+            let request = try ICNegotiation.request(framework: ICVersions.openVMMFramework, service: host).encode()
+            let (_, chosen) = try ICNegotiation.respond(to: request[...], framework: ICVersions.linuxFramework, service: guest)
+            #expect(chosen?.framework == ICVersion(3, 0) && chosen?.service == expected)
+        }
+        #expect(ICNegotiation.choose(offered: ICVersions.openVMMFramework, preferred: ICVersions.linuxFrameworkV3Only)
+                == ICVersion(3, 0))
+        #expect(ICNegotiation.choose(offered: [ICVersion(1, 0)], preferred: ICVersions.linuxFrameworkV3Only) == nil)
+    }
+
+    @Test func hostRejectsAnswersWithOtherCounts() throws {
+        var response = negotiateResponse
+        response[28] = 2
+        response[18] = 20  // icmsgsize covers the three entries claimed
+        #expect(throws: WireError.invalidField(name: "negotiated version counts", value: 2 << 16 | 1)) {
+            try ICNegotiation.chosen(in: try ICMessage(payload: response[...]))
+        }
+    }
+}
+
 @Suite struct ICMessageTests {
     @Test func framingChecksEveryLength() throws {
         for length in 0..<ICMessage.bodyOffset {
@@ -104,6 +184,39 @@ let negotiateResponse: [UInt8] = [
         let parsed = try ICMessage(payload: message.encode()[...])
         #expect(parsed == message && parsed.header.messageSize == 3 && parsed.pipe.length == 23)
         #expect(ICMessageHeader.wireSize == 20 && ICMessage.bodyOffset == 28)
+    }
+}
+
+extension ICMessageTests {
+    @Test func builderWritesPipeDataAndTheBodySize() throws {
+        // A heartbeat request as a host sends it after negotiating 3.0/3.0.
+        var body = WireWriter()
+        HeartbeatMessage(sequenceNumber: 5, applicationState: .unknown).write(to: &body)
+        let header = ICMessageHeader(frameworkVersion: ICVersion(3, 0), messageType: .heartbeat,
+                                     messageVersion: ICVersion(3, 0), messageSize: 0xFFFF)
+        let message = try ICMessage(header: header, body: body.bytes)
+        #expect(message.encode() == [
+            0x01, 0, 0, 0, 0x24, 0, 0, 0,
+            3, 0, 0, 0, 1, 0, 3, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0x03, 0, 0,
+            5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ])
+        #expect(message.header.messageSize == 16 && message.pipe == PipeHeader(type: .data, length: 36))
+    }
+
+    @Test func unknownPipeTypesAreKeptForTheCallerToJudge() throws {
+        var bytes = negotiateRequest
+        bytes[0] = 0x42
+        let message = try ICMessage(payload: bytes[...])
+        #expect(message.pipe.type == PipePacketType(rawValue: 0x42))
+        #expect(message.encode() == bytes)
+        #expect(PipePacketType.partial.description == "PARTIAL" && PipePacketType(rawValue: 9).description.hasSuffix("9"))
+    }
+
+    @Test func bodyAndRemainderAreSlicesOfThePayload() throws {
+        let payload = negotiateRequest + [9, 9, 9, 9, 9, 9, 9, 9]
+        let message = try ICMessage(payload: payload[...])
+        #expect(message.body.startIndex == 28 && message.body.endIndex == 48)
+        #expect(message.remainder.startIndex == 28 && message.remainder.endIndex == 56)
     }
 }
 
@@ -185,7 +298,7 @@ func bytes(_ write: (inout WireWriter) throws -> Void) rethrows -> [UInt8] {
             #expect(encoded.count == size)
             var reader = WireReader(encoded)
             #expect(try FileCopyMessage(from: &reader) == message)
-            for length in 0..<(message == write ? 52 + 3 : size) {
+            for length in 0..<size {
                 var prefix = WireReader(Array(encoded.prefix(length)))
                 let error = wireError { () throws(WireError) in try FileCopyMessage(from: &prefix) }
                 #expect(isTruncated(error), "prefix \(length) of \(size)")

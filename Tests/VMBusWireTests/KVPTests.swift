@@ -80,3 +80,65 @@ import VMBusWire
         #expect(UTF16Field.encode("𝄞") == [0x34, 0xD8, 0x1E, 0xDD])
     }
 }
+
+extension KVPTests {
+    @Test func valuesConvertToAndFromTheRecordFields() throws {
+        let cases: [(KVPValue, KVPValueType, [UInt8])] = [
+            (.string("xyz"), .string, [0x78, 0, 0x79, 0, 0x7A, 0, 0, 0]),
+            (.expandString("%P%"), .expandString, [0x25, 0, 0x50, 0, 0x25, 0, 0, 0]),
+            (.dword(0x0102_0304), .dword, [4, 3, 2, 1]),
+            (.linuxU64(0x0102_0304_0506_0708), .linuxU64, [8, 7, 6, 5, 4, 3, 2, 1]),
+            (.qword(1), .qword, [1, 0, 0, 0, 0, 0, 0, 0]),
+            (.raw(type: KVPValueType(rawValue: 0x77), bytes: [5]), KVPValueType(rawValue: 0x77), [5]),
+            (.raw(type: .qword, bytes: [1, 2, 3, 4]), .qword, [1, 2, 3, 4]),
+        ]
+        for (value, type, bytes) in cases {
+            #expect(value.valueType == type)
+            #expect(try value.encodedBytes() == bytes)
+            #expect(KVPValue(type: type, bytes: bytes[...]) == value)
+        }
+        // A string value is read up to value_size and its first NUL.
+        #expect(KVPValue(type: .string, bytes: [0x61, 0, 0, 0, 0x62, 0][...]) == .string("a"))
+    }
+
+    @Test func nonASCIIKeysAndValuesAreUTF16LEWithTheirNUL() throws {
+        let record = KVPRecord(key: "é🔑", value: .string("日本"))
+        let encoded = try bytes { try record.write(to: &$0) }
+        #expect(Array(encoded[4..<12]) == [8, 0, 0, 0, 6, 0, 0, 0])  // key_size 8, value_size 6
+        #expect(Array(encoded[12..<20]) == [0xE9, 0x00, 0x3D, 0xD8, 0x11, 0xDD, 0x00, 0x00])
+        #expect(Array(encoded[524..<530]) == [0xE5, 0x65, 0x2C, 0x67, 0x00, 0x00])
+        var reader = WireReader(encoded)
+        #expect(try KVPRecord(from: &reader) == record)
+        // A lone surrogate in a peer's key decodes to U+FFFD instead of trapping.
+        var broken = encoded
+        broken.replaceSubrange(14..<16, with: [0x00, 0x00])
+        var brokenReader = WireReader(broken)
+        #expect(try KVPRecord(from: &brokenReader).key == "é")
+        broken.replaceSubrange(12..<16, with: [0x3D, 0xD8, 0x41, 0x00])
+        var loneReader = WireReader(broken)
+        #expect(try KVPRecord(from: &loneReader).key == "\u{FFFD}A\u{FFFD}")
+    }
+
+    @Test func keySizesBoundWhatIsRead() throws {
+        var encoded = try bytes {
+            try KVPMessage(operation: .delete, pool: KVPPool(rawValue: 9), content: .delete(key: "abcd")).write(to: &$0)
+        }
+        #expect(Array(encoded[4..<8]) == [10, 0, 0, 0])
+        encoded[4] = 4  // only "ab" is claimed
+        var reader = WireReader(encoded)
+        let parsed = try KVPMessage(from: &reader, serviceVersion: ICVersion(4, 0))
+        #expect(parsed.content == .delete(key: "ab") && parsed.pool.rawValue == 9)
+    }
+
+    @Test func ipRecordsKeepTheirFieldsAtTheirOffsets() throws {
+        let encoded = try bytes { try sampleIPInfo.write(to: &$0) }
+        #expect(encoded[256] == 3 && encoded[257] == 1)
+        #expect(Array(encoded[258..<262]) == [0x31, 0, 0x30, 0])  // "10"
+        #expect(Array(encoded[5378..<5382]) == [0x31, 0, 0x36, 0])  // "16"
+        let binary = try bytes { try sampleBinaryIPInfo.write(to: &$0) }
+        #expect(Array(binary[0..<8]) == [1, 0, 0, 0, 2, 0, 0, 0] && binary[280] == 1)
+        #expect(binary[284] == 1 && binary[540] == 2 && binary[3456] == 9 && binary[3711] == 9)
+        let family: KVPAddressFamily = 2
+        #expect(family == .ipv6 && KVPAddressFamily.unspecified.rawValue == 0)
+    }
+}

@@ -30,10 +30,7 @@ public struct ICMessage: Hashable, Sendable {
     ///   ``WireError/truncated(needed:available:)`` for a short prefix, or when the pipe length
     ///   or `icmsgsize` claims more than the payload holds.
     public init(payload: ArraySlice<UInt8>) throws(WireError) {
-        guard payload.count <= Self.maximumSize else {
-            throw WireError.limitExceeded(
-                name: "IC message size", value: UInt64(payload.count), limit: UInt64(Self.maximumSize))
-        }
+        try WireError.check("IC message size", payload.count, limit: Self.maximumSize)
         var reader = WireReader(payload)
         self.pipe = try PipeHeader(from: &reader)
         // Int(exactly:) cannot fail for a u32 on 64-bit targets; a value it cannot hold is too
@@ -55,11 +52,8 @@ public struct ICMessage: Hashable, Sendable {
     /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` if the payload would exceed
     ///   13312 bytes.
     public init<C: Collection>(header: ICMessageHeader, body: C) throws(WireError) where C.Element == UInt8 {
-        let total = Self.bodyOffset.addingReportingOverflow(body.count)
-        guard !total.overflow, total.partialValue <= Self.maximumSize else {
-            throw WireError.limitExceeded(
-                name: "IC message size", value: UInt64(clamping: total.partialValue), limit: UInt64(Self.maximumSize))
-        }
+        // A collection's count is far below Int.max, so the sum cannot overflow.
+        try WireError.check("IC message size", Self.bodyOffset + body.count, limit: Self.maximumSize)
         // Both conversions are exact: the payload is at most 13312 bytes.
         self.pipe = PipeHeader(type: .data, length: UInt32(ICMessageHeader.wireSize + body.count))
         self.header = header

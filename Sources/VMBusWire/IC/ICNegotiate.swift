@@ -61,14 +61,8 @@ public struct ICNegotiate: Hashable, Sendable {
     }
 
     private static func checkCounts(framework: Int, message: Int) throws(WireError) {
-        if framework > Self.maximumVersionCount {
-            throw WireError.limitExceeded(
-                name: "framework version count", value: UInt64(framework), limit: UInt64(Self.maximumVersionCount))
-        }
-        if message > Self.maximumVersionCount {
-            throw WireError.limitExceeded(
-                name: "message version count", value: UInt64(message), limit: UInt64(Self.maximumVersionCount))
-        }
+        try WireError.check("framework version count", framework, limit: Self.maximumVersionCount)
+        try WireError.check("message version count", message, limit: Self.maximumVersionCount)
     }
 }
 
@@ -182,7 +176,8 @@ public enum ICNegotiation {
 
     /// The "no common version" answer to any buffer that holds at least the 28-byte prefix:
     /// counts 0/0, entries 0.0, `icmsgsize` 16, flags 0x05, the rest echoed (grown to 44 bytes
-    /// if shorter). Linux sends such an answer for requests with impossible counts.
+    /// if shorter). Linux answers requests with impossible counts this way, except that it leaves
+    /// the raw counts in the entries.
     /// - Throws: ``WireError/truncated(needed:available:)`` for fewer than 28 bytes.
     public static func failureResponse(to payload: ArraySlice<UInt8>) throws(WireError) -> [UInt8] {
         guard payload.count >= ICMessage.bodyOffset else {

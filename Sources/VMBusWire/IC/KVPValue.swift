@@ -60,9 +60,9 @@ public struct KVPValueType: RawRepresentable, Hashable, Sendable {
 /// A type and size that agree become the matching case; anything else — an unknown type, a
 /// DWORD that is not 4 bytes — is kept as ``raw(type:bytes:)`` so that it survives a round trip.
 public enum KVPValue: Hashable, Sendable {
-    /// REG_SZ (1): UTF-16 text, decoded up to its first NUL.
+    /// REG_SZ (1): UTF-16 text, decoded up to its first NUL (at most 1023 units).
     case string(String)
-    /// REG_EXPAND_SZ (2): UTF-16 text, decoded up to its first NUL.
+    /// REG_EXPAND_SZ (2): UTF-16 text, decoded up to its first NUL (at most 1023 units).
     case expandString(String)
     /// REG_DWORD / REG_U32 (4), exactly 4 bytes.
     case dword(UInt32)
@@ -89,8 +89,8 @@ public enum KVPValue: Hashable, Sendable {
     /// bytes are `bytes` (the caller has checked `value_size` ≤ 2048). Never fails.
     public init(type: KVPValueType, bytes: ArraySlice<UInt8>) {
         switch (type, bytes.count) {
-        case (.string, _): self = .string(UTF16Field.decode(bytes))
-        case (.expandString, _): self = .expandString(UTF16Field.decode(bytes))
+        case (.string, _): self = .string(UTF16Field.decode(bytes, fieldSize: KVPRecord.maximumValueSize))
+        case (.expandString, _): self = .expandString(UTF16Field.decode(bytes, fieldSize: KVPRecord.maximumValueSize))
         case (.dword, 4): self = .dword(UInt32(truncatingIfNeeded: littleEndianValue(bytes)))
         case (.linuxU64, 8): self = .linuxU64(littleEndianValue(bytes))
         case (.qword, 8): self = .qword(littleEndianValue(bytes))
@@ -111,9 +111,7 @@ public enum KVPValue: Hashable, Sendable {
         case .linuxU64(let value), .qword(let value): bytes = littleEndianBytes(value, count: 8)
         case .raw(_, let raw): bytes = raw
         }
-        guard bytes.count <= limit else {
-            throw WireError.limitExceeded(name: "KVP value_size", value: UInt64(bytes.count), limit: UInt64(limit))
-        }
+        try WireError.check("KVP value_size", bytes.count, limit: limit)
         return bytes
     }
 }
@@ -123,7 +121,9 @@ public enum KVPValue: Hashable, Sendable {
 /// Layout: `value_type` u32 @0, `key_size` u32 @4 (bytes, NUL included), `value_size` u32 @8,
 /// `key` [512] @12 (UTF-16LE), `value` [2048] @524. Both sizes are checked against their fields
 /// before use; the key is decoded from its first `key_size` bytes and the value from its first
-/// `value_size` bytes (see ``KVPValue/init(type:bytes:)``). Bytes past the sizes are not kept.
+/// `value_size` bytes (see ``KVPValue/init(type:bytes:)``). Bytes past the sizes are not kept, and
+/// text that fills its whole field without a NUL loses its last unit, as with Linux's readers
+/// (``UTF16Field/decode(_:fieldSize:)``), so that every parsed record can be written back.
 public struct KVPRecord: Hashable, Sendable {
     /// Bytes on the wire.
     public static let wireSize = 2572
@@ -153,7 +153,7 @@ public struct KVPRecord: Hashable, Sendable {
         let keySize = try Self.checkedSize(try reader.readUInt32(), limit: Self.maximumKeySize, name: "KVP key_size")
         let valueSize = try Self.checkedSize(
             try reader.readUInt32(), limit: Self.maximumValueSize, name: "KVP value_size")
-        self.key = UTF16Field.decode(try reader.readBytes(Self.maximumKeySize).prefix(keySize))
+        self.key = UTF16Field.decode(try reader.readBytes(Self.maximumKeySize).prefix(keySize), fieldSize: Self.maximumKeySize)
         self.value = KVPValue(type: type, bytes: try reader.readBytes(Self.maximumValueSize).prefix(valueSize))
     }
 

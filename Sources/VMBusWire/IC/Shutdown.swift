@@ -43,7 +43,7 @@ public struct ShutdownMessage: Hashable, Sendable {
     public var timeoutSeconds: UInt32
     /// `flags`.
     public var flags: ShutdownFlags
-    /// The friendly text, decoded up to its first NUL (Linux ignores it).
+    /// The friendly text, decoded up to its first NUL and at most 1023 units (Linux ignores it).
     public var displayMessage: String
 
     /// A body; by default a planned request with no timeout and no text, as OpenVMM sends.
@@ -74,7 +74,7 @@ public struct ShutdownMessage: Hashable, Sendable {
         self.reasonCode = try reader.readUInt32()
         self.timeoutSeconds = try reader.readUInt32()
         self.flags = ShutdownFlags(rawValue: try reader.readUInt32())
-        self.displayMessage = UTF16Field.decode(try reader.readBytes(Self.displayMessageSize))
+        self.displayMessage = UTF16Field.decode(try reader.readBytes(Self.displayMessageSize), fieldSize: Self.displayMessageSize)
     }
 
     /// Appends the 2060 bytes.

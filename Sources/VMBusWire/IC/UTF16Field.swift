@@ -31,10 +31,7 @@ public enum UTF16Field {
     /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` when they exceed `limit` bytes.
     public static func encodeTerminated(_ text: String, limit: Int, name: String) throws(WireError) -> [UInt8] {
         // Checked on the code-unit count first, so an oversized text is never encoded.
-        let needed = (text.utf16.count + 1) * Self.unitSize
-        guard needed <= limit else {
-            throw WireError.limitExceeded(name: name, value: UInt64(needed), limit: UInt64(max(limit, 0)))
-        }
+        try WireError.check(name, (text.utf16.count + 1) * Self.unitSize, limit: limit)
         return Self.encode(text) + [0, 0]
     }
 
@@ -49,9 +46,24 @@ public enum UTF16Field {
         return bytes
     }
 
+    /// Decodes text read from a field of `fieldSize` bytes: up to the first NUL, and never more
+    /// than the `fieldSize / 2 − 1` units the field can hold before its NUL.
+    ///
+    /// A peer may fill a field without a terminator. Linux's readers then keep only what fits
+    /// with a NUL (fcopy converts at most `W_MAX_PATH − 1` units), and so does this: the result
+    /// always fits back into the same field with ``write(_:size:name:to:)``.
+    /// - Parameters:
+    ///   - bytes: the field, or its first `size` bytes when the format carries a size.
+    ///   - fieldSize: the size of the whole field in bytes.
+    public static func decode(_ bytes: ArraySlice<UInt8>, fieldSize: Int) -> String {
+        let capacity = max(fieldSize / Self.unitSize - 1, 0) * Self.unitSize
+        return Self.decode(bytes.prefix(capacity))
+    }
+
     /// Decodes UTF-16LE up to the first NUL code unit (or the end). Unpaired surrogates become
     /// U+FFFD; a trailing odd byte is ignored. Never traps; the work is bounded by the field the
-    /// caller passes, which is always a fixed-size field already read from the wire.
+    /// caller passes, which is always a fixed-size field already read from the wire. Fields
+    /// decoded this way may hold text too long to write back; ``decode(_:fieldSize:)`` may not.
     public static func decode(_ bytes: ArraySlice<UInt8>) -> String {
         var units: [UInt16] = []
         units.reserveCapacity(bytes.count / Self.unitSize)
