@@ -231,3 +231,33 @@ public final class MappedMemory: @unchecked Sendable {
         unsafe (self.base + offset).initializeMemory(as: UInt8.self, repeating: 0, count: count)
     }
 }
+
+extension MappedMemory {
+    /// Maps the given 4 KiB pages of a memory file (a guest's memfd) in order, into one
+    /// contiguous range: the view a host needs of a GPADL, whose page numbers need not be
+    /// contiguous (04 §4). Runs of consecutive PFNs share one mmap.
+    /// - Parameters:
+    ///   - fd: the memory file; `memorySize` bytes of it are valid.
+    ///   - pfns: the page numbers, as a GPADL lists them.
+    /// - Throws: ``MemoryError/pageOutOfRange(pfn:pages:)`` for a page beyond `memorySize`
+    ///   (checked for every page before anything is mapped), or a system error.
+    public static func mapPages(of fd: Int32, memorySize: Int, pfns: [UInt64]) throws(MemoryError) -> MappedMemory {
+        let pages = memorySize / pageSize
+        guard !pfns.isEmpty else { throw MemoryError.invalidSize(0) }
+        for pfn in pfns where pfn >= UInt64(pages) { throw MemoryError.pageOutOfRange(pfn: pfn, pages: pages) }
+        let length = pfns.count * pageSize
+        // Reserve the range first, then place each run of pages into it.
+        let base = unsafe try mapOrThrow(nil, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        let mapping = unsafe MappedMemory(base: base, size: length, reservedLength: length, fileDescriptor: nil)
+        var index = 0
+        while index < pfns.count {
+            var run = 1
+            while index + run < pfns.count && pfns[index + run] == pfns[index] + UInt64(run) { run += 1 }
+            _ = unsafe try mapOrThrow(
+                base + index * pageSize, run * pageSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                Int(pfns[index]) * pageSize)
+            index += run
+        }
+        return mapping
+    }
+}

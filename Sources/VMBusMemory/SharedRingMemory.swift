@@ -118,6 +118,17 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
         if first < count { self.memory.zeroBytes(self.dataOffset, count - first) }
     }
 
+    public func withContiguousBytes<R>(at offset: Int, count: Int, _ body: (Span<UInt8>) throws -> R) rethrows -> R? {
+        self.checkRange(offset, count)
+        guard self.isDoubleMapped || offset + count <= self.dataSize else { return nil }
+        // SAFETY: the range lies inside the mapping (checked above; a double mapping holds the
+        // data area twice), and the span does not outlive `body`, during which `self.memory`
+        // keeps the mapping alive.
+        let pointer = unsafe (self.memory.base + self.dataOffset + offset).assumingMemoryBound(to: UInt8.self)
+        let buffer = unsafe UnsafeBufferPointer(start: pointer, count: count)
+        return try unsafe body(buffer.span)
+    }
+
     /// Ring offsets come from the ring logic, which validated every peer value before forming
     /// them; a bad one here is a bug in this project, not peer input.
     private func checkRange(_ offset: Int, _ count: Int) {

@@ -49,6 +49,14 @@ public final class FlatRingMemory: RingMemory {
         self.data.replaceSubrange(0..<source.count - first, with: source.dropFirst(first))
     }
 
+    public func withContiguousBytes<R>(at offset: Int, count: Int, _ body: (Span<UInt8>) throws -> R) rethrows -> R? {
+        guard offset + count <= self.dataSize else { return nil }
+        // A local copy of the array (it shares storage) gives the span a scope to live in.
+        let data = self.data
+        let span = data.span
+        return try body(span.extracting(offset..<offset + count))
+    }
+
     public func zero(at offset: Int, count: Int) {
         self.copyIn(to: offset, from: ArraySlice(repeating: 0, count: count))
     }

@@ -117,6 +117,18 @@ public struct IncomingRing<Memory: RingMemory> {
         self.memory.copyOut(from: from, count: count, into: &buffer, at: 0)
     }
 
+    /// Calls `body` with the packet's payload in place — no copy — or returns `nil` when the
+    /// payload wraps on a singly mapped ring (then use ``copyPayload(of:into:)``).
+    ///
+    /// The bytes are shared memory: a hostile writer can change them while `body` runs, so
+    /// read each byte once and treat it as unvalidated. The descriptor itself was validated
+    /// from a private copy.
+    @inlinable
+    public func withPayload<R>(of packet: IncomingPacket, _ body: (Span<UInt8>) throws -> R) rethrows -> R? {
+        let from = RingIndex.advance(packet.offset, by: packet.descriptor.payloadOffset, dataSize: self.dataSize)
+        return try self.memory.withContiguousBytes(at: from, count: packet.descriptor.payloadLength, body)
+    }
+
     /// Copies the whole packet into `buffer` (replacing its contents). The first 16 bytes are
     /// the validated descriptor, not a second read of shared memory: the peer cannot change
     /// what was checked (02 §9.2).

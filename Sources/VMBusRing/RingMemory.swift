@@ -66,6 +66,11 @@ public protocol RingMemory {
 
     /// Writes `count` zero bytes into the data area starting at `offset`, wrapping at its end.
     func zero(at offset: Int, count: Int)
+
+    /// Calls `body` with the `count` bytes at `offset` of the data area in place, as one span
+    /// valid only inside `body`; returns `nil` without calling it when the bytes wrap past the
+    /// end of a data area that is not mapped twice.
+    func withContiguousBytes<R>(at offset: Int, count: Int, _ body: (Span<UInt8>) throws -> R) rethrows -> R?
 }
 
 /// Ring sizes (02 §3).

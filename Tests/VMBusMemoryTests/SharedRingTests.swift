@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import Synchronization
 import Testing
 import VMBusMemory
 import VMBusRing
@@ -75,8 +76,8 @@ import VMBusWire
         let ring = try SharedRingMemory(memory: memory, offset: 0, ringSize: 4096 + 65536)
         ring.initializeControlPage()
         let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var received = 0
-        nonisolated(unsafe) var failure: String?
+        // What the consumer found, shared with the producer thread.
+        let outcome = Mutex<(received: Int, failure: String?)>((0, nil))
         let consumer = Thread {
             do {
                 var reader = try IncomingRing(memory: ring)
@@ -92,23 +93,23 @@ import VMBusWire
                     let size = Int(expected % 300)
                     if packet.descriptor.transactionID != expected || buffer.count < size
                         || buffer.prefix(size) != payload(expected, size)[...] {
-                        failure = "packet \(expected) corrupt"
+                        outcome.withLock { $0.failure = "packet \(expected) corrupt" }
                         break
                     }
                     expected += 1
                     if expected % 64 == 0 { _ = try reader.commit() }
                 }
                 _ = try reader.commit()
-                received = Int(expected)
+                outcome.withLock { $0.received = Int(expected) }
             } catch {
-                failure = "consumer: \(error)"
+                outcome.withLock { $0.failure = "consumer: \(error)" }
             }
             done.signal()
         }
         consumer.start()
         var writer = try OutgoingRing(memory: ring)
         var sequence: UInt64 = 0
-        while sequence < UInt64(count) && failure == nil {
+        while sequence < UInt64(count) && outcome.withLock({ $0.failure == nil }) {
             let data = payload(sequence, Int(sequence % 300))
             if try writer.write(transactionID: sequence, payload: data[...]) {
                 sequence += 1
@@ -120,6 +121,8 @@ import VMBusWire
         }
         _ = try writer.commit()
         done.wait()
+        consumer.join()
+        let (received, failure) = outcome.withLock { $0 }
         #expect(failure == nil, "\(failure ?? "")")
         #expect(received == count)
     }
@@ -135,6 +138,10 @@ final class Thread: @unchecked Sendable {
     private let body: () -> Void
     private var handle = pthread_t()
     init(_ body: @escaping () -> Void) { self.body = body }
+    func join() {
+        pthread_join(self.handle, nil)
+    }
+
     func start() {
         let box = Unmanaged.passRetained(self)
         pthread_create(&self.handle, nil, { context in
@@ -142,5 +149,31 @@ final class Thread: @unchecked Sendable {
             thread.body()
             return nil
         }, box.toOpaque())
+    }
+}
+
+@Suite struct PageViewTests {
+    @Test func scatteredPagesAppearContiguousAndShared() throws {
+        let guest = try MappedMemory.memfd(name: "guest", size: 16 * 4096)
+        for page in 0..<16 { try guest.storeUInt32(UInt32(page), at: page * 4096) }
+        let fd = try #require(guest.fileDescriptor)
+        let view = try MappedMemory.mapPages(of: fd, memorySize: guest.size, pfns: [7, 3, 4, 5, 15])
+        #expect(view.size == 5 * 4096)
+        let seen = try (0..<5).map { try view.loadUInt32(at: $0 * 4096) }
+        #expect(seen == [7, 3, 4, 5, 15])
+        // Writes through the view land in the guest's pages.
+        try view.storeUInt32(0xFEED, at: 4096 + 8)
+        #expect(try guest.loadUInt32(at: 3 * 4096 + 8) == 0xFEED)
+    }
+
+    @Test func pagesOutsideGuestMemoryAreRefused() throws {
+        let guest = try MappedMemory.memfd(name: "guest", size: 4 * 4096)
+        let fd = try #require(guest.fileDescriptor)
+        #expect(throws: MemoryError.pageOutOfRange(pfn: 4, pages: 4)) {
+            try MappedMemory.mapPages(of: fd, memorySize: guest.size, pfns: [0, 1, 4])
+        }
+        #expect(throws: MemoryError.pageOutOfRange(pfn: UInt64.max, pages: 4)) {
+            try MappedMemory.mapPages(of: fd, memorySize: guest.size, pfns: [UInt64.max])
+        }
     }
 }

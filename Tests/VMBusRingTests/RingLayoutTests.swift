@@ -101,3 +101,20 @@ import VMBusWire
         #expect(RingSize.vmbusRingSize(payload: 3 * 4096, pageSize: 65536) == 131072)
     }
 }
+
+@Suite struct ZeroCopyTests {
+    @Test func payloadsAreReadInPlaceUnlessTheyWrap() throws {
+        var ring = try RingPair(ringSize: 8192, start: 4096 - 64)
+        _ = try ring.send([UInt8](1...8))
+        _ = try ring.send([UInt8](30...99))
+        let first = try #require(try ring.reader.next())
+        let inPlace = ring.reader.withPayload(of: first) { span in (0..<span.count).map { span[$0] } }
+        #expect(inPlace == [UInt8](1...8))
+        // The second packet wraps past the end of a singly mapped data area: no span.
+        let second = try #require(try ring.reader.next())
+        #expect(ring.reader.withPayload(of: second) { $0.count } == nil)
+        var buffer: [UInt8] = []
+        ring.reader.copyPayload(of: second, into: &buffer)
+        #expect(buffer == padded([UInt8](30...99)))
+    }
+}

@@ -31,3 +31,53 @@ import VMBusWire
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["decode", "message", "00", "--version", "x"]) }
     }
 }
+
+import Foundation
+
+@Suite struct RingFileToolTests {
+    /// `vmbus ring send` and `vmbus ring recv` as two processes on one ring-pair file: 4 MiB of
+    /// data arrive byte-exactly through a 64 KiB ring (so the writer blocks and resumes often).
+    @Test func twoProcessesStreamThroughARingFile() throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("vmbus")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            Issue.record("vmbus binary not found next to the test bundle at \(binary.path)")
+            return
+        }
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("swift-vmbus-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pair = directory.appendingPathComponent("rings").path
+        let input = directory.appendingPathComponent("in")
+        let output = directory.appendingPathComponent("out")
+        var generator = SystemRandomNumberGenerator()
+        let data = Data((0..<(4 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try data.write(to: input)
+        #expect(FileManager.default.createFile(atPath: output.path, contents: nil))
+
+        func process(_ arguments: [String]) -> Process {
+            let p = Process()
+            p.executableURL = binary
+            p.arguments = arguments
+            return p
+        }
+        let initialise = process(["ring", "init", pair, "--ring-size", "65536"])
+        initialise.standardOutput = FileHandle.nullDevice
+        try initialise.run()
+        initialise.waitUntilExit()
+        #expect(initialise.terminationStatus == 0)
+
+        let receiver = process(["ring", "recv", pair])
+        receiver.standardOutput = try FileHandle(forWritingTo: output)
+        let sender = process(["ring", "send", pair, "--packet-size", "3000"])
+        sender.standardInput = try FileHandle(forReadingFrom: input)
+        sender.standardError = FileHandle.nullDevice
+        try receiver.run()
+        try sender.run()
+        sender.waitUntilExit()
+        receiver.waitUntilExit()
+        #expect(sender.terminationStatus == 0 && receiver.terminationStatus == 0)
+        #expect(try Data(contentsOf: output) == data)
+    }
+}
