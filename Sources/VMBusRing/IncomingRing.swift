@@ -34,6 +34,9 @@ public struct IncomingRing<Memory: RingMemory> {
     @usableFromInline var committedRead: Int
     /// Where the next packet starts: after the packets returned since the last commit.
     @usableFromInline var nextRead: Int
+    /// The writer's index as last loaded (acquire): everything before it is published. The true
+    /// one can only be further ahead; it is reloaded only when the packets known so far run out.
+    @usableFromInline var cachedWrite: Int
     @usableFromInline var isBroken = false
     @usableFromInline var stats = RingStatistics()
 
@@ -52,6 +55,7 @@ public struct IncomingRing<Memory: RingMemory> {
             memory.load(.readIndex, ordering: .acquiring), word: "read_index", dataSize: memory.dataSize)
         self.committedRead = read
         self.nextRead = read
+        self.cachedWrite = read
     }
 
     /// Bytes the writer has published beyond the packets already returned (Linux's `read_avail`
@@ -68,7 +72,7 @@ public struct IncomingRing<Memory: RingMemory> {
         guard !self.isBroken else { throw RingError.broken }
         let found: IncomingPacket?
         do {
-            found = try self.locate(at: self.nextRead)
+            (found, self.cachedWrite) = try self.locate(at: self.nextRead, knownWrite: self.cachedWrite)
         } catch {
             self.isBroken = true
             throw error
@@ -81,29 +85,40 @@ public struct IncomingRing<Memory: RingMemory> {
         return packet
     }
 
-    /// Validates the packet at `start`: the writer's index, then the descriptor read once, then
-    /// its length against what was written and against this reader's limit (02 §9.3).
+    /// Validates the packet at `start` (02 §9.3): the writer's index (reloaded only when the
+    /// one known is not enough), then the descriptor read once, then its length against what
+    /// was written and against this reader's limit.
+    /// - Returns: the packet, or `nil` when the ring is empty, and the write index used.
     @inlinable
-    func locate(at start: Int) throws(RingError) -> IncomingPacket? {
-        let write = try self.loadWriteIndex()
-        let available = RingIndex.bytesToRead(read: start, write: write, dataSize: self.dataSize)
-        if available == 0 { return nil }
+    func locate(at start: Int, knownWrite: Int) throws(RingError) -> (IncomingPacket?, Int) {
+        var write = knownWrite
+        var fresh = false
+        var available = RingIndex.bytesToRead(read: start, write: write, dataSize: self.dataSize)
         // Every packet is at least a descriptor and its trailer.
-        guard available >= PacketDescriptor.wireSize + RingControlPage.trailerSize else {
-            throw RingError.truncatedDescriptor(available: available)
+        let minimum = PacketDescriptor.wireSize + RingControlPage.trailerSize
+        if available < minimum {
+            write = try self.loadWriteIndex()
+            fresh = true
+            available = RingIndex.bytesToRead(read: start, write: write, dataSize: self.dataSize)
+            if available == 0 { return (nil, write) }
+            guard available >= minimum else { throw RingError.truncatedDescriptor(available: available) }
         }
         let descriptor = try Self.descriptor((
             self.memory.loadWord(at: start),
             self.memory.loadWord(at: RingIndex.advance(start, by: 8, dataSize: self.dataSize))
         ))
         let length = descriptor.totalLength
+        if length + RingControlPage.trailerSize > available && !fresh {
+            write = try self.loadWriteIndex()
+            available = RingIndex.bytesToRead(read: start, write: write, dataSize: self.dataSize)
+        }
         guard length + RingControlPage.trailerSize <= available else {
             throw RingError.packetPastWriteIndex(length: length, available: available)
         }
         guard length <= self.maximumPacketLength else {
             throw RingError.packetTooLarge(length: length, limit: self.maximumPacketLength)
         }
-        return IncomingPacket(descriptor: descriptor, offset: start)
+        return (IncomingPacket(descriptor: descriptor, offset: start), write)
     }
 
     /// Copies a packet's payload (`(len8 − offset8) × 8` bytes, padding included) into

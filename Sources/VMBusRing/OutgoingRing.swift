@@ -12,6 +12,10 @@ public struct OutgoingRing<Memory: RingMemory> {
     @usableFromInline var committedWrite: Int
     /// Where the next packet goes: `committedWrite` plus the uncommitted batch.
     @usableFromInline var pendingWrite: Int
+    /// The reader's index as last loaded. The true one can only be further ahead, so space
+    /// computed from it is a safe lower bound; it is reloaded only when that bound is too small,
+    /// which keeps the reader's cache line out of the writer's fast path.
+    @usableFromInline var cachedRead: Int
     /// Linux's `out_full_flag`: in a "ring was full" episode.
     @usableFromInline var outFullFlag = false
     @usableFromInline var isBroken = false
@@ -29,6 +33,8 @@ public struct OutgoingRing<Memory: RingMemory> {
             memory.load(.writeIndex, ordering: .acquiring), word: "write_index", dataSize: memory.dataSize)
         self.committedWrite = write
         self.pendingWrite = write
+        self.cachedRead = try RingIndex.validate(
+            memory.load(.readIndex, ordering: .acquiring), word: "read_index", dataSize: memory.dataSize)
     }
 
     /// The largest packet (descriptor through padding) this ring can ever take.
@@ -90,7 +96,11 @@ public struct OutgoingRing<Memory: RingMemory> {
         guard !self.isBroken else { throw RingError.broken }
         precondition(length <= self.maximumPacketLength, "packet of \(length) bytes can never fit this ring")
         let total = length + RingControlPage.trailerSize
-        let free = RingIndex.bytesToWrite(read: try self.peerReadIndex(), write: self.pendingWrite, dataSize: self.dataSize)
+        var free = RingIndex.bytesToWrite(read: self.cachedRead, write: self.pendingWrite, dataSize: self.dataSize)
+        if free <= total {
+            self.cachedRead = try self.peerReadIndex()
+            free = RingIndex.bytesToWrite(read: self.cachedRead, write: self.pendingWrite, dataSize: self.dataSize)
+        }
         if free <= total {
             self.stats.outFullTotal += 1
             if !self.outFullFlag {
@@ -131,7 +141,8 @@ public struct OutgoingRing<Memory: RingMemory> {
         // visible; without a full fence we could read a stale mask and both sides would sleep.
         self.memory.fullFence()
         if self.memory.load(.interruptMask, ordering: .acquiring) != 0 { return false }
-        let signal = try self.peerReadIndex() == batchStart
+        self.cachedRead = try self.peerReadIndex()
+        let signal = self.cachedRead == batchStart
         if signal { self.stats.intrOutEmpty += 1 }
         return signal
     }

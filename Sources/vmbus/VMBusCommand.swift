@@ -14,7 +14,7 @@ struct VMBusCommand: ParsableCommand {
             and 0x prefixes are ignored); use '-' to read it from standard input.
             """,
         version: swiftVMBusVersion,
-        subcommands: [DecodeCommand.self, RingCommand.self, ClassesCommand.self, GUIDCommand.self]
+        subcommands: [DecodeCommand.self, RingCommand.self, BenchCommand.self, ClassesCommand.self, GUIDCommand.self]
     )
 }
 

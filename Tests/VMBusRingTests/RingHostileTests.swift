@@ -19,12 +19,22 @@ import VMBusWire
     @Test func impossibleReadIndexBreaksTheWriter() throws {
         var ring = try RingPair(ringSize: 16384)
         ring.memory.store(.readIndex, 13, ordering: .relaxed)
-        #expect(throws: RingError.invalidIndex(word: "read_index", value: 13, dataSize: 12288)) {
-            try ring.writer.write(payload: [1][...])
-        }
+        let expected = RingError.invalidIndex(word: "read_index", value: 13, dataSize: 12288)
+        // The writer works from the space it already knew about; the bad index is caught at the
+        // first fresh load — at the latest the commit's signal decision — and the ring breaks.
+        #expect(try ring.writer.write(payload: [1][...]))
+        #expect(throws: expected) { try ring.writer.commit() }
         #expect(throws: RingError.broken) { try ring.writer.write(payload: [1][...]) }
-        #expect(throws: RingError.invalidIndex(word: "read_index", value: 13, dataSize: 12288)) {
-            _ = try OutgoingRing(memory: ring.memory).bytesAvailableToWrite()
+        #expect(throws: expected) { try OutgoingRing(memory: ring.memory) }
+        #expect(throws: expected) { try ring.writer.bytesAvailableToWrite() }
+    }
+
+    @Test func aFullRingReloadsAndValidatesTheReadIndex() throws {
+        var ring = try RingPair(ringSize: 8192)
+        #expect(try ring.send([UInt8](repeating: 1, count: 4000)).0)
+        ring.memory.store(.readIndex, 4095, ordering: .relaxed)
+        #expect(throws: RingError.invalidIndex(word: "read_index", value: 4095, dataSize: 4096)) {
+            try ring.writer.write(payload: [UInt8](repeating: 1, count: 100)[...])
         }
     }
 

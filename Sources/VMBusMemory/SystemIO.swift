@@ -1,0 +1,101 @@
+import CLinux
+import Glibc
+
+/// A doorbell: a Linux eventfd (spec 09 §2.3 uses one per direction per channel). Writing adds
+/// to its counter; a read returns and clears it, blocking while it is zero.
+public final class EventFD: @unchecked Sendable {
+    /// The descriptor, for passing to another process.
+    public let fileDescriptor: Int32
+
+    /// A new blocking eventfd with counter 0.
+    public init() throws(MemoryError) {
+        let fd = eventfd(0, Int32(EFD_CLOEXEC))
+        guard fd >= 0 else { throw MemoryError.system(call: "eventfd", errno: errno) }
+        self.fileDescriptor = fd
+    }
+
+    deinit { close(self.fileDescriptor) }
+
+    /// Rings the doorbell.
+    public func signal() {
+        var one: UInt64 = 1
+        // An eventfd write of 1 fails only if the counter would overflow (2^64 − 2 pending
+        // signals), which cannot happen while the reader drains it.
+        _ = unsafe write(self.fileDescriptor, &one, 8)
+    }
+
+    /// Blocks until the doorbell rang; returns how many times it rang (retrying on EINTR).
+    @discardableResult
+    public func wait() -> UInt64 {
+        var count: UInt64 = 0
+        while unsafe read(self.fileDescriptor, &count, 8) != 8 {
+            if errno != EINTR { return 0 }
+        }
+        return count
+    }
+}
+
+/// Byte and datagram I/O on file descriptors, for the pipe and socket baselines of the
+/// benchmarks and, later, the transports. Safe wrappers over read(2) and write(2).
+public enum DescriptorIO {
+    /// A pipe: (read end, write end).
+    public static func pipe() throws(MemoryError) -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        guard unsafe Glibc.pipe(&fds) == 0 else { throw MemoryError.system(call: "pipe", errno: errno) }
+        return (fds[0], fds[1])
+    }
+
+    /// A connected pair of Unix `SOCK_SEQPACKET` sockets (spec 09's transport type).
+    public static func seqPacketPair() throws(MemoryError) -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        let type = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard unsafe socketpair(AF_UNIX, type, 0, &fds) == 0 else {
+            throw MemoryError.system(call: "socketpair", errno: errno)
+        }
+        return (fds[0], fds[1])
+    }
+
+    /// Writes all of `bytes` (a datagram socket takes it as one message).
+    public static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) throws(MemoryError) {
+        var done = 0
+        while done < bytes.count {
+            let n = unsafe bytes.withUnsafeBytes { unsafe write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MemoryError.system(call: "write", errno: errno)
+            }
+            done += n
+        }
+    }
+
+    /// Reads once into `buffer[0..<count]`; returns the bytes read (0 at end of file).
+    public static func readSome(_ fd: Int32, into buffer: inout [UInt8], count: Int) throws(MemoryError) -> Int {
+        precondition(count <= buffer.count, "buffer too small")
+        while true {
+            let n = unsafe buffer.withUnsafeMutableBytes { unsafe read(fd, $0.baseAddress!, count) }
+            if n >= 0 { return n }
+            if errno != EINTR { throw MemoryError.system(call: "read", errno: errno) }
+        }
+    }
+
+    /// Reads exactly `count` bytes (a stream); returns `false` at end of file first.
+    public static func readFully(_ fd: Int32, into buffer: inout [UInt8], count: Int) throws(MemoryError) -> Bool {
+        precondition(count <= buffer.count, "buffer too small")
+        var done = 0
+        while done < count {
+            let n = unsafe buffer.withUnsafeMutableBytes { unsafe read(fd, $0.baseAddress! + done, count - done) }
+            if n == 0 { return false }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MemoryError.system(call: "read", errno: errno)
+            }
+            done += n
+        }
+        return true
+    }
+
+    /// Closes a descriptor.
+    public static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+}
