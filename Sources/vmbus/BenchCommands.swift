@@ -63,6 +63,9 @@ struct BenchRing: ParsableCommand {
     @Flag(name: .long, help: "Print JSON lines.")
     var json = false
 
+    @Flag(name: .long, help: "Measure only the ring (skip the baselines), e.g. to count allocations under valgrind.")
+    var ringOnly = false
+
     func run() throws {
         for size in self.sizes {
             let packets = max(self.bytes / size, 1000)
@@ -71,20 +74,28 @@ struct BenchRing: ParsableCommand {
                 let seconds = median(try (0..<self.runs).map { _ in try ringRun(size, dataSize, packets) })
                 results.append(("ring \(dataSize >> 10) KiB", seconds))
             }
+            if self.ringOnly {
+                self.report(size, packets, results)
+                continue
+            }
             results.append(("memcpy", median(try (0..<self.runs).map { _ in try memcpyRun(size, packets) })))
             results.append(("pipe", median(try (0..<self.runs).map { _ in try pipeRun(size, packets) })))
             if size <= 65536 {
                 results.append(("seqpacket", median(try (0..<self.runs).map { _ in try seqPacketRun(size, packets) })))
             }
-            for (name, seconds) in results {
-                let rate = Double(packets) / seconds
-                let mbps = rate * Double(size) / 1e6
-                if self.json {
-                    print("{\"bench\": \"ring\", \"channel\": \"\(name)\", \"payload\": \(size), \"packets\": \(packets), "
-                        + "\"seconds\": \(seconds), \"packets_per_s\": \(Int(rate)), \"mb_per_s\": \(Int(mbps))}")
-                } else {
-                    print(pad("\(size) B", 9) + pad(name, 14) + pad("\(Int(rate / 1000)) kpkt/s", 16) + "\(Int(mbps)) MB/s")
-                }
+            self.report(size, packets, results)
+        }
+    }
+
+    func report(_ size: Int, _ packets: Int, _ results: [(String, Double)]) {
+        for (name, seconds) in results {
+            let rate = Double(packets) / seconds
+            let mbps = rate * Double(size) / 1e6
+            if self.json {
+                print("{\"bench\": \"ring\", \"channel\": \"\(name)\", \"payload\": \(size), \"packets\": \(packets), "
+                    + "\"seconds\": \(seconds), \"packets_per_s\": \(Int(rate)), \"mb_per_s\": \(Int(mbps))}")
+            } else {
+                print(pad("\(size) B", 9) + pad(name, 14) + pad("\(Int(rate / 1000)) kpkt/s", 16) + "\(Int(mbps)) MB/s")
             }
         }
     }
