@@ -214,6 +214,11 @@ public struct IncomingRing<Memory: RingMemory> {
         return true
     }
 
+    /// Counts a signal received from the writer (Linux's `interrupts`).
+    public mutating func recordInterrupt() {
+        self.stats.interrupts += 1
+    }
+
     /// Un-reads the packets returned since the last commit.
     public mutating func revert() {
         self.nextRead = self.committedRead

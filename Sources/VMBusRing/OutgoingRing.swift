@@ -163,6 +163,11 @@ public struct OutgoingRing<Memory: RingMemory> {
         return false
     }
 
+    /// Counts a signal sent to the reader (Linux's `events`).
+    public mutating func recordEvent() {
+        self.stats.events += 1
+    }
+
     /// Withdraws a pending-send-size request (a stale one causes spurious signals).
     public mutating func clearPendingSendSize() {
         self.memory.store(.pendingSendSize, 0, ordering: .releasing)

@@ -37,7 +37,15 @@ extension RingError: CustomStringConvertible {
 }
 
 /// Per-ring counters, named as Linux's sysfs attributes (02 §11, 05 §9.2).
+///
+/// `interrupts` and `events` count doorbells, which the ring itself never rings: the channel
+/// that owns the ring records them with ``IncomingRing/recordInterrupt()`` and
+/// ``OutgoingRing/recordEvent()``.
 public struct RingStatistics: Hashable, Sendable {
+    /// Signals received for this ring (Linux `interrupts`).
+    public var interrupts: UInt64 = 0
+    /// Signals sent for this ring (Linux `events`, `sig_events`).
+    public var events: UInt64 = 0
     /// Signals requested because the ring went from empty to non-empty (writer side).
     public var intrOutEmpty: UInt64 = 0
     /// Signals requested because freed space satisfied the writer's `pending_send_sz` (reader side).

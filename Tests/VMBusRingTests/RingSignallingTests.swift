@@ -58,3 +58,18 @@ import VMBusWire
         #expect(try ring.send([UInt8](repeating: 1, count: 3000)).0)
     }
 }
+
+@Suite struct RingStatisticsTests {
+    @Test func countersFollowLinuxNames() throws {
+        var ring = try RingPair(ringSize: 8192)
+        let (_, signal) = try ring.send([1, 2, 3])
+        if signal { ring.writer.recordEvent() }
+        ring.reader.recordInterrupt()
+        _ = try ring.drain()
+        #expect(ring.writer.statistics.events == 1 && ring.writer.statistics.intrOutEmpty == 1)
+        #expect(ring.reader.statistics.interrupts == 1)
+        #expect(ring.writer.statistics.packets == 1 && ring.reader.statistics.packets == 1)
+        #expect(ring.writer.statistics.bytes == 24 && ring.reader.statistics.bytes == 24)
+        #expect(try ring.writer.bytesAvailableToWrite() == 4096 && ring.reader.bytesAvailableToRead() == 0)
+    }
+}
