@@ -1,147 +1,113 @@
 import Testing
 import VMBusWire
 
-/// A single range of `pages` whole pages starting at PFN 0x100.
+/// A single range of `pages` whole pages starting at PFN `firstPFN`.
 func pageRange(_ pages: Int, firstPFN: UInt64 = 0x100) throws -> GpaRange {
     try GpaRange(byteCount: UInt32(pages * 4096), byteOffset: 0, pfns: (0..<UInt64(pages)).map { firstPFN + $0 })
 }
 
+/// The bytes `write(to:)` produces (no channel-message header).
+func written(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireError) -> [UInt8] {
+    var writer = WireWriter()
+    try write(&writer)
+    return writer.bytes
+}
+
 @Suite struct GpadlTests {
+    @Test func messageConstantsMatchTheSpec() {
+        #expect(GpadlHeader.messageType == 8 && GpadlBody.messageType == 9)
+        #expect(GpadlHeader.fixedSize == 20 && GpadlBody.fixedSize == 16)
+        #expect(GpadlHeader.maximumWords == 27 && GpadlBody.maximumWords == 28)
+        #expect(Gpadl.maximumWords == 8191 && GpadlAssembler.maximumWords == 8191)
+        #expect(Gpadl.maximumRangeCount == 4095)
+    }
+
     /// 04 §4's table: pages → PFNs in the header, body messages, PFNs in the last body.
     @Test(arguments: [(8, 8, 0, 0), (12, 12, 0, 0), (64, 26, 2, 10), (1026, 26, 36, 20), (4096, 26, 146, 10)])
     func splitMatchesTheTableOfSpec04(_ row: (pages: Int, headerPFNs: Int, bodies: Int, lastPFNs: Int)) throws {
-        let (header, bodies) = try Gpadl.split(channel: 7, handle: 0xE1E10, ranges: [try pageRange(row.pages)])
+        let range = try pageRange(row.pages)
+        let (header, bodies) = try Gpadl.split(channel: 7, handle: 0xE1E10, ranges: [range])
         #expect(header.words.count - 1 == row.headerPFNs)
+        #expect(header.words.first == UInt64(row.pages * 4096))
         #expect(bodies.count == row.bodies)
+        #expect(bodies.dropLast().allSatisfy { $0.words.count == 28 })
         if let last = bodies.last { #expect(last.words.count == row.lastPFNs) }
         #expect(Int(header.rangeBufferLength) == 8 + 8 * row.pages && header.rangeCount == 1)
-        // Message sizes: header 28 + 8 × PFNs, bodies 16 + 8 × n, all within 240.
-        let headerBytes = try ChannelMessage.gpadlHeader(header).encode()
-        #expect(headerBytes.count == 28 + 8 * row.headerPFNs)
+        #expect(header.childRelID == 7 && header.gpadl == 0xE1E10)
+        #expect(bodies.allSatisfy { $0.gpadl == 0xE1E10 && $0.messageNumber == 0 })
+        // Message sizes (04 §4 step 2, 3): header 28 + 8 × PFNs, bodies 16 + 8 × n, within 240.
+        #expect(try written(header.write).count + 8 == 28 + 8 * row.headerPFNs)
         for body in bodies {
-            let bytes = try ChannelMessage.gpadlBody(body).encode()
-            #expect(bytes.count == 16 + 8 * body.words.count && bytes.count <= 240)
+            let size = try written(body.write).count + 8
+            #expect(size == 16 + 8 * body.words.count && size <= 240)
         }
-        #expect(try GpadlAssembler.assemble(header: header, bodies: bodies, excessWords: .reject)
-            == [try pageRange(row.pages)])
+        #expect(try GpadlAssembler.assemble(header: header, bodies: bodies) == [range])
     }
 
-    @Test func multiRangeListsSurviveMessagesAndReassembly() throws {
-        let ranges = [try pageRange(30), try GpaRange(gpa: 0x7_0123, length: 9000), try pageRange(1, firstPFN: 9)]
+    @Test func headerAndBodyBytesSitAtTheirSpecOffsets() throws {
+        let (header, _) = try Gpadl.split(channel: 0x0A0B_0C0D, handle: 0xE1E10, ranges: [try pageRange(1)])
+        // child_relid, gpadl, range_buflen 16, rangecount 1, range header (4096, 0), PFN 0x100.
+        #expect(try written(header.write) == [
+            0x0D, 0x0C, 0x0B, 0x0A, 0x10, 0x1E, 0x0E, 0x00, 16, 0, 1, 0,
+            0x00, 0x10, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0, 0, 0, 0, 0, 0,
+        ])
+        let body = GpadlBody(messageNumber: 5, gpadl: 0xE1E10, words: [0x1122_3344_5566_7788])
+        #expect(try written(body.write) == [5, 0, 0, 0, 0x10, 0x1E, 0x0E, 0, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11])
+        var reader = WireReader(try written(body.write))
+        #expect(try GpadlBody(from: &reader) == body && reader.remaining == 0)
+        var headerReader = WireReader(try written(header.write))
+        #expect(try GpadlHeader(from: &headerReader) == header)
+    }
+
+    @Test func multiRangeListsSplitAndReassemble() throws {
+        let ranges = [try pageRange(30), try GpaRange(gpa: 0x7_0123, length: 9000), try pageRange(1, firstPFN: 9),
+                      try pageRange(40, firstPFN: 0x9000)]
         let (header, bodies) = try Gpadl.split(channel: 3, handle: 42, ranges: ranges)
-        #expect(header.rangeCount == 3 && Int(header.rangeBufferLength) == 8 * Gpadl.words(ranges).count)
-        // Through the channel-message dispatch and back, as a host would receive them.
-        let received = try ([ChannelMessage.gpadlHeader(header)] + bodies.map { .gpadlBody($0) }).map {
-            try ChannelMessage.parse(try $0.encode(), version: .win10_5_3, trailingBytes: .reject)
-        }
-        guard case .gpadlHeader(let h) = received[0] else {
-            Issue.record("first message is not a header")
-            return
-        }
-        var assembler = try GpadlAssembler(header: h)
-        for message in received.dropFirst() {
-            guard case .gpadlBody(let body) = message else {
-                Issue.record("not a body")
-                return
-            }
+        let words = Gpadl.words(ranges)
+        #expect(words.count == 31 + 4 + 2 + 41)
+        #expect(header.rangeCount == 4 && Int(header.rangeBufferLength) == 8 * words.count)
+        #expect(header.words + bodies.flatMap(\.words) == words)
+        #expect(header.words.count == 27 && bodies.map(\.words.count) == [28, 23])
+        // Through the wire form of each message and back, as a host receives them.
+        var headerReader = WireReader(try written(header.write))
+        var assembler = try GpadlAssembler(header: try GpadlHeader(from: &headerReader, trailingBytes: .reject))
+        for body in bodies {
             #expect(!assembler.isComplete)
-            try assembler.append(body)
+            var reader = WireReader(try written(body.write))
+            try assembler.append(try GpadlBody(from: &reader, trailingBytes: .reject))
         }
-        #expect(assembler.isComplete && assembler.childRelID == 3 && assembler.gpadl == 42)
+        #expect(assembler.isComplete && assembler.missingWords == 0)
+        #expect(assembler.childRelID == 3 && assembler.gpadl == 42 && assembler.rangeCount == 4)
         #expect(try assembler.finish() == ranges)
     }
 
-    @Test func headerFieldsSitAtTheirSpecOffsets() throws {
-        let (header, _) = try Gpadl.split(channel: 0x0A0B_0C0D, handle: 0xE1E10, ranges: [try pageRange(1)])
-        let bytes = try ChannelMessage.gpadlHeader(header).encode()
-        #expect(Array(bytes) == [8, 0, 0, 0, 0, 0, 0, 0, 0x0D, 0x0C, 0x0B, 0x0A, 0x10, 0x1E, 0x0E, 0,
-                                 16, 0, 1, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0])
-    }
-
-    @Test func partialWordsAreIgnoredOrRejectedByPolicy() throws {
-        // UEFI sends maximum-length messages: 240 bytes leave 4 bytes that are not a word.
-        let (header, _) = try Gpadl.split(channel: 1, handle: 2, ranges: [try pageRange(26)])
-        let bytes = try ChannelMessage.gpadlHeader(header).encode() + [0xEE, 0xEE, 0xEE, 0xEE]
-        #expect(bytes.count == 240)
-        #expect(try ChannelMessage.parse(bytes, version: .win8) == .gpadlHeader(header))
-        #expect(throws: WireError.trailingBytes(count: 4)) {
-            try ChannelMessage.parse(bytes, version: .win8, trailingBytes: .reject)
-        }
-        for length in 0..<20 {
-            let error = wireError { () throws(WireError) in try ChannelMessage.parse(bytes[0..<length], version: .win8) }
-            #expect(isTruncated(error), "prefix \(length)")
-        }
-    }
-
-    @Test func excessWordsFollowThePolicy() throws {
-        let (header, bodies) = try Gpadl.split(channel: 1, handle: 2, ranges: [try pageRange(30)])
-        var padded = bodies[0]
-        padded.words += [0xDEAD, 0xBEEF]
-        #expect(try GpadlAssembler.assemble(header: header, bodies: [padded]) == [try pageRange(30)])
-        #expect(throws: WireError.limitExceeded(name: "GPADL words", value: 33, limit: 31)) {
-            try GpadlAssembler.assemble(header: header, bodies: [padded], excessWords: .reject)
-        }
-    }
-
-    @Test func hostileHeadersAndBodiesAreRejected() throws {
-        let good = try Gpadl.split(channel: 1, handle: 2, ranges: [try pageRange(30)])
-        func header(_ mutate: (inout GpadlHeader) -> Void) -> GpadlHeader {
-            var h = good.header
-            mutate(&h)
-            return h
-        }
-        #expect(throws: WireError.invalidField(name: "range_buflen", value: 0)) {
-            try GpadlAssembler(header: header { $0.rangeBufferLength = 0 })
-        }
-        #expect(throws: WireError.invalidField(name: "range_buflen", value: 252)) {
-            try GpadlAssembler(header: header { $0.rangeBufferLength = 252 })
-        }
-        #expect(throws: WireError.invalidField(name: "rangecount", value: 0)) {
-            try GpadlAssembler(header: header { $0.rangeCount = 0 })
-        }
-        #expect(throws: WireError.invalidField(name: "rangecount", value: 16)) {
-            try GpadlAssembler(header: header { $0.rangeCount = 16 })
-        }
-        var assembler = try GpadlAssembler(header: good.header)
-        #expect(throws: WireError.truncated(needed: 248, available: 216)) { try assembler.finish() }
-        #expect(throws: WireError.invalidField(name: "GPADL body handle", value: 3)) {
-            try assembler.append(GpadlBody(gpadl: 3, words: good.bodies[0].words))
-        }
-        try assembler.append(good.bodies[0])
-        #expect(throws: WireError.invalidField(name: "GPADL body after completion", value: 2)) {
-            try assembler.append(good.bodies[0])
-        }
-        // Words left over after the announced ranges.
-        let tooLong = header { $0.rangeBufferLength += 8 }
-        #expect(throws: WireError.invalidField(name: "range_buflen", value: 256)) {
-            try GpadlAssembler.assemble(header: tooLong, bodies: [GpadlBody(gpadl: 2, words: good.bodies[0].words + [0])])
-        }
-        // A range header claiming more pages than there are words.
-        var big = good.header
-        big.words[0] = UInt64(40 * 4096)
-        #expect(throws: WireError.invalidField(name: "GPADL range PFN count", value: 40)) {
-            try GpadlAssembler.assemble(header: big, bodies: good.bodies)
-        }
-        // Two ranges announced, one present.
-        #expect(throws: WireError.invalidField(name: "rangecount", value: 2)) {
-            try GpadlAssembler.assemble(header: header { $0.rangeCount = 2 }, bodies: good.bodies)
-        }
-    }
-
-    @Test func listsTooBigForTheMessagesAreRefused() throws {
-        #expect(throws: WireError.limitExceeded(name: "range_buflen", value: 65544, limit: 65528)) {
-            try Gpadl.split(channel: 1, handle: 1, ranges: [try pageRange(8192)])
+    @Test func theLargestListSplitsAndReassembles() throws {
+        // 8190 PFNs + 1 header word = 8191 words = 65528 bytes, the most range_buflen can say.
+        let range = try pageRange(8190)
+        let (header, bodies) = try Gpadl.split(channel: 1, handle: 1, ranges: [range])
+        #expect(header.rangeBufferLength == 65528 && bodies.count == 292)
+        #expect(try GpadlAssembler.assemble(header: header, bodies: bodies) == [range])
+        #expect(throws: WireError.limitExceeded(name: "range_buflen", value: 65536, limit: 65528)) {
+            try Gpadl.split(channel: 1, handle: 1, ranges: [try pageRange(8191)])
         }
         #expect(throws: WireError.invalidField(name: "rangecount", value: 0)) {
             try Gpadl.split(channel: 1, handle: 1, ranges: [])
         }
-        var header = try Gpadl.split(channel: 1, handle: 1, ranges: [try pageRange(26)]).header
-        header.words.append(0)
-        #expect(throws: WireError.limitExceeded(name: "GPADL header words", value: 28, limit: 27)) {
-            try ChannelMessage.gpadlHeader(header).encode()
+    }
+
+    @Test func rangesFromWordsReadsExactly() throws {
+        let ranges = [try pageRange(2), try GpaRange(byteCount: 0x20, byteOffset: 0xFF0, pfns: [3, 4])]
+        let words = Gpadl.words(ranges)
+        #expect(words == [8192, 0x100, 0x101, 0x0000_0FF0_0000_0020, 3, 4])
+        #expect(try Gpadl.ranges(fromWords: words[...], rangeCount: 2) == ranges)
+        #expect(throws: WireError.invalidField(name: "range_buflen", value: 48)) {
+            try Gpadl.ranges(fromWords: words[...], rangeCount: 1)
         }
-        #expect(throws: WireError.limitExceeded(name: "GPADL body words", value: 29, limit: 28)) {
-            try ChannelMessage.gpadlBody(GpadlBody(gpadl: 1, words: [UInt64](repeating: 0, count: 29))).encode()
+        #expect(throws: WireError.invalidField(name: "rangecount", value: 3)) {
+            try Gpadl.ranges(fromWords: words[...], rangeCount: 3)
+        }
+        #expect(throws: WireError.invalidField(name: "rangecount", value: 0)) {
+            try Gpadl.ranges(fromWords: words[...], rangeCount: 0)
         }
     }
 }

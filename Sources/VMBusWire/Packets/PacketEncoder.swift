@@ -1,44 +1,29 @@
-/// Packet and ring sizes (OpenVMM's `PacketSize`; 03 §3–§5). "Length" is `len8 × 8`; ring
-/// bytes add the 8-byte trailer.
-public enum PacketSize {
-    /// `len8 × 8` of an in-band packet or completion with `payload` bytes.
-    public static func inBand(payload: Int) -> Int { align8(PacketDescriptor.wireSize + payload) }
-
-    /// `len8 × 8` of a compact GPA-direct packet.
-    public static func gpaDirect(ranges: [GpaRange], payload: Int) -> Int {
-        align8(GpaDirectPacket.headerSize + ranges.reduce(0) { $0 + $1.wireSize } + payload)
-    }
-
-    /// `len8 × 8` of a transfer-page packet with `count` ranges.
-    public static func transferPages(count: Int, payload: Int) -> Int {
-        align8(TransferPagePacket.headerSize + 8 * count + payload)
-    }
-
-    /// Ring bytes a packet of `length` consumes.
-    public static func ringBytes(length: Int) -> Int { length + PacketDescriptor.trailerSize }
-
-    /// `n` rounded up to a multiple of 8.
-    public static func align8(_ n: Int) -> Int { (n + 7) & ~7 }
-}
-
-/// Builds ring packets (the bytes of `len8 × 8`, without the ring trailer), padding each with
-/// zeros to 8 bytes as Linux does.
+/// Builds ring packets: the `len8 × 8` bytes of one packet, trailer excluded, padded with zeros
+/// to a multiple of 8 as Linux's `vmbus_sendpacket` family does (03 §3–§5, §8).
+///
+/// Every encoder computes `offset8` and `len8` and throws
+/// ``WireError/limitExceeded(name:value:limit:)`` ("packet length") when `len8` would not fit
+/// its u16 (``PacketDescriptor/maximumPacketLength``).
 public enum PacketEncoder {
-    /// An in-band packet (type 6). Set `.completionRequested` and a non-zero transaction id
-    /// when an answer is wanted (03 §6: Hyper-V does not answer id 0).
+    /// An in-band packet (type 6, offset8 2).
+    ///
+    /// Set `.completionRequested` and a non-zero `transactionID` when an answer is wanted:
+    /// Hyper-V does not answer a request with id 0 (03 §6).
     public static func inBand<C: Collection>(payload: C, flags: PacketFlags = [], transactionID: UInt64 = 0)
         throws(WireError) -> [UInt8] where C.Element == UInt8
     {
         try Self.simple(.dataInBand, payload: payload, flags: flags, transactionID: transactionID)
     }
 
-    /// A completion (type 0xB) answering `transactionID`; completions never request one.
+    /// A completion (type 0xB, offset8 2) answering `transactionID`. Completions never request
+    /// a completion themselves, so the flags are 0.
     public static func completion<C: Collection>(payload: C, transactionID: UInt64) throws(WireError) -> [UInt8]
     where C.Element == UInt8 {
         try Self.simple(.completion, payload: payload, flags: [], transactionID: transactionID)
     }
 
-    /// A packet of any type with the payload right after the descriptor.
+    /// A packet of any type, unknown ones included, with the payload right after the
+    /// descriptor (offset8 2) and the flags as given (unknown bits included).
     public static func simple<C: Collection>(
         _ type: PacketType, payload: C, flags: PacketFlags, transactionID: UInt64
     ) throws(WireError) -> [UInt8] where C.Element == UInt8 {
@@ -51,7 +36,11 @@ public enum PacketEncoder {
         return writer.bytes
     }
 
-    /// A GPA-direct packet in Linux's MPB form: any number of ranges, packed back to back.
+    // MARK: GPA direct (type 9)
+
+    /// A GPA-direct packet in Linux's MPB form (`vmbus_sendpacket_mpb_desc`): any number of
+    /// ranges of any size, back to back, then the payload.
+    /// - Throws: ``WireError/invalidField(name:value:)`` ("range_cnt") for no ranges.
     public static func gpaDirect<C: Collection>(
         ranges: [GpaRange], payload: C, flags: PacketFlags = .completionRequested, transactionID: UInt64
     ) throws(WireError) -> [UInt8] where C.Element == UInt8 {
@@ -59,9 +48,12 @@ public enum PacketEncoder {
         return try Self.gpaDirect(ranges: ranges, areaSize: area, payload: payload, flags: flags, transactionID)
     }
 
-    /// A GPA-direct packet in Linux's page-buffer form: each range covers part of one page.
-    /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` above 32 ranges, or
-    ///   ``WireError/invalidField(name:value:)`` for a range that spans pages.
+    /// A GPA-direct packet in Linux's page-buffer form (`vmbus_channel_packet_page_buffer`):
+    /// up to 32 ranges (`MAX_PAGE_BUFFER_COUNT`), each inside one page (`hv_page_buffer`,
+    /// 16 bytes). Like Linux, only the page buffers in use are sent.
+    /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` ("page buffer count") above 32
+    ///   ranges; ``WireError/invalidField(name:value:)`` ("page buffer PFN count") for a range
+    ///   that spans pages, or ("range_cnt") for none.
     public static func pageBuffer<C: Collection>(
         ranges: [GpaRange], payload: C, flags: PacketFlags = .completionRequested, transactionID: UInt64
     ) throws(WireError) -> [UInt8] where C.Element == UInt8 {
@@ -72,40 +64,54 @@ public enum PacketEncoder {
         return try Self.gpaDirect(ranges: ranges, payload: payload, flags: flags, transactionID: transactionID)
     }
 
-    /// A GPA-direct packet in Linux's multipage form: one range with a fixed 32-slot PFN
-    /// array (descriptor area 288 bytes), unused slots zero.
+    /// A GPA-direct packet in Linux's multipage form (`vmbus_channel_packet_multipage_buffer`):
+    /// range_cnt 1, one range of at most 32 PFNs (128 KiB).
+    ///
+    /// Linux's `vmbus_sendpacket_multipagebuffer` trims the struct's fixed 32-slot PFN array to
+    /// the PFNs in use before sending, so by default the result is compact. With
+    /// `fullPFNArray` the whole array is sent, unused slots zero: a 288-byte descriptor area
+    /// (`MAX_MULTIPAGE_BUFFER_PACKET`), which parsers see as
+    /// ``GpaDirectPacket/RangeAreaLayout/fullMultipageArray``.
+    /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` ("multipage PFN count") above
+    ///   32 PFNs.
     public static func multipage<C: Collection>(
-        range: GpaRange, payload: C, flags: PacketFlags = .completionRequested, transactionID: UInt64
+        range: GpaRange, payload: C, flags: PacketFlags = .completionRequested, transactionID: UInt64,
+        fullPFNArray: Bool = false
     ) throws(WireError) -> [UInt8] where C.Element == UInt8 {
         try WireError.check("multipage PFN count", range.pfns.count, limit: GpaDirectPacket.linuxPageArraySize)
+        let slots = fullPFNArray ? GpaDirectPacket.linuxPageArraySize : range.pfns.count
         return try Self.gpaDirect(
-            ranges: [range], areaSize: 8 + 8 * GpaDirectPacket.linuxPageArraySize, payload: payload, flags: flags,
+            ranges: [range], areaSize: GpaRange.wireSize(pageCount: slots), payload: payload, flags: flags,
             transactionID)
     }
 
-    /// A transfer-page packet (type 7), as a host's netvsp sends it.
+    // MARK: Transfer pages (type 7)
+
+    /// A transfer-page packet (type 7), as a host's netvsp sends it: offset8 = 3 + range count.
+    /// Linux's `sender_owns_set` and the reserved byte are written as zero.
     public static func transferPages<C: Collection>(
         setID: UInt16, ranges: [TransferPageRange], payload: C, flags: PacketFlags = .completionRequested,
         transactionID: UInt64
     ) throws(WireError) -> [UInt8] where C.Element == UInt8 {
-        let offset = TransferPagePacket.headerSize + 8 * ranges.count
+        let offset = TransferPagePacket.headerSize + TransferPageRange.wireSize * ranges.count
         let length = PacketSize.align8(offset + payload.count)
         var writer = WireWriter(capacity: length)
+        // The descriptor check bounds ranges.count far below u32 before it is written.
         try Self.descriptor(.dataUsingTransferPages, offset: offset, length: length, flags, transactionID)
             .write(to: &writer)
         writer.writeUInt16(setID)
         writer.writeUInt8(0)
         writer.writeUInt8(0)
-        writer.writeUInt32(UInt32(ranges.count))
-        for range in ranges {
-            writer.writeUInt32(range.byteCount)
-            writer.writeUInt32(range.byteOffset)
-        }
+        writer.writeUInt32(UInt32(truncatingIfNeeded: ranges.count))
+        for range in ranges { range.write(to: &writer) }
         writer.writeBytes(payload)
         writer.writeZeros(length - writer.count)
         return writer.bytes
     }
 
+    // MARK: Helpers
+
+    /// A GPA-direct packet whose range area is `areaSize` bytes (the ranges, then zeros).
     private static func gpaDirect<C: Collection>(
         ranges: [GpaRange], areaSize: Int, payload: C, flags: PacketFlags, _ transactionID: UInt64
     ) throws(WireError) -> [UInt8] where C.Element == UInt8 {
@@ -116,7 +122,7 @@ public enum PacketEncoder {
         try Self.descriptor(.dataUsingGpaDirect, offset: offset, length: length, flags, transactionID)
             .write(to: &writer)
         writer.writeUInt32(0)
-        writer.writeUInt32(UInt32(ranges.count))
+        writer.writeUInt32(UInt32(truncatingIfNeeded: ranges.count))
         for range in ranges { range.write(to: &writer) }
         writer.writeZeros(offset - writer.count)
         writer.writeBytes(payload)
@@ -124,15 +130,16 @@ public enum PacketEncoder {
         return writer.bytes
     }
 
-    /// A descriptor for a packet of `length` bytes with the payload at `offset`.
+    /// The descriptor of a packet of `length` bytes whose payload starts at `offset` (a
+    /// multiple of 8 for every caller).
     /// - Throws: ``WireError/limitExceeded(name:value:limit:)`` when `len8` would not fit u16.
     private static func descriptor(
         _ type: PacketType, offset: Int, length: Int, _ flags: PacketFlags, _ transactionID: UInt64
     ) throws(WireError) -> PacketDescriptor {
         try WireError.check("packet length", length, limit: PacketDescriptor.maximumPacketLength)
-        // offset ≤ length and both ≤ 524280 here, so the 8-byte units fit a u16.
+        // offset ≤ length ≤ 65535 × 8 here, so both unit counts fit a u16.
         return PacketDescriptor(
-            type: type, offset8: UInt16((offset + 7) / 8), len8: UInt16(length / 8), flags: flags,
-            transactionID: transactionID)
+            type: type, offset8: UInt16(truncatingIfNeeded: offset / 8), len8: UInt16(truncatingIfNeeded: length / 8),
+            flags: flags, transactionID: transactionID)
     }
 }
