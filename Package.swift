@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "VMBusWire", targets: ["VMBusWire"]),
         .library(name: "VMBusRing", targets: ["VMBusRing"]),
         .library(name: "VMBusMemory", targets: ["VMBusMemory"]),
+        .library(name: "VMBusHost", targets: ["VMBusHost"]),
+        .library(name: "VMBusGuest", targets: ["VMBusGuest"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
     ],
     dependencies: [
@@ -34,6 +36,10 @@ let package = Package(
             dependencies: ["VMBusRing", "VMBusWire", "CLinux", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: [.strictMemorySafety()]
         ),
+        // Host and guest control planes: pure state machines over the wire types. They never
+        // import each other.
+        .target(name: "VMBusHost", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
+        .target(name: "VMBusGuest", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
         .executableTarget(
             name: "vmbus",
             dependencies: [
@@ -44,6 +50,7 @@ let package = Package(
         ),
         .testTarget(name: "VMBusWireTests", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "CLinuxTests", dependencies: ["CLinux"]),
+        .testTarget(name: "VMBusControlTests", dependencies: ["VMBusHost", "VMBusGuest", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
         .testTarget(name: "vmbusTests", dependencies: ["vmbus", "VMBusWire"], swiftSettings: strictSafety),

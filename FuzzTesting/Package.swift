@@ -7,6 +7,9 @@ import PackageDescription
 // A separate package keeps these out of the main build.
 let wire: Target.Dependency = .product(name: "VMBusWire", package: "swift-vmbus")
 
+let host: Target.Dependency = .product(name: "VMBusHost", package: "swift-vmbus")
+let guest: Target.Dependency = .product(name: "VMBusGuest", package: "swift-vmbus")
+
 let package = Package(
     name: "FuzzTesting",
     dependencies: [.package(name: "swift-vmbus", path: "..")],
@@ -16,5 +19,7 @@ let package = Package(
         .executableTarget(name: "FuzzPacket", dependencies: [wire, "FuzzSupport"]),
         .executableTarget(name: "FuzzGpadl", dependencies: [wire, "FuzzSupport"]),
         .executableTarget(name: "FuzzIC", dependencies: [wire, "FuzzSupport"]),
+        .executableTarget(name: "FuzzHost", dependencies: [wire, host, "FuzzSupport"]),
+        .executableTarget(name: "FuzzGuest", dependencies: [wire, guest, "FuzzSupport"]),
     ]
 )

@@ -1,0 +1,58 @@
+import VMBusWire
+
+/// A host message the guest cannot accept: a reply nobody asked for, an offer that collides,
+/// a message in the wrong state. The guest survives a buggy or hostile host: it reports this
+/// instead of trusting it (style §2.4).
+public struct HostMisbehaviour: Error, Hashable, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { "host protocol violation: \(self.reason)" }
+}
+
+/// How a guest connects (01 §5.1).
+public struct GuestConfiguration: Sendable {
+    /// Versions to propose, newest first (Linux 6.18+: 6.0 down to 2.4).
+    public var versions: [VMBusVersion] = VMBusVersion.linuxProposalOrder
+    /// 6.0 features to request.
+    public var features: FeatureFlags = []
+    /// VP that receives control messages.
+    public var targetVCPU: UInt32 = 0
+    /// The guest's VTL (sent from 5.1).
+    public var vtl: UInt8 = 0
+    /// GPAs of the two monitor pages, or zero for none.
+    public var monitorPages: (parentToChild: UInt64, childToParent: UInt64) = (0, 0)
+    /// GPA of the legacy interrupt page (protocols below 5.0).
+    public var interruptPage: UInt64 = 0
+    /// First GPADL handle (Linux counts from 0xE1E10).
+    public var firstGpadlHandle: UInt32 = 0xE1E10
+
+    public init() {}
+}
+
+/// What the guest state machine asks its driver to do or tells its user.
+public enum GuestAction: Hashable, Sendable {
+    /// Post this message to the host at this connection id.
+    case post(ChannelMessage, connectionID: UInt32)
+    /// Negotiation succeeded.
+    case connected(version: VMBusVersion, features: FeatureFlags)
+    /// The host accepted none of the proposed versions.
+    case connectionFailed
+    /// A channel was offered.
+    case offered(OfferChannel)
+    /// The host delivered every offer it had.
+    case allOffersDelivered
+    /// A channel was rescinded; its user must stop, close and release it.
+    case rescinded(UInt32)
+    /// A GPADL was created (or refused, with a non-zero status).
+    case gpadlCreated(gpadl: UInt32, status: NTStatus)
+    /// A channel opened (or failed to, with a non-zero status).
+    case opened(channel: UInt32, status: NTStatus)
+    /// A GPADL was torn down; its memory may be reused.
+    case gpadlTornDown(UInt32)
+    /// The host confirmed Unload; everything is released.
+    case unloaded
+    /// The host answered ModifyChannel (5.3+).
+    case modified(channel: UInt32, status: NTStatus)
+    /// The host refused an hvsock connect (4.1+).
+    case connectRefused(TLConnectResult)
+}

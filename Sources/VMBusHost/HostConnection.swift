@@ -1,0 +1,295 @@
+import VMBusWire
+
+/// The host (server) side of the VMBus control plane, as a value: feed it the guest's messages
+/// with ``receive(_:)`` and local intents with the `send`-style methods; it returns the actions
+/// its driver must carry out (01 §5–§6, 04, 05 §7.2).
+///
+/// Every guest mistake is a thrown ``ProtocolViolation`` naming its scope; nothing the guest
+/// sends can trap this machine or make it allocate beyond what a GPADL's u16 length allows.
+public struct HostConnection {
+    /// The connection as a whole.
+    enum State {
+        /// No version negotiated: only InitiateContact (and CloseReservedChannel) are valid.
+        case disconnected
+        /// Connected at a version; `offersSent` once RequestOffers was answered.
+        case connected(Negotiated)
+    }
+
+    /// What negotiation settled.
+    public struct Negotiated: Hashable, Sendable {
+        public var version: VMBusVersion
+        public var features: FeatureFlags
+        /// VP for host → guest control messages (honoured from 3.0).
+        public var targetVCPU: UInt32
+        /// Whether RequestOffers was answered (allowed once per connection).
+        public var offersSent: Bool
+        /// Host → guest messages are held while paused (6.0 pause/resume).
+        public var paused: Bool
+    }
+
+    /// One channel's life on the host (05 §7.2).
+    enum ChannelState: Hashable {
+        /// Offered, closed: may be opened.
+        case closed
+        /// OpenChannel accepted; the driver is mapping the rings.
+        case opening(openID: UInt32, gpadl: UInt32)
+        /// Open on the ring GPADL.
+        case open(openID: UInt32, gpadl: UInt32)
+        /// Rescinded: waiting for RelIdReleased.
+        case revoked
+    }
+
+    struct Channel {
+        var offer: HostOffer
+        var state: ChannelState
+    }
+
+    /// One GPADL's life, by handle.
+    enum GpadlState {
+        case assembling(GpadlAssembler)
+        case mapping([GpaRange])
+        case ready([GpaRange])
+        case tearingDown
+    }
+
+    struct GpadlRecord {
+        var channel: UInt32
+        var state: GpadlState
+    }
+
+    public let configuration: HostConfiguration
+    var state: State = .disconnected
+    var channels: [UInt32: Channel] = [:]
+    var gpadls: [UInt32: GpadlRecord] = [:]
+
+    /// Largest relid: host → guest signals are bits of a 2048-bit event-flag bitmap (01 §1.2).
+    public static let maximumRelID: UInt32 = 2047
+    /// Failure status of GpadlCreated and ModifyChannelResponse (OpenVMM's value).
+    public static let failure = NTStatus.openVMMFailure
+
+    public init(configuration: HostConfiguration = HostConfiguration()) {
+        self.configuration = configuration
+    }
+
+    // MARK: Helper computed properties
+
+    /// The negotiated state, or `nil` while disconnected.
+    public var negotiated: Negotiated? {
+        switch self.state {
+        case .disconnected: return nil
+        case .connected(let n): return n
+        }
+    }
+
+    /// Relids of every channel currently offered (revoked ones included until released).
+    public var relids: [UInt32] { self.channels.keys.sorted() }
+
+    /// Whether the channel is open.
+    public func isOpen(_ relid: UInt32) -> Bool {
+        if case .open = self.channels[relid]?.state { return true }
+        return false
+    }
+
+    // MARK: Sending (local intent)
+
+    /// Adds a device channel; it is offered now if the guest already asked for offers (hot add).
+    /// - Returns: the relid chosen (lowest free) and the actions.
+    /// - Precondition: fewer than 2047 channels exist (a local capacity limit, not peer input).
+    public mutating func addOffer(_ offer: HostOffer) -> (relid: UInt32, actions: [HostAction]) {
+        guard let relid = (1...Self.maximumRelID).first(where: { self.channels[$0] == nil }) else {
+            preconditionFailure("all 2047 relids are in use")
+        }
+        self.channels[relid] = Channel(offer: offer, state: .closed)
+        guard let n = self.negotiated, n.offersSent else { return (relid, []) }
+        return (relid, [.send(.offerChannel(self.offerMessage(relid, version: n.version)))])
+    }
+
+    /// Rescinds a channel (05 §7.2). An open channel is closed first.
+    public mutating func rescind(_ relid: UInt32) -> [HostAction] {
+        guard var channel = self.channels[relid] else { return [] }
+        var actions: [HostAction] = []
+        switch channel.state {
+        case .open, .opening: actions.append(.closeChannel(relid))
+        case .closed, .revoked: break
+        }
+        guard let n = self.negotiated, n.offersSent else {
+            // The guest never saw it: forget it at once.
+            self.channels[relid] = nil
+            return actions
+        }
+        channel.state = .revoked
+        self.channels[relid] = channel
+        // GPADLs still being built on a revoked channel fail (04 §4).
+        for (handle, gpadl) in self.gpadls where gpadl.channel == relid {
+            if case .assembling = gpadl.state {
+                self.gpadls[handle] = nil
+                actions.append(.send(.gpadlCreated(GpadlCreated(childRelID: relid, gpadl: handle, status: Self.failure))))
+            }
+        }
+        actions.append(.send(.rescindChannelOffer(RescindChannelOffer(childRelID: relid))))
+        return actions
+    }
+
+    /// The driver mapped (or refused) a GPADL announced by ``HostAction/mapGpadl(channel:gpadl:ranges:)``.
+    public mutating func completeGpadl(_ handle: UInt32, accepted: Bool) -> [HostAction] {
+        guard let gpadl = self.gpadls[handle], case .mapping(let ranges) = gpadl.state else { return [] }
+        self.gpadls[handle] = accepted ? GpadlRecord(channel: gpadl.channel, state: .ready(ranges)) : nil
+        return [.send(.gpadlCreated(GpadlCreated(
+            childRelID: gpadl.channel, gpadl: handle, status: accepted ? .success : Self.failure)))]
+    }
+
+    /// The driver unmapped a GPADL announced by ``HostAction/unmapGpadl(gpadl:)``.
+    public mutating func completeTeardown(_ handle: UInt32) -> [HostAction] {
+        guard let gpadl = self.gpadls[handle], case .tearingDown = gpadl.state else { return [] }
+        self.gpadls[handle] = nil
+        return [.send(.gpadlTorndown(GpadlTorndown(gpadl: handle)))]
+    }
+
+    /// The driver opened (or failed to open) a channel announced by ``HostAction/openChannel(_:ranges:)``.
+    public mutating func completeOpen(_ relid: UInt32, status: NTStatus) -> [HostAction] {
+        guard var channel = self.channels[relid], case .opening(let openID, let gpadl) = channel.state else { return [] }
+        channel.state = status.isSuccess ? .open(openID: openID, gpadl: gpadl) : .closed
+        self.channels[relid] = channel
+        return [.send(.openResult(OpenResult(childRelID: relid, openID: openID, status: status)))]
+    }
+
+    // MARK: Receiving
+
+    /// Parses and handles one SynIC payload from the guest.
+    public mutating func receive(_ payload: ArraySlice<UInt8>) throws(ProtocolViolation) -> [HostAction] {
+        let message: ChannelMessage
+        do {
+            let n = self.negotiated
+            message = try ChannelMessage.parse(payload, version: n?.version, features: n?.features ?? [])
+        } catch {
+            throw ProtocolViolation(.connection, "malformed message: \(error)")
+        }
+        return try self.receive(message)
+    }
+
+    /// Handles one parsed message from the guest.
+    public mutating func receive(_ message: ChannelMessage) throws(ProtocolViolation) -> [HostAction] {
+        guard message.type.direction == .guestToHost else {
+            throw ProtocolViolation(.connection, "\(message.type.name) travels host to guest")
+        }
+        if case .initiateContact(let contact) = message { return self.receiveInitiateContact(contact) }
+        if case .closeReservedChannel(let close) = message {
+            return [.send(.closeReservedResponse(CloseReservedResponse(channelID: close.channelID)))]
+        }
+        guard case .connected(var n) = self.state else {
+            throw ProtocolViolation(.connection, "\(message.type.name) before a version was negotiated")
+        }
+        switch message {
+        case .requestOffers:
+            guard !n.offersSent else { throw ProtocolViolation(.connection, "RequestOffers twice") }
+            n.offersSent = true
+            self.state = .connected(n)
+            var actions = self.channels.keys.sorted().map { HostAction.send(.offerChannel(self.offerMessage($0, version: n.version))) }
+            actions.append(.send(.allOffersDelivered))
+            return actions
+        case .gpadlHeader(let header): return try self.receiveGpadlHeader(header)
+        case .gpadlBody(let body): return try self.receiveGpadlBody(body)
+        case .gpadlTeardown(let teardown): return try self.receiveGpadlTeardown(teardown)
+        case .openChannel(let open): return try self.receiveOpen(open)
+        case .closeChannel(let close): return try self.receiveClose(close.childRelID)
+        case .relIDReleased(let released): return try self.receiveRelIDReleased(released.childRelID)
+        case .unload: return self.reset(reply: n.version >= .win7)
+        case .modifyChannel(let modify):
+            guard self.isOpen(modify.childRelID) else {
+                throw ProtocolViolation(.channel(modify.childRelID), "ModifyChannel on a channel that is not open")
+            }
+            var actions: [HostAction] = [.retarget(channel: modify.childRelID, targetVP: modify.targetVP)]
+            if n.version >= .win10_5_3 {
+                actions.append(.send(.modifyChannelResponse(ModifyChannelResponse(childRelID: modify.childRelID, status: .success))))
+            }
+            return actions
+        case .tlConnectRequest(let request): return [.connectRequest(request)]
+        case .modifyConnection(let modify):
+            let valid = (modify.parentToChildMonitorPage == 0) == (modify.childToParentMonitorPage == 0)
+            return [.send(.modifyConnectionResponse(ModifyConnectionResponse(
+                connectionState: valid ? .successful : .failedUnknown)))]
+        case .pause:
+            n.paused = true
+            self.state = .connected(n)
+            return [.send(.pauseResponse)]
+        case .resume:
+            n.paused = false
+            self.state = .connected(n)
+            return []
+        case .openReservedChannel(let open):
+            throw ProtocolViolation(.channel(open.channelID), "reserved channels are not supported")
+        case .initiateContact, .closeReservedChannel, .offerChannel, .rescindChannelOffer, .allOffersDelivered, .openResult,
+            .gpadlCreated, .gpadlTorndown, .versionResponse, .unloadResponse, .closeReservedResponse, .tlConnectResult,
+            .modifyChannelResponse, .modifyConnectionResponse, .pauseResponse:
+            // Handled above (the first two) or rejected by the direction check.
+            throw ProtocolViolation(.connection, "unexpected \(message.type.name)")
+        }
+    }
+
+    // MARK: Other state changes
+
+    /// 01 §5.2: accept exactly-known versions within the configured range; a new contact while
+    /// connected first tears the old connection down.
+    mutating func receiveInitiateContact(_ contact: InitiateContact) -> [HostAction] {
+        var actions: [HostAction] = []
+        if case .connected = self.state { actions += self.reset(reply: false) }
+        let version = contact.versionRequested
+        let c = self.configuration
+        guard version.isKnown, version >= c.minimumVersion, version <= c.maximumVersion else {
+            // The substrate must answer every contact (spec 09 §2.1): "not supported".
+            actions.append(.send(.versionResponse(VersionResponse(versionSupported: false, messageConnectionID: 0))))
+            return actions
+        }
+        guard (contact.monitorPage1 == 0) == (contact.monitorPage2 == 0) else {
+            actions.append(.send(.versionResponse(VersionResponse(
+                versionSupported: true, connectionState: .failedUnknown, messageConnectionID: 0))))
+            return actions
+        }
+        let features = version >= .copper ? contact.requestedFeatures.intersection(c.supportedFeatures) : []
+        self.state = .connected(Negotiated(
+            version: version, features: features, targetVCPU: version >= .win8_1 ? contact.targetVCPU : 0,
+            offersSent: false, paused: false))
+        let connectionID = version >= .win10_5_0 ? c.messageConnectionID : version.rawValue
+        actions.append(.send(.versionResponse(VersionResponse(
+            versionSupported: true, messageConnectionID: connectionID,
+            supportedFeatures: version >= .copper ? features : nil))))
+        return actions
+    }
+
+    /// Unload or reconnect: close every channel, drop every GPADL, forget revoked relids.
+    mutating func reset(reply: Bool) -> [HostAction] {
+        var actions: [HostAction] = []
+        for relid in self.channels.keys.sorted() {
+            switch self.channels[relid]?.state {
+            case .open?, .opening?: actions.append(.closeChannel(relid))
+            case .revoked?:
+                self.channels[relid] = nil
+                continue
+            case .closed?, nil: break
+            }
+            self.channels[relid]?.state = .closed
+        }
+        self.gpadls = [:]
+        self.state = .disconnected
+        actions.append(.resetConnection)
+        if reply { actions.append(.send(.unloadResponse)) }
+        return actions
+    }
+
+    func offerMessage(_ relid: UInt32, version: VMBusVersion) -> OfferChannel {
+        // The caller looked the relid up in `channels`.
+        let offer = self.channels[relid]?.offer ?? HostOffer(interfaceType: .zero, interfaceInstance: .zero)
+        var message = OfferChannel(
+            interfaceType: offer.interfaceType, interfaceInstance: offer.interfaceInstance,
+            flags: offer.flags.intersection(OfferFlags.allowed(version: version, features: self.negotiated?.features ?? [])),
+            mmioMegabytes: offer.mmioMegabytes, userDefined: offer.userDefined,
+            subChannelIndex: version >= .win8 ? offer.subChannelIndex : 0, childRelID: relid, monitorID: MonitorPage.noMonitorID,
+            monitorAllocated: false, isDedicatedInterrupt: true,
+            connectionID: VMBusConnectionID.openVMMChannel(relid: relid))
+        if version < .win7 {
+            message.interruptFlags = nil
+            message.connectionID = nil
+        }
+        return message
+    }
+}
