@@ -22,6 +22,19 @@ struct RingCommand: ParsableCommand {
 
 extension RingPairFile.Ring: ExpressibleByArgument {}
 
+/// The file and ring that `dump`, `send` and `recv` work on.
+struct RingTarget: ParsableArguments {
+    @Argument(help: "A ring-pair file.")
+    var file: String
+
+    @Option(name: .long, help: "Which ring: out (guest → host) or in (host → guest).")
+    var ring: RingPairFile.Ring = .outbound
+
+    func memory() throws -> SharedRingMemory {
+        try openPair(self.file).ring(self.ring)
+    }
+}
+
 struct RingInit: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "init", abstract: "Create a ring-pair file.")
 
@@ -92,14 +105,10 @@ struct RingDump: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump", abstract: "List the packets in a ring without consuming them.")
 
-    @Argument(help: "A ring-pair file.")
-    var file: String
-
-    @Option(name: .long, help: "Which ring: out (guest → host) or in (host → guest).")
-    var ring: RingPairFile.Ring = .outbound
+    @OptionGroup var target: RingTarget
 
     func run() throws {
-        let memory = try openPair(self.file).ring(self.ring)
+        let memory = try self.target.memory()
         var reader = try IncomingRing(memory: memory)
         var buffer: [UInt8] = []
         var count = 0
@@ -123,11 +132,7 @@ struct RingSend: ParsableCommand {
         commandName: "send", abstract: "Write standard input into a ring as pipe DATA packets.",
         discussion: "Waits for space when the ring is full, asking the reader through pending_send_sz.")
 
-    @Argument(help: "A ring-pair file.")
-    var file: String
-
-    @Option(name: .long, help: "Which ring: out (guest → host) or in (host → guest).")
-    var ring: RingPairFile.Ring = .outbound
+    @OptionGroup var target: RingTarget
 
     @Option(name: .long, help: "Most data bytes per packet.")
     var packetSize: Int = 4088
@@ -136,7 +141,7 @@ struct RingSend: ParsableCommand {
     var count: Int?
 
     func run() throws {
-        let memory = try openPair(self.file).ring(self.ring)
+        let memory = try self.target.memory()
         var writer = try OutgoingRing(memory: memory)
         let limit = writer.maximumPacketLength - PacketDescriptor.wireSize - PipeHeader.wireSize
         guard self.packetSize > 0, self.packetSize <= limit else {
@@ -165,17 +170,13 @@ struct RingRecv: ParsableCommand {
         commandName: "recv", abstract: "Read pipe DATA packets from a ring to standard output.",
         discussion: "Waits for data; stops at the end-of-stream packet or after --count packets.")
 
-    @Argument(help: "A ring-pair file.")
-    var file: String
-
-    @Option(name: .long, help: "Which ring: out (guest → host) or in (host → guest).")
-    var ring: RingPairFile.Ring = .outbound
+    @OptionGroup var target: RingTarget
 
     @Option(name: .long, help: "Stop after this many packets.")
     var count: Int?
 
     func run() throws {
-        let memory = try openPair(self.file).ring(self.ring)
+        let memory = try self.target.memory()
         var reader = try IncomingRing(memory: memory)
         let output = FileHandle.standardOutput
         var buffer: [UInt8] = []

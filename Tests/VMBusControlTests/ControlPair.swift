@@ -83,6 +83,16 @@ struct ControlPair {
         return handle
     }
 
+    /// Offers one device, connects, and opens its channel on an 8-page ring GPADL (4 + 4).
+    mutating func openOneChannel() throws -> UInt32 {
+        let relid = self.host.addOffer(deviceOffer(1)).relid
+        try self.connect()
+        let gpadl = try self.createGpadl(channel: relid, pages: 8)
+        try self.guestDid(self.guest.open(channel: relid, ringGpadl: gpadl, downstreamPageOffset: 4))
+        try self.run()
+        return relid
+    }
+
     /// The offers the guest saw.
     var offers: [OfferChannel] {
         self.guestEvents.compactMap { if case .offered(let offer) = $0 { return offer } else { return nil } }

@@ -119,11 +119,7 @@ import VMBusWire
 
     @Test func rescindWhileOpenThenReleaseFreesTheRelid() throws {
         var pair = ControlPair()
-        let relid = pair.host.addOffer(deviceOffer(1)).relid
-        try pair.connect()
-        let gpadl = try pair.createGpadl(channel: relid, pages: 8)
-        try pair.guestDid(pair.guest.open(channel: relid, ringGpadl: gpadl, downstreamPageOffset: 4))
-        try pair.run()
+        let relid = try pair.openOneChannel()
         try pair.hostDid(pair.host.rescind(relid))
         try pair.run()
         #expect(pair.guestEvents.last == .rescinded(relid))
@@ -138,11 +134,7 @@ import VMBusWire
 
     @Test func unloadReleasesEverythingAndAllowsReconnect() throws {
         var pair = ControlPair()
-        let relid = pair.host.addOffer(deviceOffer(1)).relid
-        try pair.connect()
-        let gpadl = try pair.createGpadl(channel: relid, pages: 8)
-        try pair.guestDid(pair.guest.open(channel: relid, ringGpadl: gpadl, downstreamPageOffset: 4))
-        try pair.run()
+        let relid = try pair.openOneChannel()
         try pair.guestDid(pair.guest.unload())
         try pair.run()
         #expect(pair.guestEvents.last == .unloaded)
