@@ -92,13 +92,16 @@ public struct GuestConnection {
     }
 
     /// Opens a channel on its ring GPADL; `openID` is the relid, as Linux does.
-    /// - Precondition: the channel was offered, is closed and not rescinded.
+    ///
+    /// A channel that is not a closed, live offer — most often one the host rescinded a moment
+    /// ago — cannot be opened: the answer is then an immediate failed ``GuestAction/opened(channel:status:)``
+    /// and nothing is posted (the host would drop the request, 01 §7).
     public mutating func open(
         channel relid: UInt32, ringGpadl: UInt32, downstreamPageOffset: UInt32, targetVP: UInt32 = 0,
         userData: UserDefinedBytes = UserDefinedBytes()
     ) -> [GuestAction] {
         guard var channel = self.channels[relid], channel.state == .closed, !channel.rescinded else {
-            preconditionFailure("open of channel \(relid), which is not a closed live offer")
+            return [.opened(channel: relid, status: .unsuccessful)]
         }
         channel.state = .opening(openID: relid)
         self.channels[relid] = channel

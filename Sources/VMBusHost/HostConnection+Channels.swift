@@ -95,11 +95,12 @@ extension HostConnection {
         }
         let failed: [HostAction] = [.send(.openResult(OpenResult(childRelID: relid, openID: open.openID, status: .unsuccessful)))]
         // The ring GPADL: accepted, of this channel, one range from offset 0 over whole pages,
-        // split strictly inside at the downstream page offset.
+        // split at the downstream page offset into two rings of at least two pages each (a
+        // control page and a data page; OpenVMM only asks for 0 < offset < pages).
+        let split = Int(open.downstreamRingBufferPageOffset)
         guard let gpadl = self.gpadls[open.ringBufferGpadl], gpadl.channel == relid, case .ready(let ranges) = gpadl.state,
             ranges.count == 1, let range = ranges.first, range.byteOffset == 0, range.byteCount % 4096 == 0,
-            open.downstreamRingBufferPageOffset > 0, Int(open.downstreamRingBufferPageOffset) < range.pfns.count,
-            range.pfns.count >= 4
+            split >= 2, range.pfns.count - split >= 2
         else { return failed }
         channel.state = .opening(openID: open.openID, gpadl: open.ringBufferGpadl)
         self.channels[relid] = channel

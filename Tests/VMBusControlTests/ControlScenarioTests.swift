@@ -145,3 +145,31 @@ import VMBusWire
         #expect(pair.offers.map(\.childRelID) == [relid])
     }
 }
+
+@Suite struct GuestRaceTests {
+    @Test func openingARescindedChannelFailsLocally() throws {
+        var pair = ControlPair()
+        let relid = pair.host.addOffer(deviceOffer(1)).relid
+        try pair.connect()
+        let gpadl = try pair.createGpadl(channel: relid, pages: 8)
+        try pair.hostDid(pair.host.rescind(relid))
+        try pair.run()
+        // The user had not seen the rescind yet and opens anyway: no trap, no message.
+        #expect(pair.guest.open(channel: relid, ringGpadl: gpadl, downstreamPageOffset: 4)
+            == [.opened(channel: relid, status: .unsuccessful)])
+        #expect(pair.guest.open(channel: 999, ringGpadl: gpadl, downstreamPageOffset: 4)
+            == [.opened(channel: 999, status: .unsuccessful)])
+    }
+
+    @Test func ringsSmallerThanTwoPagesAreRefused() throws {
+        var pair = ControlPair()
+        let relid = pair.host.addOffer(deviceOffer(1)).relid
+        try pair.connect()
+        let gpadl = try pair.createGpadl(channel: relid, pages: 8)
+        for offset: UInt32 in [1, 7] {
+            try pair.guestDid(pair.guest.open(channel: relid, ringGpadl: gpadl, downstreamPageOffset: offset))
+            try pair.run()
+            #expect(pair.guestEvents.last == .opened(channel: relid, status: .unsuccessful), "offset \(offset)")
+        }
+    }
+}
