@@ -114,6 +114,13 @@ public struct WireReader: Sendable {
         self.index += count
     }
 
+    /// Reads a u64 without moving the cursor.
+    @inlinable
+    public func peekUInt64() throws(WireError) -> UInt64 {
+        var copy = self
+        return try copy.readUInt64()
+    }
+
     /// Reads a u32 without moving the cursor.
     @inlinable
     public func peekUInt32() throws(WireError) -> UInt32 {

@@ -12,6 +12,11 @@ public struct WireWriter: Sendable {
         self.bytes.reserveCapacity(capacity)
     }
 
+    /// A writer that continues (or patches, with the `set…` methods) `bytes`.
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
     /// Number of bytes written.
     @inlinable
     public var count: Int { self.bytes.count }
@@ -66,6 +71,11 @@ public struct WireWriter: Sendable {
     /// Overwrites a u32 at `offset` (for lengths known only after the body is written).
     public mutating func setUInt32(_ value: UInt32, at offset: Int) {
         for i in 0..<4 { self.bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
+    }
+
+    /// Overwrites a byte at `offset`.
+    public mutating func setUInt8(_ value: UInt8, at offset: Int) {
+        self.bytes[offset] = value
     }
 
     /// Overwrites a u16 at `offset`.

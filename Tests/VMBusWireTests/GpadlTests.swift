@@ -6,13 +6,6 @@ func pageRange(_ pages: Int, firstPFN: UInt64 = 0x100) throws -> GpaRange {
     try GpaRange(byteCount: UInt32(pages * 4096), byteOffset: 0, pfns: (0..<UInt64(pages)).map { firstPFN + $0 })
 }
 
-/// The bytes `write(to:)` produces (no channel-message header).
-func written(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireError) -> [UInt8] {
-    var writer = WireWriter()
-    try write(&writer)
-    return writer.bytes
-}
-
 @Suite struct GpadlTests {
     @Test func messageConstantsMatchTheSpec() {
         #expect(GpadlHeader.messageType == 8 && GpadlBody.messageType == 9)

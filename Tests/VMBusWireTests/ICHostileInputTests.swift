@@ -3,23 +3,15 @@ import VMBusWire
 
 /// `bytes` with a little-endian u32 stored at `offset`.
 func patched32(_ bytes: [UInt8], at offset: Int, _ value: UInt32) -> [UInt8] {
-    var copy = bytes
-    for i in 0..<4 { copy[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
-    return copy
+    var writer = WireWriter(bytes: bytes)
+    writer.setUInt32(value, at: offset)
+    return writer.bytes
 }
 
 /// `bytes` with a little-endian u16 stored at `offset`.
 func patched16(_ bytes: [UInt8], at offset: Int, _ value: UInt16) -> [UInt8] {
-    var copy = bytes
-    copy[offset] = UInt8(truncatingIfNeeded: value)
-    copy[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
-    return copy
-}
-
-/// Encodes with a throwing writer, for building hostile inputs from valid ones.
-func icBytes(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireError) -> [UInt8] {
-    var writer = WireWriter()
-    try write(&writer)
+    var writer = WireWriter(bytes: bytes)
+    writer.setUInt16(value, at: offset)
     return writer.bytes
 }
 
@@ -68,7 +60,7 @@ func icBytes(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireE
     }
 
     @Test func kvpSizesAboveTheirFieldsAreRejected() throws {
-        let record = try icBytes { (w: inout WireWriter) throws(WireError) in
+        let record = try written { (w: inout WireWriter) throws(WireError) in
             try KVPRecord(key: "k", value: .string("v")).write(to: &w)
         }
         var keyReader = WireReader(patched32(record, at: 4, 0xFFFF_FFFF))
@@ -79,14 +71,14 @@ func icBytes(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireE
         #expect(throws: WireError.limitExceeded(name: "KVP value_size", value: 0xFFFF_FFFF, limit: 2048)) {
             try KVPRecord(from: &valueReader)
         }
-        let delete = try icBytes { (w: inout WireWriter) throws(WireError) in
+        let delete = try written { (w: inout WireWriter) throws(WireError) in
             try KVPMessage(operation: .delete, pool: .guest, content: .delete(key: "k")).write(to: &w)
         }
         var deleteReader = WireReader(patched32(delete, at: 4, 0xFFFF_FFFF))
         #expect(throws: WireError.limitExceeded(name: "KVP key_size", value: 0xFFFF_FFFF, limit: 512)) {
             try KVPMessage(from: &deleteReader, serviceVersion: ICVersion(4, 0))
         }
-        let enumerate = try icBytes { (w: inout WireWriter) throws(WireError) in
+        let enumerate = try written { (w: inout WireWriter) throws(WireError) in
             try KVPMessage(operation: .enumerate, pool: .auto, content: .enumerate(index: 0, sampleRecord)).write(to: &w)
         }
         var enumerateReader = WireReader(patched32(enumerate, at: 8 + 4, 513))
@@ -99,7 +91,7 @@ func icBytes(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireE
     }
 
     @Test func fileCopyFragmentsAboveSixKiBAreRejected() throws {
-        let write = try icBytes { (w: inout WireWriter) throws(WireError) in
+        let write = try written { (w: inout WireWriter) throws(WireError) in
             try FileCopyMessage(operation: .writeToFile, content: .write(offset: 0, data: [1, 2, 3])).write(to: &w)
         }
         for size: UInt32 in [6145, 0xFFFF_FFFF] {
@@ -109,13 +101,13 @@ func icBytes(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireE
             }
         }
         #expect(throws: WireError.limitExceeded(name: "fcopy size", value: 6145, limit: 6144)) {
-            try icBytes { (w: inout WireWriter) throws(WireError) in
+            try written { (w: inout WireWriter) throws(WireError) in
                 try FileCopyMessage(operation: .writeToFile, content: .write(offset: 0, data: [UInt8](repeating: 0, count: 6145)))
                     .write(to: &w)
             }
         }
         #expect(throws: WireError.limitExceeded(name: "fcopy file_name", value: 522, limit: 520)) {
-            try icBytes { (w: inout WireWriter) throws(WireError) in
+            try written { (w: inout WireWriter) throws(WireError) in
                 try FileCopyMessage(operation: .startFileCopy, content: .start(
                     fileName: String(repeating: "f", count: 260), pathName: "/", flags: [], fileSize: 0)).write(to: &w)
             }
@@ -177,7 +169,7 @@ func icBytes(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireE
     @Test func fieldsFilledWithoutANULLoseTheirLastUnitAndStillWriteBack() throws {
         // Found by FuzzIC: a START_FILE_COPY whose path fills all 260 units. Linux's daemon keeps
         // 259 of them; so does the parser, and the value encodes again.
-        var start = try icBytes { (w: inout WireWriter) throws(WireError) in
+        var start = try written { (w: inout WireWriter) throws(WireError) in
             try FileCopyMessage(operation: .startFileCopy, content: .start(fileName: "f", pathName: "p", flags: [], fileSize: 1))
                 .write(to: &w)
         }
@@ -189,10 +181,10 @@ func icBytes(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireE
             return
         }
         #expect(path == String(repeating: "A", count: 259))
-        let again = try icBytes { (w: inout WireWriter) throws(WireError) in try parsed.write(to: &w) }
+        let again = try written { (w: inout WireWriter) throws(WireError) in try parsed.write(to: &w) }
         #expect(again.count == 1088)
         // The same for a KVP key that claims its whole field and a string value without a NUL.
-        var record = try icBytes { (w: inout WireWriter) throws(WireError) in
+        var record = try written { (w: inout WireWriter) throws(WireError) in
             try KVPRecord(key: "k", value: .string("v")).write(to: &w)
         }
         record = patched32(patched32(record, at: 4, 512), at: 8, 2048)
@@ -200,7 +192,7 @@ func icBytes(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireE
         var recordReader = WireReader(record)
         let kvp = try KVPRecord(from: &recordReader)
         #expect(kvp.key.unicodeScalars.count == 255 && kvp.value == .string(String(repeating: "\u{4242}", count: 1023)))
-        #expect(try icBytes { (w: inout WireWriter) throws(WireError) in try kvp.write(to: &w) }.count == 2572)
+        #expect(try written { (w: inout WireWriter) throws(WireError) in try kvp.write(to: &w) }.count == 2572)
         #expect(UTF16Field.decode([0x41, 0, 0x42, 0][...], fieldSize: 4) == "A")
         #expect(UTF16Field.decode([0x41, 0][...], fieldSize: 1) == "")
     }

@@ -48,31 +48,31 @@ private func le32(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIf
 
     @Test func gpaDirectRangeCountsAreBoundedByTheArea() throws {
         #expect(throws: WireError.invalidField(name: "range_cnt", value: 0)) {
-            try VMBusPacket.parse(try workedPacket { $0.replaceSubrange(20..<24, with: le32(0)) })
+            try VMBusPacket.parse(try workedPacket { $0 = patched32($0, at: 20, 0) })
         }
         // 0xFFFF_FFFF ranges are refused from the 40-byte area before any array is reserved.
         #expect(throws: WireError.invalidField(name: "range_cnt", value: 0xFFFF_FFFF)) {
-            try VMBusPacket.parse(try workedPacket { $0.replaceSubrange(20..<24, with: le32(0xFFFF_FFFF)) })
+            try VMBusPacket.parse(try workedPacket { $0 = patched32($0, at: 20, 0xFFFF_FFFF) })
         }
         // The area holds 32 bytes of ranges: at most 2 by size, but the second one is not there.
         #expect(throws: WireError.invalidField(name: "range_cnt", value: 3)) {
-            try VMBusPacket.parse(try workedPacket { $0.replaceSubrange(20..<24, with: le32(3)) })
+            try VMBusPacket.parse(try workedPacket { $0 = patched32($0, at: 20, 3) })
         }
         #expect(throws: WireError.invalidField(name: "GPA range extends past offset8", value: 7)) {
-            try VMBusPacket.parse(try workedPacket { $0.replaceSubrange(20..<24, with: le32(2)) })
+            try VMBusPacket.parse(try workedPacket { $0 = patched32($0, at: 20, 2) })
         }
     }
 
     @Test func gpaDirectRangesAreValidated() throws {
         #expect(throws: WireError.invalidField(name: "byte_offset", value: 0x1000)) {
-            try VMBusPacket.parse(try workedPacket { $0.replaceSubrange(28..<32, with: le32(0x1000)) })
+            try VMBusPacket.parse(try workedPacket { $0 = patched32($0, at: 28, 0x1000) })
         }
         #expect(throws: WireError.invalidField(name: "byte_count", value: 0)) {
-            try VMBusPacket.parse(try workedPacket { $0.replaceSubrange(24..<28, with: le32(0)) })
+            try VMBusPacket.parse(try workedPacket { $0 = patched32($0, at: 24, 0) })
         }
         // 0x10000 bytes need 17 PFNs: the range runs into the payload.
         #expect(throws: WireError.invalidField(name: "GPA range extends past offset8", value: 7)) {
-            try VMBusPacket.parse(try workedPacket { $0.replaceSubrange(24..<28, with: le32(0x1_0000)) })
+            try VMBusPacket.parse(try workedPacket { $0 = patched32($0, at: 24, 0x1_0000) })
         }
         // byte_offset + byte_count beyond u32 neither overflows nor allocates: it is over the limit.
         #expect(throws: WireError.limitExceeded(name: "range PFN count", value: 1_048_577, limit: 65535)) {

@@ -15,3 +15,11 @@ func isTruncated(_ error: WireError?) -> Bool {
     if case .truncated = error { return true }
     return false
 }
+
+/// The bytes a `write(to:)` produces (no channel-message header), for building inputs —
+/// hostile ones included — from valid values.
+func written(_ write: (inout WireWriter) throws(WireError) -> Void) throws(WireError) -> [UInt8] {
+    var writer = WireWriter()
+    try write(&writer)
+    return writer.bytes
+}

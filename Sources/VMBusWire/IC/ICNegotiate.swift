@@ -216,22 +216,18 @@ public enum ICNegotiation {
         if response.count < needed {
             response += [UInt8](repeating: 0, count: needed - response.count)
         }
+        // Patch the echoed buffer in place: every offset below is inside the `needed` bytes.
+        var writer = WireWriter(bytes: response)
         let header = PipeHeader.wireSize
-        put16(&response, at: header + ICMessageHeader.messageSizeOffset, UInt16(Self.responseBodySize))
-        response[header + ICMessageHeader.flagsOffset] = ICFlags.guestResponse.rawValue
+        writer.setUInt16(UInt16(Self.responseBodySize), at: header + ICMessageHeader.messageSizeOffset)
+        writer.setUInt8(ICFlags.guestResponse.rawValue, at: header + ICMessageHeader.flagsOffset)
         let count: UInt16 = succeeded ? 1 : 0
-        put16(&response, at: base, count)
-        put16(&response, at: base + 2, count)
-        put16(&response, at: base + 8, entries.0.major)
-        put16(&response, at: base + 10, entries.0.minor)
-        put16(&response, at: base + 12, entries.1.major)
-        put16(&response, at: base + 14, entries.1.minor)
-        return response
+        writer.setUInt16(count, at: base)
+        writer.setUInt16(count, at: base + 2)
+        writer.setUInt16(entries.0.major, at: base + 8)
+        writer.setUInt16(entries.0.minor, at: base + 10)
+        writer.setUInt16(entries.1.major, at: base + 12)
+        writer.setUInt16(entries.1.minor, at: base + 14)
+        return writer.bytes
     }
-}
-
-/// Stores a little-endian u16; `offset + 1` is inside `bytes` (callers size the buffer first).
-private func put16(_ bytes: inout [UInt8], at offset: Int, _ value: UInt16) {
-    bytes[offset] = UInt8(truncatingIfNeeded: value)
-    bytes[offset + 1] = UInt8(truncatingIfNeeded: value >> 8)
 }

@@ -91,9 +91,10 @@ public enum KVPValue: Hashable, Sendable {
         switch (type, bytes.count) {
         case (.string, _): self = .string(UTF16Field.decode(bytes, fieldSize: KVPRecord.maximumValueSize))
         case (.expandString, _): self = .expandString(UTF16Field.decode(bytes, fieldSize: KVPRecord.maximumValueSize))
-        case (.dword, 4): self = .dword(UInt32(truncatingIfNeeded: littleEndianValue(bytes)))
-        case (.linuxU64, 8): self = .linuxU64(littleEndianValue(bytes))
-        case (.qword, 8): self = .qword(littleEndianValue(bytes))
+        // The sizes are matched by the patterns, so these reads cannot run short.
+        case (.dword, 4): self = .dword((try? WireReader(bytes).peekUInt32()) ?? 0)
+        case (.linuxU64, 8): self = .linuxU64((try? WireReader(bytes).peekUInt64()) ?? 0)
+        case (.qword, 8): self = .qword((try? WireReader(bytes).peekUInt64()) ?? 0)
         default: self = .raw(type: type, bytes: Array(bytes))
         }
     }
@@ -107,8 +108,14 @@ public enum KVPValue: Hashable, Sendable {
         switch self {
         case .string(let text), .expandString(let text):
             bytes = try UTF16Field.encodeTerminated(text, limit: limit, name: "KVP value_size")
-        case .dword(let value): bytes = littleEndianBytes(UInt64(value), count: 4)
-        case .linuxU64(let value), .qword(let value): bytes = littleEndianBytes(value, count: 8)
+        case .dword(let value):
+            var writer = WireWriter(capacity: 4)
+            writer.writeUInt32(value)
+            bytes = writer.bytes
+        case .linuxU64(let value), .qword(let value):
+            var writer = WireWriter(capacity: 8)
+            writer.writeUInt64(value)
+            bytes = writer.bytes
         case .raw(_, let raw): bytes = raw
         }
         try WireError.check("KVP value_size", bytes.count, limit: limit)
@@ -178,16 +185,4 @@ public struct KVPRecord: Hashable, Sendable {
         }
         return value
     }
-}
-
-/// The little-endian integer in `bytes` (at most 8 of them).
-private func littleEndianValue(_ bytes: ArraySlice<UInt8>) -> UInt64 {
-    var value: UInt64 = 0
-    for (shift, byte) in zip(stride(from: 0, to: 64, by: 8), bytes) { value |= UInt64(byte) << UInt64(shift) }
-    return value
-}
-
-/// The low `count` bytes of `value`, little-endian.
-private func littleEndianBytes(_ value: UInt64, count: Int) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
 }
