@@ -19,7 +19,7 @@ extension HostConnection {
             throw ProtocolViolation(.connection, "GPADL handle \(header.gpadl) is zero or already in use")
         }
         if case .revoked = channel.state {
-            return [.send(.gpadlCreated(GpadlCreated(childRelID: relid, gpadl: header.gpadl, status: Self.failure)))]
+            return [Self.gpadlFailed(relid, header.gpadl)]
         }
         let assembler: GpadlAssembler
         do {
@@ -28,7 +28,7 @@ extension HostConnection {
             assembler = try GpadlAssembler(header: header, excessWords: .ignore)
         } catch {
             // A malformed range list fails this GPADL only (OpenVMM answers with a failure).
-            return [.send(.gpadlCreated(GpadlCreated(childRelID: relid, gpadl: header.gpadl, status: Self.failure)))]
+            return [Self.gpadlFailed(relid, header.gpadl)]
         }
         self.gpadls[header.gpadl] = GpadlRecord(channel: relid, state: .assembling(assembler))
         return self.finishIfComplete(header.gpadl)
@@ -43,7 +43,7 @@ extension HostConnection {
             try assembler.append(body)
         } catch {
             self.gpadls[body.gpadl] = nil
-            return [.send(.gpadlCreated(GpadlCreated(childRelID: gpadl.channel, gpadl: body.gpadl, status: Self.failure)))]
+            return [Self.gpadlFailed(gpadl.channel, body.gpadl)]
         }
         self.gpadls[body.gpadl] = GpadlRecord(channel: gpadl.channel, state: .assembling(assembler))
         return self.finishIfComplete(body.gpadl)
@@ -56,7 +56,7 @@ extension HostConnection {
         }
         guard let ranges = try? assembler.finish() else {
             self.gpadls[handle] = nil
-            return [.send(.gpadlCreated(GpadlCreated(childRelID: gpadl.channel, gpadl: handle, status: Self.failure)))]
+            return [Self.gpadlFailed(gpadl.channel, handle)]
         }
         self.gpadls[handle] = GpadlRecord(channel: gpadl.channel, state: .mapping(ranges))
         return [.mapGpadl(channel: gpadl.channel, gpadl: handle, ranges: ranges)]

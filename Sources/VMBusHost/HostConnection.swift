@@ -123,7 +123,7 @@ public struct HostConnection {
         for (handle, gpadl) in self.gpadls where gpadl.channel == relid {
             if case .assembling = gpadl.state {
                 self.gpadls[handle] = nil
-                actions.append(.send(.gpadlCreated(GpadlCreated(childRelID: relid, gpadl: handle, status: Self.failure))))
+                actions.append(Self.gpadlFailed(relid, handle))
             }
         }
         actions.append(.send(.rescindChannelOffer(RescindChannelOffer(childRelID: relid))))
@@ -274,6 +274,11 @@ public struct HostConnection {
         actions.append(.resetConnection)
         if reply { actions.append(.send(.unloadResponse)) }
         return actions
+    }
+
+    /// The answer that fails one GPADL (and nothing else).
+    static func gpadlFailed(_ relid: UInt32, _ gpadl: UInt32) -> HostAction {
+        .send(.gpadlCreated(GpadlCreated(childRelID: relid, gpadl: gpadl, status: Self.failure)))
     }
 
     func offerMessage(_ relid: UInt32, version: VMBusVersion) -> OfferChannel {
