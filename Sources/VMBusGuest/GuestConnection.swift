@@ -25,6 +25,10 @@ public struct GuestConnection {
         var offer: OfferChannel
         var state: ChannelState
         var rescinded: Bool
+        /// The primary's relid, for a sub-channel.
+        var primary: UInt32?
+        /// Low-latency mode: signal with events even when a monitor id is allocated (05 §4.3).
+        var lowLatency = false
     }
 
     enum GpadlState { case creating, created, tearingDown }
@@ -110,11 +114,46 @@ public struct GuestConnection {
             downstreamRingBufferPageOffset: downstreamPageOffset, userData: userData)))
     }
 
-    /// Closes an open channel (no reply exists; tear its ring GPADL down afterwards).
+    /// Closes an open channel (no reply exists; tear its ring GPADL down afterwards). A
+    /// primary's open sub-channels are closed first (05 §5).
     public mutating func close(channel relid: UInt32) -> [GuestAction] {
-        guard self.channels[relid]?.state == .open else { return [] }
+        guard let channel = self.channels[relid] else { return [] }
+        var actions: [GuestAction] = []
+        if channel.primary == nil {
+            for sub in self.subChannels(of: relid) { actions += self.close(channel: sub) }
+        }
+        guard channel.state == .open else { return actions }
         self.channels[relid]?.state = .closed
-        return self.post(.closeChannel(CloseChannel(childRelID: relid)))
+        // Nothing goes to the host for a rescinded channel: it ignores the close (05 §7.2).
+        guard !channel.rescinded else { return actions }
+        return actions + self.post(.closeChannel(CloseChannel(childRelID: relid)))
+    }
+
+    /// The sub-channels of a primary, by sub-channel index.
+    public func subChannels(of primary: UInt32) -> [UInt32] {
+        self.channels.filter { $0.value.primary == primary }
+            .sorted { $0.value.offer.subChannelIndex < $1.value.offer.subChannelIndex }.map(\.key)
+    }
+
+    /// The primary of a sub-channel, or `nil` for a primary.
+    public func primary(of relid: UInt32) -> UInt32? { self.channels[relid]?.primary }
+
+    /// Puts a channel into (or out of) low-latency mode (05 §4.3).
+    public mutating func setLowLatency(channel relid: UInt32, _ on: Bool) {
+        self.channels[relid]?.lowLatency = on
+    }
+
+    /// How to ring the host's doorbell for a channel (01 §1.2–§1.4, 05 §4.3), or `nil` for an
+    /// unknown channel.
+    public func signalling(for relid: UInt32) -> Signalling? {
+        guard let channel = self.channels[relid] else { return nil }
+        let offer = channel.offer
+        let monitored = offer.monitorAllocated && offer.monitorID < MonitorPage.monitorIDCount
+            && self.configuration.monitorPages.childToParent != 0 && !channel.lowLatency
+        return Signalling(
+            connectionID: offer.connectionID ?? VMBusConnectionID.event,
+            monitorID: monitored ? offer.monitorID : nil,
+            setsInterruptPageBit: !offer.isDedicatedInterrupt || monitored)
     }
 
     /// Tears a GPADL down.
@@ -240,7 +279,23 @@ public struct GuestConnection {
         // Relids are event-flag bit numbers: 1…2047 (01 §1.2).
         guard relid != 0, relid <= 2047 else { throw HostMisbehaviour("offer with relid \(relid)") }
         guard self.channels[relid] == nil else { throw HostMisbehaviour("second offer for relid \(relid)") }
-        self.channels[relid] = Channel(offer: offer, state: .closed, rescinded: false)
+        // A device is its primary offer; further offers with the same (class, instance) are its
+        // sub-channels (05 §2). A second primary for a live device is a host bug: dropped
+        // without RELID_RELEASED, as Linux does.
+        let primary = self.channels.first {
+            $0.value.primary == nil && !$0.value.rescinded && $0.value.offer.interfaceType == offer.interfaceType
+                && $0.value.offer.interfaceInstance == offer.interfaceInstance
+        }?.key
+        if let primary {
+            guard offer.subChannelIndex != 0 else {
+                throw HostMisbehaviour("offer \(relid) repeats the primary \(primary) of device \(offer.interfaceInstance)")
+            }
+            guard !self.channels.values.contains(where: { $0.primary == primary && $0.offer.subChannelIndex == offer.subChannelIndex })
+            else { throw HostMisbehaviour("second sub-channel \(offer.subChannelIndex) of channel \(primary)") }
+            self.channels[relid] = Channel(offer: offer, state: .closed, rescinded: false, primary: primary)
+            return [.subChannelOffered(offer, primary: primary)]
+        }
+        self.channels[relid] = Channel(offer: offer, state: .closed, rescinded: false, primary: nil)
         return [.offered(offer)]
     }
 

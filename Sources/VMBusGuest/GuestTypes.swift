@@ -37,8 +37,10 @@ public enum GuestAction: Hashable, Sendable {
     case connected(version: VMBusVersion, features: FeatureFlags)
     /// The host accepted none of the proposed versions.
     case connectionFailed
-    /// A channel was offered.
+    /// A device's primary channel was offered.
     case offered(OfferChannel)
+    /// A sub-channel of an offered primary arrived (after its driver asked for it).
+    case subChannelOffered(OfferChannel, primary: UInt32)
     /// The host delivered every offer it had.
     case allOffersDelivered
     /// A channel was rescinded; its user must stop, close and release it.
@@ -55,4 +57,22 @@ public enum GuestAction: Hashable, Sendable {
     case modified(channel: UInt32, status: NTStatus)
     /// The host refused an hvsock connect (4.1+).
     case connectRefused(TLConnectResult)
+}
+
+/// How the guest signals the host for one channel (01 §1.2–§1.4).
+public struct Signalling: Hashable, Sendable {
+    /// The `HvSignalEvent` connection id from the offer.
+    public var connectionID: UInt32
+    /// Set this monitor id's pending bit in the child → parent monitor page instead of issuing
+    /// `HvSignalEvent`; `nil` to signal the event.
+    public var monitorID: UInt8?
+    /// Also set the relid bit in the guest → host half of the legacy interrupt page (channels
+    /// without a dedicated interrupt, and monitored channels, as Linux does).
+    public var setsInterruptPageBit: Bool
+
+    public init(connectionID: UInt32, monitorID: UInt8?, setsInterruptPageBit: Bool) {
+        self.connectionID = connectionID
+        self.monitorID = monitorID
+        self.setsInterruptPageBit = setsInterruptPageBit
+    }
 }

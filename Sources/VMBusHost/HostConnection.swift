@@ -25,6 +25,8 @@ public struct HostConnection {
         public var offersSent: Bool
         /// Host → guest messages are held while paused (6.0 pause/resume).
         public var paused: Bool
+        /// Whether the guest gave monitor pages, so monitor ids may be handed out (01 §1.3).
+        public var monitorPages: Bool
     }
 
     /// One channel's life on the host (05 §7.2).
@@ -42,6 +44,10 @@ public struct HostConnection {
     struct Channel {
         var offer: HostOffer
         var state: ChannelState
+        /// The primary's relid, for a sub-channel.
+        var primary: UInt32?
+        /// Monitor id 0–127 while the device wants MNF and one was free.
+        var monitorID: UInt8?
     }
 
     /// One GPADL's life, by handle.
@@ -99,15 +105,75 @@ public struct HostConnection {
         guard let relid = (1...Self.maximumRelID).first(where: { self.channels[$0] == nil }) else {
             preconditionFailure("all 2047 relids are in use")
         }
-        self.channels[relid] = Channel(offer: offer, state: .closed)
+        self.channels[relid] = Channel(offer: offer, state: .closed, primary: nil, monitorID: self.freeMonitorID(offer))
         guard let n = self.negotiated, n.offersSent else { return (relid, []) }
         return (relid, [.send(.offerChannel(self.offerMessage(relid, version: n.version)))])
     }
 
-    /// Rescinds a channel (05 §7.2). An open channel is closed first.
+    /// The lowest monitor id no channel holds, for a device that wants one; `nil` when all 128
+    /// are taken (the channel then uses plain events, which every guest must accept).
+    func freeMonitorID(_ offer: HostOffer) -> UInt8? {
+        guard offer.wantsMonitor else { return nil }
+        let used = Set(self.channels.values.compactMap(\.monitorID))
+        return (0..<UInt8(MonitorPage.monitorIDCount)).first { !used.contains($0) }
+    }
+
+    /// The relid whose monitor id is `monitorID`, for a driver that scans the guest's
+    /// child → parent monitor page (01 §1.3); `nil` for a bit nobody owns.
+    public func channel(monitorID: UInt8) -> UInt32? {
+        guard self.negotiated?.monitorPages == true else { return nil }
+        return self.channels.first { $0.value.monitorID == monitorID && $0.value.state != .revoked }?.key
+    }
+
+    /// The monitor id the guest was told for a channel, if any.
+    public func monitorID(of relid: UInt32) -> UInt8? {
+        guard self.negotiated?.monitorPages == true else { return nil }
+        return self.channels[relid]?.monitorID
+    }
+
+    /// The primary channel of a sub-channel, or `nil` for a primary.
+    public func primary(of relid: UInt32) -> UInt32? { self.channels[relid]?.primary }
+
+    /// The sub-channels of a primary, in sub-channel index order.
+    public func subChannels(of primary: UInt32) -> [UInt32] {
+        self.channels.filter { $0.value.primary == primary }
+            .sorted { $0.value.offer.subChannelIndex < $1.value.offer.subChannelIndex }.map(\.key)
+    }
+
+    /// The device asked (through its own protocol on the primary) for `count` sub-channels
+    /// (05 §5): offers the missing ones, with indices 1…count, capped at the device's maximum.
+    /// Asking for fewer than exist changes nothing, as in OpenVMM. Needs protocol ≥ 2.4 and an
+    /// open primary; otherwise nothing is offered.
+    /// - Returns: the relids of all sub-channels now enabled, and the actions.
+    public mutating func enableSubChannels(primary: UInt32, count: UInt16) -> (relids: [UInt32], actions: [HostAction]) {
+        guard let parent = self.channels[primary], parent.primary == nil, case .open = parent.state,
+            let n = self.negotiated, n.version >= .win8
+        else { return (self.subChannels(of: primary), []) }
+        let existing = Set(self.channels.values.filter { $0.primary == primary }.map(\.offer.subChannelIndex))
+        let wanted = min(count, parent.offer.maximumSubChannels)
+        guard wanted > 0 else { return (self.subChannels(of: primary), []) }
+        var actions: [HostAction] = []
+        for index in 1...wanted where !existing.contains(index) {
+            guard let relid = (1...Self.maximumRelID).first(where: { self.channels[$0] == nil }) else { break }
+            var offer = parent.offer
+            offer.subChannelIndex = index
+            offer.maximumSubChannels = 0
+            self.channels[relid] = Channel(offer: offer, state: .closed, primary: primary, monitorID: self.freeMonitorID(offer))
+            if n.offersSent { actions.append(.send(.offerChannel(self.offerMessage(relid, version: n.version)))) }
+        }
+        return (self.subChannels(of: primary), actions)
+    }
+
+    /// Rescinds a channel (05 §7.2). An open channel is closed first; a primary's sub-channels
+    /// are rescinded before it (01 §7).
     public mutating func rescind(_ relid: UInt32) -> [HostAction] {
         guard var channel = self.channels[relid] else { return [] }
         var actions: [HostAction] = []
+        if channel.primary == nil {
+            for sub in self.subChannels(of: relid) where self.channels[sub]?.state != .revoked {
+                actions += self.rescind(sub)
+            }
+        }
         switch channel.state {
         case .open, .opening: actions.append(.closeChannel(relid))
         case .closed, .revoked: break
@@ -248,7 +314,7 @@ public struct HostConnection {
         let features = version >= .copper ? contact.requestedFeatures.intersection(c.supportedFeatures) : []
         self.state = .connected(Negotiated(
             version: version, features: features, targetVCPU: version >= .win8_1 ? contact.targetVCPU : 0,
-            offersSent: false, paused: false))
+            offersSent: false, paused: false, monitorPages: contact.monitorPage1 != 0))
         let connectionID = version >= .win10_5_0 ? c.messageConnectionID : version.rawValue
         actions.append(.send(.versionResponse(VersionResponse(
             versionSupported: true, messageConnectionID: connectionID,
@@ -267,6 +333,12 @@ public struct HostConnection {
                 continue
             case .closed?, nil: break
             }
+            // Sub-channels exist only while a driver asked for them; it asks again after a
+            // reconnect (05 §8).
+            if self.channels[relid]?.primary != nil {
+                self.channels[relid] = nil
+                continue
+            }
             self.channels[relid]?.state = .closed
         }
         self.gpadls = [:]
@@ -284,12 +356,13 @@ public struct HostConnection {
     func offerMessage(_ relid: UInt32, version: VMBusVersion) -> OfferChannel {
         // The caller looked the relid up in `channels`.
         let offer = self.channels[relid]?.offer ?? HostOffer(interfaceType: .zero, interfaceInstance: .zero)
+        let monitorID = self.monitorID(of: relid)
         var message = OfferChannel(
             interfaceType: offer.interfaceType, interfaceInstance: offer.interfaceInstance,
             flags: offer.flags.intersection(OfferFlags.allowed(version: version, features: self.negotiated?.features ?? [])),
             mmioMegabytes: offer.mmioMegabytes, userDefined: offer.userDefined,
-            subChannelIndex: version >= .win8 ? offer.subChannelIndex : 0, childRelID: relid, monitorID: MonitorPage.noMonitorID,
-            monitorAllocated: false, isDedicatedInterrupt: true,
+            subChannelIndex: version >= .win8 ? offer.subChannelIndex : 0, childRelID: relid,
+            monitorID: monitorID ?? MonitorPage.noMonitorID, monitorAllocated: monitorID != nil, isDedicatedInterrupt: true,
             connectionID: VMBusConnectionID.openVMMChannel(relid: relid))
         if version < .win7 {
             message.interruptFlags = nil

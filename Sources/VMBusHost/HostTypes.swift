@@ -51,10 +51,15 @@ public struct HostOffer: Hashable, Sendable {
     public var userDefined: UserDefinedBytes
     public var subChannelIndex: UInt16
     public var mmioMegabytes: UInt16
+    /// How many sub-channels the device may enable later (05 §5); 0 for none.
+    public var maximumSubChannels: UInt16
+    /// Whether the device wants monitored notification (MNF, 05 §4.3). A monitor id is given
+    /// only when the guest also supplied monitor pages; otherwise the offer says 0xFF.
+    public var wantsMonitor: Bool
 
     public init(
         interfaceType: GUID, interfaceInstance: GUID, flags: OfferFlags = [], userDefined: UserDefinedBytes = UserDefinedBytes(),
-        subChannelIndex: UInt16 = 0, mmioMegabytes: UInt16 = 0
+        subChannelIndex: UInt16 = 0, mmioMegabytes: UInt16 = 0, maximumSubChannels: UInt16 = 0, wantsMonitor: Bool = false
     ) {
         self.interfaceType = interfaceType
         self.interfaceInstance = interfaceInstance
@@ -62,6 +67,8 @@ public struct HostOffer: Hashable, Sendable {
         self.userDefined = userDefined
         self.subChannelIndex = subChannelIndex
         self.mmioMegabytes = mmioMegabytes
+        self.maximumSubChannels = maximumSubChannels
+        self.wantsMonitor = wantsMonitor
     }
 }
 
