@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "VMBusWire", targets: ["VMBusWire"]),
         .library(name: "VMBusRing", targets: ["VMBusRing"]),
         .library(name: "VMBusMemory", targets: ["VMBusMemory"]),
+        .library(name: "VMBusChannel", targets: ["VMBusChannel"]),
         .library(name: "VMBusHost", targets: ["VMBusHost"]),
         .library(name: "VMBusGuest", targets: ["VMBusGuest"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
@@ -36,6 +37,9 @@ let package = Package(
             dependencies: ["VMBusRing", "VMBusWire", "CLinux", .product(name: "Atomics", package: "swift-atomics")],
             swiftSettings: [.strictMemorySafety()]
         ),
+        // The channel API both sides use: sends, receives, requests over a ring pair.
+        .target(
+            name: "VMBusChannel", dependencies: ["VMBusRing", "VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
         // Host and guest control planes: pure state machines over the wire types. They never
         // import each other.
         .target(name: "VMBusHost", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
@@ -51,6 +55,9 @@ let package = Package(
         .testTarget(name: "VMBusWireTests", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "CLinuxTests", dependencies: ["CLinux"]),
         .testTarget(name: "VMBusControlTests", dependencies: ["VMBusHost", "VMBusGuest", "VMBusWire"], swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusChannelTests", dependencies: ["VMBusChannel", "VMBusMemory", "VMBusRing", "VMBusWire"],
+            swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
         .testTarget(name: "vmbusTests", dependencies: ["vmbus", "VMBusWire"], swiftSettings: strictSafety),

@@ -247,3 +247,7 @@ public struct IncomingRing<Memory: RingMemory> {
             self.memory.load(.writeIndex, ordering: .acquiring), word: "write_index", dataSize: self.dataSize)
     }
 }
+
+/// A reader's state is plain values plus the memory handle: it may move between tasks (one
+/// owner at a time) when the memory may.
+extension IncomingRing: Sendable where Memory: Sendable {}

@@ -192,3 +192,7 @@ public struct OutgoingRing<Memory: RingMemory> {
         }
     }
 }
+
+/// A writer's state is plain values plus the memory handle: it may move between tasks (one
+/// owner at a time) when the memory may.
+extension OutgoingRing: Sendable where Memory: Sendable {}

@@ -1,0 +1,221 @@
+import VMBusMemory
+import VMBusRing
+import VMBusWire
+
+/// One received packet: its validated descriptor and its bytes. The bytes are a private copy
+/// (the reader's reused buffer), so a peer can no longer change them; keep the value and it
+/// is copied on the reader's next write (copy on write), otherwise nothing is allocated.
+public struct ChannelPacket: Sendable {
+    /// The descriptor, validated when it was read.
+    public var descriptor: PacketDescriptor
+    /// The whole packet, descriptor first, `len8 × 8` bytes.
+    public var bytes: ArraySlice<UInt8>
+
+    /// The payload: the bytes from `offset8 × 8`, padding included.
+    public var payload: ArraySlice<UInt8> { self.bytes.dropFirst(self.descriptor.payloadOffset) }
+
+    /// The packet, parsed (03); `strict` applies the host's checks (02 §9.3).
+    public func parse(strict: Bool = false) throws(WireError) -> VMBusPacket {
+        try VMBusPacket.parse(self.bytes, strict: strict)
+    }
+}
+
+/// The reading end of a channel, held by one consumer at a time. Obtained from
+/// ``Channel/reader()``; ``next()`` returns packets until the channel closes.
+public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol {
+    public typealias Element = ChannelPacket
+    public typealias Failure = Never
+
+    public let channel: Channel
+    /// The packet buffer, reused: it grows to the largest packet and stays there.
+    var buffer: [UInt8] = []
+    /// Packets consumed since the last publication of the read index (batched delivery).
+    var unpublished = 0
+    /// Draining with the writer's signals masked.
+    var draining = false
+    /// Why the reader stopped, once it did.
+    public private(set) var closeReason: CloseReason?
+
+    /// Packets read per publication of the read index in batched delivery, so a long stream
+    /// still frees room for the writer regularly.
+    public static let batchLimit = 64
+
+    init(channel: Channel) {
+        self.channel = channel
+        self.buffer.reserveCapacity(4096)
+    }
+
+    deinit {
+        self.channel.receiver.withLock { $0.readerActive = false }
+    }
+
+    public func makeAsyncIterator() -> ChannelReader { self }
+
+    enum Step {
+        case packet(PacketDescriptor, signal: Bool)
+        case empty(signal: Bool)
+        case again(signal: Bool)
+        case corrupted(RingError)
+        case closed(CloseReason)
+    }
+
+    /// The next packet for the consumer, or `nil` once the channel closed (``closeReason``
+    /// says why). Completions answering this side's requests are consumed on the way.
+    public func next() async -> ChannelPacket? {
+        while self.closeReason == nil {
+            let step = self.step()
+            switch step {
+            case .packet(let descriptor, let signal):
+                if signal { self.channel.doorbell.ring() }
+                let delay = self.channel.options.faultInjection.messageDelayMicroseconds
+                if delay > 0 { try? await Task.sleep(for: .microseconds(delay)) }
+                let packet = ChannelPacket(descriptor: descriptor, bytes: self.buffer[...])
+                if descriptor.type == .completion, self.channel.routeCompletion(packet) { continue }
+                return packet
+            case .again(let signal):
+                if signal { self.channel.doorbell.ring() }
+            case .empty(let signal):
+                if signal { self.channel.doorbell.ring() }
+                await self.channel.waitForInput()
+                let delay = self.channel.options.faultInjection.interruptDelayMicroseconds
+                if delay > 0 { try? await Task.sleep(for: .microseconds(delay)) }
+            case .corrupted(let error):
+                self.closeReason = self.channel.fail(error)
+            case .closed(let reason):
+                self.closeReason = reason
+            }
+        }
+        return nil
+    }
+
+    /// One look at the ring under the receive lock.
+    func step() -> Step {
+        let batched = self.channel.options.delivery == .batched
+        return self.channel.receiver.withLock { state -> Step in
+            if let reason = state.closed { return .closed(reason) }
+            do throws(RingError) {
+                if batched && !self.draining {
+                    state.ring.beginDrain()
+                    self.draining = true
+                }
+                if let packet = try state.ring.next() {
+                    state.ring.copyPacket(packet, into: &self.buffer)
+                    self.unpublished += 1
+                    var signal = false
+                    if !batched || self.unpublished >= Self.batchLimit {
+                        signal = try state.ring.commit()
+                        self.unpublished = 0
+                    }
+                    return .packet(packet.descriptor, signal: signal)
+                }
+                let signal = try state.ring.commit()
+                self.unpublished = 0
+                self.draining = false
+                // Unmask, then look again: a packet published while masked came unsignalled.
+                if try state.ring.endDrain() { return .again(signal: signal) }
+                return .empty(signal: signal)
+            } catch {
+                return .corrupted(error)
+            }
+        }
+    }
+}
+
+extension Channel {
+    /// The channel's reader. One consumer at a time: a second reader while the first is alive
+    /// is refused.
+    /// - Throws: ``ChannelError/readerBusy``.
+    public func reader() throws(ChannelError) -> ChannelReader {
+        let busy = self.receiver.withLock { state in
+            defer { state.readerActive = true }
+            return state.readerActive
+        }
+        guard !busy else { throw ChannelError.readerBusy }
+        return ChannelReader(channel: self)
+    }
+
+    /// Runs `handler` on every packet until the channel closes; returns why it closed.
+    /// Completions answering ``request(_:)`` calls never reach the handler.
+    public func receive(_ handler: (ChannelPacket) async throws -> Void) async throws -> CloseReason {
+        let reader = try self.reader()
+        while let packet = await reader.next() { try await handler(packet) }
+        return reader.closeReason ?? .closedLocally
+    }
+
+    /// Reads what is in the ring now without waiting and without copying: `body` gets each
+    /// packet's descriptor and payload in place (the payload is copied only when it wraps on a
+    /// singly mapped ring). The bytes are shared memory: read each once. `body` runs under the
+    /// receive lock, so it must not receive from this channel itself.
+    /// - Returns: the packets handed to `body`.
+    public func drain(limit: Int = .max, _ body: (PacketDescriptor, Span<UInt8>) -> Void) throws(ChannelError) -> Int {
+        enum Outcome {
+            case done(Int, signal: Bool)
+            case corrupted(RingError)
+            case closed(CloseReason)
+        }
+        // The ring is taken out of the lock for the walk (``readerActive`` keeps other readers
+        // away), so `body` never runs under the receive lock.
+        let taken: Result<IncomingRing<SharedRingMemory>, ChannelError>? = self.receiver.withLock { state in
+            if let reason = state.closed { return .failure(.closed(reason)) }
+            guard !state.readerActive else { return nil }
+            state.readerActive = true
+            return .success(state.ring)
+        }
+        guard let taken else { throw ChannelError.readerBusy }
+        var ring = try taken.get()
+        var scratch: [UInt8] = []
+        var answers: [ChannelPacket] = []
+        var count = 0
+        let outcome: Outcome
+        do throws(RingError) {
+            while count < limit, let packet = try ring.next() {
+                if packet.descriptor.type == .completion {
+                    var bytes: [UInt8] = []
+                    ring.copyPacket(packet, into: &bytes)
+                    answers.append(ChannelPacket(descriptor: packet.descriptor, bytes: bytes[...]))
+                    continue
+                }
+                count += 1
+                let inPlace: Void? = ring.withPayload(of: packet) { body(packet.descriptor, $0) }
+                if inPlace == nil {
+                    ring.copyPayload(of: packet, into: &scratch)
+                    body(packet.descriptor, scratch.span)
+                }
+            }
+            outcome = .done(count, signal: try ring.commit())
+        } catch {
+            outcome = .corrupted(error)
+        }
+        let finished = ring
+        self.receiver.withLock { state in
+            state.ring = finished
+            state.readerActive = false
+        }
+        switch outcome {
+        case .done(let count, let signal):
+            if signal { self.doorbell.ring() }
+            for answer in answers where !self.routeCompletion(answer) {
+                // A completion nobody asked for, delivered because the options say so.
+                body(answer.descriptor, answer.payload.span)
+            }
+            return count
+        case .corrupted(let error): throw ChannelError.closed(self.fail(error))
+        case .closed(let reason): throw ChannelError.closed(reason)
+        }
+    }
+
+    /// Suspends until the peer signals (or the channel closes).
+    func waitForInput() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now: Bool = self.receiver.withLock { state in
+                if state.signalled || state.closed != nil {
+                    state.signalled = false
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+import VMBusMemory
+import VMBusRing
+import VMBusWire
+
+/// How a GPA-direct packet lays out its ranges (03 §5): the three forms Linux sends.
+public enum GpaDirectForm: Hashable, Sendable {
+    /// Up to 32 single-page ranges (`vmbus_sendpacket_pagebuffer`).
+    case pageBuffer
+    /// One range of up to 32 pages (`vmbus_sendpacket_multipagebuffer`).
+    case multipage
+    /// Any ranges, back to back (`vmbus_sendpacket_mpb_desc`).
+    case mpb
+}
+
+/// Writes several packets under one lock with one index publication and at most one signal
+/// (02 §7.1 batching). Obtained from ``Channel/sendBatch(_:)``.
+public struct ChannelBatchWriter: ~Copyable {
+    var ring: OutgoingRing<SharedRingMemory>
+    /// Packets written so far.
+    public private(set) var count = 0
+    var failure: RingError?
+
+    init(ring: consuming OutgoingRing<SharedRingMemory>) { self.ring = ring }
+
+    /// Writes an in-band packet; `false` when the ring has no room left (nothing is written).
+    public mutating func write(
+        inBand payload: ArraySlice<UInt8>, transactionID: UInt64 = 0, completionRequested: Bool = false
+    ) throws(ChannelError) -> Bool {
+        try self.write(type: .dataInBand, flags: completionRequested ? .completionRequested : [], transactionID, payload)
+    }
+
+    /// Writes a completion for `transactionID`; `false` when the ring has no room left.
+    public mutating func write(completion payload: ArraySlice<UInt8>, transactionID: UInt64) throws(ChannelError) -> Bool {
+        try self.write(type: .completion, flags: [], transactionID, payload)
+    }
+
+    mutating func write(type: PacketType, flags: PacketFlags, _ transactionID: UInt64, _ payload: ArraySlice<UInt8>)
+        throws(ChannelError) -> Bool
+    {
+        let length = PacketSize.inBand(payload: payload.count)
+        guard length <= self.ring.maximumPacketLength else {
+            throw ChannelError.packetTooLarge(length: length, limit: self.ring.maximumPacketLength)
+        }
+        do {
+            guard try self.ring.write(type: type, flags: flags, transactionID: transactionID, payload: payload) else {
+                return false
+            }
+        } catch {
+            self.failure = error
+            throw ChannelError.closed(.ringCorrupted(error))
+        }
+        self.count += 1
+        return true
+    }
+}
+
+extension Channel {
+    /// What one attempt to write did.
+    enum Attempt {
+        case written(signal: Bool)
+        case full
+        case corrupted(RingError)
+    }
+
+    // MARK: Sending one packet
+
+    /// Sends an in-band packet, waiting for room if the ring is full (the reader is asked
+    /// to signal through `pending_send_sz`, 02 §8).
+    /// - Throws: ``ChannelError/packetTooLarge(length:limit:)`` for a packet that can never
+    ///   fit; ``ChannelError/closed(_:)`` once the channel closed.
+    public func send(
+        inBand payload: ArraySlice<UInt8>, transactionID: UInt64 = 0, completionRequested: Bool = false
+    ) async throws(ChannelError) {
+        let flags: PacketFlags = completionRequested ? .completionRequested : []
+        try await self.send(length: PacketSize.inBand(payload: payload.count)) { ring throws(RingError) in
+            try ring.write(type: .dataInBand, flags: flags, transactionID: transactionID, payload: payload)
+        }
+    }
+
+    /// Sends a completion answering `transactionID`, waiting for room if needed.
+    public func send(completion payload: ArraySlice<UInt8>, transactionID: UInt64) async throws(ChannelError) {
+        try await self.send(length: PacketSize.inBand(payload: payload.count)) { ring throws(RingError) in
+            try ring.write(type: .completion, flags: [], transactionID: transactionID, payload: payload)
+        }
+    }
+
+    /// Sends a packet already encoded by `PacketEncoder` (any type), waiting for room.
+    public func send(encoded packet: [UInt8]) async throws(ChannelError) {
+        try await self.send(length: packet.count) { ring throws(RingError) in try ring.write(packet: packet[...]) }
+    }
+
+    /// Sends a GPA-direct packet (type 9) describing guest buffers, in one of Linux's forms.
+    /// - Throws: ``ChannelError/invalidPacket(_:)`` when the ranges do not suit the form.
+    public func send(
+        gpaDirect ranges: [GpaRange], payload: ArraySlice<UInt8>, form: GpaDirectForm = .mpb, transactionID: UInt64 = 0,
+        completionRequested: Bool = true
+    ) async throws(ChannelError) {
+        try await self.send(encoded: Self.encodeGpaDirect(ranges, payload, form, transactionID, completionRequested))
+    }
+
+    static func encodeGpaDirect(
+        _ ranges: [GpaRange], _ payload: ArraySlice<UInt8>, _ form: GpaDirectForm, _ transactionID: UInt64,
+        _ completionRequested: Bool
+    ) throws(ChannelError) -> [UInt8] {
+        let flags: PacketFlags = completionRequested ? .completionRequested : []
+        do throws(WireError) {
+            switch form {
+            case .pageBuffer:
+                return try PacketEncoder.pageBuffer(ranges: ranges, payload: payload, flags: flags, transactionID: transactionID)
+            case .multipage:
+                guard ranges.count == 1, let range = ranges.first else {
+                    throw WireError.invalidField(name: "range_cnt", value: UInt64(ranges.count))
+                }
+                return try PacketEncoder.multipage(range: range, payload: payload, flags: flags, transactionID: transactionID)
+            case .mpb:
+                return try PacketEncoder.gpaDirect(ranges: ranges, payload: payload, flags: flags, transactionID: transactionID)
+            }
+        } catch {
+            throw ChannelError.invalidPacket(error)
+        }
+    }
+
+    /// Tries to send an in-band packet without waiting: `false` when the ring is full.
+    public func trySend(
+        inBand payload: ArraySlice<UInt8>, transactionID: UInt64 = 0, completionRequested: Bool = false
+    ) throws(ChannelError) -> Bool {
+        let flags: PacketFlags = completionRequested ? .completionRequested : []
+        return try self.attempt(length: PacketSize.inBand(payload: payload.count), askForRoom: false) { ring throws(RingError) in
+            try ring.write(type: .dataInBand, flags: flags, transactionID: transactionID, payload: payload)
+        }
+    }
+
+    /// Writes several packets with one publication and at most one signal. Packets the body
+    /// wrote before a `false` from the writer (ring full) are still sent.
+    /// - Returns: how many packets were sent.
+    public func sendBatch(_ body: (inout ChannelBatchWriter) throws(ChannelError) -> Void) throws(ChannelError) -> Int {
+        enum Outcome {
+            case sent(Int, signal: Bool)
+            case failed(ChannelError)
+            case corrupted(RingError)
+        }
+        let outcome: Outcome = self.sender.withLock { state in
+            if let reason = state.closed { return .failed(.closed(reason)) }
+            var writer = ChannelBatchWriter(ring: state.ring)
+            var bodyError: ChannelError?
+            do throws(ChannelError) { try body(&writer) } catch { bodyError = error }
+            state.ring = writer.ring
+            if let failure = writer.failure { return .corrupted(failure) }
+            do throws(RingError) {
+                let signal = try state.ring.commit()
+                if signal { state.ring.recordEvent() }
+                if let bodyError { return .failed(bodyError) }
+                return .sent(writer.count, signal: signal)
+            } catch {
+                return .corrupted(error)
+            }
+        }
+        switch outcome {
+        case .sent(let count, let signal):
+            if signal { self.doorbell.ring() }
+            return count
+        case .failed(let error): throw error
+        case .corrupted(let error): throw ChannelError.closed(self.fail(error))
+        }
+    }
+
+    // MARK: The write loop
+
+    /// Writes with `write` until it fits, waiting for the reader to free room in between.
+    func send(
+        length: Int, _ write: (inout OutgoingRing<SharedRingMemory>) throws(RingError) -> Bool
+    ) async throws(ChannelError) {
+        while true {
+            if try self.attempt(length: length, askForRoom: true, write) { return }
+            await self.waitForRoom()
+        }
+    }
+
+    /// One try under the send lock: write, publish, decide on the signal; on a full ring,
+    /// optionally set `pending_send_sz` for this packet.
+    func attempt(
+        length: Int, askForRoom: Bool, _ write: (inout OutgoingRing<SharedRingMemory>) throws(RingError) -> Bool
+    ) throws(ChannelError) -> Bool {
+        guard length <= self.maximumPacketLength else {
+            throw ChannelError.packetTooLarge(length: length, limit: self.maximumPacketLength)
+        }
+        let outcome: Result<Attempt, ChannelError> = self.sender.withLock { state in
+            if let reason = state.closed { return .failure(.closed(reason)) }
+            do throws(RingError) {
+                var written = try write(&state.ring)
+                if !written && askForRoom {
+                    // Ask for this packet and its trailer; if the reader freed room meanwhile the
+                    // request is withdrawn and the write goes ahead.
+                    if try state.ring.setPendingSendSize(length + RingControlPage.trailerSize) {
+                        written = try write(&state.ring)
+                    } else {
+                        state.pendingSet = true
+                        state.blockedSends += 1
+                        return .success(.full)
+                    }
+                }
+                guard written else { return .success(.full) }
+                if state.pendingSet {
+                    state.ring.clearPendingSendSize()
+                    state.pendingSet = false
+                }
+                let signal = try state.ring.commit()
+                if signal { state.ring.recordEvent() }
+                return .success(.written(signal: signal))
+            } catch {
+                return .success(.corrupted(error))
+            }
+        }
+        switch outcome {
+        case .failure(let error): throw error
+        case .success(.written(let signal)):
+            if signal { self.doorbell.ring() }
+            return true
+        case .success(.full): return false
+        case .success(.corrupted(let error)): throw ChannelError.closed(self.fail(error))
+        }
+    }
+
+    /// Suspends until a signal from the peer (or close) might have freed room.
+    func waitForRoom() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now: Bool = self.sender.withLock { state in
+                if state.signalled || state.closed != nil {
+                    state.signalled = false
+                    return true
+                }
+                state.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+import Synchronization
+import VMBusMemory
+import VMBusRing
+import VMBusWire
+
+/// One open VMBus channel — a ring pair and a doorbell — as either side uses it: send in-band
+/// packets, completions and GPA-direct packets, receive in batches or one by one, make
+/// requests whose answers come back by transaction id.
+///
+/// Sending, receiving and the request table each have their own lock, so a sender never waits
+/// for a reader. A lock is taken once per send call or per batch (as Linux takes its ring lock
+/// once per write), never per byte; nothing on the send or receive path allocates once the
+/// reader's buffer has grown to the largest packet seen.
+///
+/// Peer data is hostile: an impossible ring index or descriptor closes the channel with
+/// ``CloseReason/ringCorrupted(_:)`` and reports it to the fault handler; a completion with an
+/// id that is not outstanding is dropped and counted.
+public final class Channel: Sendable {
+    struct SendState: ~Copyable {
+        var ring: OutgoingRing<SharedRingMemory>
+        /// Senders waiting for the reader to free room.
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// A signal arrived while no sender waited: the next one to block retries at once.
+        var signalled = false
+        /// `pending_send_sz` is set on the ring.
+        var pendingSet = false
+        var blockedSends: UInt64 = 0
+        var closed: CloseReason?
+    }
+
+    struct ReceiveState: ~Copyable {
+        var ring: IncomingRing<SharedRingMemory>
+        var waiter: CheckedContinuation<Void, Never>?
+        var signalled = false
+        var readerActive = false
+        var closed: CloseReason?
+        /// Signals from the peer (kept here, not in the ring, which a reader may hold).
+        var interrupts: UInt64 = 0
+    }
+
+    enum RequestSlot {
+        /// Allocated; the request is being written.
+        case sending
+        /// Written; the requester waits.
+        case waiting(CheckedContinuation<Result<[UInt8], ChannelError>, Never>)
+        /// Answered before the requester started waiting.
+        case answered([UInt8])
+    }
+
+    struct RequestState: ~Copyable {
+        var table: Requestor<RequestSlot>
+        var closed: CloseReason?
+        var rejected: UInt64 = 0
+        var completed: UInt64 = 0
+    }
+
+    struct Lifecycle: ~Copyable {
+        var closed: CloseReason?
+        var waiters: [CheckedContinuation<CloseReason, Never>] = []
+    }
+
+    /// The channel's relid.
+    public let relid: UInt32
+    public let options: ChannelOptions
+    /// The largest packet (descriptor through padding) the outgoing ring can take.
+    public let maximumPacketLength: Int
+    let doorbell: any ChannelDoorbell
+    let onFault: @Sendable (CloseReason) -> Void
+    let sender: Mutex<SendState>
+    let receiver: Mutex<ReceiveState>
+    let requests: Mutex<RequestState>
+    let lifecycle = Mutex(Lifecycle())
+
+    /// Attaches to an initialised ring pair.
+    /// - Parameters:
+    ///   - doorbell: rung when the peer must look at the rings.
+    ///   - onFault: called once if the peer corrupts a ring, so the owner can close the channel
+    ///     on the control plane too.
+    /// - Throws: ``ChannelError/closed(_:)`` with ``CloseReason/ringCorrupted(_:)`` if a ring
+    ///   index is already impossible; ``ChannelError/invalidOption(_:)`` for bad options.
+    public init(
+        relid: UInt32, outgoing: SharedRingMemory, incoming: SharedRingMemory, doorbell: any ChannelDoorbell,
+        options: ChannelOptions = ChannelOptions(), onFault: @escaping @Sendable (CloseReason) -> Void = { _ in }
+    ) throws(ChannelError) {
+        let out: OutgoingRing<SharedRingMemory>
+        let into: IncomingRing<SharedRingMemory>
+        do {
+            out = try OutgoingRing(memory: outgoing)
+            into = try IncomingRing(memory: incoming, maximumPacketLength: options.maximumPacketLength)
+        } catch {
+            throw ChannelError.closed(.ringCorrupted(error))
+        }
+        let capacity = options.requestorCapacity ?? max(16, outgoing.dataSize / 64)
+        guard capacity >= 1, capacity <= Int(Int32.max) else {
+            throw ChannelError.invalidOption("requestor capacity \(capacity)")
+        }
+        self.relid = relid
+        self.options = options
+        self.maximumPacketLength = out.maximumPacketLength
+        self.doorbell = doorbell
+        self.onFault = onFault
+        self.sender = Mutex(SendState(ring: out))
+        self.receiver = Mutex(ReceiveState(ring: into))
+        self.requests = Mutex(RequestState(table: Requestor(capacity: capacity)))
+    }
+
+    // MARK: State
+
+    /// Why the channel closed, or `nil` while it is open.
+    public var closeReason: CloseReason? { self.lifecycle.withLock { $0.closed } }
+
+    /// Counters of both rings and of the request table.
+    public var statistics: ChannelStatistics {
+        var stats = ChannelStatistics()
+        self.sender.withLock {
+            stats.outgoing = $0.ring.statistics
+            stats.blockedSends = $0.blockedSends
+        }
+        self.receiver.withLock {
+            stats.incoming = $0.ring.statistics
+            stats.incoming.interrupts = $0.interrupts
+        }
+        self.requests.withLock {
+            stats.rejectedCompletions = $0.rejected
+            stats.completedRequests = $0.completed
+        }
+        return stats
+    }
+
+    /// Requests waiting for their completion.
+    public var outstandingRequests: Int { self.requests.withLock { $0.table.outstanding } }
+
+    /// Waits until the channel closes and returns why.
+    public func closed() async -> CloseReason {
+        await withCheckedContinuation { (continuation: CheckedContinuation<CloseReason, Never>) in
+            let reason: CloseReason? = self.lifecycle.withLock { state in
+                if let reason = state.closed { return reason }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let reason { continuation.resume(returning: reason) }
+        }
+    }
+
+    // MARK: Doorbell and close
+
+    /// The peer rang this channel's doorbell: wakes the reader and any sender waiting for room.
+    /// Cheap and non-blocking; substrates call it from their event loop.
+    public func interrupt() {
+        let reader: CheckedContinuation<Void, Never>? = self.receiver.withLock { state in
+            state.interrupts += 1
+            guard let waiter = state.waiter else {
+                state.signalled = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        reader?.resume()
+        self.wakeSenders(signal: true)
+    }
+
+    func wakeSenders(signal: Bool) {
+        let waiters: [CheckedContinuation<Void, Never>] = self.sender.withLock { state in
+            if state.waiters.isEmpty {
+                if signal { state.signalled = true }
+                return []
+            }
+            let waiters = state.waiters
+            state.waiters = []
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wakeReader() {
+        let reader: CheckedContinuation<Void, Never>? = self.receiver.withLock { state in
+            let waiter = state.waiter
+            state.waiter = nil
+            return waiter
+        }
+        reader?.resume()
+    }
+
+    /// Stops the channel: every waiting send, receive and request ends with
+    /// ``ChannelError/closed(_:)`` (a reader's loop ends with the reason). Closing twice keeps
+    /// the first reason.
+    public func close(_ reason: CloseReason) {
+        let waiters: [CheckedContinuation<CloseReason, Never>]? = self.lifecycle.withLock { state in
+            guard state.closed == nil else { return nil }
+            state.closed = reason
+            let waiters = state.waiters
+            state.waiters = []
+            return waiters
+        }
+        guard let waiters else { return }
+        self.sender.withLock { $0.closed = reason }
+        self.receiver.withLock { $0.closed = reason }
+        self.wakeSenders(signal: false)
+        self.wakeReader()
+        let pending: [RequestSlot] = self.requests.withLock { state in
+            state.closed = reason
+            return state.table.removeAll()
+        }
+        for slot in pending {
+            if case .waiting(let continuation) = slot { continuation.resume(returning: .failure(.closed(reason))) }
+        }
+        for waiter in waiters { waiter.resume(returning: reason) }
+    }
+
+    /// The peer broke a ring: close, tell the owner.
+    func fail(_ error: RingError) -> CloseReason {
+        let reason = CloseReason.ringCorrupted(error)
+        let first = self.closeReason == nil
+        self.close(reason)
+        if first { self.onFault(reason) }
+        return self.closeReason ?? reason
+    }
+}

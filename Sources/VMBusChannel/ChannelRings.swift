@@ -1,0 +1,33 @@
+import VMBusMemory
+import VMBusRing
+
+/// Where a channel's two rings sit in its ring GPADL (01 §2): the guest's outbound ring first,
+/// its inbound ring from `downstreamPageOffset`. The host sees the same pages with the roles
+/// swapped.
+public enum ChannelRings {
+    /// Which end of the channel a side is.
+    public enum Side: Hashable, Sendable { case guest, host }
+
+    /// The two rings of a ring GPADL mapped at `memory` (the whole GPADL, offset 0).
+    /// - Throws: ``MemoryError`` unless both rings are at least two whole pages inside the mapping.
+    public static func rings(
+        in memory: MappedMemory, downstreamPageOffset: Int, side: Side
+    ) throws(MemoryError) -> (outgoing: SharedRingMemory, incoming: SharedRingMemory) {
+        let split = downstreamPageOffset * MappedMemory.pageSize
+        guard split > 0, split < memory.size else { throw MemoryError.invalidSize(split) }
+        let guestToHost = try SharedRingMemory(memory: memory, offset: 0, ringSize: split)
+        let hostToGuest = try SharedRingMemory(memory: memory, offset: split, ringSize: memory.size - split)
+        switch side {
+        case .guest: return (guestToHost, hostToGuest)
+        case .host: return (hostToGuest, guestToHost)
+        }
+    }
+
+    /// What a guest does before OpenChannel (01 §3): zero both control pages and announce
+    /// `pending_send_sz` support on both.
+    public static func initialize(_ memory: MappedMemory, downstreamPageOffset: Int) throws(MemoryError) {
+        let (outgoing, incoming) = try Self.rings(in: memory, downstreamPageOffset: downstreamPageOffset, side: .guest)
+        outgoing.initializeControlPage()
+        incoming.initializeControlPage()
+    }
+}

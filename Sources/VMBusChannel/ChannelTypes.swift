@@ -1,0 +1,131 @@
+import VMBusRing
+import VMBusWire
+
+/// How a channel rings its peer's doorbell: `HvSignalEvent` or a monitor bit for a guest, an
+/// event-flag bit for a host, an eventfd between processes, a function call in one process.
+/// Called without any channel lock held; it must not block.
+public protocol ChannelDoorbell: Sendable {
+    func ring()
+}
+
+/// A doorbell that runs a closure: for tests and the in-process bus.
+public struct ClosureDoorbell: ChannelDoorbell {
+    let action: @Sendable () -> Void
+    public init(_ action: @escaping @Sendable () -> Void) { self.action = action }
+    public func ring() { self.action() }
+}
+
+/// How received packets reach the consumer (Linux's channel callback modes).
+public enum ChannelDelivery: Hashable, Sendable {
+    /// Mask the peer's signals while draining and publish the freed space once per batch:
+    /// fewest signals (Linux's default `HV_CALL_BATCHED`).
+    case batched
+    /// Publish the freed space after every packet and leave signals unmasked: lowest latency
+    /// for a writer waiting for room, more signals.
+    case perPacket
+}
+
+/// Delays that make races easier to hit, like Linux's per-channel `fuzz_test` knobs: each is
+/// 0…1000 µs.
+public struct FaultInjection: Hashable, Sendable {
+    /// Largest delay of either kind, in microseconds (Linux's limit).
+    public static let maximumMicroseconds = 1000
+
+    /// Waits this long after every interrupt before draining (`fuzz_test_interrupt_delay`).
+    public var interruptDelayMicroseconds: Int
+    /// Waits this long before delivering each packet (`fuzz_test_message_delay`).
+    public var messageDelayMicroseconds: Int
+
+    /// - Throws: ``ChannelError/invalidOption(_:)`` for a delay outside 0…1000 µs.
+    public init(interruptDelayMicroseconds: Int = 0, messageDelayMicroseconds: Int = 0) throws(ChannelError) {
+        for (name, value) in [("interrupt delay", interruptDelayMicroseconds), ("message delay", messageDelayMicroseconds)]
+        where value < 0 || value > Self.maximumMicroseconds {
+            throw ChannelError.invalidOption("\(name) \(value) µs is outside 0…\(Self.maximumMicroseconds) µs")
+        }
+        self.interruptDelayMicroseconds = interruptDelayMicroseconds
+        self.messageDelayMicroseconds = messageDelayMicroseconds
+    }
+
+    /// No delays.
+    public static let none = try! FaultInjection()
+}
+
+/// Per-channel choices.
+public struct ChannelOptions: Sendable {
+    /// How received packets are delivered.
+    public var delivery: ChannelDelivery = .batched
+    /// The largest packet (`len8 × 8`) to accept from the peer; `nil` for the ring's maximum.
+    /// Longer packets are a channel error (Linux's `max_pkt_size`).
+    public var maximumPacketLength: Int?
+    /// Outstanding requests at once; `nil` sizes the table from the outgoing ring (one id per
+    /// 64 bytes of ring, at least 16).
+    public var requestorCapacity: Int?
+    /// Drop completions whose transaction id is not an outstanding request (counted in
+    /// ``ChannelStatistics/rejectedCompletions``). With `false` they reach the consumer, for
+    /// drivers that keep their own ids.
+    public var rejectUnknownCompletions = true
+    /// Parse packets with the host's strict rules (02 §9.3) when a consumer asks for a parsed
+    /// packet: the default for a host reading a guest.
+    public var strictPackets = false
+    /// Fault-injection delays.
+    public var faultInjection: FaultInjection = .none
+
+    public init() {}
+}
+
+/// Why a channel stopped.
+public enum CloseReason: Hashable, Sendable {
+    /// This side closed it.
+    case closedLocally
+    /// The peer closed it (a host seeing CloseChannel, a guest whose host closed).
+    case closedByPeer
+    /// The host rescinded the offer.
+    case rescinded
+    /// The peer wrote something impossible into a ring; the channel is unusable.
+    case ringCorrupted(RingError)
+    /// The connection underneath went away (Unload, reconnect, a dead peer process).
+    case connectionLost
+}
+
+/// A channel operation that failed.
+public enum ChannelError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The channel is closed, for this reason.
+    case closed(CloseReason)
+    /// The packet can never fit the ring (it exceeds ``Channel/maximumPacketLength``).
+    case packetTooLarge(length: Int, limit: Int)
+    /// The packet could not be encoded.
+    case invalidPacket(WireError)
+    /// Every transaction id is outstanding.
+    case requestorFull
+    /// Another task is already consuming this channel's incoming ring.
+    case readerBusy
+    /// A locally chosen option is out of range.
+    case invalidOption(String)
+
+    public var description: String {
+        switch self {
+        case .closed(let reason): return "channel closed: \(reason)"
+        case .packetTooLarge(let length, let limit): return "packet of \(length) bytes exceeds the ring's limit of \(limit)"
+        case .invalidPacket(let error): return "cannot encode packet: \(error)"
+        case .requestorFull: return "no free transaction id"
+        case .readerBusy: return "another task is reading this channel"
+        case .invalidOption(let text): return "invalid channel option: \(text)"
+        }
+    }
+}
+
+/// Counters of one channel (02 §11 per ring, plus the channel's own).
+public struct ChannelStatistics: Hashable, Sendable {
+    /// The ring this side writes.
+    public var outgoing = RingStatistics()
+    /// The ring this side reads.
+    public var incoming = RingStatistics()
+    /// Sends that had to wait for room (`pending_send_sz` set).
+    public var blockedSends: UInt64 = 0
+    /// Completions with a transaction id that was not outstanding, dropped.
+    public var rejectedCompletions: UInt64 = 0
+    /// Requests answered through the requestor.
+    public var completedRequests: UInt64 = 0
+
+    public init() {}
+}
