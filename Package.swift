@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "VMBusChannel", targets: ["VMBusChannel"]),
         .library(name: "VMBusHost", targets: ["VMBusHost"]),
         .library(name: "VMBusGuest", targets: ["VMBusGuest"]),
+        .library(name: "VMBusLoopback", targets: ["VMBusLoopback"]),
+        .library(name: "VMBusDevices", targets: ["VMBusDevices"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
     ],
     dependencies: [
@@ -42,8 +44,19 @@ let package = Package(
             name: "VMBusChannel", dependencies: ["VMBusRing", "VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
         // Host and guest control planes: pure state machines over the wire types. They never
         // import each other.
-        .target(name: "VMBusHost", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
-        .target(name: "VMBusGuest", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
+        .target(
+            name: "VMBusHost", dependencies: ["VMBusWire", "VMBusChannel", "VMBusMemory"], swiftSettings: strictSafety),
+        .target(
+            name: "VMBusGuest", dependencies: ["VMBusWire", "VMBusChannel", "VMBusMemory"], swiftSettings: strictSafety),
+        // The in-process substrate: a loopback "hypervisor" joining a host bus and a guest bus.
+        .target(
+            name: "VMBusLoopback",
+            dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
+        // Devices, each with a host side and a guest side.
+        .target(
+            name: "VMBusDevices", dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusWire"],
+            swiftSettings: strictSafety),
         .executableTarget(
             name: "vmbus",
             dependencies: [
@@ -55,6 +68,10 @@ let package = Package(
         .testTarget(name: "VMBusWireTests", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "CLinuxTests", dependencies: ["CLinux"]),
         .testTarget(name: "VMBusControlTests", dependencies: ["VMBusHost", "VMBusGuest", "VMBusWire"], swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusLoopbackTests",
+            dependencies: ["VMBusLoopback", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusChannelTests", dependencies: ["VMBusChannel", "VMBusMemory", "VMBusRing", "VMBusWire"],
             swiftSettings: strictSafety),

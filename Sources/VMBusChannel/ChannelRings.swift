@@ -8,15 +8,17 @@ public enum ChannelRings {
     /// Which end of the channel a side is.
     public enum Side: Hashable, Sendable { case guest, host }
 
-    /// The two rings of a ring GPADL mapped at `memory` (the whole GPADL, offset 0).
+    /// The two rings of a ring GPADL of `size` bytes at `offset` of `memory` (by default the
+    /// whole mapping, as a host maps a GPADL).
     /// - Throws: ``MemoryError`` unless both rings are at least two whole pages inside the mapping.
     public static func rings(
-        in memory: MappedMemory, downstreamPageOffset: Int, side: Side
+        in memory: MappedMemory, offset: Int = 0, size: Int? = nil, downstreamPageOffset: Int, side: Side
     ) throws(MemoryError) -> (outgoing: SharedRingMemory, incoming: SharedRingMemory) {
+        let total = size ?? (memory.size - offset)
         let split = downstreamPageOffset * MappedMemory.pageSize
-        guard split > 0, split < memory.size else { throw MemoryError.invalidSize(split) }
-        let guestToHost = try SharedRingMemory(memory: memory, offset: 0, ringSize: split)
-        let hostToGuest = try SharedRingMemory(memory: memory, offset: split, ringSize: memory.size - split)
+        guard downstreamPageOffset > 0, split < total else { throw MemoryError.invalidSize(split) }
+        let guestToHost = try SharedRingMemory(memory: memory, offset: offset, ringSize: split)
+        let hostToGuest = try SharedRingMemory(memory: memory, offset: offset + split, ringSize: total - split)
         switch side {
         case .guest: return (guestToHost, hostToGuest)
         case .host: return (hostToGuest, guestToHost)
@@ -25,8 +27,11 @@ public enum ChannelRings {
 
     /// What a guest does before OpenChannel (01 §3): zero both control pages and announce
     /// `pending_send_sz` support on both.
-    public static func initialize(_ memory: MappedMemory, downstreamPageOffset: Int) throws(MemoryError) {
-        let (outgoing, incoming) = try Self.rings(in: memory, downstreamPageOffset: downstreamPageOffset, side: .guest)
+    public static func initialize(
+        _ memory: MappedMemory, offset: Int = 0, size: Int? = nil, downstreamPageOffset: Int
+    ) throws(MemoryError) {
+        let (outgoing, incoming) = try Self.rings(
+            in: memory, offset: offset, size: size, downstreamPageOffset: downstreamPageOffset, side: .guest)
         outgoing.initializeControlPage()
         incoming.initializeControlPage()
     }

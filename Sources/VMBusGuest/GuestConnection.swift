@@ -129,6 +129,16 @@ public struct GuestConnection {
         return actions + self.post(.closeChannel(CloseChannel(childRelID: relid)))
     }
 
+    /// Whether the host rescinded a channel the guest has not released yet.
+    public func isRescinded(_ relid: UInt32) -> Bool { self.channels[relid]?.rescinded ?? false }
+
+    /// Asks the host to move an open channel's interrupts to another VP (ModifyChannel, 4.1+
+    /// hosts accept it; 5.3+ answer). Nothing is posted for a channel that is not open.
+    public mutating func modify(channel relid: UInt32, targetVP: UInt32) -> [GuestAction] {
+        guard self.channels[relid]?.state == .open, self.channels[relid]?.rescinded == false else { return [] }
+        return self.post(.modifyChannel(ModifyChannel(childRelID: relid, targetVP: targetVP)))
+    }
+
     /// The sub-channels of a primary, by sub-channel index.
     public func subChannels(of primary: UInt32) -> [UInt32] {
         self.channels.filter { $0.value.primary == primary }

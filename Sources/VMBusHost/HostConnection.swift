@@ -25,8 +25,12 @@ public struct HostConnection {
         public var offersSent: Bool
         /// Host → guest messages are held while paused (6.0 pause/resume).
         public var paused: Bool
-        /// Whether the guest gave monitor pages, so monitor ids may be handed out (01 §1.3).
-        public var monitorPages: Bool
+        /// GPA of the guest's parent → child monitor page, 0 if none (01 §1.3).
+        public var parentToChildMonitorPage: UInt64
+        /// GPA of the guest's child → parent monitor page, the one it sets pending bits in.
+        public var childToParentMonitorPage: UInt64
+        /// Whether the guest gave monitor pages, so monitor ids may be handed out.
+        public var monitorPages: Bool { self.childToParentMonitorPage != 0 }
     }
 
     /// One channel's life on the host (05 §7.2).
@@ -131,6 +135,9 @@ public struct HostConnection {
         return self.channels[relid]?.monitorID
     }
 
+    /// The sub-channel index of a channel (0 for a primary or an unknown relid).
+    public func offerIndex(_ relid: UInt32) -> UInt16 { self.channels[relid]?.offer.subChannelIndex ?? 0 }
+
     /// The primary channel of a sub-channel, or `nil` for a primary.
     public func primary(of relid: UInt32) -> UInt32? { self.channels[relid]?.primary }
 
@@ -217,6 +224,13 @@ public struct HostConnection {
         channel.state = status.isSuccess ? .open(openID: openID, gpadl: gpadl) : .closed
         self.channels[relid] = channel
         return [.send(.openResult(OpenResult(childRelID: relid, openID: openID, status: status)))]
+    }
+
+    /// Drops the connection after a guest mistake with connection scope: every channel
+    /// closes, every GPADL goes, the guest must connect again.
+    public mutating func disconnect() -> [HostAction] {
+        guard case .connected = self.state else { return [] }
+        return self.reset(reply: false)
     }
 
     // MARK: Receiving
@@ -314,7 +328,8 @@ public struct HostConnection {
         let features = version >= .copper ? contact.requestedFeatures.intersection(c.supportedFeatures) : []
         self.state = .connected(Negotiated(
             version: version, features: features, targetVCPU: version >= .win8_1 ? contact.targetVCPU : 0,
-            offersSent: false, paused: false, monitorPages: contact.monitorPage1 != 0))
+            offersSent: false, paused: false, parentToChildMonitorPage: contact.monitorPage1,
+            childToParentMonitorPage: contact.monitorPage2))
         let connectionID = version >= .win10_5_0 ? c.messageConnectionID : version.rawValue
         actions.append(.send(.versionResponse(VersionResponse(
             versionSupported: true, messageConnectionID: connectionID,

@@ -193,6 +193,26 @@ public final class MappedMemory: @unchecked Sendable {
         guard offset % alignment == 0 else { throw MemoryError.outOfBounds(offset: offset, count: alignment, size: self.size) }
     }
 
+    /// Atomically ORs `bits` into the u32 at `offset`; returns the previous value.
+    @discardableResult
+    public func orUInt32(_ bits: UInt32, at offset: Int) throws(MemoryError) -> UInt32 {
+        try self.checkAligned(offset, 4)
+        return self.atomic32(offset).loadThenBitwiseOr(with: bits, ordering: .acquiringAndReleasing)
+    }
+
+    /// Atomically replaces the u32 at `offset`; returns the previous value (test-and-clear of
+    /// a whole bitmap word).
+    public func exchangeUInt32(_ value: UInt32, at offset: Int) throws(MemoryError) -> UInt32 {
+        try self.checkAligned(offset, 4)
+        return self.atomic32(offset).exchange(value, ordering: .acquiringAndReleasing)
+    }
+
+    /// Writes `count` zero bytes at `offset`.
+    public func zero(at offset: Int, count: Int) throws(MemoryError) {
+        try self.check(offset, count)
+        self.zeroBytes(offset, count)
+    }
+
     /// Copies `count` bytes at `offset` into `buffer[bufferOffset...]`.
     public func read(at offset: Int, count: Int, into buffer: inout [UInt8], at bufferOffset: Int = 0) throws(MemoryError) {
         try self.check(offset, count)

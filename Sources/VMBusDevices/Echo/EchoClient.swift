@@ -1,0 +1,72 @@
+import Synchronization
+import VMBusChannel
+import VMBusGuest
+import VMBusWire
+
+/// The guest side of the echo device: a driver that opens each echo device's channel and
+/// offers ``echo(_:instance:)``.
+public final class EchoClient: GuestDriver {
+    public let name: String
+    public var classes: [GUID] { [Echo.classID] }
+    /// Ring sizes the client opens with.
+    public let pages: RingPages
+    public let options: ChannelOptions
+
+    struct Bound {
+        var device: GuestDevice
+        var channel: Channel
+        var reader: Task<Void, Never>
+    }
+
+    let bound = Mutex<[UInt32: Bound]>([:])
+    let subChannels = Mutex<[UInt32: [UInt32]]>([:])
+
+    public init(name: String = "echo", pages: RingPages = .standard, options: ChannelOptions = ChannelOptions()) {
+        self.name = name
+        self.pages = pages
+        self.options = options
+    }
+
+    public func probe(_ device: GuestDevice, bus: GuestBus) async throws {
+        let channel = try await bus.open(device.relid, pages: self.pages, options: self.options)
+        // The reader routes completions to the waiting echo requests.
+        let reader = Task { _ = try? await channel.receive { _ in } }
+        self.bound.withLock { $0[device.relid] = Bound(device: device, channel: channel, reader: reader) }
+    }
+
+    public func remove(_ device: GuestDevice, bus: GuestBus) async {
+        let bound = self.bound.withLock { $0.removeValue(forKey: device.relid) }
+        bound?.channel.close(.closedLocally)
+        await bound?.reader.value
+    }
+
+    public func subChannelOffered(_ relid: UInt32, of device: GuestDevice, bus: GuestBus) {
+        self.subChannels.withLock { $0[device.relid, default: []].append(relid) }
+    }
+
+    /// Devices this client is bound to, by relid.
+    public var devices: [GuestDevice] { self.bound.withLock { $0.values.map(\.device).sorted { $0.relid < $1.relid } } }
+
+    /// The channel of a bound device.
+    public func channel(_ relid: UInt32) -> Channel? { self.bound.withLock { $0[relid]?.channel } }
+
+    /// Sub-channels offered so far for a device.
+    public func subChannels(of relid: UInt32) -> [UInt32] { self.subChannels.withLock { $0[relid] ?? [] } }
+
+    /// Sends `bytes` to a device and returns what came back (trimmed to the length sent).
+    /// - Parameter relid: the device; by default the first bound one.
+    public func echo(_ bytes: [UInt8], device relid: UInt32? = nil) async throws -> [UInt8] {
+        let channel = self.bound.withLock { bound in relid.flatMap { bound[$0] } ?? bound.values.min { $0.device.relid < $1.device.relid } }?.channel
+        guard let channel else { throw BusError.invalidChannel(relid ?? 0) }
+        return Array(try await channel.request(bytes[...]).prefix(bytes.count))
+    }
+
+    /// Asks the host for `count` sub-channels over the echo protocol.
+    /// - Returns: how many the host enabled.
+    public func requestSubChannels(_ count: UInt16, device relid: UInt32) async throws -> Int {
+        guard let channel = self.channel(relid) else { throw BusError.invalidChannel(relid) }
+        let answer = try await channel.request((Echo.subChannelRequest + [UInt8(count & 0xFF), UInt8(count >> 8)])[...])
+        guard answer.count >= 2 else { return 0 }
+        return Int(answer[0]) | Int(answer[1]) << 8
+    }
+}

@@ -1,0 +1,63 @@
+import Synchronization
+import VMBusChannel
+import VMBusHost
+import VMBusWire
+
+/// The echo device, swift-vmbus's own test device (not a Hyper-V class): the host answers
+/// every in-band packet with the same payload — as a completion with the packet's transaction
+/// id if one was requested, else as an in-band packet. Payloads come back padded to 8 bytes,
+/// as every VMBus packet is.
+public enum Echo {
+    /// Its class GUID (a random GUID owned by this project).
+    public static let classID = GUID("9c54a7b3-4f5e-4d0d-8b8e-2f1c0a6e0a01") ?? .zero
+    /// The in-band payload that asks the host for sub-channels: this magic, then the count
+    /// as a little-endian u16 (the host answers with the count it enabled, as a u16).
+    public static let subChannelRequest: [UInt8] = Array("SUBCHANS".utf8)
+}
+
+/// The host side of the echo device.
+public final class EchoDevice: HostDevice {
+    public let offer: HostOffer
+    let served = Mutex<[UInt32: Task<Void, Never>]>([:])
+    let bus = Mutex<HostBus?>(nil)
+
+    /// - Parameters:
+    ///   - instance: the device instance GUID.
+    ///   - maximumSubChannels: sub-channels the guest may ask for.
+    ///   - wantsMonitor: ask for monitored notification.
+    public init(instance: GUID, maximumSubChannels: UInt16 = 0, wantsMonitor: Bool = false) {
+        self.offer = HostOffer(
+            interfaceType: Echo.classID, interfaceInstance: instance, maximumSubChannels: maximumSubChannels,
+            wantsMonitor: wantsMonitor)
+    }
+
+    /// The bus that sub-channel requests go to (set when registering).
+    public func attach(to bus: HostBus) { self.bus.withLock { $0 = bus } }
+
+    public func opened(_ channel: Channel, info: HostChannelInfo) {
+        let bus = self.bus.withLock { $0 }
+        let task = Task {
+            _ = try? await channel.receive { packet in
+                guard packet.descriptor.type == .dataInBand else { return }
+                var answer = packet.payload
+                // A sub-channel request on the primary: enable them, answer with the count.
+                if info.subChannelIndex == 0, let bus, answer.starts(with: Echo.subChannelRequest), answer.count >= 10 {
+                    let at = answer.startIndex + 8
+                    let count = UInt16(answer[at]) | UInt16(answer[at + 1]) << 8
+                    let enabled = UInt16(bus.enableSubChannels(primary: info.relid, count: count).count)
+                    answer = [UInt8(truncatingIfNeeded: enabled), UInt8(truncatingIfNeeded: enabled >> 8)][...]
+                }
+                if packet.descriptor.flags.contains(.completionRequested) {
+                    try await channel.send(completion: answer, transactionID: packet.descriptor.transactionID)
+                } else {
+                    try await channel.send(inBand: answer)
+                }
+            }
+        }
+        self.served.withLock { $0[info.relid] = task }
+    }
+
+    public func closed(relid: UInt32) {
+        _ = self.served.withLock { $0.removeValue(forKey: relid) }
+    }
+}

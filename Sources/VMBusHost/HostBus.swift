@@ -1,0 +1,213 @@
+import Synchronization
+import VMBusChannel
+import VMBusMemory
+import VMBusWire
+
+/// The host's VMBus: runs a ``HostConnection`` against one guest through a ``HostTransport``,
+/// maps GPADLs, opens channels for the registered ``HostDevice``s and routes the guest's
+/// doorbells to them. The thin driver of the state machine (style §3): messages are handled
+/// one at a time, device callbacks run after the bus lock is released.
+///
+/// A guest mistake never stops the bus: it is recorded in ``violations``; one of channel scope
+/// rescinds that channel, one of connection scope drops the connection (the guest must connect
+/// again).
+public final class HostBus: Sendable {
+    struct State: ~Copyable {
+        var machine: HostConnection
+        var devices: [UInt32: any HostDevice] = [:]
+        var channels: [UInt32: Channel] = [:]
+        var gpadls: [UInt32: MappedMemory] = [:]
+        var violations: [ProtocolViolation] = []
+    }
+
+    /// Work to do once the lock is released.
+    enum Notice {
+        case opened(any HostDevice, Channel, HostChannelInfo)
+        case closed(any HostDevice, UInt32)
+    }
+
+    let state: Mutex<State>
+    let transport: any HostTransport
+    /// Messages to the guest, queued in the machine's order under the lock and posted after.
+    let outbox: SerialDelivery<[UInt8]>
+    /// Options of every channel this host opens (strict packet parsing by default).
+    public let channelOptions: ChannelOptions
+
+    public init(configuration: HostConfiguration = HostConfiguration(), transport: any HostTransport, channelOptions: ChannelOptions? = nil) {
+        self.state = Mutex(State(machine: HostConnection(configuration: configuration)))
+        self.transport = transport
+        self.outbox = SerialDelivery { transport.post(toGuest: $0) }
+        var options = channelOptions ?? ChannelOptions()
+        if channelOptions == nil { options.strictPackets = true }
+        self.channelOptions = options
+    }
+
+    // MARK: Devices
+
+    /// Registers a device; it is offered at once if the guest already asked for offers.
+    /// - Returns: the relid of its primary channel.
+    @discardableResult
+    public func register(_ device: any HostDevice) -> UInt32 {
+        self.run { state in
+            let (relid, actions) = state.machine.addOffer(device.offer)
+            state.devices[relid] = device
+            return (relid, actions)
+        }
+    }
+
+    /// Rescinds a device's channel (its sub-channels first) and forgets the device.
+    public func rescind(_ relid: UInt32) {
+        self.run { state in ((), state.machine.rescind(relid)) }
+    }
+
+    /// Offers sub-channels for an open primary, as the device's own protocol asked (05 §5).
+    /// - Returns: the relids of all its sub-channels.
+    @discardableResult
+    public func enableSubChannels(primary: UInt32, count: UInt16) -> [UInt32] {
+        self.run { state in
+            let (relids, actions) = state.machine.enableSubChannels(primary: primary, count: count)
+            for relid in relids where state.devices[relid] == nil { state.devices[relid] = state.devices[primary] }
+            return (relids, actions)
+        }
+    }
+
+    /// The open channel with this relid.
+    public func channel(_ relid: UInt32) -> Channel? { self.state.withLock { $0.channels[relid] } }
+
+    /// What negotiation settled, while connected.
+    public var negotiated: HostConnection.Negotiated? { self.state.withLock { $0.machine.negotiated } }
+
+    /// Every guest mistake seen so far, oldest first.
+    public var violations: [ProtocolViolation] { self.state.withLock { $0.violations } }
+
+    /// Relids currently offered.
+    public var relids: [UInt32] { self.state.withLock { $0.machine.relids } }
+
+    // MARK: From the guest
+
+    /// A channel message from the guest.
+    public func receive(_ message: ArraySlice<UInt8>) {
+        self.run { state in
+            do throws(ProtocolViolation) {
+                return ((), try state.machine.receive(message))
+            } catch {
+                state.violations.append(error)
+                switch error.scope {
+                case .connection: return ((), state.machine.disconnect())
+                case .channel(let relid): return ((), state.machine.rescind(relid))
+                }
+            }
+        }
+    }
+
+    /// The guest signalled a connection id (`HvSignalEvent`).
+    public func signal(connectionID: UInt32) {
+        // Offers carry OpenVMM's ids, relid | 2 << 12; anything else names no channel.
+        let relid = connectionID & 0xFFF
+        guard VMBusConnectionID.openVMMChannel(relid: relid) == connectionID else { return }
+        self.channel(relid)?.interrupt()
+    }
+
+    /// The guest set a bit in its child → parent monitor page.
+    public func signal(monitorID: UInt8) {
+        let channel: Channel? = self.state.withLock { state in
+            state.machine.channel(monitorID: monitorID).flatMap { state.channels[$0] }
+        }
+        channel?.interrupt()
+    }
+
+    // MARK: Driving the machine
+
+    /// Runs `body` on the machine under the lock, performs the actions it returned, then
+    /// delivers device notices outside the lock.
+    func run<R: Sendable>(_ body: @Sendable (inout State) -> (R, [HostAction])) -> R {
+        let (result, notices): (R, [Notice]) = self.state.withLock { state in
+            let (result, actions) = body(&state)
+            var notices: [Notice] = []
+            self.perform(actions, &state, &notices)
+            return (result, notices)
+        }
+        self.outbox.drain()
+        for notice in notices {
+            switch notice {
+            case .opened(let device, let channel, let info): device.opened(channel, info: info)
+            case .closed(let device, let relid): device.closed(relid: relid)
+            }
+        }
+        return result
+    }
+
+    func perform(_ actions: [HostAction], _ state: inout State, _ notices: inout [Notice]) {
+        var queue = actions[...]
+        while let action = queue.popFirst() {
+            switch action {
+            case .send(let message):
+                // Locally built messages always encode; a failure here is a bug in this library.
+                guard let bytes = try? message.encode() else { preconditionFailure("cannot encode \(message.type.name)") }
+                self.outbox.enqueue(bytes)
+            case .mapGpadl(_, let gpadl, let ranges):
+                let mapping = try? self.transport.mapGpadl(ranges)
+                state.gpadls[gpadl] = mapping
+                queue.append(contentsOf: state.machine.completeGpadl(gpadl, accepted: mapping != nil))
+            case .unmapGpadl(let gpadl):
+                state.gpadls[gpadl] = nil
+                queue.append(contentsOf: state.machine.completeTeardown(gpadl))
+            case .openChannel(let open, _):
+                let status = self.open(open, &state, &notices)
+                queue.append(contentsOf: state.machine.completeOpen(open.childRelID, status: status))
+            case .closeChannel(let relid):
+                if let channel = state.channels.removeValue(forKey: relid) {
+                    channel.close(.closedByPeer)
+                    if let device = state.devices[relid] { notices.append(.closed(device, relid)) }
+                }
+            case .resetConnection:
+                for (relid, channel) in state.channels {
+                    channel.close(.connectionLost)
+                    if let device = state.devices[relid] { notices.append(.closed(device, relid)) }
+                }
+                state.channels = [:]
+                state.gpadls = [:]
+                // Sub-channels are gone with the connection; their devices stay registered
+                // through their primaries.
+                let offered = Set(state.machine.relids)
+                state.devices = state.devices.filter { offered.contains($0.key) }
+            case .connectRequest, .retarget:
+                // No hvsock provider and a single-threaded doorbell path here: nothing to do.
+                // (hvsock hosts answer connect requests in their own layer.)
+                break
+            }
+        }
+    }
+
+    /// Builds the host end of a channel on its mapped ring GPADL.
+    func open(_ open: OpenChannel, _ state: inout State, _ notices: inout [Notice]) -> NTStatus {
+        let relid = open.childRelID
+        guard let memory = state.gpadls[open.ringBufferGpadl], let device = state.devices[relid] else { return .unsuccessful }
+        let transport = self.transport
+        do {
+            let rings = try ChannelRings.rings(
+                in: memory, downstreamPageOffset: Int(open.downstreamRingBufferPageOffset), side: .host)
+            let channel = try Channel(
+                relid: relid, outgoing: rings.outgoing, incoming: rings.incoming,
+                doorbell: ClosureDoorbell { transport.signalGuest(relid: relid) }, options: self.channelOptions,
+                onFault: { [weak self] reason in self?.channelFailed(relid, reason) })
+            state.channels[relid] = channel
+            var offer = device.offer
+            offer.subChannelIndex = state.machine.offerIndex(relid)
+            notices.append(.opened(device, channel, HostChannelInfo(
+                relid: relid, subChannelIndex: offer.subChannelIndex, offer: offer, userData: open.userData,
+                targetVP: open.targetVP)))
+            return .success
+        } catch {
+            return .unsuccessful
+        }
+    }
+
+    /// A channel's ring was corrupted by the guest: record it and rescind the channel.
+    func channelFailed(_ relid: UInt32, _ reason: CloseReason) {
+        self.run { state in
+            state.violations.append(ProtocolViolation(.channel(relid), "ring corrupted: \(reason)"))
+            return ((), state.machine.rescind(relid))
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import VMBusChannel
+import VMBusMemory
+import VMBusWire
+
+/// What a host substrate (in-process loopback, a socket to a guest process, a hypervisor)
+/// does for the host bus. Calls must not block, and must not call back into the bus before
+/// they return: a substrate queues what it delivers.
+public protocol HostTransport: Sendable {
+    /// Delivers a channel message to the guest's SynIC message slot.
+    func post(toGuest message: [UInt8])
+    /// Sets the channel's event-flag bit and interrupts the guest (01 §1.2).
+    func signalGuest(relid: UInt32)
+    /// Maps the pages a GPADL names, every page checked against guest memory first.
+    func mapGpadl(_ ranges: [GpaRange]) throws(MemoryError) -> MappedMemory
+}
+
+/// What the host learns when a channel of one of its devices opens.
+public struct HostChannelInfo: Hashable, Sendable {
+    public var relid: UInt32
+    /// 0 for the primary, ≥ 1 for a sub-channel.
+    public var subChannelIndex: UInt16
+    /// The device's offer.
+    public var offer: HostOffer
+    /// The guest's 120 bytes of OpenChannel user data (pipe parameters, …).
+    public var userData: UserDefinedBytes
+    /// The VP the guest wants this channel's interrupts on.
+    public var targetVP: UInt32
+}
+
+/// A device the host serves: registered on a ``HostBus``, offered to the guest, handed its
+/// channels as they open.
+public protocol HostDevice: AnyObject, Sendable {
+    /// The offer: class and instance GUIDs, flags, user-defined bytes, sub-channel limit,
+    /// whether it wants monitored notification.
+    var offer: HostOffer { get }
+    /// A channel of this device opened (the primary or a sub-channel). Start serving it —
+    /// typically a task reading it — and return; do not block.
+    func opened(_ channel: Channel, info: HostChannelInfo)
+    /// A channel closed (the guest closed it, a rescind, a reset). Its ``Channel`` object is
+    /// already closed with the reason.
+    func closed(relid: UInt32)
+}
+
+extension HostDevice {
+    public func closed(relid: UInt32) {}
+}
