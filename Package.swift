@@ -60,8 +60,8 @@ let package = Package(
         .executableTarget(
             name: "vmbus",
             dependencies: [
-                "VMBusWire", "VMBusRing", "VMBusMemory",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VMBusWire", "VMBusRing", "VMBusMemory", "VMBusChannel", "VMBusHost", "VMBusGuest", "VMBusLoopback",
+                "VMBusDevices", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSafety
         ),

@@ -50,6 +50,7 @@ public final class LoopbackBus: Sendable {
     public let guest: GuestBus
     let wire: SerialDelivery<Delivery>
     let counters: Mutex<Counters>
+    let tap = Mutex<(@Sendable (Delivery) -> Void)?>(nil)
 
     /// - Parameters:
     ///   - memorySize: bytes of guest memory (sparse: untouched pages cost nothing).
@@ -136,7 +137,14 @@ public final class LoopbackBus: Sendable {
         return .success
     }
 
+    /// Calls `observer` with every delivery just before it happens (tracing, capture); `nil`
+    /// removes it. It runs on the delivering thread and must not block.
+    public func setTap(_ observer: (@Sendable (Delivery) -> Void)?) {
+        self.tap.withLock { $0 = observer }
+    }
+
     func deliver(_ delivery: Delivery) {
+        if let observer = self.tap.withLock({ $0 }) { observer(delivery) }
         switch delivery {
         case .toHost(let bytes, _):
             self.counters.withLock { $0.toHost += 1 }

@@ -6,12 +6,12 @@ import VMBusRing
 import VMBusWire
 
 /// `vmbus bench`: ring throughput and latency against the system's own channels.
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure ring throughput and latency against memcpy, pipes and Unix sockets.",
+        abstract: "Measure rings (against memcpy, pipes and Unix sockets) and the in-process bus.",
         discussion: "Build with -c release for meaningful numbers: swift run -c release vmbus bench ring",
-        subcommands: [BenchRing.self, BenchLatency.self]
+        subcommands: [BenchRing.self, BenchLatency.self, BenchBus.self]
     )
 }
 

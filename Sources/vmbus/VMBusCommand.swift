@@ -3,18 +3,19 @@ import VMBusWire
 
 /// The `vmbus` command: the entry point for swift-vmbus tools.
 @main
-struct VMBusCommand: ParsableCommand {
+struct VMBusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vmbus",
         abstract: "Hyper-V VMBus in Swift: wire formats, rings, host and guest.",
         discussion: """
-            swift-vmbus implements both ends of Hyper-V's VMBus on Linux. This build carries the \
-            wire-format layer: decode captured channel messages and ring packets, look up device \
-            classes, and convert GUIDs and hvsock ports. Byte input is hex text (spaces, colons \
+            swift-vmbus implements both ends of Hyper-V's VMBus on Linux. Start with 'vmbus demo': \
+            a host and a guest in one process, a device's whole life on the bus. Then decode \
+            captured channel messages and ring packets, drive ring files, look up device classes, \
+            convert GUIDs and hvsock ports, and benchmark. Byte input is hex text (spaces, colons \
             and 0x prefixes are ignored); use '-' to read it from standard input.
             """,
         version: swiftVMBusVersion,
-        subcommands: [DecodeCommand.self, RingCommand.self, BenchCommand.self, ClassesCommand.self, GUIDCommand.self]
+        subcommands: [DemoCommand.self, DecodeCommand.self, RingCommand.self, BenchCommand.self, ClassesCommand.self, GUIDCommand.self]
     )
 }
 

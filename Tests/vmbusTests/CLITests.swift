@@ -81,3 +81,34 @@ import Foundation
         #expect(try Data(contentsOf: output) == data)
     }
 }
+
+@Suite struct DemoTests {
+    /// `vmbus demo` runs a device's whole life on the in-process bus and reports it.
+    @Test func theDemoRunsEndToEndWithoutMistakes() throws {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("vmbus")
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            Issue.record("vmbus binary not found next to the test bundle at \(binary.path)")
+            return
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["demo", "--devices", "3", "--rounds", "20", "--sub-channels", "2", "--monitor", "--trace"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(output.contains("bound: relid 1 → echo, relid 2 → echo, relid 3 → echo"))
+        #expect(output.contains("host enabled 2"))
+        #expect(output.contains("guest mistakes 0, host mistakes 0"))
+        #expect(output.contains("guest → host (conn 4): INITIATE_CONTACT"))
+        #expect(output.contains("monitorAllocated: true") || output.contains("monitorFlags: 1"))
+    }
+
+    @Test func badDemoOptionsAreRefused() {
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["demo", "--devices", "0"]) }
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["demo", "--rounds", "0"]) }
+    }
+}

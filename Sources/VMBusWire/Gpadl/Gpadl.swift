@@ -6,6 +6,10 @@ public enum Gpadl {
     public static let maximumWords = Int(UInt16.max) / 8
     /// Most ranges a list can hold: each range takes at least two words (header and one PFN).
     public static let maximumRangeCount = maximumWords / 2
+    /// The most pages one GPADL can describe: one range header word plus 8190 PFNs fill the
+    /// 16-bit `range_buflen` (just under 32 MiB; Linux's 31 MiB netvsc buffers stay below it).
+    /// Larger buffers need several GPADLs.
+    public static let maximumPages = maximumWords - 1
 
     /// The range list of `ranges` as u64 words: each range's header word, then its PFNs.
     public static func words(_ ranges: [GpaRange]) -> [UInt64] {
