@@ -27,6 +27,9 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol {
     public typealias Failure = Never
 
     public let channel: Channel
+    /// The incoming ring, owned by this reader while it lives (``Channel/reader()`` takes it
+    /// out of the channel's lock), so reading takes no lock per packet.
+    var ring: IncomingRing<SharedRingMemory>
     /// The packet buffer, reused: it grows to the largest packet and stays there.
     var buffer: [UInt8] = []
     /// Packets consumed since the last publication of the read index (batched delivery).
@@ -40,13 +43,24 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol {
     /// still frees room for the writer regularly.
     public static let batchLimit = 64
 
-    init(channel: Channel) {
+    init(channel: Channel, ring: IncomingRing<SharedRingMemory>) {
         self.channel = channel
+        self.ring = ring
         self.buffer.reserveCapacity(4096)
     }
 
     deinit {
-        self.channel.receiver.withLock { $0.readerActive = false }
+        let ring = self.ring
+        self.channel.receiver.withLock { state in
+            state.ring = ring
+            state.readerActive = false
+        }
+    }
+
+    /// Lets ``Channel/statistics`` see this reader's counters (once per batch, not per packet).
+    func publishStatistics() {
+        let stats = self.ring.statistics
+        self.channel.receiver.withLock { $0.readerStatistics = stats }
     }
 
     public func makeAsyncIterator() -> ChannelReader { self }
@@ -88,35 +102,36 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol {
         return nil
     }
 
-    /// One look at the ring under the receive lock.
+    /// One look at the ring. Only a closed-flag load is shared with other threads.
     func step() -> Step {
+        if self.channel.isClosed.load(ordering: .acquiring) { return .closed(self.channel.closeReason ?? .closedLocally) }
         let batched = self.channel.options.delivery == .batched
-        return self.channel.receiver.withLock { state -> Step in
-            if let reason = state.closed { return .closed(reason) }
-            do throws(RingError) {
-                if batched && !self.draining {
-                    state.ring.beginDrain()
-                    self.draining = true
-                }
-                if let packet = try state.ring.next() {
-                    state.ring.copyPacket(packet, into: &self.buffer)
-                    self.unpublished += 1
-                    var signal = false
-                    if !batched || self.unpublished >= Self.batchLimit {
-                        signal = try state.ring.commit()
-                        self.unpublished = 0
-                    }
-                    return .packet(packet.descriptor, signal: signal)
-                }
-                let signal = try state.ring.commit()
-                self.unpublished = 0
-                self.draining = false
-                // Unmask, then look again: a packet published while masked came unsignalled.
-                if try state.ring.endDrain() { return .again(signal: signal) }
-                return .empty(signal: signal)
-            } catch {
-                return .corrupted(error)
+        do throws(RingError) {
+            if batched && !self.draining {
+                self.ring.beginDrain()
+                self.draining = true
             }
+            if let packet = try self.ring.next() {
+                self.ring.copyPacket(packet, into: &self.buffer)
+                self.unpublished += 1
+                var signal = false
+                if !batched || self.unpublished >= Self.batchLimit {
+                    signal = try self.ring.commit()
+                    if self.unpublished >= Self.batchLimit { self.publishStatistics() }
+                    self.unpublished = 0
+                }
+                return .packet(packet.descriptor, signal: signal)
+            }
+            let signal = try self.ring.commit()
+            self.unpublished = 0
+            self.draining = false
+            self.publishStatistics()
+            // Unmask, then look again: a packet published while masked came unsignalled.
+            if try self.ring.endDrain() { return .again(signal: signal) }
+            return .empty(signal: signal)
+        } catch {
+            self.publishStatistics()
+            return .corrupted(error)
         }
     }
 }
@@ -126,12 +141,14 @@ extension Channel {
     /// is refused.
     /// - Throws: ``ChannelError/readerBusy``.
     public func reader() throws(ChannelError) -> ChannelReader {
-        let busy = self.receiver.withLock { state in
-            defer { state.readerActive = true }
-            return state.readerActive
+        let ring: IncomingRing<SharedRingMemory>? = self.receiver.withLock { state in
+            guard !state.readerActive else { return nil }
+            state.readerActive = true
+            state.readerStatistics = state.ring.statistics
+            return state.ring
         }
-        guard !busy else { throw ChannelError.readerBusy }
-        return ChannelReader(channel: self)
+        guard let ring else { throw ChannelError.readerBusy }
+        return ChannelReader(channel: self, ring: ring)
     }
 
     /// Runs `handler` on every packet until the channel closes; returns why it closed.

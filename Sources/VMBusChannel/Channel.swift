@@ -36,6 +36,8 @@ public final class Channel: Sendable {
         var closed: CloseReason?
         /// Signals from the peer (kept here, not in the ring, which a reader may hold).
         var interrupts: UInt64 = 0
+        /// The counters of the ring a ``ChannelReader`` holds, as it last published them.
+        var readerStatistics = RingStatistics()
     }
 
     enum RequestSlot {
@@ -70,6 +72,8 @@ public final class Channel: Sendable {
     let receiver: Mutex<ReceiveState>
     let requests: Mutex<RequestState>
     let lifecycle = Mutex(Lifecycle())
+    /// Set once by ``close(_:)``: lets the reader check for a close without a lock.
+    let isClosed = Atomic<Bool>(false)
 
     /// Attaches to an initialised ring pair.
     /// - Parameters:
@@ -117,7 +121,7 @@ public final class Channel: Sendable {
             stats.blockedSends = $0.blockedSends
         }
         self.receiver.withLock {
-            stats.incoming = $0.ring.statistics
+            stats.incoming = $0.readerActive ? $0.readerStatistics : $0.ring.statistics
             stats.incoming.interrupts = $0.interrupts
         }
         self.requests.withLock {
@@ -194,6 +198,7 @@ public final class Channel: Sendable {
             return waiters
         }
         guard let waiters else { return }
+        self.isClosed.store(true, ordering: .releasing)
         self.sender.withLock { $0.closed = reason }
         self.receiver.withLock { $0.closed = reason }
         self.wakeSenders(signal: false)

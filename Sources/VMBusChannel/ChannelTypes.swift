@@ -114,7 +114,9 @@ public enum ChannelError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Counters of one channel (02 §11 per ring, plus the channel's own).
+/// Counters of one channel (02 §11 per ring, plus the channel's own). While a
+/// ``ChannelReader`` holds the incoming ring, its counters are as of the reader's last batch
+/// (published once per batch, so reading takes no lock per packet).
 public struct ChannelStatistics: Hashable, Sendable {
     /// The ring this side writes.
     public var outgoing = RingStatistics()
