@@ -130,6 +130,13 @@ extension Channel {
         }
     }
 
+    /// Tries to send a completion without waiting: `false` when the ring is full.
+    public func trySend(completion payload: ArraySlice<UInt8>, transactionID: UInt64) throws(ChannelError) -> Bool {
+        try self.attempt(length: PacketSize.inBand(payload: payload.count), askForRoom: false) { ring throws(RingError) in
+            try ring.write(type: .completion, flags: [], transactionID: transactionID, payload: payload)
+        }
+    }
+
     /// Writes several packets with one publication and at most one signal. Packets the body
     /// wrote before a `false` from the writer (ring full) are still sent.
     /// - Returns: how many packets were sent.

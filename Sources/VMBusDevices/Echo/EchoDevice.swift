@@ -47,9 +47,14 @@ public final class EchoDevice: HostDevice {
                     let enabled = UInt16(bus.enableSubChannels(primary: info.relid, count: count).count)
                     answer = [UInt8(truncatingIfNeeded: enabled), UInt8(truncatingIfNeeded: enabled >> 8)][...]
                 }
+                // The synchronous try first: the common case (room in the ring) then costs no
+                // suspension point.
                 if packet.descriptor.flags.contains(.completionRequested) {
-                    try await channel.send(completion: answer, transactionID: packet.descriptor.transactionID)
-                } else {
+                    let id = packet.descriptor.transactionID
+                    if try !channel.trySend(completion: answer, transactionID: id) {
+                        try await channel.send(completion: answer, transactionID: id)
+                    }
+                } else if try !channel.trySend(inBand: answer) {
                     try await channel.send(inBand: answer)
                 }
             }
