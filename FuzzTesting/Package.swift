@@ -9,6 +9,8 @@ let wire: Target.Dependency = .product(name: "VMBusWire", package: "swift-vmbus"
 
 let host: Target.Dependency = .product(name: "VMBusHost", package: "swift-vmbus")
 let guest: Target.Dependency = .product(name: "VMBusGuest", package: "swift-vmbus")
+let channel: Target.Dependency = .product(name: "VMBusChannel", package: "swift-vmbus")
+let memory: Target.Dependency = .product(name: "VMBusMemory", package: "swift-vmbus")
 
 let package = Package(
     name: "FuzzTesting",
@@ -21,5 +23,6 @@ let package = Package(
         .executableTarget(name: "FuzzIC", dependencies: [wire, "FuzzSupport"]),
         .executableTarget(name: "FuzzHost", dependencies: [wire, host, "FuzzSupport"]),
         .executableTarget(name: "FuzzGuest", dependencies: [wire, guest, "FuzzSupport"]),
+        .executableTarget(name: "FuzzHostBus", dependencies: [wire, host, channel, memory, "FuzzSupport"]),
     ]
 )
