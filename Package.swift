@@ -18,12 +18,14 @@ let package = Package(
         .library(name: "VMBusHost", targets: ["VMBusHost"]),
         .library(name: "VMBusGuest", targets: ["VMBusGuest"]),
         .library(name: "VMBusLoopback", targets: ["VMBusLoopback"]),
+        .library(name: "VMBusLocal", targets: ["VMBusLocal"]),
         .library(name: "VMBusDevices", targets: ["VMBusDevices"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
         // Linux calls that Swift's Glibc module does not import (memfd, seals, eventfd, epoll,
@@ -53,6 +55,15 @@ let package = Package(
             name: "VMBusLoopback",
             dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
+        // The local substrate (spec 09): host and guest as two processes over a Unix socket,
+        // a memfd of guest memory and eventfd doorbells.
+        .target(
+            name: "VMBusLocal",
+            dependencies: [
+                "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSafety),
         // Devices, each with a host side and a guest side.
         .target(
             name: "VMBusDevices", dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusWire"],
@@ -61,13 +72,18 @@ let package = Package(
             name: "vmbus",
             dependencies: [
                 "VMBusWire", "VMBusRing", "VMBusMemory", "VMBusChannel", "VMBusHost", "VMBusGuest", "VMBusLoopback",
-                "VMBusDevices", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VMBusLocal", "VMBusDevices", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSafety
         ),
         .testTarget(name: "VMBusWireTests", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "CLinuxTests", dependencies: ["CLinux"]),
         .testTarget(name: "VMBusControlTests", dependencies: ["VMBusHost", "VMBusGuest", "VMBusWire"], swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusLocalTests",
+            dependencies: ["VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusLoopbackTests",
             dependencies: ["VMBusLoopback", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],

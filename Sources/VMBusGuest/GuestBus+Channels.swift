@@ -165,6 +165,7 @@ extension GuestBus {
         }
         for (id, channel, ring) in closing {
             channel?.close(.closedLocally)
+            self.transport.channelClosed(relid: id)
             guard let ring else { continue }
             let rescinded = self.state.withLock { $0.machine.offer(id) == nil || $0.machine.isRescinded(id) }
             if !rescinded { try? await self.teardownGpadl(ring.gpadl) }

@@ -69,6 +69,7 @@ extension GuestBus {
             (state.channels.removeValue(forKey: relid), state.rings.removeValue(forKey: relid))
         }
         channel?.close(.rescinded)
+        self.transport.channelClosed(relid: relid)
         self.run { state in
             state.devices[relid] = nil
             return ((), state.machine.release(channel: relid))

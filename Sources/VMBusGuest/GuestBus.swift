@@ -98,6 +98,13 @@ public final class GuestBus: Sendable {
     /// The name of the driver bound to a device, if any.
     public func boundDriver(_ relid: UInt32) -> String? { self.state.withLock { $0.bound[relid]?.name } }
 
+    /// The GPAs of the monitor pages this guest gave the host, if any.
+    public var monitorPageAddresses: (parentToChild: UInt64, childToParent: UInt64)? {
+        self.state.withLock { state in
+            state.monitorPages.map { ($0.firstPFN * 4096, ($0.firstPFN + 1) * 4096) }
+        }
+    }
+
     /// The open channel with this relid.
     public func channel(_ relid: UInt32) -> Channel? { self.state.withLock { $0.channels[relid] } }
 
@@ -127,6 +134,31 @@ public final class GuestBus: Sendable {
                 return ((), [])
             }
         }
+    }
+
+    /// The host is gone: every waiting operation fails with ``BusError/hostGone``, every
+    /// channel closes with ``CloseReason/connectionLost``, drivers are unbound, and the bus is
+    /// disconnected (``connect()`` may be called again on a new transport's bus only).
+    public func connectionLost() {
+        let (waiters, channels, rings, bound): ([Waiter], [Channel], [OpenRing], [(any GuestDriver, GuestDevice)]) =
+            self.state.withLock { state in
+            let bound = state.bound.compactMap { relid, driver in state.devices[relid].map { (driver, $0) } }
+            let waiters = Array(state.waiters.values)
+            let channels = Array(state.channels.values)
+            let rings = Array(state.rings.values)
+            state.waiters = [:]
+            state.channels = [:]
+            state.rings = [:]
+            state.bound = [:]
+            state.devices = [:]
+            state.gpadlChannels = [:]
+            state.machine = GuestConnection(configuration: state.machine.configuration)
+            return (waiters, channels, rings, bound)
+        }
+        for channel in channels { channel.close(.connectionLost) }
+        for (driver, device) in bound { self.spawn { await driver.remove(device, bus: self) } }
+        for waiter in waiters { waiter.resume(returning: .failure(.hostGone)) }
+        for ring in rings { self.transport.memory.release(ring.buffer) }
     }
 
     /// The host set this channel's event-flag bit.

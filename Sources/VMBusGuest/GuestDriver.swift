@@ -14,6 +14,13 @@ public protocol GuestTransport: Sendable {
     func signalHost(_ signalling: Signalling, relid: UInt32)
     /// The guest memory rings and buffers come from.
     var memory: GuestMemory { get }
+    /// A channel closed or was rescinded: drop its doorbells (spec 09 §2.3).
+    func channelClosed(relid: UInt32)
+}
+
+extension GuestTransport {
+    /// Substrates whose doorbells need no tear-down.
+    public func channelClosed(relid: UInt32) {}
 }
 
 /// An offered device as the guest sees it (05 §1): its primary channel's offer.
@@ -73,6 +80,8 @@ public enum BusError: Error, Hashable, Sendable, CustomStringConvertible {
     case channel(ChannelError)
     /// The same operation is already waiting for the host.
     case busy
+    /// The host went away (its process died or closed the connection).
+    case hostGone
 
     public var description: String {
         switch self {
@@ -85,6 +94,7 @@ public enum BusError: Error, Hashable, Sendable, CustomStringConvertible {
         case .wire(let error): return "cannot describe memory: \(error)"
         case .channel(let error): return "channel: \(error)"
         case .busy: return "the same request is already in flight"
+        case .hostGone: return "the host is gone"
         }
     }
 }

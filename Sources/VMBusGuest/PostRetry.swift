@@ -12,6 +12,10 @@ public struct HvPostStatus: RawRepresentable, Hashable, Sendable {
     /// HV_STATUS_INSUFFICIENT_BUFFERS: transient (the host's message queue is full).
     public static let insufficientBuffers = Self(rawValue: 19)
 
+    /// Not a hypervisor status: the substrate's connection to the host is gone (a local
+    /// substrate's socket closed). Not transient.
+    public static let substrateGone = Self(rawValue: 0xFFFF)
+
     /// Whether posting again later can succeed.
     public var isTransient: Bool { self == .insufficientMemory || self == .insufficientBuffers }
 }

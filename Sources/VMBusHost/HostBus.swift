@@ -28,15 +28,28 @@ public final class HostBus: Sendable {
 
     let state: Mutex<State>
     let transport: any HostTransport
-    /// Messages to the guest, queued in the machine's order under the lock and posted after.
-    let outbox: SerialDelivery<[UInt8]>
+    /// What leaves for the transport, in the machine's order: messages and doorbell set-up.
+    enum Outgoing: Sendable {
+        case message([UInt8])
+        case openDoorbells(relid: UInt32, connectionID: UInt32)
+        case closeDoorbells(relid: UInt32)
+    }
+
+    /// Queued under the lock, handed to the transport after it is released.
+    let outbox: SerialDelivery<Outgoing>
     /// Options of every channel this host opens (strict packet parsing by default).
     public let channelOptions: ChannelOptions
 
     public init(configuration: HostConfiguration = HostConfiguration(), transport: any HostTransport, channelOptions: ChannelOptions? = nil) {
         self.state = Mutex(State(machine: HostConnection(configuration: configuration)))
         self.transport = transport
-        self.outbox = SerialDelivery { transport.post(toGuest: $0) }
+        self.outbox = SerialDelivery { outgoing in
+            switch outgoing {
+            case .message(let bytes): transport.post(toGuest: bytes)
+            case .openDoorbells(let relid, let connectionID): transport.openDoorbells(relid: relid, connectionID: connectionID)
+            case .closeDoorbells(let relid): transport.closeDoorbells(relid: relid)
+            }
+        }
         var options = channelOptions ?? ChannelOptions()
         if channelOptions == nil { options.strictPackets = true }
         self.channelOptions = options
@@ -100,6 +113,12 @@ public final class HostBus: Sendable {
         }
     }
 
+    /// The guest is gone (its process died, its socket closed): every channel closes, every
+    /// GPADL mapping goes; the bus waits for a new InitiateContact.
+    public func connectionLost() {
+        self.run { state in ((), state.machine.disconnect()) }
+    }
+
     /// The guest signalled a connection id (`HvSignalEvent`).
     public func signal(connectionID: UInt32) {
         // Offers carry OpenVMM's ids, relid | 2 << 12; anything else names no channel.
@@ -144,7 +163,7 @@ public final class HostBus: Sendable {
             case .send(let message):
                 // Locally built messages always encode; a failure here is a bug in this library.
                 guard let bytes = try? message.encode() else { preconditionFailure("cannot encode \(message.type.name)") }
-                self.outbox.enqueue(bytes)
+                self.outbox.enqueue(.message(bytes))
             case .mapGpadl(_, let gpadl, let ranges):
                 let mapping = try? self.transport.mapGpadl(ranges)
                 state.gpadls[gpadl] = mapping
@@ -158,11 +177,13 @@ public final class HostBus: Sendable {
             case .closeChannel(let relid):
                 if let channel = state.channels.removeValue(forKey: relid) {
                     channel.close(.closedByPeer)
+                    self.outbox.enqueue(.closeDoorbells(relid: relid))
                     if let device = state.devices[relid] { notices.append(.closed(device, relid)) }
                 }
             case .resetConnection:
                 for (relid, channel) in state.channels {
                     channel.close(.connectionLost)
+                    self.outbox.enqueue(.closeDoorbells(relid: relid))
                     if let device = state.devices[relid] { notices.append(.closed(device, relid)) }
                 }
                 state.channels = [:]
@@ -192,6 +213,7 @@ public final class HostBus: Sendable {
                 doorbell: ClosureDoorbell { transport.signalGuest(relid: relid) }, options: self.channelOptions,
                 onFault: { [weak self] reason in self?.channelFailed(relid, reason) })
             state.channels[relid] = channel
+            self.outbox.enqueue(.openDoorbells(relid: relid, connectionID: VMBusConnectionID.openVMMChannel(relid: relid)))
             var offer = device.offer
             offer.subChannelIndex = state.machine.offerIndex(relid)
             notices.append(.opened(device, channel, HostChannelInfo(

@@ -12,6 +12,17 @@ public protocol HostTransport: Sendable {
     func signalGuest(relid: UInt32)
     /// Maps the pages a GPADL names, every page checked against guest memory first.
     func mapGpadl(_ ranges: [GpaRange]) throws(MemoryError) -> MappedMemory
+    /// A channel is about to be reported open: set up its doorbells (spec 09 §2.3 sends them
+    /// before OpenResult). Called in message order, before the OpenResult is posted.
+    func openDoorbells(relid: UInt32, connectionID: UInt32)
+    /// A channel closed, was rescinded or went with the connection: drop its doorbells.
+    func closeDoorbells(relid: UInt32)
+}
+
+extension HostTransport {
+    /// Substrates whose doorbells need no set-up (the in-process bus, a hypervisor).
+    public func openDoorbells(relid: UInt32, connectionID: UInt32) {}
+    public func closeDoorbells(relid: UInt32) {}
 }
 
 /// What the host learns when a channel of one of its devices opens.

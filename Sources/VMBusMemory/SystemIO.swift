@@ -14,6 +14,15 @@ public final class EventFD: @unchecked Sendable {
         self.fileDescriptor = fd
     }
 
+    /// A new non-blocking eventfd (for polled doorbells: reads never block).
+    public static func nonBlocking() throws(MemoryError) -> EventFD {
+        let fd = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
+        guard fd >= 0 else { throw MemoryError.system(call: "eventfd", errno: errno) }
+        return EventFD(unchecked: fd)
+    }
+
+    init(unchecked fd: Int32) { self.fileDescriptor = fd }
+
     deinit { close(self.fileDescriptor) }
 
     /// Rings the doorbell.

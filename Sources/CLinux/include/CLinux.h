@@ -35,4 +35,19 @@ static inline struct cmsghdr *clinux_cmsg_firsthdr(struct msghdr *m) { return CM
 static inline struct cmsghdr *clinux_cmsg_nxthdr(struct msghdr *m, struct cmsghdr *c) { return CMSG_NXTHDR(m, c); }
 static inline unsigned char *clinux_cmsg_data(struct cmsghdr *c) { return CMSG_DATA(c); }
 
+/* Unix SOCK_SEQPACKET sockets (spec 09): listen at / connect to a path; -1 and errno on failure. */
+int clinux_seqpacket_listen(const char *path, int backlog);
+int clinux_seqpacket_connect(const char *path);
+/* accept4 with SOCK_CLOEXEC, retrying on EINTR. */
+int clinux_accept(int sock);
+/* One datagram with up to `nfds` descriptors as SCM_RIGHTS (MSG_NOSIGNAL). */
+ssize_t clinux_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+/* One datagram; descriptors land in fds (at most maxfds, extra ones are closed), their count
+   in *nfds; *truncated is 1 if the datagram or its control data did not fit (MSG_TRUNC or
+   MSG_CTRUNC). Descriptors are received close-on-exec. */
+ssize_t clinux_recv_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds, int *truncated);
+/* epoll with a u64 token per descriptor. */
+int clinux_epoll_add(int ep, int fd, uint64_t token);
+int clinux_epoll_del(int ep, int fd);
+int clinux_epoll_wait(int ep, uint64_t *tokens, int max, int timeout_ms);
 #endif

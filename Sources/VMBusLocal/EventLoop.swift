@@ -1,0 +1,70 @@
+import Foundation
+import VMBusMemory
+
+/// How a substrate thread waits (issue 5): after activity it polls for a short while — a
+/// kernel wake-up costs about 10 µs — then blocks in epoll, so an idle host or guest uses no
+/// CPU.
+public struct WaitPolicy: Hashable, Sendable {
+    /// How long to keep polling after the last event.
+    public var spinMicroseconds: Int
+    /// Blocking timeout while something needs periodic work (monitor-page scans), in ms.
+    public var periodicMilliseconds: Int32
+
+    public init(spinMicroseconds: Int = 50, periodicMilliseconds: Int32 = 1) {
+        self.spinMicroseconds = spinMicroseconds
+        self.periodicMilliseconds = periodicMilliseconds
+    }
+}
+
+/// A thread that waits on an epoll set and hands ready tokens to a handler until told to stop
+/// (the handler returns `false`).
+final class EventLoop: Sendable {
+    let poll: EventPoll
+    let policy: WaitPolicy
+
+    init(policy: WaitPolicy) throws(MemoryError) {
+        self.poll = try EventPoll()
+        self.policy = policy
+    }
+
+    /// Runs `handle` on a new thread. `periodic` says whether a periodic wake-up is needed now;
+    /// `handle` gets the ready tokens (possibly none, on a periodic wake-up).
+    func start(
+        name: String, periodic: @escaping @Sendable () -> Bool, handle: @escaping @Sendable (ArraySlice<UInt64>) -> Bool,
+        finished: @escaping @Sendable () -> Void
+    ) {
+        let thread = Thread { [self] in
+            self.run(periodic: periodic, handle: handle)
+            finished()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func run(periodic: () -> Bool, handle: (ArraySlice<UInt64>) -> Bool) {
+        let clock = ContinuousClock()
+        var spinUntil = clock.now
+        let spin = Duration.microseconds(self.policy.spinMicroseconds)
+        while true {
+            let spinning = clock.now < spinUntil
+            let timeout: Int32 = spinning ? 0 : (periodic() ? self.policy.periodicMilliseconds : -1)
+            guard let tokens = try? self.poll.wait(timeoutMilliseconds: timeout) else { return }
+            if !tokens.isEmpty { spinUntil = clock.now + spin }
+            if tokens.isEmpty && spinning { continue }
+            guard handle(tokens) else { return }
+        }
+    }
+}
+
+/// A channel's two doorbells (spec 09 §2.3): the guest rings `toHost`, the host `toGuest`.
+struct DoorbellPair: Sendable {
+    var toHost: EventFD
+    var toGuest: EventFD
+}
+
+/// Epoll tokens: the socket is 0; a doorbell is its relid with bit 32 set.
+enum Token {
+    static let socket: UInt64 = 0
+    static func doorbell(_ relid: UInt32) -> UInt64 { 1 << 32 | UInt64(relid) }
+    static func relid(_ token: UInt64) -> UInt32? { token >> 32 == 1 ? UInt32(truncatingIfNeeded: token) : nil }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import Logging
+import Synchronization
+import VMBusChannel
+import VMBusGuest
+import VMBusMemory
+import VMBusWire
+
+/// Why a local connection could not be made or ended.
+public enum LocalError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The socket or memory could not be set up.
+    case system(MemoryError)
+    /// The host refused the guest (spec 09 §5).
+    case refused(SubstrateReason, String)
+    /// The host answered HELLO with something else, or closed.
+    case protocolError(String)
+
+    public var description: String {
+        switch self {
+        case .system(let error): return "\(error)"
+        case .refused(let reason, let text): return "the host refused: \(reason)\(text.isEmpty ? "" : " (\(text))")"
+        case .protocolError(let text): return "substrate protocol error: \(text)"
+        }
+    }
+}
+
+/// A guest process's side of the local substrate (spec 09): its memory (a sealed memfd), one
+/// socket to the host, eventfd doorbells, and a ``GuestBus`` on top. An event-loop thread
+/// delivers the host's messages and doorbells.
+public final class LocalGuest: Sendable {
+    /// How the connection ended.
+    public enum Ending: Hashable, Sendable {
+        /// This side disconnected.
+        case local
+        /// The host said goodbye.
+        case goodbye(SubstrateReason)
+        /// The host vanished (socket closed without goodbye, or a protocol error).
+        case hostGone(String)
+    }
+
+    struct State: ~Copyable {
+        var doorbells: [UInt32: DoorbellPair] = [:]
+        var ending: Ending?
+        var endingWaiters: [CheckedContinuation<Ending, Never>] = []
+        var leaving = false
+    }
+
+    public let bus: GuestBus
+    public let memory: GuestMemory
+    let socket: LocalSocket
+    let loop: EventLoop
+    let logger: Logger
+    let state = Mutex(State())
+    let link = GuestLink()
+
+    /// Creates guest memory, connects, says HELLO and waits for WELCOME, then starts the
+    /// event loop. Call ``GuestBus/connect()`` on ``bus`` next.
+    /// - Parameters:
+    ///   - memoryBytes: guest memory (default 256 MiB; sparse until touched).
+    ///   - monitorPages: give the host monitor pages (it then scans them periodically).
+    /// - Throws: ``LocalError``.
+    public static func connect(
+        path: String, memoryBytes: Int = 256 << 20, configuration: GuestConfiguration = GuestConfiguration(),
+        monitorPages: Bool = false, waitPolicy: WaitPolicy = WaitPolicy(), logger: Logger = Logger(label: "vmbus.guest")
+    ) throws(LocalError) -> LocalGuest {
+        let memory: GuestMemory
+        let socket: LocalSocket
+        do {
+            memory = try GuestMemory(size: memoryBytes)
+            socket = try LocalSocket.connect(path: path)
+            try socket.send(
+                SubstrateFrame.hello(
+                    version: SubstrateFrame.version, pageSize: UInt32(MappedMemory.pageSize), memoryBytes: UInt64(memoryBytes)
+                ).encode(), fds: [memory.fileDescriptor])
+        } catch {
+            throw LocalError.system(error)
+        }
+        let answer: LocalSocket.Datagram
+        do { answer = try socket.receive() } catch { throw LocalError.system(error) }
+        for fd in answer.fds { DescriptorIO.close(fd) }
+        guard !answer.isEndOfStream else { throw LocalError.protocolError("the host closed the connection") }
+        switch try? SubstrateFrame.parse(answer.bytes[...], descriptors: answer.fds.count) {
+        case .welcome(let version)?:
+            guard version == SubstrateFrame.version else { throw LocalError.protocolError("host speaks substrate version \(version)") }
+        case .refuse(let reason, let text)?: throw LocalError.refused(reason, text)
+        default: throw LocalError.protocolError("no WELCOME in answer to HELLO")
+        }
+        do {
+            return try LocalGuest(
+                memory: memory, socket: socket, configuration: configuration, monitorPages: monitorPages,
+                waitPolicy: waitPolicy, logger: logger)
+        } catch {
+            throw LocalError.system(error)
+        }
+    }
+
+    init(
+        memory: GuestMemory, socket: LocalSocket, configuration: GuestConfiguration, monitorPages: Bool,
+        waitPolicy: WaitPolicy, logger: Logger
+    ) throws(MemoryError) {
+        self.memory = memory
+        self.socket = socket
+        self.logger = logger
+        self.loop = try EventLoop(policy: waitPolicy)
+        try self.loop.poll.add(socket.fileDescriptor, token: Token.socket)
+        self.bus = try GuestBus(
+            configuration: configuration, transport: LocalGuestTransport(link: self.link, memory: memory),
+            monitorPages: monitorPages)
+        self.link.guest = self
+        self.loop.start(
+            name: "vmbus-guest", periodic: { false }, handle: { [self] tokens in self.handle(tokens) },
+            finished: { [self] in self.finish() })
+    }
+
+    /// Says goodbye to the host and stops (channels close with ``CloseReason/connectionLost``).
+    public func disconnect() {
+        self.state.withLock { $0.leaving = true }
+        try? self.socket.send(SubstrateFrame.goodbye(.normal).encode())
+        self.socket.shutdown()
+    }
+
+    /// Waits until the connection ends and says how.
+    public func ended() async -> Ending {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Ending, Never>) in
+            let ending: Ending? = self.state.withLock { state in
+                if let ending = state.ending { return ending }
+                state.endingWaiters.append(continuation)
+                return nil
+            }
+            if let ending { continuation.resume(returning: ending) }
+        }
+    }
+
+    /// How the connection ended, or `nil` while it lasts.
+    public var ending: Ending? { self.state.withLock { $0.ending } }
+
+    // MARK: The loop
+
+    func handle(_ tokens: ArraySlice<UInt64>) -> Bool {
+        for token in tokens {
+            if token == Token.socket {
+                guard self.receiveFrame() else { return false }
+            } else if let relid = Token.relid(token) {
+                let doorbell = self.state.withLock { $0.doorbells[relid]?.toGuest }
+                doorbell?.drain()
+                self.bus.signal(relid: relid)
+            }
+        }
+        return true
+    }
+
+    func receiveFrame() -> Bool {
+        let datagram: LocalSocket.Datagram
+        do {
+            datagram = try self.socket.receive(maximumLength: SubstrateFrame.maximumDatagram)
+        } catch {
+            return self.end(.hostGone("\(error)"))
+        }
+        if datagram.isEndOfStream {
+            let leaving = self.state.withLock { $0.leaving }
+            return self.end(leaving ? .local : .hostGone("the host closed the connection"))
+        }
+        var fds = datagram.fds
+        defer { for fd in fds { DescriptorIO.close(fd) } }
+        let frame: SubstrateFrame
+        do throws(WireError) {
+            guard !datagram.truncated else { throw WireError.limitExceeded(name: "datagram", value: 4097, limit: 4096) }
+            frame = try SubstrateFrame.parse(datagram.bytes[...], descriptors: fds.count)
+        } catch {
+            try? self.socket.send(SubstrateFrame.goodbye(.protocolError).encode())
+            return self.end(.hostGone("malformed frame from the host: \(error)"))
+        }
+        switch frame {
+        case .message(_, let messageType, let payload):
+            if messageType == VMBusConnectionID.synicMessageType { self.bus.receive(payload[...]) }
+            return true
+        case .doorbells(let relid, _):
+            let pair = DoorbellPair(toHost: EventFD(taking: fds[0]), toGuest: EventFD(taking: fds[1]))
+            fds = []
+            self.state.withLock { $0.doorbells[relid] = pair }
+            try? self.loop.poll.add(pair.toGuest.fileDescriptor, token: Token.doorbell(relid))
+            return true
+        case .goodbye(let reason):
+            return self.end(.goodbye(reason))
+        case .hello, .welcome, .refuse:
+            try? self.socket.send(SubstrateFrame.goodbye(.protocolError).encode())
+            return self.end(.hostGone("unexpected frame \(frame.kind.rawValue) from the host"))
+        }
+    }
+
+    /// Records how the connection ended; the loop stops.
+    func end(_ ending: Ending) -> Bool {
+        self.state.withLock { state in
+            if state.ending == nil { state.ending = ending }
+        }
+        return false
+    }
+
+    func finish() {
+        self.bus.connectionLost()
+        let (ending, waiters, doorbells): (Ending, [CheckedContinuation<Ending, Never>], [DoorbellPair]) = self.state.withLock { state in
+            let ending = state.ending ?? .hostGone("the connection failed")
+            state.ending = ending
+            let waiters = state.endingWaiters
+            state.endingWaiters = []
+            let doorbells = Array(state.doorbells.values)
+            state.doorbells = [:]
+            return (ending, waiters, doorbells)
+        }
+        for pair in doorbells { self.loop.poll.remove(pair.toGuest.fileDescriptor) }
+        self.socket.shutdown()
+        self.link.guest = nil
+        self.logger.info("disconnected", metadata: ["how": "\(ending)"])
+        for waiter in waiters { waiter.resume(returning: ending) }
+    }
+}
+
+/// The guest, filled in once it exists (its transport is built before it).
+final class GuestLink: Sendable {
+    let storage = Mutex<LocalGuest?>(nil)
+    var guest: LocalGuest? {
+        get { self.storage.withLock { $0 } }
+        set { self.storage.withLock { $0 = newValue } }
+    }
+}
+
+/// The guest bus's view of the host process.
+struct LocalGuestTransport: GuestTransport {
+    let link: GuestLink
+    let memory: GuestMemory
+
+    func post(_ message: [UInt8], connectionID: UInt32) -> HvPostStatus {
+        guard let guest = self.link.guest else { return .substrateGone }
+        let frame = SubstrateFrame.message(connectionID: connectionID, messageType: VMBusConnectionID.synicMessageType, payload: message)
+        do {
+            try guest.socket.send(frame.encode())
+            return .success
+        } catch {
+            return .substrateGone
+        }
+    }
+
+    func signalHost(_ signalling: Signalling, relid: UInt32) {
+        guard let guest = self.link.guest else { return }
+        if let monitorID = signalling.monitorID, let gpa = guest.bus.monitorPageAddresses?.childToParent, gpa != 0 {
+            // Monitored: set the trigger bit; the host's periodic scan finds it (no doorbell).
+            _ = try? self.memory.memory.orUInt32(
+                MonitorPage.pendingBit(monitorID: monitorID), at: Int(gpa) + MonitorPage.pendingOffset(monitorID: monitorID))
+            return
+        }
+        let doorbell = guest.state.withLock { $0.doorbells[relid]?.toHost }
+        doorbell?.signal()
+    }
+
+    func channelClosed(relid: UInt32) {
+        guard let guest = self.link.guest else { return }
+        let pair = guest.state.withLock { $0.doorbells.removeValue(forKey: relid) }
+        if let pair { guest.loop.poll.remove(pair.toGuest.fileDescriptor) }
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Logging
+import Synchronization
+import VMBusChannel
+import VMBusHost
+import VMBusMemory
+import VMBusWire
+
+/// A host process's side of the local substrate (spec 09): listens on a Unix socket and serves
+/// each guest that connects with its own ``HostBus`` and its own devices.
+///
+/// A guest that dies (even by SIGKILL) only ends its own connection: its channels close, its
+/// GPADL mappings are unmapped, its descriptors are closed, and the host keeps accepting.
+/// A malformed frame from a guest ends that guest's connection the same way.
+public final class LocalHost: Sendable {
+    /// What a host offers.
+    public struct Options: Sendable {
+        public var configuration = HostConfiguration()
+        /// Guests served at once; more are refused with "host full".
+        public var maximumGuests = 16
+        /// The largest guest memory accepted.
+        public var maximumMemoryBytes: UInt64 = 64 << 30
+        public var waitPolicy = WaitPolicy()
+        public init() {}
+    }
+
+    /// One served guest, for status displays.
+    public struct GuestInfo: Hashable, Sendable {
+        public var id: Int
+        public var memoryBytes: UInt64
+    }
+
+    public let path: String
+    public let options: Options
+    let listener: LocalSocket
+    let makeDevices: @Sendable (HostBus) -> [any HostDevice]
+    let logger: Logger
+    let state = Mutex(ServerState())
+
+    struct ServerState: ~Copyable {
+        var connections: [Int: LocalHostConnection] = [:]
+        var nextID = 1
+        var stopped = false
+        var served = 0
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Listens at `path` (replacing a stale socket file).
+    /// - Parameter devices: builds the devices for each new guest (registered on its bus).
+    public init(
+        path: String, options: Options = Options(), logger: Logger = Logger(label: "vmbus.host"),
+        devices: @escaping @Sendable (HostBus) -> [any HostDevice]
+    ) throws(MemoryError) {
+        self.path = path
+        self.options = options
+        self.listener = try LocalSocket.listen(path: path)
+        self.makeDevices = devices
+        self.logger = logger
+    }
+
+    /// Starts accepting guests on a background thread.
+    public func start() {
+        let thread = Thread { [self] in self.acceptLoop() }
+        thread.name = "vmbus-host-accept"
+        thread.start()
+        self.logger.info("listening", metadata: ["socket": "\(self.path)"])
+    }
+
+    /// Guests connected now.
+    public var guests: [GuestInfo] {
+        self.state.withLock { $0.connections.values.map { GuestInfo(id: $0.id, memoryBytes: $0.memoryBytes) }.sorted { $0.id < $1.id } }
+    }
+
+    /// Guests served since start (connected ones included).
+    public var servedCount: Int { self.state.withLock { $0.served } }
+
+    /// The bus of a connected guest.
+    public func bus(guest id: Int) -> HostBus? { self.state.withLock { $0.connections[id]?.bus } }
+
+    /// Stops accepting, says goodbye to every guest and removes the socket file.
+    public func stop() {
+        let connections: [LocalHostConnection] = self.state.withLock { state in
+            state.stopped = true
+            return Array(state.connections.values)
+        }
+        self.listener.shutdown()
+        for connection in connections { connection.close(reason: .normal) }
+        LocalSocket.removeFile(path: self.path)
+    }
+
+    /// Waits until no guest is connected (every connection released).
+    public func idle() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now: Bool = self.state.withLock { state in
+                if state.connections.isEmpty { return true }
+                state.idleWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    func released(_ id: Int) {
+        let waiters: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
+            state.connections[id] = nil
+            guard state.connections.isEmpty else { return [] }
+            defer { state.idleWaiters = [] }
+            return state.idleWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func acceptLoop() {
+        while true {
+            guard let socket = try? self.listener.accept() else {
+                if self.state.withLock({ $0.stopped }) { return }
+                continue
+            }
+            let admitted: Int? = self.state.withLock { state in
+                guard !state.stopped, state.connections.count < self.options.maximumGuests else { return nil }
+                defer { state.nextID += 1 }
+                return state.nextID
+            }
+            guard let id = admitted else {
+                try? socket.send(SubstrateFrame.refuse(.hostFull, text: "at most \(self.options.maximumGuests) guests").encode())
+                continue
+            }
+            let logger = self.logger
+            var connectionLogger = logger
+            connectionLogger[metadataKey: "guest"] = "\(id)"
+            do {
+                let connection = try LocalHostConnection(
+                    id: id, socket: socket, options: self.options, logger: connectionLogger, makeDevices: self.makeDevices)
+                self.state.withLock {
+                    $0.connections[id] = connection
+                    $0.served += 1
+                }
+                connection.start { [weak self] in self?.released(id) }
+            } catch {
+                logger.error("cannot serve a guest", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
