@@ -93,6 +93,6 @@ let package = Package(
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
-        .testTarget(name: "vmbusTests", dependencies: ["vmbus", "VMBusWire"], swiftSettings: strictSafety),
+        .testTarget(name: "vmbusTests", dependencies: ["vmbus", "VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
     ]
 )

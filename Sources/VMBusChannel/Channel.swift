@@ -66,6 +66,9 @@ public final class Channel: Sendable {
     public let options: ChannelOptions
     /// The largest packet (descriptor through padding) the outgoing ring can take.
     public let maximumPacketLength: Int
+    /// The two rings' memory, for status snapshots.
+    let outgoingMemory: SharedRingMemory
+    let incomingMemory: SharedRingMemory
     let doorbell: any ChannelDoorbell
     let onFault: @Sendable (CloseReason) -> Void
     let sender: Mutex<SendState>
@@ -101,6 +104,8 @@ public final class Channel: Sendable {
         self.relid = relid
         self.options = options
         self.maximumPacketLength = out.maximumPacketLength
+        self.outgoingMemory = outgoing
+        self.incomingMemory = incoming
         self.doorbell = doorbell
         self.onFault = onFault
         self.sender = Mutex(SendState(ring: out))
@@ -129,6 +134,17 @@ public final class Channel: Sendable {
             stats.completedRequests = $0.completed
         }
         return stats
+    }
+
+    /// Ring sizes in bytes, control page included.
+    public var ringSizes: (outgoing: Int, incoming: Int) {
+        (self.outgoingMemory.dataSize + RingControlPage.size, self.incomingMemory.dataSize + RingControlPage.size)
+    }
+
+    /// Bytes waiting in each ring right now (a snapshot; `nil` if the peer wrote an impossible
+    /// index).
+    public var fill: (outgoing: Int?, incoming: Int?) {
+        (self.outgoingMemory.bytesPending(), self.incomingMemory.bytesPending())
     }
 
     /// Requests waiting for their completion.

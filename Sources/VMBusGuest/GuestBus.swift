@@ -90,6 +90,9 @@ public final class GuestBus: Sendable {
     /// Every device offered (primaries), by relid.
     public var devices: [GuestDevice] { self.state.withLock { $0.devices.values.sorted { $0.relid < $1.relid } } }
 
+    /// The offer of any channel (primary or sub-channel).
+    public func offer(_ relid: UInt32) -> OfferChannel? { self.state.withLock { $0.machine.offer(relid) } }
+
     /// The device with this instance GUID.
     public func device(instance: GUID) -> GuestDevice? {
         self.state.withLock { $0.devices.values.first { $0.instanceID == instance } }

@@ -103,6 +103,12 @@ public enum DescriptorIO {
         return true
     }
 
+    /// Flushes every C output stream (standard output included), so a line printed for another
+    /// process to wait for leaves now, not when the buffer fills.
+    public static func flushOutput() {
+        _ = fflush(nil)
+    }
+
     /// Closes a descriptor.
     public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)

@@ -93,3 +93,15 @@ public enum RingSize {
         dataSize - 2 * RingControlPage.trailerSize
     }
 }
+
+extension RingMemory {
+    /// Bytes written and not yet read, from one look at both indices — a snapshot for status
+    /// displays (both ends move on); `nil` when an index is impossible.
+    public func bytesPending() -> Int? {
+        let size = self.dataSize
+        guard let write = try? RingIndex.validate(self.load(.writeIndex, ordering: .acquiring), word: "write_index", dataSize: size),
+            let read = try? RingIndex.validate(self.load(.readIndex, ordering: .acquiring), word: "read_index", dataSize: size)
+        else { return nil }
+        return RingIndex.bytesToRead(read: read, write: write, dataSize: size)
+    }
+}

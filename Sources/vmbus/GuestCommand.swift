@@ -1,0 +1,200 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import VMBusChannel
+import VMBusDevices
+import VMBusGuest
+import VMBusLocal
+import VMBusMemory
+import VMBusWire
+
+/// `vmbus guest`: a VMBus guest process on the local substrate.
+struct GuestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guest",
+        abstract: "Connect a VMBus guest to a host process over a Unix socket (spec 09).",
+        discussion: """
+            Creates guest memory (a sealed memfd), connects to the host at SOCKET, negotiates a \
+            VMBus version, binds its drivers (echo) and opens their channels. With --list it \
+            prints the bus like lsvmbus -vv and exits; with --echo-rounds N it checks N echo \
+            round trips per device and exits; otherwise it keeps running (with --traffic, \
+            sending echo traffic) until SIGINT/SIGTERM (exit 0) or until the host goes away \
+            (exit 1, with the reason).
+            """
+    )
+
+    @Option(name: .long, help: "The host's socket path.")
+    var connect: String
+
+    @Option(name: .long, help: "Guest memory size: bytes, or with K, M or G.", transform: parseSize)
+    var memory: Int = 256 << 20
+
+    @Flag(name: .long, help: "Print the bus (relid, class, instance, sub-channel, monitor id, rings) and exit.")
+    var list = false
+
+    @Flag(name: .long, help: "Print --list output as JSON.")
+    var json = false
+
+    @Option(name: .long, help: "Check this many echo round trips per device, then exit.")
+    var echoRounds: Int?
+
+    @Flag(name: .long, help: "Keep sending echo traffic while running.")
+    var traffic = false
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard self.memory >= 1 << 20, self.memory % 4096 == 0 else {
+            throw ValidationError("--memory must be at least 1M and a multiple of 4096")
+        }
+        if let rounds = self.echoRounds, rounds < 1 { throw ValidationError("--echo-rounds must be at least 1") }
+    }
+
+    func run() async throws {
+        let logger = self.log.logger("vmbus.guest", default: .warning)
+        let guest: LocalGuest
+        do {
+            guest = try LocalGuest.connect(path: self.connect, memoryBytes: self.memory, logger: logger)
+        } catch {
+            throw CLIError("cannot connect to \(self.connect): \(error)")
+        }
+        let client = EchoClient()
+        guest.bus.register(client)
+        let version: VMBusVersion
+        do {
+            version = try await guest.bus.connect()
+        } catch {
+            throw CLIError("VMBus negotiation failed: \(error)")
+        }
+        await guest.bus.settle()
+        logger.info("connected at VMBus \(version); \(guest.bus.devices.count) device(s)")
+        if self.list {
+            print(busListing(guest.bus, json: self.json))
+            guest.disconnect()
+            _ = await guest.ended()
+            return
+        }
+        if let rounds = self.echoRounds {
+            for device in client.devices {
+                try await checkEcho(client, relid: device.relid, rounds: rounds)
+                print("echo: relid \(device.relid): \(rounds) round trips byte-exact")
+            }
+            guest.disconnect()
+            _ = await guest.ended()
+            return
+        }
+        print("guest: connected at VMBus \(version); channels open: \(client.devices.map(\.relid))")
+        DescriptorIO.flushOutput()
+        let sources = onTerminationSignal { guest.disconnect() }
+        let traffic = self.traffic ? Task { try? await echoForever(client) } : nil
+        let ending = await guest.ended()
+        traffic?.cancel()
+        withExtendedLifetime(sources) {}
+        switch ending {
+        case .local: return
+        case .goodbye(let reason): throw CLIError("the host ended the connection: \(reason)")
+        case .hostGone(let why): throw CLIError("host gone: \(why)")
+        }
+    }
+}
+
+/// Parses 4096, 64K, 256M, 1G.
+func parseSize(_ text: String) throws -> Int {
+    let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+    var digits = text.uppercased()
+    var unit = 1
+    if let last = digits.last, let scale = units[last] {
+        unit = scale
+        digits.removeLast()
+    }
+    guard let value = Int(digits), value > 0, value <= Int.max / unit else { throw ValidationError("bad size '\(text)'") }
+    return value * unit
+}
+
+/// Runs `action` on SIGINT or SIGTERM; keep the returned sources alive.
+func onTerminationSignal(_ action: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { signalNumber in
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler(handler: action)
+        source.resume()
+        return source
+    }
+}
+
+/// `rounds` echo round trips of varying lengths, each checked byte for byte.
+func checkEcho(_ client: EchoClient, relid: UInt32, rounds: Int) async throws {
+    for n in 0..<rounds {
+        let bytes = (0..<(n * 131 % 2000 + 1)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ n) }
+        let answer = try await client.echo(bytes, device: relid)
+        guard answer == bytes else { throw CLIError("echo on relid \(relid) returned different bytes in round \(n)") }
+    }
+}
+
+/// Echo traffic on every device until cancelled or a channel fails.
+func echoForever(_ client: EchoClient) async throws {
+    var n = 0
+    while !Task.isCancelled {
+        for device in client.devices { try await checkEcho(client, relid: device.relid, rounds: 1 + n % 3) }
+        n += 1
+    }
+}
+
+/// The bus as `lsvmbus -vv` shows it: one block per channel (primaries and sub-channels).
+func busListing(_ bus: GuestBus, json: Bool) -> String {
+    var rows: [[String: String]] = []
+    for device in bus.devices {
+        for relid in [device.relid] + bus.subChannels(of: device.relid) {
+            let offer = bus.offer(relid) ?? device.offer
+            var row: [String: String] = [
+                "relid": "\(relid)",
+                "class": "\(offer.interfaceType)",
+                "class_name": className(offer.interfaceType),
+                "instance": "\(offer.interfaceInstance)",
+                "sub_channel_index": "\(offer.subChannelIndex)",
+                "monitor_id": offer.monitorAllocated ? "\(offer.monitorID)" : "none",
+                "driver": bus.boundDriver(device.relid) ?? "none",
+            ]
+            if let channel = bus.channel(relid) {
+                let sizes = channel.ringSizes
+                let fill = channel.fill
+                row["ring_out_bytes"] = "\(sizes.outgoing)"
+                row["ring_in_bytes"] = "\(sizes.incoming)"
+                row["ring_out_fill"] = fill.outgoing.map { "\($0)" } ?? "invalid"
+                row["ring_in_fill"] = fill.incoming.map { "\($0)" } ?? "invalid"
+            }
+            rows.append(row)
+        }
+    }
+    if json {
+        let objects = rows.map { row in
+            "{" + row.keys.sorted().map { key in
+                let value = row[key] ?? ""
+                let numeric = Int(value) != nil && key != "class" && key != "instance"
+                return "\"\(key)\": " + (numeric ? value : "\"\(value)\"")
+            }.joined(separator: ", ") + "}"
+        }
+        return "[" + objects.joined(separator: ",\n ") + "]"
+    }
+    return rows.map { row in
+        let relid = row["relid"] ?? ""
+        var text = "VMBUS ID \(String(repeating: " ", count: max(0, 3 - relid.count)) + relid): Class_ID = {\(row["class"] ?? "")} - \(row["class_name"] ?? "")\n"
+        text += "\tDevice_ID = {\(row["instance"] ?? "")}\n"
+        text += "\tRel_ID=\(row["relid"] ?? ""), sub_channel_index=\(row["sub_channel_index"] ?? ""), "
+            + "monitor_id=\(row["monitor_id"] ?? ""), driver=\(row["driver"] ?? "")"
+        if let out = row["ring_out_bytes"] {
+            text += "\n\tRings: out \(out) bytes (\(row["ring_out_fill"] ?? "") pending), "
+                + "in \(row["ring_in_bytes"] ?? "") bytes (\(row["ring_in_fill"] ?? "") pending)"
+        } else {
+            text += "\n\tRings: not open"
+        }
+        return text
+    }.joined(separator: "\n")
+}
+
+/// The class's name from the device table, or this project's own classes.
+func className(_ id: GUID) -> String {
+    if id == Echo.classID { return "swift-vmbus echo" }
+    return DeviceClass.lookup(id)?.name ?? "unknown class"
+}

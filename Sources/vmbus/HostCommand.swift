@@ -1,0 +1,103 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import VMBusDevices
+import VMBusHost
+import VMBusLocal
+import VMBusMemory
+import VMBusWire
+
+/// `vmbus host`: a VMBus host process on the local substrate.
+struct HostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "host",
+        abstract: "Run a VMBus host that guest processes connect to over a Unix socket (spec 09).",
+        discussion: """
+            Listens on SOCKET (a SOCK_SEQPACKET Unix socket; a stale socket file is replaced). Every \
+            guest that connects gets its own bus with the configured devices. A guest that dies \
+            (even by SIGKILL) only ends its own connection; its channels, GPADLs and mappings \
+            are released and the host keeps serving. Stops on SIGINT or SIGTERM, saying goodbye \
+            to every guest and removing the socket file.
+
+            Devices: echo (answers every in-band packet with its payload; up to 64 sub-channels \
+            on request). Give --device echo:3 for three of them.
+            """
+    )
+
+    @Option(name: .long, help: "The socket path to listen on.")
+    var listen: String
+
+    @Option(name: .long, help: "A device to offer, KIND[:COUNT] (repeatable; default echo).")
+    var device: [String] = []
+
+    @Option(name: .long, help: "Guests served at once.")
+    var maxGuests: Int = 16
+
+    @OptionGroup var log: LogOptions
+
+    /// The parsed device list.
+    func devices() throws -> [(kind: String, count: Int)] {
+        let specs = self.device.isEmpty ? ["echo"] : self.device
+        return try specs.map { spec in
+            let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+            let count = parts.count == 2 ? Int(parts[1]) : 1
+            guard let count, (1...256).contains(count) else { throw ValidationError("bad device count in '\(spec)'") }
+            guard parts[0] == "echo" else { throw ValidationError("unknown device '\(parts[0])'; known: echo") }
+            return (parts[0], count)
+        }
+    }
+
+    func validate() throws {
+        _ = try self.devices()
+        guard self.maxGuests >= 1 else { throw ValidationError("--max-guests must be at least 1") }
+    }
+
+    func run() throws {
+        let logger = self.log.logger("vmbus.host", default: .info)
+        let specs = try self.devices()
+        var options = LocalHost.Options()
+        options.maximumGuests = self.maxGuests
+        let host: LocalHost
+        do {
+            host = try LocalHost(path: self.listen, options: options, logger: logger) { bus in
+                var devices: [any HostDevice] = []
+                for (_, count) in specs {
+                    for _ in 0..<count {
+                        let n = UInt32(devices.count)
+                        let echo = EchoDevice(
+                            instance: GUID(data1: 0xEC40_0000 | n, data2: 0x5EED, data3: 0, data4: 0), maximumSubChannels: 64)
+                        echo.attach(to: bus)
+                        devices.append(echo)
+                    }
+                }
+                return devices
+            }
+        } catch {
+            throw CLIError("cannot listen on \(self.listen): \(error)")
+        }
+        host.start()
+        // One line on standard output once guests can connect: scripts and tests wait for it.
+        print("vmbus host: listening on \(self.listen)")
+        DescriptorIO.flushOutput()
+        waitForTerminationSignal()
+        logger.info("stopping")
+        host.stop()
+    }
+}
+
+/// Blocks until SIGINT or SIGTERM arrives (both are then handled here, not by the default
+/// action, so the caller can clean up).
+func waitForTerminationSignal() {
+    let done = DispatchSemaphore(value: 0)
+    var sources: [DispatchSourceSignal] = []
+    for signalNumber in [SIGINT, SIGTERM] {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler { done.signal() }
+        source.resume()
+        sources.append(source)
+    }
+    done.wait()
+    withExtendedLifetime(sources) {}
+}

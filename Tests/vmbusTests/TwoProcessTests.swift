@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+import VMBusMemory
+import VMBusWire
+
+/// The `vmbus` binary next to the test bundle.
+func vmbusBinary() -> URL {
+    URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vmbus")
+}
+
+/// A spawned `vmbus` process with its standard output readable line by line.
+final class Spawned {
+    let process = Process()
+    let output = Pipe()
+    let errors = Pipe()
+
+    init(_ arguments: [String]) throws {
+        self.process.executableURL = vmbusBinary()
+        self.process.arguments = arguments
+        self.process.standardOutput = self.output
+        self.process.standardError = self.errors
+        try self.process.run()
+    }
+
+    /// The next line of standard output (blocking), or `nil` at its end.
+    func line() -> String? {
+        var bytes: [UInt8] = []
+        while true {
+            let data = self.output.fileHandleForReading.readData(ofLength: 1)
+            guard let byte = data.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+    }
+
+    /// Waits for the process and returns its status with the rest of its output.
+    func finish() -> (status: Int32, output: String, errors: String) {
+        let output = String(decoding: self.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: self.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        self.process.waitUntilExit()
+        return (self.process.terminationStatus, output, errors)
+    }
+
+    func kill(_ signal: Int32) { Foundation.kill(self.process.processIdentifier, signal) }
+}
+
+/// A host process listening on a fresh socket; returns once it accepts guests.
+func startHost(_ devices: String = "echo:2") throws -> (Spawned, String) {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-\(UInt32.random(in: 0...UInt32.max)).sock").path
+    let host = try Spawned(["host", "--listen", path, "--device", devices, "--log-level", "warning"])
+    #expect(host.line() == "vmbus host: listening on \(path)")
+    return (host, path)
+}
+
+@Suite(.serialized) struct TwoProcessTests {
+    init() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: vmbusBinary().path), "vmbus binary not built")
+    }
+
+    @Test func aHostAndAGuestComeUpAndListTheBus() throws {
+        let (host, path) = try startHost()
+        let guest = try Spawned(["guest", "--connect", path, "--list", "--json", "--memory", "32M"])
+        let (status, output, errors) = guest.finish()
+        #expect(status == 0, "\(errors)")
+        #expect(output.contains("\"relid\": 1") && output.contains("\"relid\": 2"))
+        #expect(output.contains("\"class_name\": \"swift-vmbus echo\"") && output.contains("\"driver\": \"echo\""))
+        #expect(output.contains("\"ring_out_bytes\": 65536"))
+        host.kill(SIGTERM)
+        #expect(host.finish().status == 0)
+        #expect(!FileManager.default.fileExists(atPath: path), "the socket file is removed")
+    }
+
+    @Test func echoTrafficIsByteExactAcrossProcesses() throws {
+        let (host, path) = try startHost("echo:3")
+        let guest = try Spawned(["guest", "--connect", path, "--echo-rounds", "300", "--memory", "32M"])
+        let (status, output, errors) = guest.finish()
+        #expect(status == 0, "\(errors)")
+        #expect(output.split(separator: "\n").filter { $0.hasSuffix("300 round trips byte-exact") }.count == 3)
+        host.kill(SIGTERM)
+        _ = host.finish()
+    }
+
+    @Test func aKilledGuestIsReleasedAndTheNextGuestIsServed() throws {
+        let (host, path) = try startHost()
+        let doomed = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
+        #expect(doomed.line()?.hasPrefix("guest: connected") == true)
+        doomed.kill(SIGKILL)
+        #expect(doomed.finish().status != 0)
+        let next = try Spawned(["guest", "--connect", path, "--echo-rounds", "20", "--memory", "32M"])
+        let (status, _, errors) = next.finish()
+        #expect(status == 0, "\(errors)")
+        host.kill(SIGTERM)
+        #expect(host.finish().status == 0)
+    }
+
+    @Test func aKilledHostMakesTheGuestExitWithAClearError() throws {
+        let (host, path) = try startHost()
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
+        #expect(guest.line()?.hasPrefix("guest: connected") == true)
+        host.kill(SIGKILL)
+        _ = host.finish()
+        let (status, _, errors) = guest.finish()
+        #expect(status == 1)
+        #expect(errors.contains("host gone"))
+        LocalSocket.removeFile(path: path)
+    }
+
+    @Test func badDatagramsFromARawClientCloseOnlyThatConnection() throws {
+        let (host, path) = try startHost()
+        for garbage: [UInt8] in [[0xFF], [1, 0, 0, 0, 0, 0, 0, 0], [4, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]] {
+            let raw = try LocalSocket.connect(path: path)
+            try raw.send(garbage)
+            var ended = false
+            for _ in 0..<3 where !ended { ended = try raw.receive().isEndOfStream }
+            #expect(ended, "the host closes a connection that sends \(garbage)")
+        }
+        let guest = try Spawned(["guest", "--connect", path, "--echo-rounds", "5", "--memory", "32M"])
+        #expect(guest.finish().status == 0)
+        host.kill(SIGTERM)
+        #expect(host.finish().status == 0)
+    }
+}
