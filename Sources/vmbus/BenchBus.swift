@@ -72,7 +72,7 @@ struct BenchBus: AsyncParsableCommand {
                 for n in 0..<devices { bus.host.register(SilentDevice(instance: n)) }
                 let start = ContinuousClock.now
                 _ = try await bus.guest.connect()
-                samples.append(seconds(since: start))
+                samples.append(elapsedSeconds(since: start))
             }
             self.report("connect+offers devices=\(devices)", [("ms", milliseconds(median(samples)))])
         }
@@ -88,7 +88,7 @@ struct BenchBus: AsyncParsableCommand {
                 let relids = bus.guest.devices.map(\.relid)
                 let start = ContinuousClock.now
                 for relid in relids { _ = try await bus.guest.open(relid, pages: RingPages(each: 4)) }
-                samples.append(seconds(since: start))
+                samples.append(elapsedSeconds(since: start))
             }
             self.report("open channels=\(channels)", [("ms", milliseconds(median(samples)))])
         }
@@ -117,10 +117,10 @@ struct BenchBus: AsyncParsableCommand {
                 var start = ContinuousClock.now
                 var handles: [UInt32] = []
                 for range in ranges { handles.append(try await bus.guest.createGpadl(channel: relid, ranges: [range])) }
-                create.append(seconds(since: start))
+                create.append(elapsedSeconds(since: start))
                 start = ContinuousClock.now
                 for handle in handles { try await bus.guest.teardownGpadl(handle) }
-                teardown.append(seconds(since: start))
+                teardown.append(elapsedSeconds(since: start))
             }
             let messages = (bus.messageCounts.toHost - before) / self.runs - ranges.count
             self.report("gpadl \(size >> 20) MiB", [
@@ -145,7 +145,7 @@ struct BenchBus: AsyncParsableCommand {
         for _ in 0..<self.rounds {
             let start = ContinuousClock.now
             _ = try await client.echo(payload)
-            samples.append(seconds(since: start))
+            samples.append(elapsedSeconds(since: start))
         }
         samples.sort()
         self.report("echo round trip 64 B", [
@@ -175,7 +175,7 @@ struct BenchBus: AsyncParsableCommand {
                 }
                 try await sendStream(channel, bytes, count: count)
                 let seen = try await reader.value
-                rates.append(Double(seen) / seconds(since: start))
+                rates.append(Double(seen) / elapsedSeconds(since: start))
             }
             let rate = median(rates)
             self.report("echo stream \(size) B", [
@@ -224,7 +224,7 @@ func requireRelid(_ bus: LoopbackBus) throws -> UInt32 {
     return relid
 }
 
-func seconds(since start: ContinuousClock.Instant) -> Double {
+func elapsedSeconds(since start: ContinuousClock.Instant) -> Double {
     let elapsed = ContinuousClock.now - start
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }

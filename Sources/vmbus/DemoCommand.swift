@@ -11,15 +11,25 @@ import VMBusWire
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run a VMBus host and guest in this process and watch a device's whole life.",
+        abstract: "Run a VMBus host and a guest as two processes and watch the bus work.",
         discussion: """
-            The host registers echo devices; the guest connects (version negotiation, offers), \
-            binds its echo driver to every device (GPADL, OpenChannel), sends echo requests, asks \
-            for sub-channels, sees a device hot-added and one rescinded, then unloads. Every \
-            control message is real VMBus bytes through the same state machines a two-process \
-            or Hyper-V setup uses. --trace prints each message decoded.
+            Starts 'vmbus host' as a child process on a temporary socket and acts as the guest: \
+            connects (guest memory as a memfd, version negotiation, offers), binds the echo \
+            driver to every device (GPADLs, OpenChannel, eventfd doorbells), runs echo traffic \
+            with live rates for --seconds, asks for sub-channels, lists the bus, then shuts both \
+            ends down cleanly. Ctrl-C ends it early, just as cleanly.
+
+            --in-process runs host and guest in this one process instead, through a device's \
+            whole life (hot add, rescind, unload); --trace then prints every control message \
+            decoded.
             """
     )
+
+    @Flag(name: .long, help: "Run host and guest in this process (the in-process bus).")
+    var inProcess = false
+
+    @Option(name: .long, help: "Seconds of echo traffic in the two-process demo.")
+    var seconds: Double = 3
 
     @Option(name: .long, help: "Echo devices the host offers at start.")
     var devices: Int = 2
@@ -36,13 +46,24 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print every control message as it crosses the bus.")
     var trace = false
 
+    @OptionGroup var log: LogOptions
+
     func validate() throws {
+        guard self.seconds > 0, self.seconds <= 3600 else { throw ValidationError("--seconds must be in (0, 3600]") }
         guard (1...256).contains(self.devices) else { throw ValidationError("--devices must be 1…256") }
         guard self.rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard self.subChannels <= 64 else { throw ValidationError("--sub-channels must be 0…64") }
     }
 
     func run() async throws {
+        if self.inProcess {
+            try await self.runInProcess()
+        } else {
+            try await self.runTwoProcesses()
+        }
+    }
+
+    func runInProcess() async throws {
         let bus = try LoopbackBus(monitorPages: self.monitor)
         if self.trace {
             bus.setTap { delivery in
@@ -62,7 +83,7 @@ struct DemoCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         let version = try await bus.guest.connect()
         await bus.guest.settle()
-        print("guest: connected at VMBus \(version) in \(milliseconds(seconds(since: start))) ms; "
+        print("guest: connected at VMBus \(version) in \(milliseconds(elapsedSeconds(since: start))) ms; "
             + "\(bus.guest.devices.count) device(s), bound: "
             + bus.guest.devices.map { "relid \($0.relid) → \(bus.guest.boundDriver($0.relid) ?? "none")" }.joined(separator: ", "))
 
@@ -111,7 +132,7 @@ struct DemoCommand: AsyncParsableCommand {
             let bytes = (0..<64).map { UInt8(truncatingIfNeeded: $0 &+ n) }
             let start = ContinuousClock.now
             let answer = try await client.echo(bytes, device: relid)
-            samples.append(seconds(since: start))
+            samples.append(elapsedSeconds(since: start))
             guard answer == bytes else { throw CLIError("echo on relid \(relid) returned different bytes") }
         }
         print("echo: relid \(relid): \(self.rounds) round trips of 64 B, all equal; p50 \(micro(median(samples))) µs")

@@ -93,7 +93,7 @@ import Foundation
         }
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["demo", "--devices", "3", "--rounds", "20", "--sub-channels", "2", "--monitor", "--trace"]
+        process.arguments = ["demo", "--in-process", "--devices", "3", "--rounds", "20", "--sub-channels", "2", "--monitor", "--trace"]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
@@ -107,8 +107,30 @@ import Foundation
         #expect(output.contains("monitorAllocated: true") || output.contains("monitorFlags: 1"))
     }
 
+    /// The default demo: a host child process and this guest, for one second of traffic.
+    @Test func theTwoProcessDemoEndsCleanlyByItself() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("vmbus")
+        process.arguments = ["demo", "--seconds", "1"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(output)")
+        #expect(output.contains("connected at VMBus 6.0"))
+        #expect(output.contains("every byte checked"))
+        #expect(output.contains("host enabled 2, offered as relids [3, 4]"))
+        #expect(output.contains("done: guest disconnected, host exited with status 0, socket removed"))
+    }
+
     @Test func badDemoOptionsAreRefused() {
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["demo", "--devices", "0"]) }
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["demo", "--rounds", "0"]) }
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["demo", "--seconds", "0"]) }
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["guest", "--connect", "x", "--memory", "12"]) }
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["host", "--listen", "x", "--device", "disk"]) }
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["host", "--listen", "x", "--log-level", "loud"]) }
     }
 }

@@ -19,7 +19,11 @@ public final class EchoClient: GuestDriver {
     }
 
     let bound = Mutex<[UInt32: Bound]>([:])
-    let subChannels = Mutex<[UInt32: [UInt32]]>([:])
+    struct SubChannelState: ~Copyable {
+        var offered: [UInt32: [UInt32]] = [:]
+        var waiters: [(primary: UInt32, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+    let subChannels = Mutex(SubChannelState())
 
     public init(name: String = "echo", pages: RingPages = .standard, options: ChannelOptions = ChannelOptions()) {
         self.name = name
@@ -41,7 +45,28 @@ public final class EchoClient: GuestDriver {
     }
 
     public func subChannelOffered(_ relid: UInt32, of device: GuestDevice, bus: GuestBus) {
-        self.subChannels.withLock { $0[device.relid, default: []].append(relid) }
+        let ready: [CheckedContinuation<Void, Never>] = self.subChannels.withLock { state in
+            state.offered[device.relid, default: []].append(relid)
+            let have = state.offered[device.relid]?.count ?? 0
+            let ready = state.waiters.filter { $0.primary == device.relid && $0.count <= have }.map(\.continuation)
+            state.waiters.removeAll { $0.primary == device.relid && $0.count <= have }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Waits until at least `count` sub-channels of a device were offered. The host's answer
+    /// to a request travels on the channel, the offers as control messages: between processes
+    /// either may arrive first.
+    public func waitForSubChannels(of relid: UInt32, count: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now: Bool = self.subChannels.withLock { state in
+                if (state.offered[relid]?.count ?? 0) >= count { return true }
+                state.waiters.append((relid, count, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 
     /// Devices this client is bound to, by relid.
@@ -51,7 +76,7 @@ public final class EchoClient: GuestDriver {
     public func channel(_ relid: UInt32) -> Channel? { self.bound.withLock { $0[relid]?.channel } }
 
     /// Sub-channels offered so far for a device.
-    public func subChannels(of relid: UInt32) -> [UInt32] { self.subChannels.withLock { $0[relid] ?? [] } }
+    public func subChannels(of relid: UInt32) -> [UInt32] { self.subChannels.withLock { $0.offered[relid] ?? [] } }
 
     /// Sends `bytes` to a device and returns what came back (trimmed to the length sent).
     /// - Parameter relid: the device; by default the first bound one.
@@ -61,12 +86,15 @@ public final class EchoClient: GuestDriver {
         return Array(try await channel.request(bytes[...]).prefix(bytes.count))
     }
 
-    /// Asks the host for `count` sub-channels over the echo protocol.
+    /// Asks the host for `count` sub-channels over the echo protocol and waits until their
+    /// offers arrived.
     /// - Returns: how many the host enabled.
     public func requestSubChannels(_ count: UInt16, device relid: UInt32) async throws -> Int {
         guard let channel = self.channel(relid) else { throw BusError.invalidChannel(relid) }
         let answer = try await channel.request((Echo.subChannelRequest + [UInt8(count & 0xFF), UInt8(count >> 8)])[...])
         guard answer.count >= 2 else { return 0 }
-        return Int(answer[0]) | Int(answer[1]) << 8
+        let enabled = Int(answer[0]) | Int(answer[1]) << 8
+        await self.waitForSubChannels(of: relid, count: enabled)
+        return enabled
     }
 }

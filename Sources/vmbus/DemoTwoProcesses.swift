@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import Synchronization
+import VMBusChannel
+import VMBusDevices
+import VMBusGuest
+import VMBusLocal
+import VMBusMemory
+import VMBusWire
+
+extension DemoCommand {
+    /// The default demo: a host child process, this process as its guest.
+    func runTwoProcesses() async throws {
+        let logger = self.log.logger("vmbus.demo", default: .warning)
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("vmbus-demo-\(getpid()).sock").path
+        let stop = Mutex(false)
+        let sources = onTerminationSignal { stop.withLock { $0 = true } }
+        defer { withExtendedLifetime(sources) {} }
+
+        let host = Process()
+        host.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        host.arguments = ["host", "--listen", path, "--device", "echo:\(self.devices)", "--log-level", "warning"]
+        let hostOutput = Pipe()
+        host.standardOutput = hostOutput
+        try host.run()
+        defer {
+            // Whatever happened, the host goes too and nothing is left behind.
+            if host.isRunning { kill(host.processIdentifier, SIGTERM) }
+            host.waitUntilExit()
+            LocalSocket.removeFile(path: path)
+        }
+        guard let ready = readLine(hostOutput.fileHandleForReading), ready.hasPrefix("vmbus host: listening") else {
+            throw CLIError("the host process did not start")
+        }
+        print("host: process \(host.processIdentifier) listening on \(path), offering \(self.devices) echo device(s)")
+
+        let start = ContinuousClock.now
+        let guest: LocalGuest
+        do {
+            guest = try LocalGuest.connect(path: path, memoryBytes: 64 << 20, monitorPages: self.monitor, logger: logger)
+        } catch {
+            throw CLIError("cannot connect to the host: \(error)")
+        }
+        let client = EchoClient()
+        guest.bus.register(client)
+        let version = try await guest.bus.connect()
+        await guest.bus.settle()
+        print("guest: process \(getpid()) connected at VMBus \(version) in \(milliseconds(elapsedSeconds(since: start))) ms "
+            + "(64 MiB of guest memory in a sealed memfd); \(guest.bus.devices.count) offer(s)")
+        for device in client.devices {
+            if let channel = client.channel(device.relid) {
+                let sizes = channel.ringSizes
+                print("  relid \(device.relid): \(className(device.classID)) \(device.instanceID) — bound to echo, "
+                    + "rings \(sizes.outgoing / 1024)+\(sizes.incoming / 1024) KiB, eventfd doorbells")
+            }
+        }
+
+        // Traffic with live rates.
+        let counters = Mutex((rounds: 0, bytes: 0))
+        let deadline = ContinuousClock.now + .milliseconds(Int(self.seconds * 1000))
+        let traffic = Task {
+            var n = 0
+            while ContinuousClock.now < deadline, !stop.withLock({ $0 }) {
+                for device in client.devices {
+                    let bytes = (0..<(64 + n % 1024)).map { UInt8(truncatingIfNeeded: $0 &+ n) }
+                    let answer = try await client.echo(bytes, device: device.relid)
+                    guard answer == bytes else { throw CLIError("echo returned different bytes") }
+                    counters.withLock { $0 = ($0.rounds + 1, $0.bytes + 2 * bytes.count) }
+                }
+                n += 1
+            }
+        }
+        var last = (rounds: 0, bytes: 0)
+        var lastTime = ContinuousClock.now
+        while ContinuousClock.now < deadline, !stop.withLock({ $0 }), guest.ending == nil {
+            try? await Task.sleep(for: .milliseconds(500))
+            let now = counters.withLock { $0 }
+            let elapsed = elapsedSeconds(since: lastTime)
+            lastTime = ContinuousClock.now
+            print("traffic: \(Int(Double(now.rounds - last.rounds) / elapsed)) echo round trips/s, "
+                + "\(Int(Double(now.bytes - last.bytes) / elapsed / 1e3)) kB/s, \(now.rounds) in all, every byte checked")
+            last = now
+        }
+        do {
+            try await traffic.value
+        } catch {
+            if guest.ending == nil { throw error }
+        }
+
+        if !stop.withLock({ $0 }), guest.ending == nil, let first = client.devices.first?.relid {
+            let enabled = try await client.requestSubChannels(2, device: first)
+            await guest.bus.settle()
+            print("sub-channels: asked for 2 on relid \(first), host enabled \(enabled), offered as relids \(guest.bus.subChannels(of: first))")
+            print(busListing(guest.bus, json: false))
+        }
+        if let ending = guest.ending, !stop.withLock({ $0 }) { throw CLIError("the host went away: \(ending)") }
+        guest.disconnect()
+        _ = await guest.ended()
+        kill(host.processIdentifier, SIGTERM)
+        host.waitUntilExit()
+        print("done: guest disconnected, host exited with status \(host.terminationStatus), socket removed")
+        guard host.terminationStatus == 0 else { throw CLIError("the host exited with status \(host.terminationStatus)") }
+    }
+}
+
+/// One line from a pipe (blocking), without the newline; `nil` at its end.
+func readLine(_ handle: FileHandle) -> String? {
+    var bytes: [UInt8] = []
+    while true {
+        let data = handle.readData(ofLength: 1)
+        guard let byte = data.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+        if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+        bytes.append(byte)
+    }
+}
