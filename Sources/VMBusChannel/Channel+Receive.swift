@@ -90,6 +90,9 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol {
                 if signal { self.channel.doorbell.ring() }
             case .empty(let signal):
                 if signal { self.channel.doorbell.ring() }
+                // Poll briefly before sleeping: a reply often lands within microseconds, and
+                // a task wake-up costs more than that.
+                if self.pollBriefly() { continue }
                 await self.channel.waitForInput()
                 let delay = self.channel.options.faultInjection.interruptDelayMicroseconds
                 if delay > 0 { try? await Task.sleep(for: .microseconds(delay)) }
@@ -100,6 +103,20 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol {
             }
         }
         return nil
+    }
+
+    /// Watches the ring's write index for ``ChannelOptions/pollMicroseconds``; `true` if data
+    /// arrived (the caller reads on without sleeping).
+    func pollBriefly() -> Bool {
+        let budget = self.channel.options.pollMicroseconds
+        guard budget > 0 else { return false }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .microseconds(budget)
+        while clock.now < deadline {
+            if self.channel.isClosed.load(ordering: .relaxed) { return true }
+            if let available = try? self.ring.bytesAvailableToRead(), available > 0 { return true }
+        }
+        return false
     }
 
     /// One look at the ring. Only a closed-flag load is shared with other threads.

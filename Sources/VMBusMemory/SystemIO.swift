@@ -64,6 +64,16 @@ public enum DescriptorIO {
         return (fds[0], fds[1])
     }
 
+    /// A connected pair of Unix `SOCK_STREAM` sockets (a benchmark baseline).
+    public static func streamPair() throws(MemoryError) -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard unsafe socketpair(AF_UNIX, type, 0, &fds) == 0 else {
+            throw MemoryError.system(call: "socketpair", errno: errno)
+        }
+        return (fds[0], fds[1])
+    }
+
     /// Writes all of `bytes` (a datagram socket takes it as one message).
     public static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) throws(MemoryError) {
         var done = 0

@@ -196,5 +196,6 @@ func busListing(_ bus: GuestBus, json: Bool) -> String {
 /// The class's name from the device table, or this project's own classes.
 func className(_ id: GUID) -> String {
     if id == Echo.classID { return "swift-vmbus echo" }
+    if id == Discard.classID { return "swift-vmbus discard" }
     return DeviceClass.lookup(id)?.name ?? "unknown class"
 }

@@ -21,7 +21,8 @@ struct HostCommand: ParsableCommand {
             to every guest and removing the socket file.
 
             Devices: echo (answers every in-band packet with its payload; up to 64 sub-channels \
-            on request). Give --device echo:3 for three of them.
+            on request) and discard (drops every packet, completing those that ask). Give \
+            --device echo:3 for three echo devices; repeat --device for several kinds.
             """
     )
 
@@ -43,7 +44,9 @@ struct HostCommand: ParsableCommand {
             let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
             let count = parts.count == 2 ? Int(parts[1]) : 1
             guard let count, (1...256).contains(count) else { throw ValidationError("bad device count in '\(spec)'") }
-            guard parts[0] == "echo" else { throw ValidationError("unknown device '\(parts[0])'; known: echo") }
+            guard ["echo", "discard"].contains(parts[0]) else {
+                throw ValidationError("unknown device '\(parts[0])'; known: echo, discard")
+            }
             return (parts[0], count)
         }
     }
@@ -62,13 +65,17 @@ struct HostCommand: ParsableCommand {
         do {
             host = try LocalHost(path: self.listen, options: options, logger: logger) { bus in
                 var devices: [any HostDevice] = []
-                for (_, count) in specs {
+                for (kind, count) in specs {
                     for _ in 0..<count {
                         let n = UInt32(devices.count)
-                        let echo = EchoDevice(
-                            instance: GUID(data1: 0xEC40_0000 | n, data2: 0x5EED, data3: 0, data4: 0), maximumSubChannels: 64)
-                        echo.attach(to: bus)
-                        devices.append(echo)
+                        let instance = GUID(data1: 0xEC40_0000 | n, data2: 0x5EED, data3: 0, data4: 0)
+                        if kind == "discard" {
+                            devices.append(DiscardDevice(instance: instance))
+                        } else {
+                            let echo = EchoDevice(instance: instance, maximumSubChannels: 64)
+                            echo.attach(to: bus)
+                            devices.append(echo)
+                        }
                     }
                 }
                 return devices

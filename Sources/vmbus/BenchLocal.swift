@@ -1,0 +1,218 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VMBusChannel
+import VMBusDevices
+import VMBusGuest
+import VMBusLocal
+import VMBusMemory
+import VMBusWire
+
+/// `vmbus bench local`: host and guest as two processes (spec 09) against Unix sockets
+/// between the same two kinds of processes.
+struct BenchLocal: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local",
+        abstract: "Cross-process echo latency and one-way throughput on the local substrate, against Unix sockets.",
+        discussion: """
+            Starts 'vmbus host' as a child process and measures, from this guest process: echo \
+            round-trip latency (p50/p99, 64 B) and one-way in-band throughput at 64 B and 16 KiB \
+            with eventfd doorbells; then the same between this process and a child process over \
+            a SOCK_SEQPACKET pair and a SOCK_STREAM pair; and the time from connect to all \
+            channels open with 1 and 16 devices.
+            """
+    )
+
+    @Option(name: .long, help: "Round trips for the latency figures.")
+    var rounds: Int = 20000
+
+    @Option(name: .long, help: "Bytes moved one way per 16 KiB throughput figure (1/16 of it at 64 B); K, M, G allowed.",
+            transform: parseSize)
+    var bytes: Int = 256 << 20
+
+    @Flag(name: .long, help: "Print JSON lines.")
+    var json = false
+
+    func report(_ name: String, _ fields: [(String, String)]) {
+        if self.json {
+            print("{\"bench\": \"local\", \"case\": \"\(name)\"" + fields.map { ", \"\($0.0)\": \($0.1)" }.joined() + "}")
+        } else {
+            print(pad(name, 34) + fields.map { "\($0.0) \($0.1)" }.joined(separator: "  "))
+        }
+    }
+
+    func validate() throws {
+        guard self.rounds >= 100, self.bytes >= 1 << 20 else { throw ValidationError("--rounds ≥ 100, --bytes ≥ 1M") }
+    }
+
+    func run() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-bench-\(getpid()).sock").path
+        let host = try spawnHost(path, devices: ["echo", "discard"])
+        defer {
+            kill(host.processIdentifier, SIGTERM)
+            host.waitUntilExit()
+            LocalSocket.removeFile(path: path)
+        }
+        var quiet = Logger(label: "vmbus.bench")
+        quiet.logLevel = .error
+        let guest = try LocalGuest.connect(path: path, memoryBytes: 64 << 20, logger: quiet)
+        let client = EchoClient()
+        guest.bus.register(client)
+        _ = try await guest.bus.connect()
+        await guest.bus.settle()
+        let payload = [UInt8](repeating: 0x5A, count: 64)
+        for _ in 0..<1000 { _ = try await client.echo(payload) }
+        var samples: [Double] = []
+        samples.reserveCapacity(self.rounds)
+        for _ in 0..<self.rounds {
+            let start = ContinuousClock.now
+            _ = try await client.echo(payload)
+            samples.append(elapsedSeconds(since: start))
+        }
+        self.latency("substrate echo 64 B", samples)
+
+        guard let sink = guest.bus.devices.first(where: { $0.classID == Discard.classID }) else { throw NoDevice() }
+        let channel = try await guest.bus.open(sink.relid, pages: RingPages(each: 64 + 1))
+        let reader = Task { _ = try? await channel.receive { _ in } }
+        for size in [64, 16 << 10] {
+            let count = max(1, self.bytes / size / (size == 64 ? 16 : 1))
+            let message = [UInt8](repeating: 1, count: size)
+            let start = ContinuousClock.now
+            try await sendStream(channel, message, count: count)
+            _ = try await channel.request([][...])  // answered once everything before it was read
+            self.throughput("substrate one-way \(size) B", count: count, size: size, seconds: elapsedSeconds(since: start))
+        }
+        channel.close(.closedLocally)
+        await reader.value
+        guest.disconnect()
+        _ = await guest.ended()
+
+        for kind in ["seqpacket", "stream"] { try self.socketBaseline(kind) }
+
+        for devices in [1, 16] {
+            let path2 = path + ".\(devices)"
+            let host2 = try spawnHost(path2, devices: ["echo:\(devices)"])
+            defer {
+                kill(host2.processIdentifier, SIGTERM)
+                host2.waitUntilExit()
+            }
+            let start = ContinuousClock.now
+            let guest2 = try LocalGuest.connect(path: path2, memoryBytes: 64 << 20, logger: quiet)
+            let client2 = EchoClient()
+            guest2.bus.register(client2)
+            _ = try await guest2.bus.connect()
+            await guest2.bus.settle()
+            let elapsed = elapsedSeconds(since: start)
+            guard client2.devices.count == devices else { throw CLIError("only \(client2.devices.count) channels opened") }
+            self.report("connect → \(devices) channel(s) open", [("ms", milliseconds(elapsed))])
+            guest2.disconnect()
+            _ = await guest2.ended()
+        }
+    }
+
+    func latency(_ name: String, _ values: [Double]) {
+        let sorted = values.sorted()
+        self.report(name, [("p50_us", micro(sorted[sorted.count / 2])), ("p99_us", micro(sorted[sorted.count * 99 / 100]))])
+    }
+
+    func throughput(_ name: String, count: Int, size: Int, seconds: Double) {
+        self.report(name, [
+            ("kpkt_per_s", String(Int(Double(count) / seconds / 1000))), ("MB_per_s", String(Int(Double(count * size) / seconds / 1e6))),
+        ])
+    }
+
+    /// The same measurements over a socket pair with a child `vmbus bench socket-peer`.
+    func socketBaseline(_ kind: String) throws {
+        let (mine, theirs) = kind == "stream" ? try DescriptorIO.streamPair() : try DescriptorIO.seqPacketPair()
+        let peer = Process()
+        peer.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        peer.arguments = ["bench", "socket-peer", "--kind", kind]
+        peer.standardInput = FileHandle(fileDescriptor: theirs, closeOnDealloc: false)
+        try peer.run()
+        DescriptorIO.close(theirs)
+        defer {
+            DescriptorIO.close(mine)
+            peer.waitUntilExit()
+        }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let message = [UInt8](repeating: 0x5A, count: 64)
+        // Latency: 64-byte ping-pong.
+        var samples: [Double] = []
+        for round in 0..<(self.rounds + 1000) {
+            let start = ContinuousClock.now
+            try DescriptorIO.writeAll(mine, [0x01] + message[1...])
+            guard try DescriptorIO.readFully(mine, into: &buffer, count: 64) else { throw CLIError("peer closed") }
+            if round >= 1000 { samples.append(elapsedSeconds(since: start)) }
+        }
+        self.latency("\(kind) echo 64 B", samples)
+        // Throughput: one way, then a one-byte answer when everything arrived.
+        for size in [64, 16 << 10] {
+            let count = max(1, self.bytes / size / (size == 64 ? 16 : 1))
+            var header = [UInt8](repeating: 0x02, count: size)
+            let total = UInt64(count * size)
+            for i in 0..<8 { header[1 + i] = UInt8(truncatingIfNeeded: total >> (8 * UInt64(i))) }
+            let body = [UInt8](repeating: 0x03, count: size)
+            let start = ContinuousClock.now
+            try DescriptorIO.writeAll(mine, header[...])
+            for _ in 1..<count { try DescriptorIO.writeAll(mine, body[...]) }
+            guard try DescriptorIO.readFully(mine, into: &buffer, count: 1) else { throw CLIError("peer closed") }
+            self.throughput("\(kind) one-way \(size) B", count: count, size: size, seconds: elapsedSeconds(since: start))
+        }
+    }
+}
+
+/// `vmbus bench socket-peer`: the far end of the socket baselines (on standard input).
+struct BenchSocketPeer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "socket-peer", abstract: "The child process of 'bench local''s socket baselines.", shouldDisplay: false)
+
+    @Option(name: .long) var kind: String
+
+    func run() throws {
+        let fd: Int32 = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        // Message 1: echo 64 bytes back. Message 2 (first of a stream): total bytes in
+        // bytes 1…8; read that many, answer one byte.
+        while true {
+            let first = try DescriptorIO.readSome(fd, into: &buffer, count: self.kind == "stream" ? 64 : buffer.count)
+            if first == 0 { return }
+            var got = first
+            if self.kind == "stream" {
+                // A stream has no boundaries: complete the first 64 bytes before deciding.
+                if got < 64 {
+                    var rest = [UInt8](repeating: 0, count: 64 - got)
+                    guard try DescriptorIO.readFully(fd, into: &rest, count: rest.count) else { return }
+                    buffer.replaceSubrange(got..<64, with: rest)
+                    got = 64
+                }
+            }
+            if buffer[0] == 0x01 {
+                try DescriptorIO.writeAll(fd, buffer[0..<64])
+                continue
+            }
+            var total: UInt64 = 0
+            for i in 0..<8 { total |= UInt64(buffer[1 + i]) << (8 * UInt64(i)) }
+            var received = UInt64(got)
+            while received < total {
+                let n = try DescriptorIO.readSome(fd, into: &buffer, count: buffer.count)
+                if n == 0 { return }
+                received += UInt64(n)
+            }
+            try DescriptorIO.writeAll(fd, [1])
+        }
+    }
+}
+
+/// Starts `vmbus host` on `path` and returns once it listens.
+func spawnHost(_ path: String, devices: [String]) throws -> Process {
+    let host = Process()
+    host.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    host.arguments = ["host", "--listen", path, "--log-level", "error"] + devices.flatMap { ["--device", $0] }
+    let output = Pipe()
+    host.standardOutput = output
+    try host.run()
+    guard readLine(output.fileHandleForReading)?.hasPrefix("vmbus host: listening") == true else {
+        throw CLIError("the host process did not start")
+    }
+    return host
+}
