@@ -66,7 +66,7 @@ let package = Package(
             swiftSettings: strictSafety),
         // Devices, each with a host side and a guest side.
         .target(
-            name: "VMBusDevices", dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusWire"],
+            name: "VMBusDevices", dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
         .executableTarget(
             name: "vmbus",

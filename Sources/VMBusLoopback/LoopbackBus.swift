@@ -10,6 +10,9 @@ import VMBusWire
 /// memfd the host maps GPADLs from). Use it to run devices without a VM, in tests, fuzzing
 /// and benchmarks.
 ///
+/// Keep the `LoopbackBus` alive while its channels are in use: the buses hold it only weakly
+/// (so dropping it frees everything), and a dropped bus delivers nothing more.
+///
 /// Delivery is deterministic: in ``Mode/automatic`` mode everything posted is delivered at
 /// once on the posting thread, in order (the bus that posts is never re-entered while it holds
 /// its lock); in ``Mode/manual`` mode nothing moves until ``step()`` or ``run()``.

@@ -124,3 +124,21 @@ public enum DescriptorIO {
         _ = Glibc.close(fd)
     }
 }
+
+/// The clocks the integration services need (spec 09 §3).
+public enum SystemClock {
+    /// The local stand-in for Hyper-V's partition reference counter: `CLOCK_MONOTONIC` in
+    /// 100 ns units (host and guest processes on one machine read the same counter).
+    public static func referenceTime() -> UInt64 {
+        var now = timespec()
+        _ = unsafe clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 10_000_000 + UInt64(now.tv_nsec) / 100
+    }
+
+    /// Wall-clock time as a Windows FILETIME (100 ns since 1601, 06 §5).
+    public static func fileTimeNow() -> UInt64 {
+        var now = timespec()
+        _ = unsafe clock_gettime(CLOCK_REALTIME, &now)
+        return 116_444_736_000_000_000 + UInt64(now.tv_sec) * 10_000_000 + UInt64(now.tv_nsec) / 100
+    }
+}

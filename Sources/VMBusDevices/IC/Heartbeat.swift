@@ -1,0 +1,99 @@
+import Synchronization
+import VMBusChannel
+import VMBusHost
+import VMBusMemory
+import VMBusWire
+
+/// The guest side of heartbeat (06 §3): add one to the sequence number and send it back.
+public final class HeartbeatGuest: ICGuestService {
+    public let name = "hv_utils-heartbeat"
+    public var classID: GUID { DeviceClass.heartbeat.classID }
+    public let serviceVersions = ICVersions.linuxHeartbeat
+    let answered = Mutex(0)
+
+    public init() {}
+
+    /// Heartbeats answered.
+    public var count: Int { self.answered.withLock { $0 } }
+
+    public func answer(_ message: inout ICMessage, version: ICVersion) -> ICDisposition {
+        guard message.header.messageType == .heartbeat else { return .reply(.fail) }
+        // Linux needs only the sequence number (the host may not fill the rest).
+        guard message.remainder.count >= HeartbeatMessage.minimumSize else { return .drop }
+        var bytes = Array(message.remainder)
+        var sequence: UInt64 = 0
+        for i in 0..<8 { sequence |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        sequence &+= 1
+        for i in 0..<8 { bytes[i] = UInt8(truncatingIfNeeded: sequence >> (8 * UInt64(i))) }
+        message.remainder = bytes[...]
+        self.answered.withLock { $0 += 1 }
+        return .reply(.ok)
+    }
+}
+
+/// What the host knows of a guest's liveness.
+public enum GuestHealth: Hashable, Sendable {
+    /// The last heartbeat was answered, at this reference time (100 ns, spec 09 §3).
+    case healthy(lastAnswer: UInt64)
+    /// Heartbeats go unanswered; the last answer was at this time (`nil`: never).
+    case lost(lastAnswer: UInt64?)
+    /// The guest has not opened the heartbeat channel (or negotiation failed).
+    case notRunning
+}
+
+/// The host side of heartbeat: sends sequence numbers, checks the answers.
+public final class HeartbeatHost: Sendable {
+    public let device: ICHostDevice
+    struct State {
+        var sequence: UInt64 = 0
+        var lastAnswer: UInt64?
+        var missed = 0
+    }
+    let state = Mutex(State())
+
+    public init(instance: GUID = DeviceClass.heartbeat.classID, timeout: Duration = .seconds(5)) {
+        self.device = ICHostDevice(
+            classID: DeviceClass.heartbeat.classID, instance: instance, serviceVersions: [ICVersion(1, 0), ICVersion(3, 0)],
+            timeout: timeout)
+    }
+
+    /// Sends one heartbeat and checks that the answer is the sequence number plus one.
+    /// - Returns: the sequence number the guest answered with.
+    @discardableResult
+    public func beat() async throws(ICError) -> UInt64 {
+        let sequence = self.state.withLock { state in
+            state.sequence &+= 1
+            return state.sequence
+        }
+        var writer = WireWriter()
+        HeartbeatMessage(sequenceNumber: sequence, applicationState: .healthy).write(to: &writer)
+        let answer: ICMessage
+        do {
+            answer = try await self.device.transact(.heartbeat, body: writer.bytes)
+        } catch {
+            self.state.withLock { $0.missed += 1 }
+            throw error
+        }
+        var reader = WireReader(answer.body)
+        guard answer.header.status.isSuccess, let body = try? HeartbeatMessage(from: &reader),
+            body.sequenceNumber == sequence &+ 1
+        else {
+            self.state.withLock { $0.missed += 1 }
+            throw ICError.badResponse("heartbeat \(sequence) answered wrongly")
+        }
+        self.state.withLock { state in
+            state.lastAnswer = SystemClock.referenceTime()
+            state.missed = 0
+        }
+        return body.sequenceNumber
+    }
+
+    /// The guest's health as of the last heartbeat.
+    public var health: GuestHealth {
+        guard self.device.isConnected, self.device.negotiated != nil else { return .notRunning }
+        return self.state.withLock { state in
+            if state.missed == 0, let last = state.lastAnswer { return .healthy(lastAnswer: last) }
+            return .lost(lastAnswer: state.lastAnswer)
+        }
+    }
+}
