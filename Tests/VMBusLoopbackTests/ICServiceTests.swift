@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 import VMBusChannel
@@ -114,5 +115,59 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
             Issue.record("not healthy after garbage: \(host.health)")
             return
         }
+    }
+}
+
+@Suite struct KVPTests {
+    func directory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("kvp-\(UInt32.random(in: 0...UInt32.max))").path
+    }
+
+    @Test func getSetDeleteEnumerateAndSurviveARestart() async throws {
+        let dir = self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let host = KVPHost()
+            let (bus, _) = try await icBus(host: [host.device], guest: [KVPGuest(store: KVPStore(directory: dir))])
+            defer { withExtendedLifetime(bus) {} }
+            #expect(try await host.set(pool: .external, key: "Owner", value: "Ünïcödé ✓") == .ok)
+            #expect(try await host.set(pool: .external, key: "Rack", value: "B7") == .ok)
+            #expect(try await host.set(pool: .external, key: "Rack", value: "B8") == .ok)  // replaced in place
+            #expect(try await host.get(pool: .external, key: "Owner") == "Ünïcödé ✓")
+            #expect(try await host.get(pool: .external, key: "Missing") == nil)
+            #expect(try await host.enumerate(pool: .external).map { "\($0.key)=\($0.value)" } == ["Owner=Ünïcödé ✓", "Rack=B8"])
+            #expect(try await host.delete(pool: .external, key: "Owner") == .ok)
+            #expect(try await host.delete(pool: .external, key: "Owner") == .noMoreItems)
+            #expect(host.device.negotiated?.service == ICVersion(4, 0))  // Linux's highest
+            let auto = try await host.enumerate(pool: .auto)
+            #expect(auto.count == 10 && auto[5].key == "OSName" && auto[5].value == "Linux")
+        }
+        // A new guest on the same directory: the pool came back from its file.
+        let host = KVPHost()
+        let (bus, _) = try await icBus(host: [host.device], guest: [KVPGuest(store: KVPStore(directory: dir))])
+        defer { withExtendedLifetime(bus) {} }
+        #expect(try await host.get(pool: .external, key: "Rack") == "B8")
+        #expect(try await host.enumerate(pool: .external).count == 1)
+        // The file is Linux's layout: 2560-byte records.
+        let size = try FileManager.default.attributesOfItem(atPath: dir + "/.kvp_pool_0")[.size] as? Int
+        #expect(size == 2560)
+    }
+
+    @Test func limitsAreEnforcedWithErrors() async throws {
+        let host = KVPHost()
+        let store = KVPStore()
+        let (bus, _) = try await icBus(host: [host.device], guest: [KVPGuest(store: store)])
+        defer { withExtendedLifetime(bus) {} }
+        // A key too long for the 512-byte UTF-16 field cannot even be sent.
+        await #expect(throws: ICError.self) { try await host.set(pool: .guest, key: String(repeating: "k", count: 300), value: "v") }
+        // Fits UTF-16 (2048 bytes) but not the 2048-byte UTF-8 store: the guest refuses it.
+        #expect(try await host.set(pool: .guest, key: "big", value: String(repeating: "€", count: 1023)) == .noMoreItems)
+        #expect(throws: KVPStoreError.keyTooLong(513)) { try store.set(pool: 1, key: String(repeating: "x", count: 512), value: "") }
+        #expect(throws: KVPStoreError.noSuchPool(7)) { try store.get(pool: 7, key: "a") }
+        // IP operations without a handler: unknown adapter.
+        let info = KVPIPInfo(adapterID: "00:15:5d:00:00:01", addressFamily: .ipv4, dhcpEnabled: 1, ipAddresses: "", subnets: "", gateways: "", dnsServers: "")
+        var writer = WireWriter()
+        try KVPMessage(operation: .getIPInfo, pool: .external, content: .ipInfo(info)).write(to: &writer)
+        #expect(try await host.device.transact(.kvpExchange, body: writer.bytes).header.status == .fail)
     }
 }

@@ -1,0 +1,167 @@
+import Foundation
+import Synchronization
+import VMBusChannel
+import VMBusHost
+import VMBusWire
+
+/// Answers KVP's IP operations (06 §6.2) for a guest: the network configuration is the
+/// system's business, so it is pluggable.
+public protocol KVPIPHandler: Sendable {
+    /// The configuration of the adapter with this MAC address text, or `nil` if unknown.
+    func ipInfo(adapter: String) -> KVPIPInfo?
+    /// Applies a configuration to the adapter with this GUID text; `false` if unknown.
+    func setIPInfo(_ info: KVPIPInfo) -> Bool
+}
+
+/// The guest side of KVP (06 §6): pools in a ``KVPStore``, the AUTO pool generated from the
+/// system, IP operations through a ``KVPIPHandler``. Answers overwrite the request body in
+/// place; the response is as long as the request.
+public final class KVPGuest: ICGuestService {
+    public let name = "hv_kvp"
+    public var classID: GUID { DeviceClass.kvp.classID }
+    public let serviceVersions = ICVersions.linuxKVP
+    public let maximumPacketLength = 16384
+    public let store: KVPStore
+    let ipHandler: (any KVPIPHandler)?
+    /// Pool AUTO's fixed index → key table, with this system's values (06 §6.3).
+    let auto: [(key: String, value: String)]
+
+    public init(store: KVPStore = KVPStore(), ipHandler: (any KVPIPHandler)? = nil) {
+        self.store = store
+        self.ipHandler = ipHandler
+        let info = ProcessInfo.processInfo
+        let version = info.operatingSystemVersion
+        #if arch(x86_64)
+        let architecture = "x86_64"
+        #elseif arch(arm64)
+        let architecture = "aarch64"
+        #else
+        let architecture = "unknown"
+        #endif
+        self.auto = [
+            ("FullyQualifiedDomainName", info.hostName),
+            ("IntegrationServicesVersion", "3.1"),
+            ("NetworkAddressIPv4", ""),
+            ("NetworkAddressIPv6", ""),
+            ("OSBuildNumber", info.operatingSystemVersionString),
+            ("OSName", "Linux"),
+            ("OSMajorVersion", "\(version.majorVersion)"),
+            ("OSMinorVersion", "\(version.minorVersion)"),
+            ("OSVersion", info.operatingSystemVersionString),
+            ("ProcessorArchitecture", architecture),
+        ]
+    }
+
+    public func answer(_ message: inout ICMessage, version: ICVersion) -> ICDisposition {
+        // An unknown message type gets no answer at all, as Linux's KVP does.
+        guard message.header.messageType == .kvpExchange else { return .drop }
+        var reader = WireReader(message.remainder)
+        guard let request = try? KVPMessage(from: &reader, serviceVersion: version) else { return .drop }
+        let (status, content) = self.serve(request)
+        if let content {
+            var writer = WireWriter(capacity: message.remainder.count)
+            guard (try? KVPMessage(operation: request.operation, pool: request.pool, content: content).write(to: &writer)) != nil,
+                writer.count <= message.remainder.count
+            else { return .reply(.fail) }
+            var bytes = Array(message.remainder)
+            bytes.replaceSubrange(0..<writer.count, with: writer.bytes)
+            message.remainder = bytes[...]
+        }
+        return .reply(status)
+    }
+
+    /// The status, and the content to write back (nil: leave the body as it came).
+    func serve(_ request: KVPMessage) -> (ICStatus, KVPMessage.Content?) {
+        let pool = request.pool.rawValue
+        switch (request.operation, request.content) {
+        case (.get, .record(let record)):
+            guard let value = try? self.store.get(pool: pool, key: record.key) else { return (.noMoreItems, nil) }
+            return (.ok, .record(KVPRecord(key: record.key, value: .string(value))))
+        case (.set, .record(let record)):
+            let text: String
+            switch record.value {
+            case .string(let s): text = s
+            case .dword(let n): text = "\(n)"
+            case .linuxU64(let n): text = "\(n)"
+            // Other types are stored as an empty value, as Linux's daemon does.
+            case .expandString, .qword, .raw: text = ""
+            }
+            return ((try? self.store.set(pool: pool, key: record.key, value: text)) != nil ? .ok : .noMoreItems, nil)
+        case (.delete, .delete(let key)):
+            return ((try? self.store.delete(pool: pool, key: key)) != nil ? .ok : .noMoreItems, nil)
+        case (.enumerate, .enumerate(let index, _)):
+            let entry: (key: String, value: String)?
+            if request.pool == .auto {
+                entry = Int(index) < self.auto.count ? self.auto[Int(index)] : nil
+            } else {
+                entry = try? self.store.entry(pool: pool, index: Int(index))
+            }
+            guard let entry else { return (.noMoreItems, nil) }
+            return (.ok, .enumerate(index: index, KVPRecord(key: entry.key, value: .string(entry.value))))
+        case (.getIPInfo, .ipInfo(let info)):
+            guard let answer = self.ipHandler?.ipInfo(adapter: info.adapterID) else { return (.fail, nil) }
+            return (.ok, .ipInfo(answer))
+        case (.setIPInfo, .ipInfo(let info)):
+            return (self.ipHandler?.setIPInfo(info) == true ? .ok : .guidNotFound, nil)
+        default:
+            return (.fail, nil)
+        }
+    }
+}
+
+/// The host side of KVP: get, set, delete and enumerate a guest's pools.
+public final class KVPHost: Sendable {
+    public let device: ICHostDevice
+    /// OpenVMM's fixed buffer for value operations: 2 + 2578 bytes.
+    static let valueBufferSize = 2580
+
+    public init(instance: GUID = DeviceClass.kvp.classID, versions: [ICVersion] = ICVersions.windowsKVP, timeout: Duration = .seconds(35)) {
+        self.device = ICHostDevice(classID: DeviceClass.kvp.classID, instance: instance, serviceVersions: versions, timeout: timeout)
+    }
+
+    func send(_ request: KVPMessage) async throws(ICError) -> (status: ICStatus, body: KVPMessage?) {
+        var writer = WireWriter(capacity: Self.valueBufferSize)
+        do { try request.write(to: &writer) } catch { throw ICError.badResponse("cannot encode: \(error)") }
+        if writer.count < Self.valueBufferSize { writer.writeZeros(Self.valueBufferSize - writer.count) }
+        let answer = try await self.device.transact(.kvpExchange, body: writer.bytes)
+        let version = self.device.negotiated?.service ?? ICVersion(4, 0)
+        var reader = WireReader(answer.body)
+        return (answer.header.status, try? KVPMessage(from: &reader, serviceVersion: version))
+    }
+
+    /// The value of `key` in `pool`, or `nil` if the guest has none.
+    public func get(pool: KVPPool, key: String) async throws(ICError) -> String? {
+        let (status, body) = try await self.send(KVPMessage(
+            operation: .get, pool: pool, content: .record(KVPRecord(key: key, value: .string("")))))
+        guard status.isSuccess else { return nil }
+        guard case .record(let record)? = body?.content, case .string(let value) = record.value else {
+            throw ICError.badResponse("GET answered without a string value")
+        }
+        return value
+    }
+
+    /// Stores `value` under `key` in `pool`; returns the guest's status.
+    /// - Throws: ``ICError/badResponse(_:)`` for a key or value too long for its field.
+    @discardableResult
+    public func set(pool: KVPPool, key: String, value: String) async throws(ICError) -> ICStatus {
+        try await self.send(KVPMessage(operation: .set, pool: pool, content: .record(KVPRecord(key: key, value: .string(value))))).status
+    }
+
+    /// Deletes `key` from `pool`; returns the guest's status.
+    @discardableResult
+    public func delete(pool: KVPPool, key: String) async throws(ICError) -> ICStatus {
+        try await self.send(KVPMessage(operation: .delete, pool: pool, content: .delete(key: key))).status
+    }
+
+    /// Every entry of `pool`: indices 0, 1, 2… until the guest answers an error (06 §6.3).
+    public func enumerate(pool: KVPPool, limit: Int = 1024) async throws(ICError) -> [(key: String, value: String)] {
+        var entries: [(key: String, value: String)] = []
+        for index in 0..<UInt32(limit) {
+            let (status, body) = try await self.send(KVPMessage(
+                operation: .enumerate, pool: pool, content: .enumerate(index: index, KVPRecord(key: "", value: .string("")))))
+            guard status.isSuccess, case .enumerate(_, let record)? = body?.content else { break }
+            if case .string(let value) = record.value { entries.append((record.key, value)) } else { entries.append((record.key, "")) }
+        }
+        return entries
+    }
+}
