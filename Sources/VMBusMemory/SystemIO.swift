@@ -142,3 +142,11 @@ public enum SystemClock {
         return 116_444_736_000_000_000 + UInt64(now.tv_sec) * 10_000_000 + UInt64(now.tv_nsec) / 100
     }
 }
+
+/// File-system calls Foundation does not offer in the needed form.
+public enum FileSystem {
+    /// `rename(2)`: moves `source` over `destination` atomically, replacing it if it exists.
+    public static func rename(_ source: String, over destination: String) throws(MemoryError) {
+        guard unsafe Glibc.rename(source, destination) == 0 else { throw MemoryError.system(call: "rename", errno: errno) }
+    }
+}

@@ -171,3 +171,76 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         #expect(try await host.device.transact(.kvpExchange, body: writer.bytes).header.status == .fail)
     }
 }
+
+@Suite struct FileCopyTests {
+    func root() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fcopy-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test func sha256MatchesTheStandardVectors() {
+        #expect(SHA256.hex([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+
+    @Test func aLargeFileArrivesWhole() async throws {
+        let root = try self.root()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let host = FileCopyHost()
+        let (bus, _) = try await icBus(host: [host.device], guest: [FileCopyGuest(root: root)])
+        defer { withExtendedLifetime(bus) {} }
+        // 100 MiB with LONG_TESTS=1; 2 MiB otherwise (the debug-build SHA-256 is slow).
+        let size = (ProcessInfo.processInfo.environment["LONG_TESTS"] != nil ? 100 : 2) << 20
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let data = (0..<size).map { _ -> UInt8 in
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return UInt8(truncatingIfNeeded: state)
+        }
+        var reports = 0
+        try await host.copy(data, name: "big.bin", directory: "incoming/deep", flags: .createPath) { sent, total in
+            if sent == total || sent % (1 << 19) < FileCopyMessage.maximumFragment { reports += 1 }
+        }
+        let copied = try #require(FileManager.default.contents(atPath: root + "/incoming/deep/big.bin"))
+        #expect(SHA256.hex([UInt8](copied)) == SHA256.hex(data))
+        #expect(reports >= 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/incoming/deep") == ["big.bin"])  // no temp left
+    }
+
+    @Test func cancelHalfwayLeavesNoPartialFile() async throws {
+        let root = try self.root()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let host = FileCopyHost()
+        let (bus, _) = try await icBus(host: [host.device], guest: [FileCopyGuest(root: root)])
+        defer { withExtendedLifetime(bus) {} }
+        let data = [UInt8](repeating: 7, count: 100_000)
+        try await host.copy(data, name: "half.bin", directory: ".", cancelAfter: 50_000)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
+    }
+
+    @Test func existsMissingDirectoriesAndDiskFullAreReported() async throws {
+        let root = try self.root()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let host = FileCopyHost()
+        let (bus, _) = try await icBus(host: [host.device], guest: [FileCopyGuest(root: root)])
+        defer { withExtendedLifetime(bus) {} }
+        try await host.copy([1, 2, 3], name: "a.txt", directory: ".")
+        await #expect(throws: FileCopyHost.CopyError.refused(step: "start", .alreadyExists)) {
+            try await host.copy([4], name: "a.txt", directory: ".")
+        }
+        try await host.copy([4, 5], name: "a.txt", directory: ".", flags: .overwrite)
+        #expect(FileManager.default.contents(atPath: root + "/a.txt").map { [UInt8]($0) } == [4, 5])
+        await #expect(throws: FileCopyHost.CopyError.refused(step: "start", .fail)) {
+            try await host.copy([4], name: "b.txt", directory: "no/such/dir")
+        }
+        await #expect(throws: FileCopyHost.CopyError.refused(step: "start", .invalidArgument)) {
+            try await host.copy([4], name: "c.txt", directory: "../escape")
+        }
+        // The status mapping of the file-system errors the spec names.
+        #expect(FileCopyGuest.status(NSError(domain: NSPOSIXErrorDomain, code: Int(ENOSPC))) == .diskFull)
+        #expect(FileCopyGuest.status(CocoaError(.fileWriteOutOfSpace)) == .diskFull)
+        #expect(FileCopyGuest.status(NSError(domain: NSPOSIXErrorDomain, code: Int(EACCES))) == .fail)
+    }
+}
