@@ -244,3 +244,33 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         #expect(FileCopyGuest.status(NSError(domain: NSPOSIXErrorDomain, code: Int(EACCES))) == .fail)
     }
 }
+
+@Suite struct VSSTests {
+    @Test func theBackupHandshakeRunsTheHooks() async throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("vss-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: marker) }
+        let guest = VSSGuest(preFreeze: HookCommand(executable: "/usr/bin/touch", arguments: [marker], timeout: .seconds(10)))
+        let host = VSSHost()
+        let (bus, _) = try await icBus(host: [host.device], guest: [guest])
+        defer { withExtendedLifetime(bus) {} }
+        let results = try await host.backup()
+        #expect(results.map(\.0) == [.hotBackup, .freeze, .thaw, .backupComplete])
+        #expect(results.allSatisfy { $0.1 == .ok })
+        #expect(FileManager.default.fileExists(atPath: marker), "the pre-freeze hook ran")
+        #expect(try await host.send(.hotBackup).flags == VSSMessage.hotBackupNoAutoRecovery)
+        #expect(host.device.negotiated?.service == ICVersion(5, 0))
+    }
+
+    @Test func aStuckHookIsKilledAndTheFreezeFails() async throws {
+        let guest = VSSGuest(preFreeze: HookCommand(executable: "/bin/sleep", arguments: ["30"], timeout: .milliseconds(300)))
+        let host = VSSHost()
+        let (bus, _) = try await icBus(host: [host.device], guest: [guest])
+        defer { withExtendedLifetime(bus) {} }
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try await host.send(.freeze).status == .fail)
+        #expect(clock.now - start < .seconds(10))
+        // The channel still serves.
+        #expect(try await host.send(.thaw).status == .ok)
+    }
+}

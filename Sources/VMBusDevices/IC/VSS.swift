@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+import VMBusChannel
+import VMBusHost
+import VMBusWire
+
+/// A command a guest service runs (VSS hooks, shutdown actions): an executable and its
+/// arguments, never a shell string, with a time limit.
+public struct HookCommand: Hashable, Sendable {
+    public var executable: String
+    public var arguments: [String]
+    public var timeout: Duration
+
+    public init(executable: String, arguments: [String] = [], timeout: Duration = .seconds(60)) {
+        self.executable = executable
+        self.arguments = arguments
+        self.timeout = timeout
+    }
+
+    /// Runs the command; `true` if it exited 0 within the timeout (a late one is killed).
+    public func run() -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: self.executable)
+        process.arguments = self.arguments
+        process.standardInput = FileHandle.nullDevice
+        let done = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in done.signal() }
+        do { try process.run() } catch { return false }
+        let components = self.timeout.components
+        let nanoseconds = components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+        if done.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .timedOut {
+            process.terminate()
+            _ = done.wait(timeout: .now() + .seconds(2))
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            return false
+        }
+        return process.terminationReason == .exit && process.terminationStatus == 0
+    }
+}
+
+/// The guest side of VSS (06 §7): FREEZE and THAW run the configured hooks (pre-freeze,
+/// post-thaw) with their time limits — a stuck hook is killed, it cannot hold the channel —
+/// HOT_BACKUP answers "no auto-recovery", the rest succeed without action.
+public final class VSSGuest: ICGuestService {
+    public let name = "hv_vss"
+    public var classID: GUID { DeviceClass.backup.classID }
+    public let serviceVersions = ICVersions.linuxVSS
+    public var frameworkVersions: [ICVersion] { ICVersions.linuxFrameworkV3Only }
+    public let maximumPacketLength = 8192
+    public let preFreeze: HookCommand?
+    public let postThaw: HookCommand?
+    let log = Mutex<[VSSOperation]>([])
+
+    public init(preFreeze: HookCommand? = nil, postThaw: HookCommand? = nil) {
+        self.preFreeze = preFreeze
+        self.postThaw = postThaw
+    }
+
+    /// Operations served so far.
+    public var operations: [VSSOperation] { self.log.withLock { $0 } }
+
+    public func answer(_ message: inout ICMessage, version: ICVersion) -> ICDisposition {
+        guard message.header.messageType == .vss else { return .drop }
+        var reader = WireReader(message.remainder)
+        guard let request = try? VSSMessage(from: &reader) else { return .drop }
+        self.log.withLock { $0.append(request.operation) }
+        switch request.operation {
+        case .freeze: return .reply(self.preFreeze?.run() == false ? .fail : .ok)
+        case .thaw: return .reply(self.postThaw?.run() == false ? .fail : .ok)
+        case .hotBackup:
+            var bytes = Array(message.remainder)
+            var writer = WireWriter()
+            VSSMessage(operation: .hotBackup, flags: VSSMessage.hotBackupNoAutoRecovery).write(to: &writer)
+            bytes.replaceSubrange(0..<writer.count, with: writer.bytes)
+            message.remainder = bytes[...]
+            return .reply(.ok)
+        case .getDMInfo:
+            var bytes = Array(message.remainder)
+            var writer = WireWriter()
+            VSSMessage(operation: .getDMInfo, flags: 0).write(to: &writer)
+            bytes.replaceSubrange(0..<writer.count, with: writer.bytes)
+            message.remainder = bytes[...]
+            return .reply(.ok)
+        case .create, .delete, .backupComplete, .autoRecover: return .reply(.ok)
+        default: return .reply(.fail)
+        }
+    }
+}
+
+/// The host side of VSS: the backup handshake.
+public final class VSSHost: Sendable {
+    public let device: ICHostDevice
+
+    public init(instance: GUID = DeviceClass.backup.classID) {
+        self.device = ICHostDevice(
+            classID: DeviceClass.backup.classID, instance: instance, serviceVersions: [ICVersion(5, 0)],
+            frameworkVersions: [ICVersion(3, 0)], timeout: .seconds(15 * 60))
+    }
+
+    /// Sends one operation; returns the guest's status and the flags it answered.
+    public func send(_ operation: VSSOperation) async throws(ICError) -> (status: ICStatus, flags: UInt32) {
+        var writer = WireWriter()
+        VSSMessage(operation: operation).write(to: &writer)
+        let answer = try await self.device.transact(.vss, body: writer.bytes)
+        var reader = WireReader(answer.body)
+        let body = try? VSSMessage(from: &reader)
+        return (answer.header.status, body?.flags ?? 0)
+    }
+
+    /// The backup handshake: hot-backup check, freeze, (the snapshot would be taken here),
+    /// thaw, backup complete. Returns the statuses in order.
+    public func backup() async throws(ICError) -> [(VSSOperation, ICStatus)] {
+        var results: [(VSSOperation, ICStatus)] = []
+        for operation in [VSSOperation.hotBackup, .freeze, .thaw, .backupComplete] {
+            let (status, _) = try await self.send(operation)
+            results.append((operation, status))
+            // A failed freeze still needs a thaw; anything else failing ends the backup.
+            if !status.isSuccess && operation != .freeze { break }
+        }
+        return results
+    }
+}
