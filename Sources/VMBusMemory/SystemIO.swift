@@ -150,3 +150,12 @@ public enum FileSystem {
         guard unsafe Glibc.rename(source, destination) == 0 else { throw MemoryError.system(call: "rename", errno: errno) }
     }
 }
+
+extension SystemClock {
+    /// Sets the system's wall clock to a FILETIME (needs CAP_SYS_TIME).
+    public static func setWallClock(fileTime: UInt64) throws(MemoryError) {
+        let unix100ns = fileTime &- 116_444_736_000_000_000
+        var time = timespec(tv_sec: Int(unix100ns / 10_000_000), tv_nsec: Int(unix100ns % 10_000_000) * 100)
+        guard unsafe clock_settime(CLOCK_REALTIME, &time) == 0 else { throw MemoryError.system(call: "clock_settime", errno: errno) }
+    }
+}

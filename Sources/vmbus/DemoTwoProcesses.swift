@@ -20,7 +20,7 @@ extension DemoCommand {
 
         let host = Process()
         host.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        host.arguments = ["host", "--listen", path, "--device", "echo:\(self.devices)", "--log-level", "warning"]
+        host.arguments = ["host", "--listen", path, "--device", "echo:\(self.devices)", "--device", "ic", "--log-level", "warning"]
         let hostOutput = Pipe()
         host.standardOutput = hostOutput
         try host.run()
@@ -30,9 +30,11 @@ extension DemoCommand {
             host.waitUntilExit()
             LocalSocket.removeFile(path: path)
         }
-        guard let ready = readLine(hostOutput.fileHandleForReading), ready.hasPrefix("vmbus host: listening") else {
-            throw CLIError("the host process did not start")
-        }
+        var ready = readLine(hostOutput.fileHandleForReading)
+        if ready?.hasPrefix("vmbus host: admin socket") == true { ready = readLine(hostOutput.fileHandleForReading) }
+        guard let ready, ready.hasPrefix("vmbus host: listening") else { throw CLIError("the host process did not start") }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-demo-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
         print("host: process \(host.processIdentifier) listening on \(path), offering \(self.devices) echo device(s)")
 
         let start = ContinuousClock.now
@@ -44,10 +46,18 @@ extension DemoCommand {
         }
         let client = EchoClient()
         guest.bus.register(client)
+        let shutdownAsked = Mutex<String?>(nil)
+        let services: [any ICGuestService] = [
+            HeartbeatGuest(), ShutdownGuest { action, _ in shutdownAsked.withLock { $0 = "\(action)" } }, TimeSyncGuest(),
+            KVPGuest(store: KVPStore(directory: work + "/kvp")), FileCopyGuest(root: work + "/root"), VSSGuest(),
+        ]
+        for service in services { guest.bus.register(ICGuestDriver(service)) }
         let version = try await guest.bus.connect()
         await guest.bus.settle()
         print("guest: process \(getpid()) connected at VMBus \(version) in \(milliseconds(elapsedSeconds(since: start))) ms "
             + "(64 MiB of guest memory in a sealed memfd); \(guest.bus.devices.count) offer(s)")
+        let icNames = [DeviceClass.heartbeat, .shutdown, .timeSync, .kvp, .fileCopy, .backup].map(\.name)
+        print("  integration services bound: " + icNames.joined(separator: ", "))
         for device in client.devices {
             if let channel = client.channel(device.relid) {
                 let sizes = channel.ringSizes
@@ -94,6 +104,9 @@ extension DemoCommand {
             print("sub-channels: asked for 2 on relid \(first), host enabled \(enabled), offered as relids \(guest.bus.subChannels(of: first))")
             print(busListing(guest.bus, json: false))
         }
+        if !stop.withLock({ $0 }), guest.ending == nil {
+            try await self.runServices(admin: path + ".admin", work: work, shutdownAsked: shutdownAsked)
+        }
         if let ending = guest.ending, !stop.withLock({ $0 }) { throw CLIError("the host went away: \(ending)") }
         guest.disconnect()
         _ = await guest.ended()
@@ -101,6 +114,48 @@ extension DemoCommand {
         host.waitUntilExit()
         print("done: guest disconnected, host exited with status \(host.terminationStatus), socket removed")
         guard host.terminationStatus == 0 else { throw CLIError("the host exited with status \(host.terminationStatus)") }
+    }
+}
+
+extension DemoCommand {
+    /// Each integration service once, driven through the host's admin socket as `vmbus ctl`
+    /// would.
+    func runServices(admin: String, work: String, shutdownAsked: borrowing Mutex<String?>) async throws {
+        print("integration services (driven through the host's admin socket, as 'vmbus ctl' does):")
+        // The host negotiates each service as its channel opens; wait until all six are up.
+        for _ in 0..<100 {
+            let ready = (try? await self.statusShowsAllOpen(admin)) ?? false
+            if ready { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try adminRequest(admin, "heartbeat", prefix: "  ")
+        try adminRequest(admin, "time", prefix: "  ")
+        try adminRequest(admin, "kvp", ["set", "0", "DemoKey", "written by the host"], prefix: "  ")
+        print("  kvp: the guest stored DemoKey; reading it back:")
+        try adminRequest(admin, "kvp", ["get", "0", "DemoKey"], prefix: "    ")
+        print("  kvp: the guest's AUTO pool (first entries):")
+        try adminRequest(admin, "kvp", ["list", "2"], prefix: "    ")
+        let source = work + "/source.txt"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        try Data("hello from the host\n".utf8).write(to: URL(fileURLWithPath: source))
+        try adminRequest(admin, "copy", [source, "inbox/hello.txt", "create-path"], prefix: "  ")
+        let arrived = FileManager.default.contents(atPath: work + "/root/inbox/hello.txt").map { String(decoding: $0, as: UTF8.self) }
+        print("  fcopy: the guest's file holds: \(arrived?.trimmingCharacters(in: .newlines) ?? "nothing")")
+        try adminRequest(admin, "backup", prefix: "  vss ")
+        try adminRequest(admin, "shutdown", ["reboot"], prefix: "  ")
+        print("  shutdown: the guest's handler got \(shutdownAsked.withLock { $0 } ?? "nothing yet") (the demo does not act on it)")
+    }
+
+    func statusShowsAllOpen(_ admin: String) async throws -> Bool {
+        let socket = try LocalSocket.connect(path: admin)
+        try socket.send(Array("status\u{0}0".utf8))
+        var open = 0
+        while true {
+            let datagram = try socket.receive()
+            guard let kind = datagram.bytes.first, kind != UInt8(ascii: "E") else { break }
+            if String(decoding: datagram.bytes.dropFirst(), as: UTF8.self).contains(": open,") { open += 1 }
+        }
+        return open == 6
     }
 }
 

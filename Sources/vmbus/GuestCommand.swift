@@ -20,7 +20,9 @@ struct GuestCommand: AsyncParsableCommand {
             prints the bus like lsvmbus -vv and exits; with --echo-rounds N it checks N echo \
             round trips per device and exits; otherwise it keeps running (with --traffic, \
             sending echo traffic) until SIGINT/SIGTERM (exit 0) or until the host goes away \
-            (exit 1, with the reason).
+            (exit 1, with the reason). The integration services answer the host all along: \
+            heartbeat, shutdown (--on-shutdown), timesync (--set-clock), KVP (--kvp-dir), file \
+            copy (--fcopy-root) and VSS (--pre-freeze, --post-thaw).
             """
     )
 
@@ -42,6 +44,24 @@ struct GuestCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Keep sending echo traffic while running.")
     var traffic = false
 
+    @Option(name: .long, help: "Directory of the KVP pools (files .kvp_pool_0 … 4).")
+    var kvpDir: String = NSHomeDirectory() + "/.local/state/swift-vmbus/kvp"
+
+    @Option(name: .long, help: "Confine file copies from the host below this directory.")
+    var fcopyRoot: String?
+
+    @Option(name: .long, help: "Run this shell command when the host asks for shutdown ($1: poweroff, reboot or hibernate).")
+    var onShutdown: String?
+
+    @Option(name: .long, help: "Run this shell command before a VSS freeze (60 s limit).")
+    var preFreeze: String?
+
+    @Option(name: .long, help: "Run this shell command after a VSS thaw (60 s limit).")
+    var postThaw: String?
+
+    @Flag(name: .long, help: "Set the system clock when the host sends a timesync SYNC (needs CAP_SYS_TIME).")
+    var setClock = false
+
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -61,6 +81,7 @@ struct GuestCommand: AsyncParsableCommand {
         }
         let client = EchoClient()
         guest.bus.register(client)
+        for service in self.integrationServices(logger) { guest.bus.register(ICGuestDriver(service)) }
         let version: VMBusVersion
         do {
             version = try await guest.bus.connect()
@@ -96,6 +117,45 @@ struct GuestCommand: AsyncParsableCommand {
         case .goodbye(let reason): throw CLIError("the host ended the connection: \(reason)")
         case .hostGone(let why): throw CLIError("host gone: \(why)")
         }
+    }
+}
+
+extension GuestCommand {
+    /// The six integration services, configured from the options.
+    func integrationServices(_ logger: Logger) -> [any ICGuestService] {
+        let onShutdown = self.onShutdown
+        let shutdown = ShutdownGuest { action, _ in
+            let name: String
+            switch action {
+            case .powerOff: name = "poweroff"
+            case .reboot: name = "reboot"
+            case .hibernate: name = "hibernate"
+            case .unsupported: name = "unsupported"
+            }
+            guard let command = onShutdown else {
+                print("guest: the host asked to \(name) (no --on-shutdown command: not acting)")
+                DescriptorIO.flushOutput()
+                return
+            }
+            let ok = HookCommand(executable: "/bin/sh", arguments: ["-c", command, "vmbus-shutdown", name]).run()
+            logger.info("on-shutdown command for \(name): \(ok ? "succeeded" : "failed")")
+        }
+        var onSync: (@Sendable (UInt64) -> Void)?
+        if self.setClock {
+            onSync = { fileTime in
+                do throws(MemoryError) {
+                    try SystemClock.setWallClock(fileTime: fileTime)
+                } catch {
+                    logger.error("cannot set the clock: \(error)")
+                }
+            }
+        }
+        let timeSync = TimeSyncGuest(onSync: onSync)
+        let hook: (String?) -> HookCommand? = { $0.map { HookCommand(executable: "/bin/sh", arguments: ["-c", $0]) } }
+        return [
+            HeartbeatGuest(), shutdown, timeSync, KVPGuest(store: KVPStore(directory: self.kvpDir)),
+            FileCopyGuest(root: self.fcopyRoot), VSSGuest(preFreeze: hook(self.preFreeze), postThaw: hook(self.postThaw)),
+        ]
     }
 }
 

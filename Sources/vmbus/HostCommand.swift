@@ -21,16 +21,21 @@ struct HostCommand: ParsableCommand {
             to every guest and removing the socket file.
 
             Devices: echo (answers every in-band packet with its payload; up to 64 sub-channels \
-            on request) and discard (drops every packet, completing those that ask). Give \
-            --device echo:3 for three echo devices; repeat --device for several kinds.
+            on request), discard (drops every packet, completing those that ask) and ic (the six \
+            integration services: heartbeat, shutdown, timesync, KVP, VSS, file copy). Give \
+            --device echo:3 for three echo devices; repeat --device for several kinds. Drive \
+            the services of connected guests with 'vmbus ctl --host ADMIN_SOCKET'.
             """
     )
 
     @Option(name: .long, help: "The socket path to listen on.")
     var listen: String
 
-    @Option(name: .long, help: "A device to offer, KIND[:COUNT] (repeatable; default echo).")
+    @Option(name: .long, help: "A device to offer, KIND[:COUNT] (repeatable; default: echo and ic).")
     var device: [String] = []
+
+    @Option(name: .long, help: "The admin socket 'vmbus ctl' talks to (default: the listen path + .admin).")
+    var admin: String?
 
     @Option(name: .long, help: "Guests served at once.")
     var maxGuests: Int = 16
@@ -39,14 +44,15 @@ struct HostCommand: ParsableCommand {
 
     /// The parsed device list.
     func devices() throws -> [(kind: String, count: Int)] {
-        let specs = self.device.isEmpty ? ["echo"] : self.device
+        let specs = self.device.isEmpty ? ["echo", "ic"] : self.device
         return try specs.map { spec in
             let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
             let count = parts.count == 2 ? Int(parts[1]) : 1
             guard let count, (1...256).contains(count) else { throw ValidationError("bad device count in '\(spec)'") }
-            guard ["echo", "discard"].contains(parts[0]) else {
-                throw ValidationError("unknown device '\(parts[0])'; known: echo, discard")
+            guard ["echo", "discard", "ic"].contains(parts[0]) else {
+                throw ValidationError("unknown device '\(parts[0])'; known: echo, discard, ic")
             }
+            guard parts[0] != "ic" || count == 1 else { throw ValidationError("ic takes no count") }
             return (parts[0], count)
         }
     }
@@ -61,11 +67,19 @@ struct HostCommand: ParsableCommand {
         let specs = try self.devices()
         var options = LocalHost.Options()
         options.maximumGuests = self.maxGuests
+        let registry = ICRegistry()
         let host: LocalHost
         do {
             host = try LocalHost(path: self.listen, options: options, logger: logger) { bus in
                 var devices: [any HostDevice] = []
                 for (kind, count) in specs {
+                    if kind == "ic" {
+                        let set = ICSet()
+                        registry.add(set, for: bus)
+                        devices += set.devices
+                        set.startPeriodic()
+                        continue
+                    }
                     for _ in 0..<count {
                         let n = UInt32(devices.count)
                         let instance = GUID(data1: 0xEC40_0000 | n, data2: 0x5EED, data3: 0, data4: 0)
@@ -83,12 +97,24 @@ struct HostCommand: ParsableCommand {
         } catch {
             throw CLIError("cannot listen on \(self.listen): \(error)")
         }
+        let adminPath = self.admin ?? self.listen + ".admin"
+        let admin: AdminServer
+        do {
+            admin = try AdminServer(path: adminPath, host: host, services: registry)
+        } catch {
+            host.stop()
+            throw CLIError("cannot listen on \(adminPath): \(error)")
+        }
+        admin.start()
         host.start()
-        // One line on standard output once guests can connect: scripts and tests wait for it.
+        // Lines on standard output once guests can connect: scripts and tests wait for them.
+        print("vmbus host: admin socket \(adminPath)")
         print("vmbus host: listening on \(self.listen)")
         DescriptorIO.flushOutput()
         waitForTerminationSignal()
         logger.info("stopping")
+        admin.stop()
+        LocalSocket.removeFile(path: adminPath)
         host.stop()
     }
 }

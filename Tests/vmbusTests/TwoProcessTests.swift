@@ -47,7 +47,8 @@ final class Spawned {
 /// A host process listening on a fresh socket; returns once it accepts guests.
 func startHost(_ devices: String = "echo:2") throws -> (Spawned, String) {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-\(UInt32.random(in: 0...UInt32.max)).sock").path
-    let host = try Spawned(["host", "--listen", path, "--device", devices, "--log-level", "warning"])
+    let host = try Spawned(["host", "--listen", path, "--device", devices, "--device", "ic", "--log-level", "warning"])
+    #expect(host.line() == "vmbus host: admin socket \(path).admin")
     #expect(host.line() == "vmbus host: listening on \(path)")
     return (host, path)
 }
@@ -116,6 +117,58 @@ func startHost(_ devices: String = "echo:2") throws -> (Spawned, String) {
         }
         let guest = try Spawned(["guest", "--connect", path, "--echo-rounds", "5", "--memory", "32M"])
         #expect(guest.finish().status == 0)
+        host.kill(SIGTERM)
+        #expect(host.finish().status == 0)
+    }
+}
+
+/// Runs `vmbus ctl` and returns its status and output.
+func ctl(_ arguments: [String], admin: String) throws -> (status: Int32, output: String, errors: String) {
+    let process = try Spawned(["ctl"] + arguments + ["--host", admin])
+    return process.finish()
+}
+
+@Suite(.serialized) struct IntegrationServiceProcessTests {
+    @Test func heartbeatKVPAndFileCopyAcrossProcesses() throws {
+        let (host, path) = try startHost("echo")
+        let admin = path + ".admin"
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-ic-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        func startGuest() throws -> Spawned {
+            let guest = try Spawned(["guest", "--connect", path, "--memory", "32M", "--kvp-dir", work + "/kvp", "--fcopy-root", work + "/root"])
+            #expect(guest.line()?.hasPrefix("guest: connected") == true)
+            return guest
+        }
+        var guest = try startGuest()
+        // The services negotiate right after the channels open; status shows them.
+        var status = try ctl(["status"], admin: admin)
+        for _ in 0..<50 where !status.output.contains("vss: open") { status = try ctl(["status"], admin: admin) }
+        #expect(status.output.contains("kvp: open, framework 3.0, version 4.0"), "\(status)")
+        let beat = try ctl(["heartbeat"], admin: admin)
+        #expect(beat.status == 0 && beat.output.contains("heartbeat answered"), "\(beat)")
+        #expect(try ctl(["kvp", "set", "Owner", "Ünïcode ✓"], admin: admin).status == 0)
+        #expect(try ctl(["kvp", "get", "Owner"], admin: admin).output == "Ünïcode ✓\n")
+        let missing = try ctl(["kvp", "get", "Nope"], admin: admin)
+        #expect(missing.status == 1 && missing.errors.contains("no key"))
+        // File copy, byte-exact.
+        let source = work + "/source.bin"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        try Data(bytes).write(to: URL(fileURLWithPath: source))
+        let copy = try ctl(["copy", source, "in/file.bin", "--create-path"], admin: admin)
+        #expect(copy.status == 0, "\(copy)")
+        #expect(FileManager.default.contents(atPath: work + "/root/in/file.bin") == Data(bytes))
+        let again = try ctl(["copy", source, "in/file.bin"], admin: admin)
+        #expect(again.status == 1 && again.errors.contains("exists"))
+        // KVP survives a guest restart.
+        guest.kill(SIGTERM)
+        #expect(guest.finish().status == 0)
+        guest = try startGuest()
+        var value = try ctl(["kvp", "get", "Owner"], admin: admin)
+        for _ in 0..<50 where value.status != 0 { value = try ctl(["kvp", "get", "Owner"], admin: admin) }
+        #expect(value.output == "Ünïcode ✓\n", "\(value)")
+        guest.kill(SIGTERM)
+        _ = guest.finish()
         host.kill(SIGTERM)
         #expect(host.finish().status == 0)
     }

@@ -88,6 +88,20 @@ public final class HeartbeatHost: Sendable {
         return body.sequenceNumber
     }
 
+    /// Sends a heartbeat every `interval` (Hyper-V: about every 2 s) while the guest has the
+    /// channel open: starts once negotiation finished, ends when the channel goes away.
+    @discardableResult
+    public func start(interval: Duration = .seconds(2)) -> Task<Void, Never> {
+        Task { [self] in
+            await self.device.waitForOpen()
+            guard (try? await self.device.ready()) != nil else { return }
+            while !Task.isCancelled, self.device.isConnected {
+                _ = try? await self.beat()
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
     /// The guest's health as of the last heartbeat.
     public var health: GuestHealth {
         guard self.device.isConnected, self.device.negotiated != nil else { return .notRunning }

@@ -41,6 +41,7 @@ public final class ICHostDevice: HostDevice {
         var channel: Channel?
         var negotiation = Negotiation.pending
         var readyWaiters: [CheckedContinuation<Void, Never>] = []
+        var openWaiters: [CheckedContinuation<Void, Never>] = []
         /// The request in flight: its number and who waits for the answer.
         var pending: (number: UInt64, continuation: CheckedContinuation<Result<ICMessage, ICError>, Never>)?
         var nextNumber: UInt64 = 1
@@ -79,10 +80,13 @@ public final class ICHostDevice: HostDevice {
     public var isConnected: Bool { self.state.withLock { $0.channel != nil } }
 
     public func opened(_ channel: Channel, info: HostChannelInfo) {
-        self.state.withLock { state in
+        let waiters = self.state.withLock { state in
             state.channel = channel
             state.negotiation = .pending
+            defer { state.openWaiters = [] }
+            return state.openWaiters
         }
+        for waiter in waiters { waiter.resume() }
         Task { _ = try? await channel.receive { packet in self.response(packet) } }
         Task { await self.negotiate() }
     }
@@ -99,6 +103,18 @@ public final class ICHostDevice: HostDevice {
         }
         pending?.continuation.resume(returning: .failure(.notConnected))
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Waits until the guest opens the channel (at once if it is open).
+    public func waitForOpen() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now: Bool = self.state.withLock { state in
+                if state.channel != nil { return true }
+                state.openWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
     }
 
     /// Waits until negotiation finished (or the channel went away).

@@ -72,6 +72,22 @@ public final class TimeSyncHost: Sendable {
         self.device = ICHostDevice(classID: DeviceClass.timeSync.classID, instance: instance, serviceVersions: versions)
     }
 
+    /// Sends a SYNC once the guest negotiated, then a SAMPLE every `interval` (OpenVMM: 5 s)
+    /// while the channel is open.
+    @discardableResult
+    public func start(interval: Duration = .seconds(5)) -> Task<Void, Never> {
+        Task { [self] in
+            await self.device.waitForOpen()
+            guard (try? await self.device.ready()) != nil else { return }
+            var flags = TimeSyncFlags.sync
+            while !Task.isCancelled, self.device.isConnected {
+                try? await self.send(flags)
+                flags = .sample
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
     /// Sends the host's time now, as a SYNC (set the clock) or a SAMPLE.
     public func send(_ flags: TimeSyncFlags = .sample) async throws(ICError) {
         let (_, version) = try await self.device.ready()

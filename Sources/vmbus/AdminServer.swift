@@ -1,0 +1,201 @@
+import Foundation
+import Synchronization
+import VMBusDevices
+import VMBusHost
+import VMBusLocal
+import VMBusMemory
+import VMBusWire
+
+/// The host sides of the six integration services for one guest.
+final class ICSet: Sendable {
+    let heartbeat = HeartbeatHost()
+    let shutdown = ShutdownHost()
+    let timeSync = TimeSyncHost()
+    let kvp = KVPHost()
+    let fileCopy = FileCopyHost()
+    let vss = VSSHost()
+
+    /// Starts the periodic heartbeat and time samples (they end when the guest goes).
+    func startPeriodic() {
+        self.heartbeat.start()
+        self.timeSync.start()
+    }
+
+    var devices: [any HostDevice] {
+        [self.heartbeat.device, self.shutdown.device, self.timeSync.device, self.kvp.device, self.fileCopy.device, self.vss.device]
+    }
+}
+
+/// The services of every connected guest, by its bus.
+final class ICRegistry: Sendable {
+    let map = Mutex<[ObjectIdentifier: ICSet]>([:])
+    func add(_ set: ICSet, for bus: HostBus) { self.map.withLock { $0[ObjectIdentifier(bus)] = set } }
+    func services(for bus: HostBus) -> ICSet? { self.map.withLock { $0[ObjectIdentifier(bus)] } }
+}
+
+/// The admin protocol of `vmbus host` (a SOCK_SEQPACKET socket; `vmbus ctl` is its client):
+/// one request datagram — UTF-8 arguments separated by NUL: command, guest id, parameters —
+/// answered by datagrams whose first byte says what they are: `O` a line of output, `P` a
+/// progress line, `E` the end (then a status byte, 0 for success, and a message).
+final class AdminServer: Sendable {
+    let socket: LocalSocket
+    let host: LocalHost
+    let services: ICRegistry
+
+    init(path: String, host: LocalHost, services: ICRegistry) throws {
+        self.socket = try LocalSocket.listen(path: path)
+        self.host = host
+        self.services = services
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            while let client = try? self.socket.accept() {
+                guard let request = try? client.receive(), !request.isEndOfStream else { continue }
+                let args = request.bytes.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+                Task { await self.serve(args, client) }
+            }
+        }
+        thread.name = "vmbus-host-admin"
+        thread.start()
+    }
+
+    func stop() { self.socket.shutdown() }
+
+    static func send(_ client: LocalSocket, _ kind: UInt8, _ text: String) {
+        try? client.send([kind] + Array(text.utf8.prefix(4000)))
+    }
+
+    func serve(_ args: [String], _ client: LocalSocket) async {
+        let output: @Sendable (String) -> Void = { Self.send(client, UInt8(ascii: "O"), $0) }
+        do {
+            try await self.run(args, output: output, progress: { Self.send(client, UInt8(ascii: "P"), $0) })
+            try? client.send([UInt8(ascii: "E"), 0])
+        } catch {
+            try? client.send([UInt8(ascii: "E"), 1] + Array("\(error)".utf8.prefix(4000)))
+        }
+    }
+
+    /// The guest's services: the one named, or the only one connected.
+    func services(_ guest: String) throws -> (Int, ICSet) {
+        let guests = self.host.guests.map(\.id)
+        let id: Int
+        if let wanted = Int(guest), wanted > 0 {
+            id = wanted
+        } else {
+            guard guests.count == 1, let only = guests.first else {
+                throw CLIError(guests.isEmpty ? "no guest is connected" : "several guests are connected: give --guest (\(guests))")
+            }
+            id = only
+        }
+        guard let bus = self.host.bus(guest: id), let set = self.services.services(for: bus) else {
+            throw CLIError("no guest \(id)")
+        }
+        return (id, set)
+    }
+
+    func run(_ args: [String], output: @Sendable (String) -> Void, progress: @Sendable (String) -> Void) async throws {
+        guard args.count >= 2 else { throw CLIError("malformed request") }
+        let command = args[0]
+        let p = Array(args.dropFirst(2))
+        if command == "status" {
+            let guests = self.host.guests
+            output("\(guests.count) guest(s) connected, \(self.host.servedCount) served since start")
+            for guest in guests {
+                let bus = self.host.bus(guest: guest.id)
+                let set = bus.flatMap { self.services.services(for: $0) }
+                output("guest \(guest.id): memory \(guest.memoryBytes >> 20) MiB, channels offered \(bus?.relids ?? [])")
+                if let set {
+                    output("  heartbeat: \(describe(set.heartbeat.health))")
+                    for (name, device) in [("heartbeat", set.heartbeat.device), ("shutdown", set.shutdown.device),
+                                           ("timesync", set.timeSync.device), ("kvp", set.kvp.device),
+                                           ("fcopy", set.fileCopy.device), ("vss", set.vss.device)] {
+                        let state = device.negotiated.map { "open, framework \($0.framework), version \($0.service)" }
+                            ?? (device.isConnected ? "negotiating" : "not open")
+                        output("  \(name): \(state)")
+                    }
+                }
+            }
+            return
+        }
+        let (id, set) = try self.services(args[1])
+        switch command {
+        case "heartbeat":
+            let sequence = try await set.heartbeat.beat()
+            output("guest \(id): heartbeat answered (sequence \(sequence)); \(describe(set.heartbeat.health))")
+        case "shutdown":
+            var flags: ShutdownFlags = []
+            if p.contains("reboot") { flags.insert(.restart) }
+            if p.contains("hibernate") { flags.insert(.hibernate) }
+            if p.contains("force") { flags.insert(.force) }
+            let status = try await set.shutdown.request(flags, message: "vmbus ctl")
+            guard status.isSuccess else { throw CLIError("guest \(id) refused: status \(status)") }
+            output("guest \(id): accepted \(flags.contains(.restart) ? "reboot" : flags.contains(.hibernate) ? "hibernate" : "power off")")
+        case "time":
+            try await set.timeSync.send(.sync)
+            output("guest \(id): time sync sent (host FILETIME \(SystemClock.fileTimeNow()))")
+        case "kvp":
+            guard p.count >= 2, let poolNumber = UInt8(p[1]), poolNumber < 5 else { throw CLIError("kvp needs an operation and a pool 0–4") }
+            let pool = KVPPool(rawValue: poolNumber)
+            switch (p[0], p.count) {
+            case ("get", 3):
+                guard let value = try await set.kvp.get(pool: pool, key: p[2]) else { throw CLIError("no key '\(p[2])' in pool \(poolNumber)") }
+                output(value)
+            case ("set", 4):
+                let status = try await set.kvp.set(pool: pool, key: p[2], value: p[3])
+                guard status.isSuccess else { throw CLIError("the guest refused: status \(status)") }
+            case ("delete", 3):
+                let status = try await set.kvp.delete(pool: pool, key: p[2])
+                guard status.isSuccess else { throw CLIError("no key '\(p[2])' in pool \(poolNumber)") }
+            case ("list", 2):
+                for entry in try await set.kvp.enumerate(pool: pool) { output("\(entry.key)=\(entry.value)") }
+            default: throw CLIError("kvp get POOL KEY | set POOL KEY VALUE | delete POOL KEY | list POOL")
+            }
+        case "copy":
+            guard p.count >= 2 else { throw CLIError("copy needs SRC and GUEST_PATH") }
+            guard let data = FileManager.default.contents(atPath: p[0]) else { throw CLIError("cannot read \(p[0])") }
+            let target = p[1]
+            let slash = target.lastIndex(of: "/")
+            let directory = slash.map { String(target[..<$0]) } ?? "."
+            let name = slash.map { String(target[target.index(after: $0)...]) } ?? target
+            var flags: FileCopyFlags = []
+            if p.contains("overwrite") { flags.insert(.overwrite) }
+            if p.contains("create-path") { flags.insert(.createPath) }
+            let bytes = [UInt8](data)
+            var last = -1
+            try await set.fileCopy.copy(bytes, name: name, directory: directory.isEmpty ? "/" : directory, flags: flags) { sent, total in
+                let percent = total == 0 ? 100 : sent * 100 / total
+                if percent != last {
+                    last = percent
+                    progress("\(sent) \(total)")
+                }
+            }
+            output("copied \(bytes.count) bytes to guest \(id):\(target)")
+        case "backup":
+            for (operation, status) in try await set.vss.backup() {
+                output("\(vssName(operation)): \(status.isSuccess ? "ok" : "failed (status \(status))")")
+            }
+        default:
+            throw CLIError("unknown command '\(command)'")
+        }
+    }
+}
+
+func describe(_ health: GuestHealth) -> String {
+    switch health {
+    case .healthy(let last): return "healthy (last answer \(Double((SystemClock.referenceTime() &- last) / 10_000) / 1000) s ago)"
+    case .lost(let last?): return "lost (last answer \(Double((SystemClock.referenceTime() &- last) / 10_000) / 1000) s ago)"
+    case .lost(nil): return "no answer yet"
+    case .notRunning: return "not running"
+    }
+}
+
+func vssName(_ operation: VSSOperation) -> String {
+    switch operation {
+    case .hotBackup: return "hot-backup check"
+    case .freeze: return "freeze"
+    case .thaw: return "thaw"
+    case .backupComplete: return "backup complete"
+    default: return "operation \(operation.rawValue)"
+    }
+}

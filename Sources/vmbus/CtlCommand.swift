@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import VMBusMemory
+
+/// `vmbus ctl`: drives a running `vmbus host` through its admin socket.
+struct CtlCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ctl",
+        abstract: "Drive a running host's integration services (status, heartbeat, shutdown, time, kvp, copy, backup).",
+        discussion: "ADMIN is the admin socket 'vmbus host' prints at start-up (by default its listen path + .admin).",
+        subcommands: [CtlStatus.self, CtlHeartbeat.self, CtlShutdown.self, CtlTime.self, CtlKVP.self, CtlCopy.self, CtlBackup.self]
+    )
+}
+
+/// Options every `ctl` subcommand takes.
+struct CtlTarget: ParsableArguments {
+    @Option(name: .customLong("host"), help: "The host's admin socket.")
+    var admin: String
+
+    @Option(name: .long, help: "The guest (its number in 'status'); needed only when several are connected.")
+    var guest: Int?
+
+    /// Sends a request and prints the answer; throws (exit 1) on a failure.
+    func request(_ command: String, _ parameters: [String] = [], progressBar: Bool = false) throws {
+        try adminRequest(self.admin, guest: self.guest, command, parameters, progressBar: progressBar)
+    }
+}
+
+/// One request to a host's admin socket; prints the output lines (with `prefix`).
+func adminRequest(
+    _ admin: String, guest: Int? = nil, _ command: String, _ parameters: [String] = [], progressBar: Bool = false,
+    prefix: String = ""
+) throws {
+        let socket: LocalSocket
+        do { socket = try LocalSocket.connect(path: admin) } catch { throw CLIError("cannot reach \(admin): \(error)") }
+        let args = [command, guest.map(String.init) ?? "0"] + parameters
+        try socket.send(Array(args.joined(separator: "\u{0}").utf8))
+        while true {
+            let datagram = try socket.receive()
+            guard let kind = datagram.bytes.first else { throw CLIError("the host closed the admin connection") }
+            let text = String(decoding: datagram.bytes.dropFirst(kind == UInt8(ascii: "E") ? 2 : 1), as: UTF8.self)
+            switch kind {
+            case UInt8(ascii: "O"): print(prefix + text)
+            case UInt8(ascii: "P"):
+                guard progressBar else { continue }
+                let numbers = text.split(separator: " ").compactMap { Int($0) }
+                if numbers.count == 2 { renderProgress(numbers[0], numbers[1]) }
+            case UInt8(ascii: "E"):
+                if progressBar { print("") }
+                guard datagram.bytes.count >= 2, datagram.bytes[1] == 0 else { throw CLIError(text) }
+                return
+            default: throw CLIError("unexpected answer from the host")
+            }
+        }
+}
+
+/// A one-line progress bar on standard error.
+func renderProgress(_ done: Int, _ total: Int) {
+    let width = 40
+    let filled = total == 0 ? width : done * width / total
+    let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+    let percent = total == 0 ? 100 : done * 100 / total
+    FileHandle.standardError.write(Data("\r[\(bar)] \(percent)% (\(done)/\(total) bytes)".utf8))
+}
+
+struct CtlStatus: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Guests, channels and service health.")
+    @OptionGroup var target: CtlTarget
+    func run() throws { try self.target.request("status") }
+}
+
+struct CtlHeartbeat: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "heartbeat", abstract: "Send one heartbeat and report the guest's health.")
+    @OptionGroup var target: CtlTarget
+    func run() throws { try self.target.request("heartbeat") }
+}
+
+struct CtlShutdown: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "shutdown", abstract: "Ask the guest to power off, reboot or hibernate.")
+    @OptionGroup var target: CtlTarget
+    @Flag(name: .long, help: "Reboot instead of powering off.") var reboot = false
+    @Flag(name: .long, help: "Hibernate instead of powering off.") var hibernate = false
+    @Flag(name: .long, help: "Set the force flag.") var force = false
+    func validate() throws { if self.reboot && self.hibernate { throw ValidationError("choose --reboot or --hibernate") } }
+    func run() throws {
+        try self.target.request("shutdown", (self.reboot ? ["reboot"] : []) + (self.hibernate ? ["hibernate"] : []) + (self.force ? ["force"] : []))
+    }
+}
+
+struct CtlTime: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "time", abstract: "Send the host's time (a timesync SYNC).")
+    @OptionGroup var target: CtlTarget
+    func run() throws { try self.target.request("time") }
+}
+
+struct CtlKVP: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kvp", abstract: "Get, set, delete or list the guest's KVP entries.",
+        discussion: "Pools: 0 external (host → guest), 1 guest, 2 auto (generated by the guest), 3 auto-external, 4 auto-internal.")
+    @OptionGroup var target: CtlTarget
+    @Argument(help: "get KEY | set KEY VALUE | delete KEY | list") var words: [String]
+    @Option(name: .long, help: "The pool, 0–4.") var pool: UInt8 = 0
+    func validate() throws {
+        guard self.pool < 5 else { throw ValidationError("--pool must be 0–4") }
+        switch (self.words.first, self.words.count) {
+        case ("get", 2), ("set", 3), ("delete", 2), ("list", 1): break
+        default: throw ValidationError("usage: kvp get KEY | set KEY VALUE | delete KEY | list")
+        }
+    }
+    func run() throws {
+        try self.target.request("kvp", [self.words[0], "\(self.pool)"] + self.words.dropFirst())
+    }
+}
+
+struct CtlCopy: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "copy", abstract: "Copy a file into the guest (fcopy), with a progress bar.")
+    @OptionGroup var target: CtlTarget
+    @Argument(help: "The file to send (read by the host process).") var source: String
+    @Argument(help: "The guest path to write.") var guestPath: String
+    @Flag(name: .long, help: "Replace an existing file.") var overwrite = false
+    @Flag(name: .long, help: "Create missing directories.") var createPath = false
+    func run() throws {
+        let path = URL(fileURLWithPath: self.source).standardizedFileURL.path
+        try self.target.request(
+            "copy", [path, self.guestPath] + (self.overwrite ? ["overwrite"] : []) + (self.createPath ? ["create-path"] : []),
+            progressBar: true)
+    }
+}
+
+struct CtlBackup: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "backup", abstract: "Run the VSS backup handshake (freeze, thaw).")
+    @OptionGroup var target: CtlTarget
+    func run() throws { try self.target.request("backup") }
+}
