@@ -109,8 +109,12 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         let hostChannel = try #require(bus.host.channel(relid))
         try await hostChannel.send(inBand: [0xFF, 0xFF, 0xFF][...])
         try await hostChannel.send(inBand: [UInt8](repeating: 0xEE, count: 3000)[...])
+        // Oversize for heartbeat (Linux reads at most 4 KiB): dropped, not a broken channel.
+        var oversize = ICMessage.encodedHeartbeatRequest(sequence: 9)
+        oversize += [UInt8](repeating: 0, count: 6000)
+        try await hostChannel.send(inBand: oversize[...])
         #expect(try await host.beat() > 0)
-        #expect(drivers[0].statistics.dropped >= 3)
+        #expect(drivers[0].statistics.dropped >= 4)
         guard case .healthy = host.health else {
             Issue.record("not healthy after garbage: \(host.health)")
             return
@@ -272,5 +276,50 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         #expect(clock.now - start < .seconds(10))
         // The channel still serves.
         #expect(try await host.send(.thaw).status == .ok)
+    }
+}
+
+extension ICMessage {
+    /// A heartbeat request's payload at versions 3.0/3.0.
+    static func encodedHeartbeatRequest(sequence: UInt64) -> [UInt8] {
+        var body = WireWriter()
+        HeartbeatMessage(sequenceNumber: sequence).write(to: &body)
+        let header = ICMessageHeader(
+            frameworkVersion: ICVersion(3, 0), messageType: .heartbeat, messageVersion: ICVersion(3, 0), messageSize: 0)
+        return (try? ICMessage(header: header, body: body.bytes).encode()) ?? []
+    }
+}
+
+/// An IP handler that knows one adapter.
+final class OneAdapter: KVPIPHandler {
+    let applied = Mutex<[KVPIPInfo]>([])
+    func ipInfo(adapter: String) -> KVPIPInfo? {
+        adapter == "00:15:5D:00:00:01"
+            ? KVPIPInfo(adapterID: adapter, addressFamily: .ipv4, dhcpEnabled: 1, ipAddresses: "10.0.0.5", subnets: "255.255.255.0",
+                        gateways: "10.0.0.1", dnsServers: "10.0.0.53")
+            : nil
+    }
+    func setIPInfo(_ info: KVPIPInfo) -> Bool {
+        guard info.adapterID == "{5e1c2a9b-0000-4000-8000-000000000001}" else { return false }
+        self.applied.withLock { $0.append(info) }
+        return true
+    }
+}
+
+@Suite struct KVPIPTests {
+    @Test func ipInfoGoesThroughTheHandler() async throws {
+        let handler = OneAdapter()
+        let host = KVPHost()
+        let (bus, _) = try await icBus(host: [host.device], guest: [KVPGuest(ipHandler: handler)])
+        defer { withExtendedLifetime(bus) {} }
+        let info = try #require(try await host.ipInfo(adapter: "00:15:5D:00:00:01"))
+        #expect(info.ipAddresses == "10.0.0.5" && info.gateways == "10.0.0.1" && info.addressFamily == .ipv4)
+        #expect(try await host.ipInfo(adapter: "00:00:00:00:00:00") == nil)
+        let set = KVPIPInfo(adapterID: "{5e1c2a9b-0000-4000-8000-000000000001}", addressFamily: .ipv4, ipAddresses: "10.0.0.9")
+        #expect(try await host.setIPInfo(set) == .ok)
+        #expect(handler.applied.withLock { $0.map(\.ipAddresses) } == ["10.0.0.9"])
+        var unknown = set
+        unknown.adapterID = "{00000000-0000-0000-0000-000000000000}"
+        #expect(try await host.setIPInfo(unknown) == .guidNotFound)
     }
 }

@@ -69,9 +69,9 @@ public final class ICGuestDriver: GuestDriver {
     public var statistics: ICGuestStatistics { self.state.withLock { $0.statistics } }
 
     public func probe(_ device: GuestDevice, bus: GuestBus) async throws {
-        var options = ChannelOptions()
-        options.maximumPacketLength = max(self.service.maximumPacketLength + PacketDescriptor.wireSize, 64)
-        let channel = try await bus.open(device.relid, pages: .utility, options: options)
+        // No ring-level packet limit: an oversize packet is well-formed, just too big for the
+        // service, so it is dropped and counted here instead of failing the channel.
+        let channel = try await bus.open(device.relid, pages: .utility)
         self.state.withLock { $0.channels[device.relid] = channel }
         Task { _ = try? await channel.receive { packet in await self.handle(packet, on: channel) } }
     }
@@ -82,7 +82,9 @@ public final class ICGuestDriver: GuestDriver {
     }
 
     func handle(_ packet: ChannelPacket, on channel: Channel) async {
-        guard packet.descriptor.type == .dataInBand, let response = self.response(to: packet.payload) else {
+        guard packet.descriptor.type == .dataInBand, packet.payload.count <= self.service.maximumPacketLength,
+            let response = self.response(to: packet.payload)
+        else {
             self.state.withLock { $0.statistics.dropped += 1 }
             return
         }

@@ -153,6 +153,32 @@ public final class KVPHost: Sendable {
         try await self.send(KVPMessage(operation: .delete, pool: pool, content: .delete(key: key))).status
     }
 
+    /// The IP configuration of the guest adapter with this MAC address (string form, KVP ≤ 4.0);
+    /// `nil` if the guest does not know the adapter.
+    public func ipInfo(adapter mac: String) async throws(ICError) -> KVPIPInfo? {
+        let (status, body) = try await self.sendIP(KVPMessage(
+            operation: .getIPInfo, pool: .external, content: .ipInfo(KVPIPInfo(adapterID: mac, addressFamily: .both))))
+        guard status.isSuccess else { return nil }
+        guard case .ipInfo(let info)? = body?.content else { throw ICError.badResponse("GET_IP_INFO answered without a record") }
+        return info
+    }
+
+    /// Applies an IP configuration to the guest adapter named by `info.adapterID` (its GUID);
+    /// returns the guest's status (HV_GUID_NOTFOUND for an unknown adapter).
+    public func setIPInfo(_ info: KVPIPInfo) async throws(ICError) -> ICStatus {
+        try await self.sendIP(KVPMessage(operation: .setIPInfo, pool: .external, content: .ipInfo(info))).status
+    }
+
+    /// IP operations travel in OpenVMM's 7428-byte buffer.
+    func sendIP(_ request: KVPMessage) async throws(ICError) -> (status: ICStatus, body: KVPMessage?) {
+        var writer = WireWriter(capacity: KVPMessage.ipInfoBodySize)
+        do { try request.write(to: &writer) } catch { throw ICError.badResponse("cannot encode: \(error)") }
+        let answer = try await self.device.transact(.kvpExchange, body: writer.bytes)
+        let version = self.device.negotiated?.service ?? ICVersion(4, 0)
+        var reader = WireReader(answer.body)
+        return (answer.header.status, try? KVPMessage(from: &reader, serviceVersion: version))
+    }
+
     /// Every entry of `pool`: indices 0, 1, 2… until the guest answers an error (06 §6.3).
     public func enumerate(pool: KVPPool, limit: Int = 1024) async throws(ICError) -> [(key: String, value: String)] {
         var entries: [(key: String, value: String)] = []
