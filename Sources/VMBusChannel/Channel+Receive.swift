@@ -22,7 +22,11 @@ public struct ChannelPacket: Sendable {
 
 /// The reading end of a channel, held by one consumer at a time. Obtained from
 /// ``Channel/reader()``; ``next()`` returns packets until the channel closes.
-public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol {
+///
+/// `@unchecked Sendable`: a reader may be handed from task to task (a stream parks it between
+/// reads), but its state is only ever used by the one task that holds it — the channel allows
+/// one reader, and holders pass it on, never share it.
+public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @unchecked Sendable {
     public typealias Element = ChannelPacket
     public typealias Failure = Never
 
@@ -90,6 +94,12 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol {
                 if signal { self.channel.doorbell.ring() }
             case .empty(let signal):
                 if signal { self.channel.doorbell.ring() }
+                // Finishing (the peer is gone): the ring is drained, so the channel ends now.
+                if let reason = self.channel.receiver.withLock({ $0.finishing }) {
+                    self.channel.close(reason)
+                    self.closeReason = reason
+                    continue
+                }
                 // Poll briefly before sleeping: a reply often lands within microseconds, and
                 // a task wake-up costs more than that.
                 if self.pollBriefly() { continue }
@@ -242,7 +252,7 @@ extension Channel {
     func waitForInput() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now: Bool = self.receiver.withLock { state in
-                if state.signalled || state.closed != nil {
+                if state.signalled || state.closed != nil || state.finishing != nil {
                     state.signalled = false
                     return true
                 }

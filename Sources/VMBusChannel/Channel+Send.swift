@@ -84,6 +84,27 @@ extension Channel {
         }
     }
 
+    /// Sends an in-band packet whose payload is an 8-byte word and then `payload` (a pipe
+    /// packet, 07 §4), waiting for room; nothing is joined or allocated.
+    public func send(leadingWord: UInt64, payload: ArraySlice<UInt8>) async throws(ChannelError) {
+        try await self.send(length: PacketSize.inBand(payload: 8 + payload.count)) { ring throws(RingError) in
+            try ring.write(leadingWord: leadingWord, payload: payload)
+        }
+    }
+
+    /// Free bytes in the outgoing ring now (the peer may free more at any time).
+    public func outgoingFreeBytes() throws(ChannelError) -> Int {
+        let result: Result<Int, RingError>? = self.sender.withLock { state in
+            if state.closed != nil { return nil }
+            do throws(RingError) { return .success(try state.ring.freeBytes()) } catch { return .failure(error) }
+        }
+        switch result {
+        case .success(let free)?: return free
+        case .failure(let error)?: throw ChannelError.closed(self.fail(error))
+        case nil: throw ChannelError.closed(self.closeReason ?? .closedLocally)
+        }
+    }
+
     /// Sends a packet already encoded by `PacketEncoder` (any type), waiting for room.
     public func send(encoded packet: [UInt8]) async throws(ChannelError) {
         try await self.send(length: packet.count) { ring throws(RingError) in try ring.write(packet: packet[...]) }

@@ -38,6 +38,8 @@ public final class Channel: Sendable {
         var interrupts: UInt64 = 0
         /// The counters of the ring a ``ChannelReader`` holds, as it last published them.
         var readerStatistics = RingStatistics()
+        /// Set by ``Channel/finish(_:)``: end once the ring is empty.
+        var finishing: CloseReason?
     }
 
     enum RequestSlot {
@@ -59,6 +61,9 @@ public final class Channel: Sendable {
     struct Lifecycle: ~Copyable {
         var closed: CloseReason?
         var waiters: [CheckedContinuation<CloseReason, Never>] = []
+        /// Set by ``Channel/finish(_:)``.
+        var finishing: CloseReason?
+        var endWaiters: [CheckedContinuation<CloseReason, Never>] = []
     }
 
     /// The channel's relid.
@@ -150,6 +155,19 @@ public final class Channel: Sendable {
     /// Requests waiting for their completion.
     public var outstandingRequests: Int { self.requests.withLock { $0.table.outstanding } }
 
+    /// Waits until the channel closes or starts finishing (``finish(_:)``) and returns why:
+    /// the moment the peer is known to be gone, even if data is still to be read.
+    public func ended() async -> CloseReason {
+        await withCheckedContinuation { (continuation: CheckedContinuation<CloseReason, Never>) in
+            let reason: CloseReason? = self.lifecycle.withLock { state in
+                if let reason = state.closed ?? state.finishing { return reason }
+                state.endWaiters.append(continuation)
+                return nil
+            }
+            if let reason { continuation.resume(returning: reason) }
+        }
+    }
+
     /// Waits until the channel closes and returns why.
     public func closed() async -> CloseReason {
         await withCheckedContinuation { (continuation: CheckedContinuation<CloseReason, Never>) in
@@ -206,11 +224,15 @@ public final class Channel: Sendable {
     /// ``ChannelError/closed(_:)`` (a reader's loop ends with the reason). Closing twice keeps
     /// the first reason.
     public func close(_ reason: CloseReason) {
+        var reason = reason
         let waiters: [CheckedContinuation<CloseReason, Never>]? = self.lifecycle.withLock { state in
             guard state.closed == nil else { return nil }
+            // A channel already finishing keeps the reason it is finishing for.
+            reason = state.finishing ?? reason
             state.closed = reason
-            let waiters = state.waiters
+            let waiters = state.waiters + state.endWaiters
             state.waiters = []
+            state.endWaiters = []
             return waiters
         }
         guard let waiters else { return }
@@ -227,6 +249,34 @@ public final class Channel: Sendable {
             if case .waiting(let continuation) = slot { continuation.resume(returning: .failure(.closed(reason))) }
         }
         for waiter in waiters { waiter.resume(returning: reason) }
+    }
+
+    /// Ends the channel once its reader has taken what is already in the incoming ring: data
+    /// the peer sent before going away (a rescinded hvsock connection) is still delivered.
+    /// Sends fail at once. Without an active reader the channel closes now.
+    public func finish(_ reason: CloseReason) {
+        let reading: Bool = self.receiver.withLock { state in
+            if state.readerActive && state.finishing == nil { state.finishing = reason }
+            return state.readerActive
+        }
+        guard reading else {
+            self.close(reason)
+            return
+        }
+        let endWaiters: [CheckedContinuation<CloseReason, Never>] = self.lifecycle.withLock { state in
+            if state.finishing == nil { state.finishing = reason }
+            defer { state.endWaiters = [] }
+            return state.endWaiters
+        }
+        for waiter in endWaiters { waiter.resume(returning: reason) }
+        self.sender.withLock { if $0.closed == nil { $0.closed = reason } }
+        self.wakeSenders(signal: false)
+        self.wakeReader()
+    }
+
+    /// Whether ``finish(_:)`` was called and the reader has not drained the ring yet.
+    public var isFinishing: Bool {
+        self.receiver.withLock { $0.finishing != nil } && self.closeReason == nil
     }
 
     /// The peer broke a ring: close, tell the owner.

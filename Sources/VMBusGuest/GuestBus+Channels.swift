@@ -164,12 +164,23 @@ extension GuestBus {
             return (closing, state.machine.close(channel: relid))
         }
         for (id, channel, ring) in closing {
-            channel?.close(.closedLocally)
+            // A rescinded channel still being drained by its reader ends by itself.
+            let finishing = channel?.isFinishing ?? false
+            if !finishing { channel?.close(.closedLocally) }
             self.transport.channelClosed(relid: id)
             guard let ring else { continue }
             let rescinded = self.state.withLock { $0.machine.offer(id) == nil || $0.machine.isRescinded(id) }
             if !rescinded { try? await self.teardownGpadl(ring.gpadl) }
-            self.transport.memory.release(ring.buffer)
+            if finishing, let channel {
+                let memory = self.transport.memory
+                // Not a tracked task: ``settle()`` must not wait for a reader that may never read.
+                Task {
+                    _ = await channel.closed()
+                    memory.release(ring.buffer)
+                }
+            } else {
+                self.transport.memory.release(ring.buffer)
+            }
         }
     }
 

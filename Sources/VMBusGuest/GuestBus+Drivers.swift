@@ -24,7 +24,9 @@ extension GuestBus {
     /// drivers only.
     static func match(_ device: GuestDevice, drivers: [any GuestDriver], override: String?) -> (any GuestDriver)? {
         if let override { return drivers.first { $0.name == override } }
-        return drivers.first { $0.isHvSockDriver == device.isHvSock && $0.classes.contains(device.classID) }
+        // hvsock channels carry the service id as their class: any hvsock driver takes them.
+        if device.isHvSock { return drivers.first { $0.isHvSockDriver } }
+        return drivers.first { !$0.isHvSockDriver && $0.classes.contains(device.classID) }
     }
 
     /// Probes the matching driver for a device, if it is unbound and still offered.
@@ -61,20 +63,31 @@ extension GuestBus {
     /// The host rescinded a channel (05 §7.1): unbind a primary's driver, close what is open,
     /// then release the relid so the host may reuse it.
     func handleRescind(_ relid: UInt32) async {
-        // Users of the channel learn why it stops before any driver work runs.
-        self.channel(relid)?.close(.rescinded)
+        // Users of the channel learn why it stops before any driver work runs; what the host
+        // sent before rescinding is still delivered.
+        self.channel(relid)?.finish(.rescinded)
         let isPrimary = self.state.withLock { $0.devices[relid] != nil }
         if isPrimary { await self.unbind(relid) }
         let (channel, ring): (Channel?, OpenRing?) = self.state.withLock { state in
             (state.channels.removeValue(forKey: relid), state.rings.removeValue(forKey: relid))
         }
-        channel?.close(.rescinded)
+        channel?.finish(.rescinded)
         self.transport.channelClosed(relid: relid)
         self.run { state in
             state.devices[relid] = nil
             return ((), state.machine.release(channel: relid))
         }
-        // The host dropped the ring GPADL with the relid: the pages are ours again.
-        if let ring { self.transport.memory.release(ring.buffer) }
+        // The host dropped the ring GPADL with the relid: the pages are ours again once the
+        // reader is done with them.
+        if let ring, let channel {
+            let memory = self.transport.memory
+            // Not a tracked task: ``settle()`` must not wait for a reader that may never read.
+            Task {
+                _ = await channel.closed()
+                memory.release(ring.buffer)
+            }
+        } else if let ring {
+            self.transport.memory.release(ring.buffer)
+        }
     }
 }

@@ -48,6 +48,7 @@ public final class GuestBus: Sendable {
 
     /// Work to do once the lock is released.
     enum Notice {
+        case connectRefused(TLConnectResult)
         case resume(Waiter, Result<Void, BusError>)
         case probe(GuestDevice)
         case subChannel(UInt32, primary: UInt32)
@@ -56,6 +57,7 @@ public final class GuestBus: Sendable {
 
     let state: Mutex<State>
     let transport: any GuestTransport
+    let connectResultHandler = Mutex<(@Sendable (TLConnectResult) -> Void)?>(nil)
     /// Messages to the host in the machine's order, posted after the lock is released.
     let outbox: SerialDelivery<(bytes: [UInt8], connectionID: UInt32)>
 
@@ -164,6 +166,21 @@ public final class GuestBus: Sendable {
         for ring in rings { self.transport.memory.release(ring.buffer) }
     }
 
+    /// Posts an hvsock TL_CONNECT_REQUEST (07 §3.1).
+    /// - Returns: `false` when not connected at protocol 4.0 or later.
+    @discardableResult
+    public func requestConnection(endpoint: GUID, service: GUID) -> Bool {
+        self.run { state in
+            let actions = state.machine.connectRequest(endpoint: endpoint, service: service)
+            return (!actions.isEmpty, actions)
+        }
+    }
+
+    /// Receives the host's TL_CONNECT_RESULT refusals (the hvsock layer).
+    public func setConnectResultHandler(_ handler: (@Sendable (TLConnectResult) -> Void)?) {
+        self.connectResultHandler.withLock { $0 = handler }
+    }
+
     /// The host set this channel's event-flag bit.
     public func signal(relid: UInt32) {
         self.channel(relid)?.interrupt()
@@ -252,6 +269,7 @@ public final class GuestBus: Sendable {
                 }
                 if let (driver, device) = found { driver.subChannelOffered(relid, of: device, bus: self) }
             case .rescinded(let relid): self.spawn { await self.handleRescind(relid) }
+            case .connectRefused(let result): self.connectResultHandler.withLock { $0 }?(result)
             }
         }
     }
@@ -300,8 +318,8 @@ public final class GuestBus: Sendable {
                 finish(.unload, .success(()))
             case .modified(let relid, let status):
                 finish(.modify(relid), status.isSuccess ? .success(()) : .failure(.refused(status)))
-            case .connectRefused:
-                break  // hvsock connect results belong to the hvsock layer.
+            case .connectRefused(let result):
+                notices.append(.connectRefused(result))
             }
         }
     }

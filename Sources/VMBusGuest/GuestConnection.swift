@@ -129,6 +129,13 @@ public struct GuestConnection {
         return actions + self.post(.closeChannel(CloseChannel(childRelID: relid)))
     }
 
+    /// Asks the host for an hvsock connection (07 §3.1): TL_CONNECT_REQUEST, 40-byte form as
+    /// Linux sends it. Needs protocol 4.0; otherwise nothing is posted.
+    public mutating func connectRequest(endpoint: GUID, service: GUID) -> [GuestAction] {
+        guard let version = self.version, version >= .win10 else { return [] }
+        return self.post(.tlConnectRequest(TLConnectRequest(guestEndpointID: endpoint, hostServiceID: service)))
+    }
+
     /// Whether the host rescinded a channel the guest has not released yet.
     public func isRescinded(_ relid: UInt32) -> Bool { self.channels[relid]?.rescinded ?? false }
 

@@ -24,10 +24,12 @@ public final class HostBus: Sendable {
     enum Notice {
         case opened(any HostDevice, Channel, HostChannelInfo)
         case closed(any HostDevice, UInt32)
+        case connectRequest(TLConnectRequest)
     }
 
     let state: Mutex<State>
     let transport: any HostTransport
+    let connectHandler = Mutex<(@Sendable (TLConnectRequest) -> Void)?>(nil)
     /// What leaves for the transport, in the machine's order: messages and doorbell set-up.
     enum Outgoing: Sendable {
         case message([UInt8])
@@ -82,6 +84,17 @@ public final class HostBus: Sendable {
             for relid in relids where state.devices[relid] == nil { state.devices[relid] = state.devices[primary] }
             return (relids, actions)
         }
+    }
+
+    /// Handles the guest's hvsock connect requests (07 §3.1); without a handler they are
+    /// refused.
+    public func setConnectHandler(_ handler: (@Sendable (TLConnectRequest) -> Void)?) {
+        self.connectHandler.withLock { $0 = handler }
+    }
+
+    /// Answers a connect request nobody listens for: TL_CONNECT_RESULT "connection refused".
+    public func refuseConnect(_ request: TLConnectRequest) {
+        self.run { state in ((), state.machine.refuseConnect(request)) }
     }
 
     /// The open channel with this relid.
@@ -151,6 +164,12 @@ public final class HostBus: Sendable {
             switch notice {
             case .opened(let device, let channel, let info): device.opened(channel, info: info)
             case .closed(let device, let relid): device.closed(relid: relid)
+            case .connectRequest(let request):
+                if let handler = self.connectHandler.withLock({ $0 }) {
+                    handler(request)
+                } else {
+                    self.refuseConnect(request)
+                }
             }
         }
         return result
@@ -192,9 +211,10 @@ public final class HostBus: Sendable {
                 // through their primaries.
                 let offered = Set(state.machine.relids)
                 state.devices = state.devices.filter { offered.contains($0.key) }
-            case .connectRequest, .retarget:
-                // No hvsock provider and a single-threaded doorbell path here: nothing to do.
-                // (hvsock hosts answer connect requests in their own layer.)
+            case .connectRequest(let request):
+                notices.append(.connectRequest(request))
+            case .retarget:
+                // Doorbells here are not tied to VPs: nothing to move.
                 break
             }
         }

@@ -226,6 +226,14 @@ public struct HostConnection {
         return [.send(.openResult(OpenResult(childRelID: relid, openID: openID, status: status)))]
     }
 
+    /// Refuses an hvsock connect request (07 §3.1): TL_CONNECT_RESULT with "connection
+    /// refused", for guests whose protocol knows the message (4.1 and later).
+    public mutating func refuseConnect(_ request: TLConnectRequest) -> [HostAction] {
+        guard let n = self.negotiated, n.version >= .win10_4_1 else { return [] }
+        return [.send(.tlConnectResult(TLConnectResult(
+            endpointID: request.guestEndpointID, serviceID: request.hostServiceID, status: .connectionRefused)))]
+    }
+
     /// Drops the connection after a guest mistake with connection scope: every channel
     /// closes, every GPADL goes, the guest must connect again.
     public mutating func disconnect() -> [HostAction] {

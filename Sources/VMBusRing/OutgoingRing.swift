@@ -77,6 +77,38 @@ public struct OutgoingRing<Memory: RingMemory> {
         return true
     }
 
+    /// Writes an in-band packet whose payload is one 8-byte word (a pipe header, 07 §4) followed
+    /// by `payload` — the two parts land back to back without being joined first.
+    /// - Returns: `false` when the ring is full.
+    @inlinable
+    public mutating func write(leadingWord: UInt64, payload: ArraySlice<UInt8>) throws(RingError) -> Bool {
+        let length = PacketSize.inBand(payload: 8 + payload.count)
+        guard try self.admit(length) else { return false }
+        let descriptor = PacketDescriptor(
+            type: .dataInBand, offset8: 2, len8: UInt16(truncatingIfNeeded: length / 8), flags: [], transactionID: 0)
+        let start = self.pendingWrite
+        let words = descriptor.words
+        self.memory.storeWord(words.0, at: start)
+        self.memory.storeWord(words.1, at: RingIndex.advance(start, by: 8, dataSize: self.dataSize))
+        self.memory.storeWord(leadingWord, at: RingIndex.advance(start, by: 16, dataSize: self.dataSize))
+        let payloadStart = RingIndex.advance(start, by: 24, dataSize: self.dataSize)
+        self.memory.copyIn(to: payloadStart, from: payload)
+        let padding = length - 24 - payload.count
+        if padding > 0 {
+            self.memory.zero(at: RingIndex.advance(payloadStart, by: payload.count, dataSize: self.dataSize), count: padding)
+        }
+        self.finish(start: start, length: length)
+        return true
+    }
+
+    /// Free bytes right now (the peer's read index reloaded): for writers that size their
+    /// packets to the room they have, as hvsock does (07 §4.1).
+    public mutating func freeBytes() throws(RingError) -> Int {
+        guard !self.isBroken else { throw RingError.broken }
+        self.cachedRead = try self.peerReadIndex()
+        return RingIndex.bytesToWrite(read: self.cachedRead, write: self.pendingWrite, dataSize: self.dataSize)
+    }
+
     /// Writes a packet already formatted by ``PacketEncoder`` (its length a multiple of 8),
     /// plus the trailer, without publishing it.
     /// - Returns: `false` when the ring is full.

@@ -1,0 +1,121 @@
+import Synchronization
+import VMBusChannel
+import VMBusHost
+import VMBusWire
+
+/// One hvsock connection's channel on the host: offered, opened by the guest, handed over.
+final class HvSockChannelDevice: HostDevice {
+    let offer: HostOffer
+    let onOpened: @Sendable (Channel, UInt32) -> Void
+    let onClosed: @Sendable (UInt32) -> Void
+
+    init(service: GUID, endpoint: GUID, forGuestAccept: Bool, onOpened: @escaping @Sendable (Channel, UInt32) -> Void,
+         onClosed: @escaping @Sendable (UInt32) -> Void) {
+        var writer = WireWriter(capacity: UserDefinedBytes.size)
+        HvSockOfferParameters(isForGuestAccept: forGuestAccept).write(to: &writer)
+        self.offer = HostOffer(
+            interfaceType: service, interfaceInstance: endpoint, flags: HvSock.offerFlags,
+            userDefined: (try? UserDefinedBytes(writer.bytes)) ?? UserDefinedBytes())
+        self.onOpened = onOpened
+        self.onClosed = onClosed
+    }
+
+    func opened(_ channel: Channel, info: HostChannelInfo) { self.onOpened(channel, info.relid) }
+    func closed(relid: UInt32) { self.onClosed(relid) }
+}
+
+/// Hyper-V sockets on the host side of one guest's bus (07): listens for the guest's connect
+/// requests and connects to the guest's listeners. Each connection is its own channel, offered
+/// by the host and opened by the guest; closing sends FIN, waits (up to `linger`) for the
+/// guest's end, then rescinds the channel, as hosts do.
+public final class HvSocketHost: Sendable {
+    public let bus: HostBus
+    /// How long the guest has to open an offered connection channel.
+    public let openTimeout: Duration
+    /// How long close waits for the guest's FIN before rescinding (Linux waits 8 s for us).
+    public let linger: Duration
+    let listeners = Mutex<[GUID: HvSocketListener]>([:])
+
+    public init(bus: HostBus, openTimeout: Duration = .seconds(5), linger: Duration = .seconds(8)) {
+        self.bus = bus
+        self.openTimeout = openTimeout
+        self.linger = linger
+        bus.setConnectHandler { [weak self] request in self?.connectRequest(request) }
+    }
+
+    /// Listens for guest connections to `service` (replacing an earlier listener).
+    public func listen(service: GUID) -> HvSocketListener {
+        let listener = HvSocketListener(service: service) { [weak self] in
+            _ = self?.listeners.withLock { $0.removeValue(forKey: service) }
+        }
+        self.listeners.withLock { $0[service] = listener }
+        return listener
+    }
+
+    /// Listens on a vsock-style port (the service GUID of 07 §1).
+    public func listen(port: UInt32) -> HvSocketListener { self.listen(service: GUID.vsockService(port: port)) }
+
+    /// Connects to a guest listener on `service` (07 §3.2).
+    /// - Throws: ``HvSocketError/timedOut`` if the guest does not open the channel in time
+    ///   (nobody listens there); the offer is rescinded.
+    public func connect(service: GUID, timeout: Duration? = nil) async throws(HvSocketError) -> HvSocketStream {
+        // A template-shaped endpoint so a Linux guest reports a meaningful remote port.
+        let endpoint = GUID.vsockService(port: UInt32.random(in: 0x4000_0000...0x7FFF_FFFF))
+        let pending = PendingConnect()
+        let relid = self.offerChannel(service: service, endpoint: endpoint, forGuestAccept: true) { stream in
+            if !pending.resolve(.success(stream)) { Task { await stream.close() } }
+        }
+        let result = await pending.wait(timeout: timeout ?? self.openTimeout)
+        if case .failure = result { self.bus.rescind(relid) }
+        return try result.get()
+    }
+
+    /// Connects to a guest listener on a vsock-style port.
+    public func connect(port: UInt32, timeout: Duration? = nil) async throws(HvSocketError) -> HvSocketStream {
+        try await self.connect(service: GUID.vsockService(port: port), timeout: timeout)
+    }
+
+    /// The guest asked to connect (07 §3.1): offer a channel if someone listens, else refuse.
+    func connectRequest(_ request: TLConnectRequest) {
+        guard let listener = self.listeners.withLock({ $0[request.hostServiceID] }), !listener.isClosed else {
+            self.bus.refuseConnect(request)
+            return
+        }
+        let opened = Mutex(false)
+        let relid = self.offerChannel(service: request.hostServiceID, endpoint: request.guestEndpointID, forGuestAccept: false) {
+            stream in
+            opened.withLock { $0 = true }
+            listener.deliver(stream)
+        }
+        // A guest that asked and never opens the channel loses it (OpenVMM allows 5 s).
+        let bus = self.bus
+        let timeout = self.openTimeout
+        Task {
+            try? await Task.sleep(for: timeout)
+            if !opened.withLock({ $0 }) { bus.rescind(relid) }
+        }
+    }
+
+    /// Registers a connection channel; `delivered` gets the stream once the guest opens it.
+    func offerChannel(
+        service: GUID, endpoint: GUID, forGuestAccept: Bool, delivered: @escaping @Sendable (HvSocketStream) -> Void
+    ) -> UInt32 {
+        let relidBox = Mutex<UInt32>(0)
+        let bus = self.bus
+        let linger = self.linger
+        let device = HvSockChannelDevice(
+            service: service, endpoint: endpoint, forGuestAccept: forGuestAccept,
+            onOpened: { channel, relid in
+                let stream = try? HvSocketStream(service: service, endpoint: endpoint, channel: channel) { stream in
+                    // The host's close: FIN went out; let the guest finish, then rescind.
+                    await stream.drainUntilPeerDone(timeout: linger)
+                    bus.rescind(relid)
+                }
+                if let stream { delivered(stream) }
+            },
+            onClosed: { _ in })
+        let relid = bus.register(device)
+        relidBox.withLock { $0 = relid }
+        return relid
+    }
+}
