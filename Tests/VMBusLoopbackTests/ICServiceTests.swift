@@ -304,6 +304,12 @@ final class OneAdapter: KVPIPHandler {
         self.applied.withLock { $0.append(info) }
         return true
     }
+    func binaryIPInfo(adapter: String) -> KVPIPInfoBinary? {
+        guard adapter == "00:15:5D:00:00:01" else { return nil }
+        var areas = KVPIPInfoBinary.areaSizes.map { [UInt8](repeating: 0, count: $0) }
+        areas[0][0...3] = [10, 0, 0, 5]
+        return KVPIPInfoBinary(counts: [1, 0, 1, 0, 1, 0], adapterID: adapter, addressFamily: .ipv4, dhcpEnabled: 0, areas: areas)
+    }
 }
 
 @Suite struct KVPIPTests {
@@ -321,5 +327,25 @@ final class OneAdapter: KVPIPHandler {
         var unknown = set
         unknown.adapterID = "{00000000-0000-0000-0000-000000000000}"
         #expect(try await host.setIPInfo(unknown) == .guidNotFound)
+        // String form at 4.0: the record follows the negotiated version.
+        guard case .ipInfo? = try await host.ipRecord(adapter: "00:15:5D:00:00:01") else {
+            Issue.record("expected the string form at 4.0")
+            return
+        }
+    }
+
+    @Test func theBinaryFormIsUsedAtKVP5() async throws {
+        let host = KVPHost()  // offers 3.0, 4.0, 5.0
+        let guest = KVPGuest(ipHandler: OneAdapter(), serviceVersions: [ICVersion(5, 0)] + ICVersions.linuxKVP)
+        let (bus, _) = try await icBus(host: [host.device], guest: [guest])
+        defer { withExtendedLifetime(bus) {} }
+        #expect(try await host.device.ready().service == ICVersion(5, 0))
+        guard case .binaryIPInfo(let info)? = try await host.ipRecord(adapter: "00:15:5D:00:00:01") else {
+            Issue.record("expected the binary form at 5.0")
+            return
+        }
+        #expect(info.counts == [1, 0, 1, 0, 1, 0] && Array(info.areas[0].prefix(4)) == [10, 0, 0, 5])
+        #expect(try await host.ipRecord(adapter: "00:00:00:00:00:00") == nil)
+        #expect(try await host.setIPRecord(.binaryIPInfo(info)) == .guidNotFound)
     }
 }

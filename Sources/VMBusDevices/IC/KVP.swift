@@ -11,6 +11,15 @@ public protocol KVPIPHandler: Sendable {
     func ipInfo(adapter: String) -> KVPIPInfo?
     /// Applies a configuration to the adapter with this GUID text; `false` if unknown.
     func setIPInfo(_ info: KVPIPInfo) -> Bool
+    /// The binary form (KVP 5.0, OpenVMM's layout); by default unknown.
+    func binaryIPInfo(adapter: String) -> KVPIPInfoBinary?
+    /// Applies a binary-form configuration; by default the adapter is unknown.
+    func setBinaryIPInfo(_ info: KVPIPInfoBinary) -> Bool
+}
+
+extension KVPIPHandler {
+    public func binaryIPInfo(adapter: String) -> KVPIPInfoBinary? { nil }
+    public func setBinaryIPInfo(_ info: KVPIPInfoBinary) -> Bool { false }
 }
 
 /// The guest side of KVP (06 §6): pools in a ``KVPStore``, the AUTO pool generated from the
@@ -19,14 +28,16 @@ public protocol KVPIPHandler: Sendable {
 public final class KVPGuest: ICGuestService {
     public let name = "hv_kvp"
     public var classID: GUID { DeviceClass.kvp.classID }
-    public let serviceVersions = ICVersions.linuxKVP
+    /// Linux's 4.0, 3.0, 1.0 by default; add 5.0 first to speak the binary IP form too.
+    public let serviceVersions: [ICVersion]
     public let maximumPacketLength = 16384
     public let store: KVPStore
     let ipHandler: (any KVPIPHandler)?
     /// Pool AUTO's fixed index → key table, with this system's values (06 §6.3).
     let auto: [(key: String, value: String)]
 
-    public init(store: KVPStore = KVPStore(), ipHandler: (any KVPIPHandler)? = nil) {
+    public init(store: KVPStore = KVPStore(), ipHandler: (any KVPIPHandler)? = nil, serviceVersions: [ICVersion] = ICVersions.linuxKVP) {
+        self.serviceVersions = serviceVersions
         self.store = store
         self.ipHandler = ipHandler
         let info = ProcessInfo.processInfo
@@ -103,6 +114,11 @@ public final class KVPGuest: ICGuestService {
             return (.ok, .ipInfo(answer))
         case (.setIPInfo, .ipInfo(let info)):
             return (self.ipHandler?.setIPInfo(info) == true ? .ok : .guidNotFound, nil)
+        case (.getIPInfo, .binaryIPInfo(let info)):
+            guard let answer = self.ipHandler?.binaryIPInfo(adapter: info.adapterID) else { return (.fail, nil) }
+            return (.ok, .binaryIPInfo(answer))
+        case (.setIPInfo, .binaryIPInfo(let info)):
+            return (self.ipHandler?.setBinaryIPInfo(info) == true ? .ok : .guidNotFound, nil)
         default:
             return (.fail, nil)
         }
@@ -153,6 +169,27 @@ public final class KVPHost: Sendable {
         try await self.send(KVPMessage(operation: .delete, pool: pool, content: .delete(key: key))).status
     }
 
+    /// The IP configuration of an adapter in the form the negotiated version uses: the string
+    /// record up to KVP 4.0, the binary record from 5.0; `nil` if the guest does not know it.
+    public func ipRecord(adapter mac: String) async throws(ICError) -> KVPMessage.Content? {
+        let version = try await self.device.ready().service
+        if version < KVPMessage.binaryIPVersion {
+            return try await self.ipInfo(adapter: mac).map { .ipInfo($0) }
+        }
+        let request = KVPIPInfoBinary(
+            counts: Array(repeating: 0, count: KVPIPInfoBinary.countCount), adapterID: mac, addressFamily: .both,
+            dhcpEnabled: 0, areas: KVPIPInfoBinary.areaSizes.map { [UInt8](repeating: 0, count: $0) })
+        let (status, body) = try await self.sendIP(KVPMessage(operation: .getIPInfo, pool: .external, content: .binaryIPInfo(request)))
+        guard status.isSuccess else { return nil }
+        guard case .binaryIPInfo? = body?.content else { throw ICError.badResponse("GET_IP_INFO answered without a binary record") }
+        return body?.content
+    }
+
+    /// Applies a configuration in either form (the form must suit the negotiated version).
+    public func setIPRecord(_ record: KVPMessage.Content) async throws(ICError) -> ICStatus {
+        try await self.sendIP(KVPMessage(operation: .setIPInfo, pool: .external, content: record)).status
+    }
+
     /// The IP configuration of the guest adapter with this MAC address (string form, KVP ≤ 4.0);
     /// `nil` if the guest does not know the adapter.
     public func ipInfo(adapter mac: String) async throws(ICError) -> KVPIPInfo? {
@@ -173,6 +210,8 @@ public final class KVPHost: Sendable {
     func sendIP(_ request: KVPMessage) async throws(ICError) -> (status: ICStatus, body: KVPMessage?) {
         var writer = WireWriter(capacity: KVPMessage.ipInfoBodySize)
         do { try request.write(to: &writer) } catch { throw ICError.badResponse("cannot encode: \(error)") }
+        // OpenVMM's fixed 7428-byte IP buffer, for both forms.
+        if writer.count < KVPMessage.ipInfoBodySize { writer.writeZeros(KVPMessage.ipInfoBodySize - writer.count) }
         let answer = try await self.device.transact(.kvpExchange, body: writer.bytes)
         let version = self.device.negotiated?.service ?? ICVersion(4, 0)
         var reader = WireReader(answer.body)
