@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure rings (against memcpy, pipes and Unix sockets) and the in-process bus.",
         discussion: "Build with -c release for meaningful numbers: swift run -c release vmbus bench ring",
-        subcommands: [BenchRing.self, BenchLatency.self, BenchBus.self, BenchLocal.self, BenchSocketPeer.self]
+        subcommands: [BenchRing.self, BenchLatency.self, BenchBus.self, BenchLocal.self, BenchHvSock.self, BenchSocketPeer.self]
     )
 }
 

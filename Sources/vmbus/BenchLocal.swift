@@ -211,7 +211,11 @@ func spawnHost(_ path: String, devices: [String]) throws -> Process {
     let output = Pipe()
     host.standardOutput = output
     try host.run()
-    guard readLine(output.fileHandleForReading)?.hasPrefix("vmbus host: listening") == true else {
+    var line = readLine(output.fileHandleForReading)
+    if line?.hasPrefix("vmbus host: admin socket") == true { line = readLine(output.fileHandleForReading) }
+    guard line?.hasPrefix("vmbus host: listening") == true else {
+        kill(host.processIdentifier, SIGTERM)
+        host.waitUntilExit()
         throw CLIError("the host process did not start")
     }
     return host

@@ -21,8 +21,9 @@ struct HostCommand: ParsableCommand {
             to every guest and removing the socket file.
 
             Devices: echo (answers every in-band packet with its payload; up to 64 sub-channels \
-            on request), discard (drops every packet, completing those that ask) and ic (the six \
-            integration services: heartbeat, shutdown, timesync, KVP, VSS, file copy). Give \
+            on request), discard (drops every packet, completing those that ask), ic (the six \
+            integration services: heartbeat, shutdown, timesync, KVP, VSS, file copy) and hvsock \
+            (Hyper-V socket services: echo on port 7, discard on port 9). Give \
             --device echo:3 for three echo devices; repeat --device for several kinds. Drive \
             the services of connected guests with 'vmbus ctl --host ADMIN_SOCKET'.
             """
@@ -49,10 +50,10 @@ struct HostCommand: ParsableCommand {
             let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
             let count = parts.count == 2 ? Int(parts[1]) : 1
             guard let count, (1...256).contains(count) else { throw ValidationError("bad device count in '\(spec)'") }
-            guard ["echo", "discard", "ic"].contains(parts[0]) else {
-                throw ValidationError("unknown device '\(parts[0])'; known: echo, discard, ic")
+            guard ["echo", "discard", "ic", "hvsock"].contains(parts[0]) else {
+                throw ValidationError("unknown device '\(parts[0])'; known: echo, discard, ic, hvsock")
             }
-            guard parts[0] != "ic" || count == 1 else { throw ValidationError("ic takes no count") }
+            guard !["ic", "hvsock"].contains(parts[0]) || count == 1 else { throw ValidationError("\(parts[0]) takes no count") }
             return (parts[0], count)
         }
     }
@@ -73,6 +74,10 @@ struct HostCommand: ParsableCommand {
             host = try LocalHost(path: self.listen, options: options, logger: logger) { bus in
                 var devices: [any HostDevice] = []
                 for (kind, count) in specs {
+                    if kind == "hvsock" {
+                        HvSocketServices.start(on: HvSocketHost(bus: bus))
+                        continue
+                    }
                     if kind == "ic" {
                         let set = ICSet()
                         registry.add(set, for: bus)

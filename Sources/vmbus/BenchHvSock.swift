@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VMBusDevices
+import VMBusGuest
+import VMBusLocal
+import VMBusMemory
+import VMBusWire
+
+/// `vmbus bench hvsock`: one Hyper-V socket between two processes against a Unix stream socket.
+struct BenchHvSock: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hvsock",
+        abstract: "Throughput and round-trip latency of one hvsock connection between two processes, against a Unix stream socket.",
+        discussion: """
+            Starts 'vmbus host --device hvsock' as a child process and connects as the guest: \
+            --bytes through the discard service (port 9) in 64 KiB writes, and 64-byte round \
+            trips through the echo service (port 7). The baseline runs the same between this \
+            process and a child over a SOCK_STREAM pair.
+            """
+    )
+
+    @Option(name: .long, help: "Bytes for the throughput figures (K, M, G allowed).", transform: parseSize)
+    var bytes: Int = 512 << 20
+
+    @Option(name: .long, help: "Round trips for the latency figures.")
+    var rounds: Int = 10000
+
+    func run() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-bench-hvsock-\(getpid()).sock").path
+        let host = try spawnHost(path, devices: ["hvsock"])
+        defer {
+            kill(host.processIdentifier, SIGTERM)
+            host.waitUntilExit()
+            LocalSocket.removeFile(path: path)
+        }
+        var quiet = Logger(label: "vmbus.bench")
+        quiet.logLevel = .error
+        let guest = try LocalGuest.connect(path: path, memoryBytes: 64 << 20, logger: quiet)
+        let sockets = HvSocketGuest(bus: guest.bus, ringPages: 64)
+        guest.bus.register(sockets)
+        _ = try await guest.bus.connect()
+
+        let chunk = [UInt8](repeating: 0xA5, count: 64 << 10)
+        let sink = try await sockets.connect(port: HvSocketServices.discardPort)
+        var start = ContinuousClock.now
+        var sent = 0
+        while sent < self.bytes {
+            try await sink.write(chunk)
+            sent += chunk.count
+        }
+        try await sink.shutdownWrite()
+        let count = try await sink.readAll()
+        let elapsed = elapsedSeconds(since: start)
+        await sink.close()
+        guard count.count == 8 else { throw CLIError("the discard service did not answer its count") }
+        print(pad("hvsock one-way, 64 KiB writes", 36) + "MB_per_s \(Int(Double(sent) / elapsed / 1e6))")
+
+        let echo = try await sockets.connect(port: HvSocketServices.echoPort)
+        let message = [UInt8](repeating: 0x5A, count: 64)
+        var samples: [Double] = []
+        for round in 0..<(self.rounds + 500) {
+            start = ContinuousClock.now
+            try await echo.write(message)
+            var got = 0
+            while got < 64 { got += try await echo.read(maximum: 64 - got).count }
+            if round >= 500 { samples.append(elapsedSeconds(since: start)) }
+        }
+        await echo.close()
+        samples.sort()
+        print(pad("hvsock echo 64 B", 36) + "p50_us \(micro(samples[samples.count / 2]))  p99_us \(micro(samples[samples.count * 99 / 100]))")
+        guest.disconnect()
+        _ = await guest.ended()
+        try self.streamBaseline()
+    }
+
+    /// The same over a SOCK_STREAM pair with `vmbus bench socket-peer` (64 KiB writes).
+    func streamBaseline() throws {
+        let (mine, theirs) = try DescriptorIO.streamPair()
+        let peer = Process()
+        peer.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        peer.arguments = ["bench", "socket-peer", "--kind", "stream"]
+        peer.standardInput = FileHandle(fileDescriptor: theirs, closeOnDealloc: false)
+        try peer.run()
+        DescriptorIO.close(theirs)
+        defer {
+            DescriptorIO.close(mine)
+            peer.waitUntilExit()
+        }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var header = [UInt8](repeating: 0x02, count: 64 << 10)
+        for i in 0..<8 { header[1 + i] = UInt8(truncatingIfNeeded: UInt64(self.bytes) >> (8 * UInt64(i))) }
+        let body = [UInt8](repeating: 0x03, count: 64 << 10)
+        var start = ContinuousClock.now
+        try DescriptorIO.writeAll(mine, header[...])
+        var sent = header.count
+        while sent < self.bytes {
+            try DescriptorIO.writeAll(mine, body[...])
+            sent += body.count
+        }
+        guard try DescriptorIO.readFully(mine, into: &buffer, count: 1) else { throw CLIError("peer closed") }
+        print(pad("unix stream one-way, 64 KiB writes", 36) + "MB_per_s \(Int(Double(sent) / elapsedSeconds(since: start) / 1e6))")
+        var samples: [Double] = []
+        let message = [0x01] + [UInt8](repeating: 0x5A, count: 63)
+        for round in 0..<(self.rounds + 500) {
+            start = ContinuousClock.now
+            try DescriptorIO.writeAll(mine, message[...])
+            guard try DescriptorIO.readFully(mine, into: &buffer, count: 64) else { throw CLIError("peer closed") }
+            if round >= 500 { samples.append(elapsedSeconds(since: start)) }
+        }
+        samples.sort()
+        print(pad("unix stream echo 64 B", 36) + "p50_us \(micro(samples[samples.count / 2]))  p99_us \(micro(samples[samples.count * 99 / 100]))")
+    }
+}
