@@ -171,16 +171,22 @@ extension GuestBus {
             guard let ring else { continue }
             let rescinded = self.state.withLock { $0.machine.offer(id) == nil || $0.machine.isRescinded(id) }
             if !rescinded { try? await self.teardownGpadl(ring.gpadl) }
-            if finishing, let channel {
-                let memory = self.transport.memory
-                // Not a tracked task: ``settle()`` must not wait for a reader that may never read.
-                Task {
-                    _ = await channel.closed()
-                    memory.release(ring.buffer)
-                }
-            } else {
-                self.transport.memory.release(ring.buffer)
-            }
+            self.release(ring, once: channel)
+        }
+    }
+
+    /// Gives a channel's ring pages back once its channel is closed: now, or — for a channel
+    /// a reader is still draining — when it is.
+    func release(_ ring: OpenRing, once channel: Channel?) {
+        let memory = self.transport.memory
+        guard let channel, channel.closeReason == nil else {
+            memory.release(ring.buffer)
+            return
+        }
+        // Not a tracked task: ``settle()`` must not wait for a reader that may never read.
+        Task {
+            _ = await channel.closed()
+            memory.release(ring.buffer)
         }
     }
 

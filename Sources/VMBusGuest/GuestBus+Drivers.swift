@@ -79,15 +79,6 @@ extension GuestBus {
         }
         // The host dropped the ring GPADL with the relid: the pages are ours again once the
         // reader is done with them.
-        if let ring, let channel {
-            let memory = self.transport.memory
-            // Not a tracked task: ``settle()`` must not wait for a reader that may never read.
-            Task {
-                _ = await channel.closed()
-                memory.release(ring.buffer)
-            }
-        } else if let ring {
-            self.transport.memory.release(ring.buffer)
-        }
+        if let ring { self.release(ring, once: channel) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import VMBusMemory
+import VMBusWire
 
 /// How a substrate thread waits (issue 5): after activity it polls for a short while — a
 /// kernel wake-up costs about 10 µs — then blocks in epoll, so an idle host or guest uses no
@@ -67,4 +68,36 @@ enum Token {
     static let socket: UInt64 = 0
     static func doorbell(_ relid: UInt32) -> UInt64 { 1 << 32 | UInt64(relid) }
     static func relid(_ token: UInt64) -> UInt32? { token >> 32 == 1 ? UInt32(truncatingIfNeeded: token) : nil }
+}
+
+/// One frame read from a substrate socket (spec 09 §1), as both ends see it.
+enum ReceivedFrame {
+    /// A well-formed frame and the descriptors that came with it (the caller owns them).
+    case frame(SubstrateFrame, fds: [Int32])
+    /// The peer closed the connection.
+    case endOfStream
+    /// The socket failed.
+    case failed(MemoryError)
+    /// A protocol error: truncated, malformed, or the wrong descriptors (already closed).
+    case malformed(WireError)
+}
+
+extension LocalSocket {
+    /// Reads one datagram and parses it: the one place both ends check frames.
+    func receiveFrame() -> ReceivedFrame {
+        let datagram: LocalSocket.Datagram
+        do {
+            datagram = try self.receive(maximumLength: SubstrateFrame.maximumDatagram)
+        } catch {
+            return .failed(error)
+        }
+        if datagram.isEndOfStream { return .endOfStream }
+        do throws(WireError) {
+            guard !datagram.truncated else { throw WireError.limitExceeded(name: "datagram", value: 4097, limit: 4096) }
+            return .frame(try SubstrateFrame.parse(datagram.bytes[...], descriptors: datagram.fds.count), fds: datagram.fds)
+        } catch {
+            for fd in datagram.fds { DescriptorIO.close(fd) }
+            return .malformed(error)
+        }
+    }
 }

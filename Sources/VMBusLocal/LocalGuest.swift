@@ -150,26 +150,19 @@ public final class LocalGuest: Sendable {
     }
 
     func receiveFrame() -> Bool {
-        let datagram: LocalSocket.Datagram
-        do {
-            datagram = try self.socket.receive(maximumLength: SubstrateFrame.maximumDatagram)
-        } catch {
-            return self.end(.hostGone("\(error)"))
-        }
-        if datagram.isEndOfStream {
+        var fds: [Int32]
+        let frame: SubstrateFrame
+        switch self.socket.receiveFrame() {
+        case .frame(let received, let descriptors): (frame, fds) = (received, descriptors)
+        case .failed(let error): return self.end(.hostGone("\(error)"))
+        case .endOfStream:
             let leaving = self.state.withLock { $0.leaving }
             return self.end(leaving ? .local : .hostGone("the host closed the connection"))
-        }
-        var fds = datagram.fds
-        defer { for fd in fds { DescriptorIO.close(fd) } }
-        let frame: SubstrateFrame
-        do throws(WireError) {
-            guard !datagram.truncated else { throw WireError.limitExceeded(name: "datagram", value: 4097, limit: 4096) }
-            frame = try SubstrateFrame.parse(datagram.bytes[...], descriptors: fds.count)
-        } catch {
+        case .malformed(let error):
             try? self.socket.send(SubstrateFrame.goodbye(.protocolError).encode())
             return self.end(.hostGone("malformed frame from the host: \(error)"))
         }
+        defer { for fd in fds { DescriptorIO.close(fd) } }
         switch frame {
         case .message(_, let messageType, let payload):
             if messageType == VMBusConnectionID.synicMessageType { self.bus.receive(payload[...]) }

@@ -77,26 +77,19 @@ final class LocalHostConnection: Sendable {
 
     /// Reads and handles one frame; `false` ends the connection.
     func receiveFrame() -> Bool {
-        let datagram: LocalSocket.Datagram
-        do {
-            datagram = try self.socket.receive(maximumLength: SubstrateFrame.maximumDatagram)
-        } catch {
+        var fds: [Int32]
+        let frame: SubstrateFrame
+        switch self.socket.receiveFrame() {
+        case .frame(let received, let descriptors): (frame, fds) = (received, descriptors)
+        case .failed(let error):
             self.logger.info("guest connection failed", metadata: ["error": "\(error)"])
             return false
-        }
-        if datagram.isEndOfStream {
+        case .endOfStream:
             self.logger.info("guest disconnected")
             return false
+        case .malformed(let error): return self.protocolError("malformed frame: \(error)")
         }
-        var fds = datagram.fds
         defer { for fd in fds { DescriptorIO.close(fd) } }
-        let frame: SubstrateFrame
-        do throws(WireError) {
-            guard !datagram.truncated else { throw WireError.limitExceeded(name: "datagram", value: 4097, limit: 4096) }
-            frame = try SubstrateFrame.parse(datagram.bytes[...], descriptors: fds.count)
-        } catch {
-            return self.protocolError("malformed frame: \(error)")
-        }
         let welcomed = self.bus != nil
         switch frame {
         case .hello(let version, let pageSize, let memoryBytes) where !welcomed:

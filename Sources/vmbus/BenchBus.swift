@@ -138,15 +138,7 @@ struct BenchBus: AsyncParsableCommand {
         bus.guest.register(client)
         _ = try await bus.guest.connect()
         await bus.guest.settle()
-        let payload = [UInt8](repeating: 0x5A, count: 64)
-        for _ in 0..<1000 { _ = try await client.echo(payload) }
-        var samples: [Double] = []
-        samples.reserveCapacity(self.rounds)
-        for _ in 0..<self.rounds {
-            let start = ContinuousClock.now
-            _ = try await client.echo(payload)
-            samples.append(elapsedSeconds(since: start))
-        }
+        var samples = try await echoLatency(client, rounds: self.rounds)
         samples.sort()
         self.report("echo round trip 64 B", [
             ("p50_us", micro(samples[samples.count / 2])), ("p99_us", micro(samples[samples.count * 99 / 100])),

@@ -29,11 +29,7 @@ struct BenchHvSock: AsyncParsableCommand {
     func run() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-bench-hvsock-\(getpid()).sock").path
         let host = try spawnHost(path, devices: ["hvsock"])
-        defer {
-            kill(host.processIdentifier, SIGTERM)
-            host.waitUntilExit()
-            LocalSocket.removeFile(path: path)
-        }
+        defer { stopHost(host, socket: path) }
         var quiet = Logger(label: "vmbus.bench")
         quiet.logLevel = .error
         let guest = try LocalGuest.connect(path: path, memoryBytes: 64 << 20, logger: quiet)
@@ -76,39 +72,12 @@ struct BenchHvSock: AsyncParsableCommand {
 
     /// The same over a SOCK_STREAM pair with `vmbus bench socket-peer` (64 KiB writes).
     func streamBaseline() throws {
-        let (mine, theirs) = try DescriptorIO.streamPair()
-        let peer = Process()
-        peer.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        peer.arguments = ["bench", "socket-peer", "--kind", "stream"]
-        peer.standardInput = FileHandle(fileDescriptor: theirs, closeOnDealloc: false)
-        try peer.run()
-        DescriptorIO.close(theirs)
-        defer {
-            DescriptorIO.close(mine)
-            peer.waitUntilExit()
-        }
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        var header = [UInt8](repeating: 0x02, count: 64 << 10)
-        for i in 0..<8 { header[1 + i] = UInt8(truncatingIfNeeded: UInt64(self.bytes) >> (8 * UInt64(i))) }
-        let body = [UInt8](repeating: 0x03, count: 64 << 10)
-        var start = ContinuousClock.now
-        try DescriptorIO.writeAll(mine, header[...])
-        var sent = header.count
-        while sent < self.bytes {
-            try DescriptorIO.writeAll(mine, body[...])
-            sent += body.count
-        }
-        guard try DescriptorIO.readFully(mine, into: &buffer, count: 1) else { throw CLIError("peer closed") }
-        print(pad("unix stream one-way, 64 KiB writes", 36) + "MB_per_s \(Int(Double(sent) / elapsedSeconds(since: start) / 1e6))")
-        var samples: [Double] = []
-        let message = [0x01] + [UInt8](repeating: 0x5A, count: 63)
-        for round in 0..<(self.rounds + 500) {
-            start = ContinuousClock.now
-            try DescriptorIO.writeAll(mine, message[...])
-            guard try DescriptorIO.readFully(mine, into: &buffer, count: 64) else { throw CLIError("peer closed") }
-            if round >= 500 { samples.append(elapsedSeconds(since: start)) }
-        }
-        samples.sort()
+        var peer = try SocketPeer(kind: "stream")
+        defer { peer.finish() }
+        let count = max(1, self.bytes / (64 << 10))
+        let seconds = try peer.oneWay(size: 64 << 10, count: count)
+        print(pad("unix stream one-way, 64 KiB writes", 36) + "MB_per_s \(Int(Double(count << 16) / seconds / 1e6))")
+        let samples = try peer.pingPong(rounds: self.rounds, warmUp: 500).sorted()
         print(pad("unix stream echo 64 B", 36) + "p50_us \(micro(samples[samples.count / 2]))  p99_us \(micro(samples[samples.count * 99 / 100]))")
     }
 }

@@ -48,11 +48,7 @@ struct BenchLocal: AsyncParsableCommand {
     func run() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-bench-\(getpid()).sock").path
         let host = try spawnHost(path, devices: ["echo", "discard"])
-        defer {
-            kill(host.processIdentifier, SIGTERM)
-            host.waitUntilExit()
-            LocalSocket.removeFile(path: path)
-        }
+        defer { stopHost(host, socket: path) }
         var quiet = Logger(label: "vmbus.bench")
         quiet.logLevel = .error
         let guest = try LocalGuest.connect(path: path, memoryBytes: 64 << 20, logger: quiet)
@@ -60,16 +56,7 @@ struct BenchLocal: AsyncParsableCommand {
         guest.bus.register(client)
         _ = try await guest.bus.connect()
         await guest.bus.settle()
-        let payload = [UInt8](repeating: 0x5A, count: 64)
-        for _ in 0..<1000 { _ = try await client.echo(payload) }
-        var samples: [Double] = []
-        samples.reserveCapacity(self.rounds)
-        for _ in 0..<self.rounds {
-            let start = ContinuousClock.now
-            _ = try await client.echo(payload)
-            samples.append(elapsedSeconds(since: start))
-        }
-        self.latency("substrate echo 64 B", samples)
+        self.latency("substrate echo 64 B", try await echoLatency(client, rounds: self.rounds))
 
         guard let sink = guest.bus.devices.first(where: { $0.classID == Discard.classID }) else { throw NoDevice() }
         let channel = try await guest.bus.open(sink.relid, pages: RingPages(each: 64 + 1))
@@ -92,10 +79,7 @@ struct BenchLocal: AsyncParsableCommand {
         for devices in [1, 16] {
             let path2 = path + ".\(devices)"
             let host2 = try spawnHost(path2, devices: ["echo:\(devices)"])
-            defer {
-                kill(host2.processIdentifier, SIGTERM)
-                host2.waitUntilExit()
-            }
+            defer { stopHost(host2, socket: path2) }
             let start = ContinuousClock.now
             let guest2 = try LocalGuest.connect(path: path2, memoryBytes: 64 << 20, logger: quiet)
             let client2 = EchoClient()
@@ -123,40 +107,13 @@ struct BenchLocal: AsyncParsableCommand {
 
     /// The same measurements over a socket pair with a child `vmbus bench socket-peer`.
     func socketBaseline(_ kind: String) throws {
-        let (mine, theirs) = kind == "stream" ? try DescriptorIO.streamPair() : try DescriptorIO.seqPacketPair()
-        let peer = Process()
-        peer.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        peer.arguments = ["bench", "socket-peer", "--kind", kind]
-        peer.standardInput = FileHandle(fileDescriptor: theirs, closeOnDealloc: false)
-        try peer.run()
-        DescriptorIO.close(theirs)
-        defer {
-            DescriptorIO.close(mine)
-            peer.waitUntilExit()
-        }
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        let message = [UInt8](repeating: 0x5A, count: 64)
-        // Latency: 64-byte ping-pong.
-        var samples: [Double] = []
-        for round in 0..<(self.rounds + 1000) {
-            let start = ContinuousClock.now
-            try DescriptorIO.writeAll(mine, [0x01] + message[1...])
-            guard try DescriptorIO.readFully(mine, into: &buffer, count: 64) else { throw CLIError("peer closed") }
-            if round >= 1000 { samples.append(elapsedSeconds(since: start)) }
-        }
-        self.latency("\(kind) echo 64 B", samples)
+        var peer = try SocketPeer(kind: kind)
+        defer { peer.finish() }
+        self.latency("\(kind) echo 64 B", try peer.pingPong(rounds: self.rounds, warmUp: 1000))
         // Throughput: one way, then a one-byte answer when everything arrived.
         for size in [64, 16 << 10] {
             let count = max(1, self.bytes / size / (size == 64 ? 16 : 1))
-            var header = [UInt8](repeating: 0x02, count: size)
-            let total = UInt64(count * size)
-            for i in 0..<8 { header[1 + i] = UInt8(truncatingIfNeeded: total >> (8 * UInt64(i))) }
-            let body = [UInt8](repeating: 0x03, count: size)
-            let start = ContinuousClock.now
-            try DescriptorIO.writeAll(mine, header[...])
-            for _ in 1..<count { try DescriptorIO.writeAll(mine, body[...]) }
-            guard try DescriptorIO.readFully(mine, into: &buffer, count: 1) else { throw CLIError("peer closed") }
-            self.throughput("\(kind) one-way \(size) B", count: count, size: size, seconds: elapsedSeconds(since: start))
+            self.throughput("\(kind) one-way \(size) B", count: count, size: size, seconds: try peer.oneWay(size: size, count: count))
         }
     }
 }
@@ -204,18 +161,17 @@ struct BenchSocketPeer: ParsableCommand {
 }
 
 /// Starts `vmbus host` on `path` and returns once it listens.
-func spawnHost(_ path: String, devices: [String]) throws -> Process {
+func spawnHost(_ path: String, devices: [String], logLevel: String = "error") throws -> Process {
     let host = Process()
     host.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    host.arguments = ["host", "--listen", path, "--log-level", "error"] + devices.flatMap { ["--device", $0] }
+    host.arguments = ["host", "--listen", path, "--log-level", logLevel] + devices.flatMap { ["--device", $0] }
     let output = Pipe()
     host.standardOutput = output
     try host.run()
     var line = readLine(output.fileHandleForReading)
     if line?.hasPrefix("vmbus host: admin socket") == true { line = readLine(output.fileHandleForReading) }
     guard line?.hasPrefix("vmbus host: listening") == true else {
-        kill(host.processIdentifier, SIGTERM)
-        host.waitUntilExit()
+        stopHost(host, socket: path)
         throw CLIError("the host process did not start")
     }
     return host

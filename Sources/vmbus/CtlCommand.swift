@@ -26,32 +26,34 @@ struct CtlTarget: ParsableArguments {
     }
 }
 
-/// One request to a host's admin socket; prints the output lines (with `prefix`).
+/// One request to a host's admin socket; prints the output lines (with `prefix`), or hands
+/// them to `output`.
 func adminRequest(
     _ admin: String, guest: Int? = nil, _ command: String, _ parameters: [String] = [], progressBar: Bool = false,
-    prefix: String = ""
+    prefix: String = "", output: ((String) -> Void)? = nil
 ) throws {
-        let socket: LocalSocket
-        do { socket = try LocalSocket.connect(path: admin) } catch { throw CLIError("cannot reach \(admin): \(error)") }
-        let args = [command, guest.map(String.init) ?? "0"] + parameters
-        try socket.send(Array(args.joined(separator: "\u{0}").utf8))
-        while true {
-            let datagram = try socket.receive()
-            guard let kind = datagram.bytes.first else { throw CLIError("the host closed the admin connection") }
-            let text = String(decoding: datagram.bytes.dropFirst(kind == UInt8(ascii: "E") ? 2 : 1), as: UTF8.self)
-            switch kind {
-            case UInt8(ascii: "O"): print(prefix + text)
-            case UInt8(ascii: "P"):
-                guard progressBar else { continue }
-                let numbers = text.split(separator: " ").compactMap { Int($0) }
-                if numbers.count == 2 { renderProgress(numbers[0], numbers[1]) }
-            case UInt8(ascii: "E"):
-                if progressBar { print("") }
-                guard datagram.bytes.count >= 2, datagram.bytes[1] == 0 else { throw CLIError(text) }
-                return
-            default: throw CLIError("unexpected answer from the host")
-            }
+    let socket: LocalSocket
+    do { socket = try LocalSocket.connect(path: admin) } catch { throw CLIError("cannot reach \(admin): \(error)") }
+    let args = [command, guest.map(String.init) ?? "0"] + parameters
+    try socket.send(Array(args.joined(separator: "\u{0}").utf8))
+    while true {
+        let datagram = try socket.receive()
+        guard let kind = datagram.bytes.first else { throw CLIError("the host closed the admin connection") }
+        let text = String(decoding: datagram.bytes.dropFirst(kind == UInt8(ascii: "E") ? 2 : 1), as: UTF8.self)
+        switch kind {
+        case UInt8(ascii: "O"):
+            if let output { output(text) } else { print(prefix + text) }
+        case UInt8(ascii: "P"):
+            guard progressBar else { continue }
+            let numbers = text.split(separator: " ").compactMap { Int($0) }
+            if numbers.count == 2 { renderProgress(numbers[0], numbers[1]) }
+        case UInt8(ascii: "E"):
+            if progressBar { print("") }
+            guard datagram.bytes.count >= 2, datagram.bytes[1] == 0 else { throw CLIError(text) }
+            return
+        default: throw CLIError("unexpected answer from the host")
         }
+    }
 }
 
 /// A one-line progress bar on standard error.

@@ -18,21 +18,9 @@ extension DemoCommand {
         let sources = onTerminationSignal { stop.withLock { $0 = true } }
         defer { withExtendedLifetime(sources) {} }
 
-        let host = Process()
-        host.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        host.arguments = ["host", "--listen", path, "--device", "echo:\(self.devices)", "--device", "ic", "--log-level", "warning"]
-        let hostOutput = Pipe()
-        host.standardOutput = hostOutput
-        try host.run()
-        defer {
-            // Whatever happened, the host goes too and nothing is left behind.
-            if host.isRunning { kill(host.processIdentifier, SIGTERM) }
-            host.waitUntilExit()
-            LocalSocket.removeFile(path: path)
-        }
-        var ready = readLine(hostOutput.fileHandleForReading)
-        if ready?.hasPrefix("vmbus host: admin socket") == true { ready = readLine(hostOutput.fileHandleForReading) }
-        guard let ready, ready.hasPrefix("vmbus host: listening") else { throw CLIError("the host process did not start") }
+        let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic"], logLevel: "warning")
+        // Whatever happens, the host goes too and nothing is left behind.
+        defer { stopHost(host, socket: path) }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-demo-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: work) }
         print("host: process \(host.processIdentifier) listening on \(path), offering \(self.devices) echo device(s)")
@@ -124,7 +112,7 @@ extension DemoCommand {
         print("integration services (driven through the host's admin socket, as 'vmbus ctl' does):")
         // The host negotiates each service as its channel opens; wait until all six are up.
         for _ in 0..<100 {
-            let ready = (try? await self.statusShowsAllOpen(admin)) ?? false
+            let ready = (try? self.statusShowsAllOpen(admin)) ?? false
             if ready { break }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -146,15 +134,9 @@ extension DemoCommand {
         print("  shutdown: the guest's handler got \(shutdownAsked.withLock { $0 } ?? "nothing yet") (the demo does not act on it)")
     }
 
-    func statusShowsAllOpen(_ admin: String) async throws -> Bool {
-        let socket = try LocalSocket.connect(path: admin)
-        try socket.send(Array("status\u{0}0".utf8))
+    func statusShowsAllOpen(_ admin: String) throws -> Bool {
         var open = 0
-        while true {
-            let datagram = try socket.receive()
-            guard let kind = datagram.bytes.first, kind != UInt8(ascii: "E") else { break }
-            if String(decoding: datagram.bytes.dropFirst(), as: UTF8.self).contains(": open,") { open += 1 }
-        }
+        try adminRequest(admin, "status", output: { if $0.contains(": open,") { open += 1 } })
         return open == 6
     }
 }
