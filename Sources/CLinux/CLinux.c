@@ -3,6 +3,11 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
@@ -42,10 +47,10 @@ static int clinux_unix_address(const char *path, struct sockaddr_un *address) {
     return 0;
 }
 
-int clinux_seqpacket_listen(const char *path, int backlog) {
+int clinux_unix_listen(const char *path, int type, int backlog) {
     struct sockaddr_un address;
     if (clinux_unix_address(path, &address) != 0) return -1;
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     if (bind(fd, (struct sockaddr *)&address, sizeof(address)) != 0 || listen(fd, backlog) != 0) {
         int saved = errno;
@@ -56,10 +61,18 @@ int clinux_seqpacket_listen(const char *path, int backlog) {
     return fd;
 }
 
+int clinux_seqpacket_listen(const char *path, int backlog) {
+    return clinux_unix_listen(path, SOCK_SEQPACKET, backlog);
+}
+
 int clinux_seqpacket_connect(const char *path) {
+    return clinux_unix_connect(path, SOCK_SEQPACKET);
+}
+
+int clinux_unix_connect(const char *path, int type) {
     struct sockaddr_un address;
     if (clinux_unix_address(path, &address) != 0) return -1;
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     if (connect(fd, (struct sockaddr *)&address, sizeof(address)) != 0) {
         int saved = errno;
@@ -149,4 +162,68 @@ int clinux_accept(int sock) {
     int fd;
     do { fd = accept4(sock, NULL, NULL, SOCK_CLOEXEC); } while (fd < 0 && errno == EINTR);
     return fd;
+}
+
+// TCP: one address from getaddrinfo (numeric or a name), first that works.
+static int clinux_tcp_open(const char *host, int port, int listening, int backlog) {
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = listening ? AI_PASSIVE : 0;
+    struct addrinfo *found = NULL;
+    int status = getaddrinfo(host, service, &hints, &found);
+    if (status != 0) {
+        errno = status == EAI_SYSTEM ? errno : EHOSTUNREACH;
+        return -1;
+    }
+    int fd = -1;
+    int saved = EADDRNOTAVAIL;
+    for (struct addrinfo *a = found; a != NULL; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) { saved = errno; continue; }
+        int ok;
+        if (listening) {
+            int one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            ok = bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, backlog) == 0;
+        } else {
+            ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+        }
+        if (ok) break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) errno = saved;
+    return fd;
+}
+
+int clinux_tcp_listen(const char *host, int port, int backlog) { return clinux_tcp_open(host, port, 1, backlog); }
+
+int clinux_tcp_connect(const char *host, int port) {
+    int fd = clinux_tcp_open(host, port, 0, 0);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    return fd;
+}
+
+int clinux_tcp_nodelay(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int clinux_local_port(int fd) {
+    struct sockaddr_storage address;
+    socklen_t length = sizeof(address);
+    if (getsockname(fd, (struct sockaddr *)&address, &length) != 0) return -1;
+    if (address.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&address)->sin_port);
+    if (address.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&address)->sin6_port);
+    errno = EAFNOSUPPORT;
+    return -1;
 }

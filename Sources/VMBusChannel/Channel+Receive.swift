@@ -70,7 +70,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     public func makeAsyncIterator() -> ChannelReader { self }
 
     enum Step {
-        case packet(PacketDescriptor, signal: Bool)
+        case packet(IncomingPacket)
         case empty(signal: Bool)
         case again(signal: Bool)
         case corrupted(RingError)
@@ -78,18 +78,84 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     }
 
     /// The next packet for the consumer, or `nil` once the channel closed (``closeReason``
-    /// says why). Completions answering this side's requests are consumed on the way.
+    /// says why). Completions answering this side's requests are consumed on the way. Waits
+    /// as long as it takes; task cancellation does not end it.
     public func next() async -> ChannelPacket? {
+        let packet: ChannelPacket
+        switch try? await self.advance(deadline: nil, interruptible: false) {
+        case .inRing(let incoming):
+            self.ring.copyPacket(incoming, into: &self.buffer)
+            guard self.consumed() else { return nil }
+            packet = ChannelPacket(descriptor: incoming.descriptor, bytes: self.buffer[...])
+        case .copied(let copy):
+            packet = copy
+        case nil:
+            return nil
+        }
+        let delay = self.channel.options.faultInjection.messageDelayMicroseconds
+        if delay > 0 { try? await Task.sleep(for: .microseconds(delay)) }
+        return packet
+    }
+
+    /// Waits for the next packet and lends it to `body` in place: `body` gets the validated
+    /// descriptor and the payload (from `offset8 × 8`, padding included) in the shared ring —
+    /// copied only if it wraps on a singly mapped ring. The peer can still write those bytes:
+    /// read each once. The packet's room goes back to the writer after `body` returns.
+    /// - Returns: what `body` returned, or `nil` once the channel closed (``closeReason``).
+    /// - Throws: ``ChannelError/timedOut`` at `deadline`, ``ChannelError/cancelled`` when the
+    ///   task is cancelled; the channel and the packets stay as they were.
+    public func next<R>(
+        deadline: ContinuousClock.Instant? = nil, _ body: (PacketDescriptor, Span<UInt8>) -> R
+    ) async throws(ChannelError) -> R? {
+        switch try await self.advance(deadline: deadline, interruptible: true) {
+        case .inRing(let packet): return self.lend(packet, body)
+        case .copied(let packet): return body(packet.descriptor, packet.payload.span)
+        case nil: return nil
+        }
+    }
+
+    /// Like ``next(deadline:_:)`` but without waiting: `nil` when no packet is ready now.
+    public func nextIfReady<R>(_ body: (PacketDescriptor, Span<UInt8>) -> R) -> R? {
         while self.closeReason == nil {
-            let step = self.step()
-            switch step {
-            case .packet(let descriptor, let signal):
+            switch self.step() {
+            case .packet(let packet):
+                guard packet.descriptor.type == .completion else { return self.lend(packet, body) }
+                guard let copy = self.routeCompletion(packet) else { continue }
+                return body(copy.descriptor, copy.payload.span)
+            case .again(let signal):
                 if signal { self.channel.doorbell.ring() }
-                let delay = self.channel.options.faultInjection.messageDelayMicroseconds
-                if delay > 0 { try? await Task.sleep(for: .microseconds(delay)) }
-                let packet = ChannelPacket(descriptor: descriptor, bytes: self.buffer[...])
-                if descriptor.type == .completion, self.channel.routeCompletion(packet) { continue }
-                return packet
+            case .empty(let signal):
+                if signal { self.channel.doorbell.ring() }
+                return nil
+            case .corrupted(let error):
+                self.closeReason = self.channel.fail(error)
+            case .closed(let reason):
+                self.closeReason = reason
+            }
+        }
+        return nil
+    }
+
+    func lend<R>(_ packet: IncomingPacket, _ body: (PacketDescriptor, Span<UInt8>) -> R) -> R? {
+        let result: R
+        if let inPlace = self.ring.withPayload(of: packet, { body(packet.descriptor, $0) }) {
+            result = inPlace
+        } else {
+            self.ring.copyPayload(of: packet, into: &self.buffer)
+            result = body(packet.descriptor, self.buffer.span)
+        }
+        return self.consumed() ? result : nil
+    }
+
+    /// Waits for a packet the consumer should see and returns it unconsumed: the caller reads
+    /// it, then calls ``consumed()``. `nil` once the channel closed.
+    func advance(deadline: ContinuousClock.Instant?, interruptible: Bool) async throws(ChannelError) -> Advanced? {
+        while self.closeReason == nil {
+            switch self.step() {
+            case .packet(let packet):
+                guard packet.descriptor.type == .completion else { return .inRing(packet) }
+                guard let copy = self.routeCompletion(packet) else { continue }
+                return .copied(copy)
             case .again(let signal):
                 if signal { self.channel.doorbell.ring() }
             case .empty(let signal):
@@ -103,7 +169,16 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
                 // Poll briefly before sleeping: a reply often lands within microseconds, and
                 // a task wake-up costs more than that.
                 if self.pollBriefly() { continue }
-                await self.channel.waitForInput()
+                if interruptible {
+                    if Task.isCancelled { throw ChannelError.cancelled }
+                    if let deadline, ContinuousClock.now >= deadline { throw ChannelError.timedOut }
+                    let channel = self.channel
+                    await interruptibleWait(deadline: deadline, kick: { channel.kickReader() }) {
+                        await channel.waitForInput()
+                    }
+                } else {
+                    await self.channel.waitForInput()
+                }
                 let delay = self.channel.options.faultInjection.interruptDelayMicroseconds
                 if delay > 0 { try? await Task.sleep(for: .microseconds(delay)) }
             case .corrupted(let error):
@@ -113,6 +188,46 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
             }
         }
         return nil
+    }
+
+    /// What ``advance(deadline:interruptible:)`` found for the consumer.
+    enum Advanced {
+        /// Still in the ring: read it, then ``consumed()``.
+        case inRing(IncomingPacket)
+        /// A completion nobody waited for, copied and consumed already.
+        case copied(ChannelPacket)
+    }
+
+    /// Copies and consumes a completion; one answering this side's request goes to its waiter
+    /// (`nil`), any other comes back for the consumer.
+    func routeCompletion(_ packet: IncomingPacket) -> ChannelPacket? {
+        self.ring.copyPacket(packet, into: &self.buffer)
+        guard self.consumed() else { return nil }
+        let copy = ChannelPacket(descriptor: packet.descriptor, bytes: self.buffer[...])
+        return self.channel.routeCompletion(copy) ? nil : copy
+    }
+
+    /// The consumer is done with the packet ``step()`` returned: count it, and publish the read
+    /// index when the batch is full (per packet in per-packet delivery). `false` if the ring
+    /// turned out corrupted (the channel is failed).
+    func consumed() -> Bool {
+        let batched = self.channel.options.delivery == .batched
+        self.unpublished += 1
+        // A batch also ends once it holds a quarter of the ring, so a writer waiting for room
+        // gets it while large packets are still being read.
+        guard !batched || self.unpublished >= Self.batchLimit || self.ring.uncommittedBytes >= self.ring.dataSize / 4 else {
+            return true
+        }
+        do throws(RingError) {
+            if try self.ring.commit() { self.channel.doorbell.ring() }
+        } catch {
+            self.publishStatistics()
+            self.closeReason = self.channel.fail(error)
+            return false
+        }
+        self.unpublished = 0
+        if batched { self.publishStatistics() }
+        return true
     }
 
     /// Watches the ring's write index for ``ChannelOptions/pollMicroseconds``; `true` if data
@@ -129,7 +244,8 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
         return false
     }
 
-    /// One look at the ring. Only a closed-flag load is shared with other threads.
+    /// One look at the ring. Only a closed-flag load is shared with other threads. A packet
+    /// is returned unconsumed: its room is published by ``consumed()``.
     func step() -> Step {
         if self.channel.isClosed.load(ordering: .acquiring) { return .closed(self.channel.closeReason ?? .closedLocally) }
         let batched = self.channel.options.delivery == .batched
@@ -138,17 +254,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
                 self.ring.beginDrain()
                 self.draining = true
             }
-            if let packet = try self.ring.next() {
-                self.ring.copyPacket(packet, into: &self.buffer)
-                self.unpublished += 1
-                var signal = false
-                if !batched || self.unpublished >= Self.batchLimit {
-                    signal = try self.ring.commit()
-                    if self.unpublished >= Self.batchLimit { self.publishStatistics() }
-                    self.unpublished = 0
-                }
-                return .packet(packet.descriptor, signal: signal)
-            }
+            if let packet = try self.ring.next() { return .packet(packet) }
             let signal = try self.ring.commit()
             self.unpublished = 0
             self.draining = false
@@ -161,6 +267,22 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
             return .corrupted(error)
         }
     }
+}
+
+/// Runs `wait` — a wait that `kick` ends early — until it returns on its own, `deadline`
+/// passes or the task is cancelled. The caller re-checks its condition afterwards.
+func interruptibleWait(
+    deadline: ContinuousClock.Instant?, kick: @escaping @Sendable () -> Void, _ wait: () async -> Void
+) async {
+    // One timer task per wait, never per packet: waits happen only when the ring is idle.
+    let timer = deadline.map { deadline in
+        Task {
+            try? await Task.sleep(until: deadline)
+            kick()
+        }
+    }
+    defer { timer?.cancel() }
+    await withTaskCancellationHandler { await wait() } onCancel: { kick() }
 }
 
 extension Channel {

@@ -92,6 +92,16 @@ extension Channel {
         }
     }
 
+    /// As ``send(leadingWord:payload:)``, but waiting for room only until `deadline` and only
+    /// while the task is not cancelled.
+    /// - Throws: ``ChannelError/timedOut`` or ``ChannelError/cancelled`` (the packet was not
+    ///   written; the channel stays open), and as ``send(leadingWord:payload:)``.
+    public func send(leadingWord: UInt64, payload: ArraySlice<UInt8>, deadline: ContinuousClock.Instant?) async throws(ChannelError) {
+        try await self.send(length: PacketSize.inBand(payload: 8 + payload.count), deadline: deadline) { ring throws(RingError) in
+            try ring.write(leadingWord: leadingWord, payload: payload)
+        }
+    }
+
     /// Free bytes in the outgoing ring now (the peer may free more at any time).
     public func outgoingFreeBytes() throws(ChannelError) -> Int {
         let result: Result<Int, RingError>? = self.sender.withLock { state in
@@ -201,6 +211,20 @@ extension Channel {
         while true {
             if try self.attempt(length: length, askForRoom: true, write) { return }
             await self.waitForRoom()
+        }
+    }
+
+    /// As ``send(length:_:)``, but a wait for room ends at `deadline` or when the task is
+    /// cancelled (nothing of this packet was written then).
+    func send(
+        length: Int, deadline: ContinuousClock.Instant?,
+        _ write: (inout OutgoingRing<SharedRingMemory>) throws(RingError) -> Bool
+    ) async throws(ChannelError) {
+        while true {
+            if try self.attempt(length: length, askForRoom: true, write) { return }
+            if Task.isCancelled { throw ChannelError.cancelled }
+            if let deadline, ContinuousClock.now >= deadline { throw ChannelError.timedOut }
+            await interruptibleWait(deadline: deadline, kick: { [self] in self.kickSenders() }) { await self.waitForRoom() }
         }
     }
 

@@ -211,6 +211,23 @@ public final class Channel: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Wakes the reader to re-check its deadline or cancellation; if it is not waiting yet,
+    /// its next wait returns at once (a spurious wake only costs one more look at the ring).
+    func kickReader() {
+        let reader: CheckedContinuation<Void, Never>? = self.receiver.withLock { state in
+            guard let waiter = state.waiter else {
+                state.signalled = true
+                return nil
+            }
+            state.waiter = nil
+            return waiter
+        }
+        reader?.resume()
+    }
+
+    /// Wakes every waiting sender to re-check deadlines or cancellation.
+    func kickSenders() { self.wakeSenders(signal: true) }
+
     func wakeReader() {
         let reader: CheckedContinuation<Void, Never>? = self.receiver.withLock { state in
             let waiter = state.waiter

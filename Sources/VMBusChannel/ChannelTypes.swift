@@ -105,6 +105,10 @@ public enum ChannelError: Error, Hashable, Sendable, CustomStringConvertible {
     case readerBusy
     /// A locally chosen option is out of range.
     case invalidOption(String)
+    /// A wait for room or for a packet passed its deadline; the channel stays open.
+    case timedOut
+    /// The waiting task was cancelled; the channel stays open.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -114,6 +118,8 @@ public enum ChannelError: Error, Hashable, Sendable, CustomStringConvertible {
         case .requestorFull: return "no free transaction id"
         case .readerBusy: return "another task is reading this channel"
         case .invalidOption(let text): return "invalid channel option: \(text)"
+        case .timedOut: return "timed out"
+        case .cancelled: return "cancelled"
         }
     }
 }

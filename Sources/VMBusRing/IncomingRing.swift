@@ -219,6 +219,12 @@ public struct IncomingRing<Memory: RingMemory> {
         self.stats.interrupts += 1
     }
 
+    /// Ring bytes of the packets returned since the last commit: room the writer gets back at
+    /// the next ``commit()``.
+    public var uncommittedBytes: Int {
+        RingIndex.bytesToRead(read: self.committedRead, write: self.nextRead, dataSize: self.dataSize)
+    }
+
     /// Un-reads the packets returned since the last commit.
     public mutating func revert() {
         self.nextRead = self.committedRead

@@ -127,14 +127,15 @@ struct BenchSocketPeer: ParsableCommand {
 
     func run() throws {
         let fd: Int32 = 0
+        let isStream = self.kind != "seqpacket"
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         // Message 1: echo 64 bytes back. Message 2 (first of a stream): total bytes in
         // bytes 1…8; read that many, answer one byte.
         while true {
-            let first = try DescriptorIO.readSome(fd, into: &buffer, count: self.kind == "stream" ? 64 : buffer.count)
+            let first = try DescriptorIO.readSome(fd, into: &buffer, count: isStream ? 64 : buffer.count)
             if first == 0 { return }
             var got = first
-            if self.kind == "stream" {
+            if isStream {
                 // A stream has no boundaries: complete the first 64 bytes before deciding.
                 if got < 64 {
                     var rest = [UInt8](repeating: 0, count: 64 - got)

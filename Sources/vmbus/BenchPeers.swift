@@ -23,9 +23,15 @@ struct SocketPeer {
     let process: Process
     var buffer = [UInt8](repeating: 0, count: 1 << 16)
 
-    /// - Parameter kind: `stream` (SOCK_STREAM) or `seqpacket`.
+    /// - Parameter kind: `stream` (a Unix SOCK_STREAM pair), `tcp` (TCP over loopback) or
+    ///   `seqpacket`.
     init(kind: String) throws {
-        let (mine, theirs) = kind == "stream" ? try DescriptorIO.streamPair() : try DescriptorIO.seqPacketPair()
+        let (mine, theirs) =
+            switch kind {
+            case "stream": try DescriptorIO.streamPair()
+            case "tcp": try DescriptorIO.tcpPair()
+            default: try DescriptorIO.seqPacketPair()
+            }
         let peer = Process()
         peer.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         peer.arguments = ["bench", "socket-peer", "--kind", kind]

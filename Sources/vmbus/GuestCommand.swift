@@ -23,6 +23,11 @@ struct GuestCommand: AsyncParsableCommand {
             (exit 1, with the reason). The integration services answer the host all along: \
             heartbeat, shutdown (--on-shutdown), timesync (--set-clock), KVP (--kvp-dir), file \
             copy (--fcopy-root) and VSS (--pre-freeze, --post-thaw).
+
+            Hyper-V sockets: --vsock-relay DIR exposes them as Unix sockets (DIR/vsock takes \
+            'CONNECT <port>\\n' to reach a host port; a host connection to port N is joined to \
+            DIR/vsock_N if it exists); --forward ADDRESS=PORT listens on ADDRESS (tcp:HOST:PORT \
+            or unix:PATH) in this guest and carries each client to host port PORT.
             """
     )
 
@@ -62,9 +67,26 @@ struct GuestCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Set the system clock when the host sends a timesync SYNC (needs CAP_SYS_TIME).")
     var setClock = false
 
+    @Option(name: .long, help: "Expose hvsock as Unix sockets in this directory (hybrid vsock).")
+    var vsockRelay: String?
+
+    @Option(name: .long, help: "ADDRESS=PORT: forward clients of ADDRESS (tcp:HOST:PORT or unix:PATH) to host port PORT (repeatable).")
+    var forward: [String] = []
+
     @OptionGroup var log: LogOptions
 
+    /// The parsed --forward list.
+    func forwards() throws -> [(StreamAddress, UInt32)] {
+        try self.forward.map { spec in
+            guard let equals = spec.lastIndex(of: "="), let address = StreamAddress(String(spec[..<equals])),
+                let port = UInt32(spec[spec.index(after: equals)...])
+            else { throw ValidationError("--forward wants ADDRESS=PORT with ADDRESS tcp:HOST:PORT or unix:PATH, got '\(spec)'") }
+            return (address, port)
+        }
+    }
+
     func validate() throws {
+        _ = try self.forwards()
         guard self.memory >= 1 << 20, self.memory % 4096 == 0 else {
             throw ValidationError("--memory must be at least 1M and a multiple of 4096")
         }
@@ -82,6 +104,8 @@ struct GuestCommand: AsyncParsableCommand {
         let client = EchoClient()
         guest.bus.register(client)
         for service in self.integrationServices(logger) { guest.bus.register(ICGuestDriver(service)) }
+        let sockets = HvSocketGuest(bus: guest.bus)
+        guest.bus.register(sockets)
         let version: VMBusVersion
         do {
             version = try await guest.bus.connect()
@@ -105,7 +129,13 @@ struct GuestCommand: AsyncParsableCommand {
             _ = await guest.ended()
             return
         }
+        let (relay, forwarders) = try self.startSockets(sockets, logger)
+        defer {
+            relay?.stop()
+            for forwarder in forwarders { forwarder.stop() }
+        }
         print("guest: connected at VMBus \(version); channels open: \(client.devices.map(\.relid))")
+        if let relay { print("guest: vsock relay \(relay.connectPath)") }
         DescriptorIO.flushOutput()
         let sources = onTerminationSignal { guest.disconnect() }
         let traffic = self.traffic ? Task { try? await echoForever(client) } : nil
@@ -121,6 +151,24 @@ struct GuestCommand: AsyncParsableCommand {
 }
 
 extension GuestCommand {
+    /// The relay and forwarders the options ask for.
+    func startSockets(_ sockets: HvSocketGuest, _ logger: Logger) throws -> (HvSocketRelay?, [HvSocketForwarder]) {
+        let log: @Sendable (String) -> Void = { line in logger.info("\(line)") }
+        do {
+            let relay = try self.vsockRelay.map { directory throws(HvSocketRelayError) in
+                try HvSocketRelay(directory: directory, log: log)
+            }
+            relay?.attach(sockets)
+            var forwarders: [HvSocketForwarder] = []
+            for (address, port) in try self.forwards() {
+                forwarders.append(try HvSocketForwarder(listen: address, port: port, endpoint: sockets, log: log))
+            }
+            return (relay, forwarders)
+        } catch {
+            throw CLIError("hvsock: \(error)")
+        }
+    }
+
     /// The six integration services, configured from the options.
     func integrationServices(_ logger: Logger) -> [any ICGuestService] {
         let onShutdown = self.onShutdown

@@ -26,6 +26,12 @@ struct HostCommand: ParsableCommand {
             (Hyper-V socket services: echo on port 7, discard on port 9). Give \
             --device echo:3 for three echo devices; repeat --device for several kinds. Drive \
             the services of connected guests with 'vmbus ctl --host ADMIN_SOCKET'.
+
+            --vsock-relay DIR exposes the guest's Hyper-V sockets as Unix sockets (the hybrid \
+            vsock convention, implies --device hvsock): connect to DIR/vsock and write \
+            'CONNECT <port>\\n' to reach a guest port (answer 'OK <local port>\\n'); a guest \
+            connection to port N is joined to the Unix socket DIR/vsock_N if it exists (else \
+            refused). With several guests, CONNECT goes to the newest one. 'vmbus sock' uses it.
             """
     )
 
@@ -41,11 +47,15 @@ struct HostCommand: ParsableCommand {
     @Option(name: .long, help: "Guests served at once.")
     var maxGuests: Int = 16
 
+    @Option(name: .long, help: "Expose hvsock as Unix sockets in this directory (hybrid vsock; see below).")
+    var vsockRelay: String?
+
     @OptionGroup var log: LogOptions
 
     /// The parsed device list.
     func devices() throws -> [(kind: String, count: Int)] {
-        let specs = self.device.isEmpty ? ["echo", "ic"] : self.device
+        var specs = self.device.isEmpty ? ["echo", "ic"] : self.device
+        if self.vsockRelay != nil && !specs.contains("hvsock") { specs.append("hvsock") }
         return try specs.map { spec in
             let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
             let count = parts.count == 2 ? Int(parts[1]) : 1
@@ -69,13 +79,23 @@ struct HostCommand: ParsableCommand {
         var options = LocalHost.Options()
         options.maximumGuests = self.maxGuests
         let registry = ICRegistry()
+        let relay: HvSocketRelay?
+        do {
+            relay = try self.vsockRelay.map { directory throws(HvSocketRelayError) in
+                try HvSocketRelay(directory: directory) { line in logger.info("\(line)") }
+            }
+        } catch {
+            throw CLIError("cannot start the vsock relay: \(error)")
+        }
         let host: LocalHost
         do {
             host = try LocalHost(path: self.listen, options: options, logger: logger) { bus in
                 var devices: [any HostDevice] = []
                 for (kind, count) in specs {
                     if kind == "hvsock" {
-                        HvSocketServices.start(on: HvSocketHost(bus: bus))
+                        let sockets = HvSocketHost(bus: bus)
+                        HvSocketServices.start(on: sockets)
+                        relay?.attach(sockets)
                         continue
                     }
                     if kind == "ic" {
@@ -114,10 +134,12 @@ struct HostCommand: ParsableCommand {
         host.start()
         // Lines on standard output once guests can connect: scripts and tests wait for them.
         print("vmbus host: admin socket \(adminPath)")
+        if let relay { print("vmbus host: vsock relay \(relay.connectPath)") }
         print("vmbus host: listening on \(self.listen)")
         DescriptorIO.flushOutput()
         waitForTerminationSignal()
         logger.info("stopping")
+        relay?.stop()
         admin.stop()
         LocalSocket.removeFile(path: adminPath)
         host.stop()

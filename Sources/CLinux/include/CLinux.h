@@ -37,6 +37,18 @@ static inline unsigned char *clinux_cmsg_data(struct cmsghdr *c) { return CMSG_D
 
 /* Unix SOCK_SEQPACKET sockets (spec 09): listen at / connect to a path; -1 and errno on failure. */
 int clinux_seqpacket_listen(const char *path, int backlog);
+/// A Unix socket of `type` (SOCK_STREAM, SOCK_SEQPACKET) bound to `path` and listening.
+int clinux_unix_listen(const char *path, int type, int backlog);
+/// A Unix socket of `type` connected to `path`.
+int clinux_unix_connect(const char *path, int type);
+/// A TCP socket listening on host:port (port 0: any free port), SO_REUSEADDR set.
+int clinux_tcp_listen(const char *host, int port, int backlog);
+/// A TCP socket connected to host:port, TCP_NODELAY set.
+int clinux_tcp_connect(const char *host, int port);
+/// Sets TCP_NODELAY (accepted sockets).
+int clinux_tcp_nodelay(int fd);
+/// The local port of a TCP socket.
+int clinux_local_port(int fd);
 int clinux_seqpacket_connect(const char *path);
 /* accept4 with SOCK_CLOEXEC, retrying on EINTR. */
 int clinux_accept(int sock);

@@ -7,7 +7,7 @@ import VMBusWire
 /// (TL_CONNECT_REQUEST, then the host's offer for our endpoint) and accepts the host's
 /// connections to local listeners (offers with `is_for_guest_accept`). Register it on the bus
 /// like any driver; it takes every hvsock offer.
-public final class HvSocketGuest: GuestDriver {
+public final class HvSocketGuest: GuestDriver, HvSocketEndpoint {
     public let name = "hv_sock"
     public var classes: [GUID] { [] }
     public var isHvSockDriver: Bool { true }
@@ -21,6 +21,7 @@ public final class HvSocketGuest: GuestDriver {
         var listeners: [GUID: HvSocketListener] = [:]
         var connects: [GUID: PendingConnect] = [:]
         var streams: [UInt32: HvSocketStream] = [:]
+        var catchAll: CatchAll?
     }
     let state = Mutex(State())
 
@@ -43,10 +44,20 @@ public final class HvSocketGuest: GuestDriver {
     /// Listens on a vsock-style port.
     public func listen(port: UInt32) -> HvSocketListener { self.listen(service: GUID.vsockService(port: port)) }
 
+    public func listenAll(accepting filter: @escaping @Sendable (GUID) -> Bool) -> HvSocketListener {
+        let listener = HvSocketListener(service: GUID(data1: 0, data2: 0, data3: 0, data4: 0)) { [weak self] in
+            self?.state.withLock { $0.catchAll = nil }
+        }
+        self.state.withLock { $0.catchAll = CatchAll(listener: listener, filter: filter) }
+        return listener
+    }
+
+    public var isConnected: Bool { self.bus.version != nil }
+
     /// Connects to a host service.
     /// - Throws: ``HvSocketError/refused`` when nobody listens there (hosts of 4.1 and later
     ///   say so; older ones let the connect time out), ``HvSocketError/timedOut``.
-    public func connect(service: GUID, timeout: Duration = .seconds(10)) async throws(HvSocketError) -> HvSocketStream {
+    public func connect(service: GUID, timeout: Duration? = nil) async throws(HvSocketError) -> HvSocketStream {
         let endpoint = GUID.vsockService(port: UInt32.random(in: 0x4000_0000...0x7FFF_FFFF))
         let pending = PendingConnect()
         self.state.withLock { $0.connects[endpoint] = pending }
@@ -54,11 +65,11 @@ public final class HvSocketGuest: GuestDriver {
         guard self.bus.requestConnection(endpoint: endpoint, service: service) else {
             throw HvSocketError.unavailable("not connected at VMBus 4.0 or later")
         }
-        return try await pending.wait(timeout: timeout).get()
+        return try await pending.wait(timeout: timeout ?? .seconds(10)).get()
     }
 
     /// Connects to a host vsock-style port.
-    public func connect(port: UInt32, timeout: Duration = .seconds(10)) async throws(HvSocketError) -> HvSocketStream {
+    public func connect(port: UInt32, timeout: Duration? = nil) async throws(HvSocketError) -> HvSocketStream {
         try await self.connect(service: GUID.vsockService(port: port), timeout: timeout)
     }
 
@@ -73,14 +84,17 @@ public final class HvSocketGuest: GuestDriver {
         let parameters = HvSockOfferParameters(device.offer.userDefined)
         let (listener, pending): (HvSocketListener?, PendingConnect?) = self.state.withLock { state in
             parameters.isForGuestAccept
-                ? (state.listeners[device.classID], nil) : (nil, state.connects[device.instanceID])
+                ? (state.listeners[device.classID] ?? state.catchAll?.take(device.classID), nil)
+                : (nil, state.connects[device.instanceID])
         }
         // Nobody wants it: leave the offer unopened (the host takes it back), as Linux does.
         guard listener != nil || pending != nil else { throw NotWanted() }
         let pages = (bus.version ?? .copper) < HvSock.ringSizeHintVersion ? HvSock.legacyRingSize / 4096 : self.ringPages
         let channel = try await bus.open(device.relid, pages: RingPages(each: pages))
         let closeTimeout = self.closeTimeout
-        let stream = try HvSocketStream(service: device.classID, endpoint: device.instanceID, channel: channel) { stream in
+        let stream = try HvSocketStream(
+            service: device.classID, endpoint: device.instanceID, outgoing: pending != nil, channel: channel
+        ) { stream in
             // The guest's close: FIN went out; the host rescinds when it is done. If it does
             // not in time, close the channel from this side.
             let timer = Task {

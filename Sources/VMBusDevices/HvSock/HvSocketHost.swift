@@ -28,13 +28,14 @@ final class HvSockChannelDevice: HostDevice {
 /// requests and connects to the guest's listeners. Each connection is its own channel, offered
 /// by the host and opened by the guest; closing sends FIN, waits (up to `linger`) for the
 /// guest's end, then rescinds the channel, as hosts do.
-public final class HvSocketHost: Sendable {
+public final class HvSocketHost: HvSocketEndpoint {
     public let bus: HostBus
     /// How long the guest has to open an offered connection channel.
     public let openTimeout: Duration
     /// How long close waits for the guest's FIN before rescinding (Linux waits 8 s for us).
     public let linger: Duration
     let listeners = Mutex<[GUID: HvSocketListener]>([:])
+    let catchAll = Mutex<CatchAll?>(nil)
 
     public init(bus: HostBus, openTimeout: Duration = .seconds(5), linger: Duration = .seconds(8)) {
         self.bus = bus
@@ -54,6 +55,16 @@ public final class HvSocketHost: Sendable {
 
     /// Listens on a vsock-style port (the service GUID of 07 §1).
     public func listen(port: UInt32) -> HvSocketListener { self.listen(service: GUID.vsockService(port: port)) }
+
+    public func listenAll(accepting filter: @escaping @Sendable (GUID) -> Bool) -> HvSocketListener {
+        let listener = HvSocketListener(service: GUID(data1: 0, data2: 0, data3: 0, data4: 0)) { [weak self] in
+            self?.catchAll.withLock { $0 = nil }
+        }
+        self.catchAll.withLock { $0 = CatchAll(listener: listener, filter: filter) }
+        return listener
+    }
+
+    public var isConnected: Bool { self.bus.negotiated != nil }
 
     /// Connects to a guest listener on `service` (07 §3.2).
     /// - Throws: ``HvSocketError/timedOut`` if the guest does not open the channel in time
@@ -77,7 +88,10 @@ public final class HvSocketHost: Sendable {
 
     /// The guest asked to connect (07 §3.1): offer a channel if someone listens, else refuse.
     func connectRequest(_ request: TLConnectRequest) {
-        guard let listener = self.listeners.withLock({ $0[request.hostServiceID] }), !listener.isClosed else {
+        let service = request.hostServiceID
+        guard let listener = self.listeners.withLock({ $0[service] }) ?? self.catchAll.withLock({ $0?.take(service) }),
+            !listener.isClosed
+        else {
             self.bus.refuseConnect(request)
             return
         }
@@ -106,7 +120,8 @@ public final class HvSocketHost: Sendable {
         let device = HvSockChannelDevice(
             service: service, endpoint: endpoint, forGuestAccept: forGuestAccept,
             onOpened: { channel, relid in
-                let stream = try? HvSocketStream(service: service, endpoint: endpoint, channel: channel) { stream in
+                let stream = try? HvSocketStream(service: service, endpoint: endpoint, outgoing: forGuestAccept, channel: channel) {
+                    stream in
                     // The host's close: FIN went out; let the guest finish, then rescind.
                     await stream.drainUntilPeerDone(timeout: linger)
                     bus.rescind(relid)

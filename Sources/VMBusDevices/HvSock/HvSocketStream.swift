@@ -18,6 +18,8 @@ public enum HvSocketError: Error, Hashable, Sendable, CustomStringConvertible {
     case readerBusy
     /// Not connected at VMBus 4.0 or later, or the channel could not be opened.
     case unavailable(String)
+    /// The waiting task was cancelled; the stream is unchanged.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -28,6 +30,7 @@ public enum HvSocketError: Error, Hashable, Sendable, CustomStringConvertible {
         case .protocolError(let why): return "malformed data from the peer: \(why)"
         case .readerBusy: return "another task is reading this stream"
         case .unavailable(let why): return "hvsock unavailable: \(why)"
+        case .cancelled: return "cancelled"
         }
     }
 }
@@ -47,6 +50,9 @@ public final class HvSocketStream: Sendable {
         /// The rest of a packet a short read did not take.
         var pending: ArraySlice<UInt8> = []
         var endOfStream = false
+        /// A malformed packet found after data already read: reported by the next read, so
+        /// the good bytes before it are not lost.
+        var failure: HvSocketError?
     }
 
     struct WriteState {
@@ -56,54 +62,87 @@ public final class HvSocketStream: Sendable {
 
     let reads: Mutex<ReadState>
     let writes = Mutex(WriteState())
+    /// The most data bytes one DATA packet carries: `HVS_MTU_SIZE` (16384, what every receiver
+    /// accepts, 07 §4), or less so that two packets fit a small ring and the peer can read one
+    /// while the next is written.
+    public let packetPayload: Int
     /// What closing means for the side that owns this stream (host: rescind; guest: wait for it).
     let teardown: @Sendable (HvSocketStream) async -> Void
 
+    /// Whether this side connected (else it accepted).
+    public let isOutgoing: Bool
+
     init(
-        service: GUID, endpoint: GUID, channel: Channel, teardown: @escaping @Sendable (HvSocketStream) async -> Void
+        service: GUID, endpoint: GUID, outgoing: Bool, channel: Channel,
+        teardown: @escaping @Sendable (HvSocketStream) async -> Void
     ) throws(ChannelError) {
+        self.isOutgoing = outgoing
         self.service = service
         self.endpoint = endpoint
         self.channel = channel
         self.reads = Mutex(ReadState(reader: try channel.reader()))
         self.teardown = teardown
+        let data = channel.ringSizes.outgoing - 4096
+        self.packetPayload = max(8, min(HvSock.mtu, (data / 2 - HvSock.packetLength(0) - 8) & ~7))
     }
 
     /// The vsock port of the service, if it is template-shaped.
     public var port: UInt32? { self.service.vsockPort }
 
+    /// This end's vsock port: the connecting end's endpoint port, or the service port on the
+    /// accepting side (`nil` when the GUID is not template-shaped).
+    public var localPort: UInt32? { self.isOutgoing ? self.endpoint.vsockPort : self.service.vsockPort }
+
+    /// The other end's vsock port.
+    public var remotePort: UInt32? { self.isOutgoing ? self.service.vsockPort : self.endpoint.vsockPort }
+
     // MARK: Reading
 
-    /// Up to `maximum` bytes: waits for data; returns an empty slice once the peer shut its
-    /// side down.
-    /// - Throws: ``HvSocketError/peerGone(_:)`` if the connection vanished without a FIN,
-    ///   ``HvSocketError/protocolError(_:)`` for a malformed packet (the channel is closed).
-    public func read(maximum: Int = 1 << 16) async throws(HvSocketError) -> ArraySlice<UInt8> {
+    /// Up to `maximum` bytes: waits (up to `timeout`, or until the task is cancelled) for
+    /// data, then takes what the ring holds, several packets at once, copied once from the
+    /// ring. Returns an empty slice once the peer shut its side down.
+    /// - Throws: ``HvSocketError/timedOut`` / ``HvSocketError/cancelled`` (nothing was read; the
+    ///   stream is unchanged), ``HvSocketError/peerGone(_:)`` if the connection vanished without
+    ///   a FIN, ``HvSocketError/protocolError(_:)`` for a malformed packet (the channel is
+    ///   closed; bytes before it are returned first).
+    public func read(maximum: Int = 1 << 16, timeout: Duration? = nil) async throws(HvSocketError) -> ArraySlice<UInt8> {
         precondition(maximum > 0, "read at least one byte")
-        let taken: Result<(ChannelReader, ArraySlice<UInt8>, Bool), HvSocketError> = self.reads.withLock { state in
+        let taken: Result<(ChannelReader, ArraySlice<UInt8>, Bool, HvSocketError?), HvSocketError> = self.reads.withLock { state in
             guard let reader = state.reader else { return .failure(.readerBusy) }
             state.reader = nil
             defer { state.pending = [] }
-            return .success((reader, state.pending, state.endOfStream))
+            return .success((reader, state.pending, state.endOfStream, state.failure))
         }
-        let (reader, pending, endOfStream) = try taken.get()
-        var keep: ArraySlice<UInt8> = []
+        let (reader, pending, endOfStream, failure) = try taken.get()
+        var rest: [UInt8] = []
         var eof = endOfStream
+        var failed = failure
         defer {
-            let (rest, done) = (keep, eof)
+            let (rest, eof, failed) = (pending.count > maximum ? pending.dropFirst(maximum) : rest[...], eof, failed)
             self.reads.withLock { state in
                 state.reader = reader
                 state.pending = rest
-                state.endOfStream = done
+                state.endOfStream = eof
+                state.failure = failed
             }
         }
-        if !pending.isEmpty {
-            keep = pending.dropFirst(maximum)
-            return pending.prefix(maximum)
-        }
+        if !pending.isEmpty { return pending.prefix(maximum) }
+        if let failed { throw failed }
         if eof { return [] }
+        var data: [UInt8] = []
+        let first: Taken?
+        do throws(ChannelError) {
+            first = try await reader.next(deadline: timeout.map { .now + $0 }) { descriptor, payload in
+                Self.take(descriptor, payload, maximum, into: &data, rest: &rest)
+            }
+        } catch {
+            throw error == .cancelled ? HvSocketError.cancelled : HvSocketError.timedOut
+        }
+        var outcome = first
         while true {
-            guard let packet = await reader.next() else {
+            switch outcome {
+            case nil:
+                guard data.isEmpty else { return data[...] }
                 let reason = reader.closeReason ?? .closedLocally
                 // A peer that closed its channel has said all it will: end of stream.
                 if reason == .closedByPeer {
@@ -111,25 +150,60 @@ public final class HvSocketStream: Sendable {
                     return []
                 }
                 throw HvSocketError.peerGone(reason)
-            }
-            guard packet.descriptor.type == .dataInBand else {
+            case .malformed(let why)?:
                 self.channel.close(.ringCorrupted(.broken))
-                throw HvSocketError.protocolError("packet type \(packet.descriptor.type.rawValue)")
-            }
-            let data: HvSockData
-            do {
-                data = try HvSockData(payload: packet.payload, packetLength: packet.bytes.count)
-            } catch {
-                self.channel.close(.ringCorrupted(.broken))
-                throw HvSocketError.protocolError("\(error)")
-            }
-            if data.isFIN {
+                let error = HvSocketError.protocolError(why)
+                guard data.isEmpty else {
+                    failed = error
+                    return data[...]
+                }
+                throw error
+            case .fin?:
                 eof = true
-                return []
+                return data[...]
+            case .data?:
+                // Take what else is there already, without waiting.
+                guard data.count < maximum else { return data[...] }
+                outcome = reader.nextIfReady { descriptor, payload in
+                    Self.take(descriptor, payload, maximum, into: &data, rest: &rest)
+                }
+                if outcome == nil { return data[...] }
             }
-            keep = data.data.dropFirst(maximum)
-            return data.data.prefix(maximum)
         }
+    }
+
+    enum Taken: Equatable {
+        case data
+        case fin
+        case malformed(String)
+    }
+
+    /// Checks one packet as Linux does (07 §4.2) and appends its data to `data`, up to
+    /// `maximum` bytes; what does not fit goes to `rest`. The pipe header is read once from
+    /// shared memory, then validated, then used.
+    static func take(
+        _ descriptor: PacketDescriptor, _ payload: Span<UInt8>, _ maximum: Int, into data: inout [UInt8], rest: inout [UInt8]
+    ) -> Taken {
+        guard descriptor.type == .dataInBand else { return .malformed("packet type \(descriptor.type.rawValue)") }
+        guard payload.count >= PipeHeader.wireSize else { return .malformed("no room for the pipe header") }
+        var header: UInt64 = 0
+        for i in 0..<8 { header |= UInt64(payload[i]) << (8 * i) }
+        guard UInt32(truncatingIfNeeded: header) == PipePacketType.data.rawValue else {
+            return .malformed("pipe packet type \(UInt32(truncatingIfNeeded: header))")
+        }
+        let size: Int
+        do {
+            size = try HvSockData.validate(dataSize: UInt32(header >> 32), packetLength: descriptor.totalLength)
+        } catch {
+            return .malformed("\(error)")
+        }
+        guard size <= payload.count - PipeHeader.wireSize else { return .malformed("data_size \(size) beyond the packet") }
+        if size == 0 { return .fin }
+        let count = min(size, maximum - data.count)
+        let start = PipeHeader.wireSize
+        data.append(span: payload.extracting(start..<(start + count)))
+        if count < size { rest.append(span: payload.extracting((start + count)..<(start + size))) }
+        return .data
     }
 
     /// Reads until the peer's FIN (or `limit` bytes).
@@ -148,24 +222,36 @@ public final class HvSocketStream: Sendable {
     /// The pipe header of a DATA packet of `count` bytes (07 §4).
     static func header(_ count: Int) -> UInt64 { UInt64(PipePacketType.data.rawValue) | UInt64(count) << 32 }
 
-    /// Writes all of `bytes`, in DATA packets of at most 4088 bytes, waiting for room.
-    /// - Throws: ``HvSocketError/closed`` after ``shutdownWrite()``; ``HvSocketError/peerGone(_:)``.
-    public func write(_ bytes: ArraySlice<UInt8>) async throws(HvSocketError) {
+    /// Writes `bytes` in DATA packets of up to ``packetPayload`` bytes, waiting for room (up
+    /// to `timeout`, or until the task is cancelled) — like a POSIX write: it returns how many
+    /// bytes went out, which is all of them unless the deadline passed or the task was
+    /// cancelled after some were sent.
+    /// - Throws: ``HvSocketError/timedOut`` / ``HvSocketError/cancelled`` if nothing was sent,
+    ///   ``HvSocketError/closed`` after ``shutdownWrite()``, ``HvSocketError/peerGone(_:)``.
+    @discardableResult
+    public func write(_ bytes: ArraySlice<UInt8>, timeout: Duration? = nil) async throws(HvSocketError) -> Int {
         guard !self.writes.withLock({ $0.finSent }) else { throw HvSocketError.closed }
+        let deadline = timeout.map { ContinuousClock.now + $0 }
         var offset = bytes.startIndex
         while offset < bytes.endIndex {
-            let end = min(offset + HvSock.sendBufferSize, bytes.endIndex)
+            let end = min(offset + self.packetPayload, bytes.endIndex)
             do {
-                try await self.channel.send(leadingWord: Self.header(end - offset), payload: bytes[offset..<end])
+                try await self.channel.send(leadingWord: Self.header(end - offset), payload: bytes[offset..<end], deadline: deadline)
             } catch {
+                let sent = offset - bytes.startIndex
+                if sent > 0, error == .timedOut || error == .cancelled { return sent }
                 throw Self.mapped(error)
             }
             offset = end
         }
+        return bytes.count
     }
 
-    /// Writes all of `bytes`.
-    public func write(_ bytes: [UInt8]) async throws(HvSocketError) { try await self.write(bytes[...]) }
+    /// Writes all of `bytes` (see ``write(_:timeout:)-(ArraySlice<UInt8>,_)``).
+    @discardableResult
+    public func write(_ bytes: [UInt8], timeout: Duration? = nil) async throws(HvSocketError) -> Int {
+        try await self.write(bytes[...], timeout: timeout)
+    }
 
     /// Sends the FIN (a DATA packet of length 0), once: the peer reads end of stream; this side
     /// can still read.
@@ -195,8 +281,12 @@ public final class HvSocketStream: Sendable {
     }
 
     static func mapped(_ error: ChannelError) -> HvSocketError {
-        if case .closed(let reason) = error { return reason == .closedLocally ? .closed : .peerGone(reason) }
-        return .unavailable("\(error)")
+        switch error {
+        case .closed(let reason): return reason == .closedLocally ? .closed : .peerGone(reason)
+        case .timedOut: return .timedOut
+        case .cancelled: return .cancelled
+        case .packetTooLarge, .invalidPacket, .requestorFull, .readerBusy, .invalidOption: return .unavailable("\(error)")
+        }
     }
 
     /// Reads and drops what the peer sends until its FIN, the channel's end, or `timeout`.
@@ -210,124 +300,6 @@ public final class HvSocketStream: Sendable {
         defer { watchdog.cancel() }
         while ContinuousClock.now < deadline {
             guard let chunk = try? await self.read(), !chunk.isEmpty else { return }
-        }
-    }
-}
-
-/// Waits for incoming connections on one service.
-public final class HvSocketListener: Sendable {
-    public let service: GUID
-    struct State {
-        var ready: [HvSocketStream] = []
-        var waiters: [(id: UInt64, continuation: CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>)] = []
-        var nextID: UInt64 = 0
-        var closed = false
-    }
-    let state = Mutex(State())
-    let onClose: @Sendable () -> Void
-
-    init(service: GUID, onClose: @escaping @Sendable () -> Void) {
-        self.service = service
-        self.onClose = onClose
-    }
-
-    /// The vsock port, for a template-shaped service.
-    public var port: UInt32? { self.service.vsockPort }
-
-    /// The next connection; waits up to `timeout` (forever when `nil`).
-    public func accept(timeout: Duration? = nil) async throws(HvSocketError) -> HvSocketStream {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>) in
-            let now: Result<HvSocketStream, HvSocketError>? = self.state.withLock { state in
-                if !state.ready.isEmpty { return .success(state.ready.removeFirst()) }
-                if state.closed { return .failure(.closed) }
-                state.nextID += 1
-                let id = state.nextID
-                state.waiters.append((id, continuation))
-                if let timeout {
-                    Task {
-                        try? await Task.sleep(for: timeout)
-                        self.fail(id, .timedOut)
-                    }
-                }
-                return nil
-            }
-            if let now { continuation.resume(returning: now) }
-        }
-        return try result.get()
-    }
-
-    func fail(_ id: UInt64, _ error: HvSocketError) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>? in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiters.remove(at: index).continuation
-        }
-        waiter?.resume(returning: .failure(error))
-    }
-
-    /// A connection arrived.
-    func deliver(_ stream: HvSocketStream) {
-        let waiter = self.state.withLock { state -> CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>? in
-            if state.waiters.isEmpty {
-                state.ready.append(stream)
-                return nil
-            }
-            return state.waiters.removeFirst().continuation
-        }
-        waiter?.resume(returning: .success(stream))
-    }
-
-    /// Stops listening: waiting accepts fail with ``HvSocketError/closed``.
-    public func close() {
-        let waiters = self.state.withLock { state in
-            state.closed = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.continuation.resume(returning: .failure(.closed)) }
-        self.onClose()
-    }
-
-    var isClosed: Bool { self.state.withLock { $0.closed } }
-}
-
-/// One pending connect, resolved once (by the connection, a refusal, or the timer).
-final class PendingConnect: Sendable {
-    let slot = Mutex<CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>?>(nil)
-    let early = Mutex<Result<HvSocketStream, HvSocketError>?>(nil)
-
-    func wait(timeout: Duration) async -> Result<HvSocketStream, HvSocketError> {
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            if !Task.isCancelled { self.resolve(.failure(.timedOut)) }
-        }
-        defer { timer.cancel() }
-        return await withCheckedContinuation { continuation in
-            let now: Result<HvSocketStream, HvSocketError>? = self.early.withLock { early in
-                if let early { return early }
-                self.slot.withLock { $0 = continuation }
-                return nil
-            }
-            if let now { continuation.resume(returning: now) }
-        }
-    }
-
-    /// `true` if this resolved the connect (it was still pending).
-    @discardableResult
-    func resolve(_ result: Result<HvSocketStream, HvSocketError>) -> Bool {
-        let continuation: CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>?? = self.early.withLock { early in
-            if early != nil { return .some(nil) }  // already resolved
-            early = result
-            return self.slot.withLock { slot in
-                defer { slot = nil }
-                return slot
-            }
-        }
-        switch continuation {
-        case .some(.some(let waiter)):
-            waiter.resume(returning: result)
-            return true
-        case .some(.none): return false
-        case .none: return true
         }
     }
 }

@@ -1,0 +1,134 @@
+import CLinux
+import Glibc
+
+/// Where a byte-stream socket lives: a Unix socket path or a TCP host and port. Text forms:
+/// `unix:/path` (or any string with a `/`), `tcp:HOST:PORT` (HOST may be `[v6]`).
+public enum StreamAddress: Hashable, Sendable, CustomStringConvertible {
+    case unix(String)
+    case tcp(host: String, port: Int)
+
+    /// Parses the text form; `nil` if it is neither.
+    public init?(_ text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard !path.isEmpty else { return nil }
+            self = .unix(path)
+        } else if text.hasPrefix("tcp:") {
+            let rest = text.dropFirst(4)
+            guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
+                (0...65535).contains(port)
+            else { return nil }
+            var host = String(rest[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            self = .tcp(host: host.isEmpty ? "127.0.0.1" : host, port: port)
+        } else if text.contains("/") {
+            self = .unix(text)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unix(let path): return "unix:\(path)"
+        case .tcp(let host, let port): return host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
+        }
+    }
+}
+
+/// A connected or listening `SOCK_STREAM` socket (Unix or TCP) with blocking I/O, for relays
+/// and tools that run one thread per direction. Owns its descriptor. Writes never raise
+/// SIGPIPE (a gone peer is an error instead).
+public final class StreamSocket: @unchecked Sendable {
+    /// The descriptor.
+    public let fileDescriptor: Int32
+
+    /// Wraps a descriptor this object now owns.
+    public init(taking fd: Int32) { self.fileDescriptor = fd }
+
+    deinit { Glibc.close(self.fileDescriptor) }
+
+    /// A socket listening at `address` (an existing Unix socket file is replaced; TCP port 0
+    /// picks a free port, see ``localPort``).
+    public static func listen(_ address: StreamAddress, backlog: Int32 = 64) throws(MemoryError) -> StreamSocket {
+        let fd: Int32
+        switch address {
+        case .unix(let path):
+            _ = unsafe unlink(path)
+            fd = unsafe clinux_unix_listen(path, Int32(SOCK_STREAM.rawValue), backlog)
+        case .tcp(let host, let port):
+            fd = unsafe clinux_tcp_listen(host, Int32(port), backlog)
+        }
+        guard fd >= 0 else { throw MemoryError.system(call: "listen \(address)", errno: errno) }
+        return StreamSocket(taking: fd)
+    }
+
+    /// A socket connected to `address` (TCP with `TCP_NODELAY`).
+    public static func connect(_ address: StreamAddress) throws(MemoryError) -> StreamSocket {
+        let fd: Int32
+        switch address {
+        case .unix(let path): fd = unsafe clinux_unix_connect(path, Int32(SOCK_STREAM.rawValue))
+        case .tcp(let host, let port): fd = unsafe clinux_tcp_connect(host, Int32(port))
+        }
+        guard fd >= 0 else { throw MemoryError.system(call: "connect \(address)", errno: errno) }
+        return StreamSocket(taking: fd)
+    }
+
+    /// Accepts one connection (blocking; retries on EINTR). Fails once ``shutdown()`` was called.
+    public func accept() throws(MemoryError) -> StreamSocket {
+        let fd = clinux_accept(self.fileDescriptor)
+        guard fd >= 0 else { throw MemoryError.system(call: "accept", errno: errno) }
+        _ = clinux_tcp_nodelay(fd)  // fails harmlessly on Unix sockets
+        return StreamSocket(taking: fd)
+    }
+
+    /// The local TCP port (after listening on port 0).
+    public var localPort: Int? {
+        let port = clinux_local_port(self.fileDescriptor)
+        return port >= 0 ? Int(port) : nil
+    }
+
+    /// Reads what is there, up to `buffer.count` bytes, into the front of `buffer`; 0 at end of
+    /// stream. Blocks until something arrives.
+    public func read(into buffer: inout [UInt8]) throws(MemoryError) -> Int {
+        try DescriptorIO.readSome(self.fileDescriptor, into: &buffer, count: buffer.count)
+    }
+
+    /// Writes all of `bytes` (blocking while the peer does not read).
+    public func write(_ bytes: ArraySlice<UInt8>) throws(MemoryError) {
+        var done = 0
+        while done < bytes.count {
+            let n = unsafe bytes.withUnsafeBytes {
+                unsafe Glibc.send(self.fileDescriptor, $0.baseAddress! + done, $0.count - done, Int32(MSG_NOSIGNAL))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MemoryError.system(call: "send", errno: errno)
+            }
+            done += n
+        }
+    }
+
+    /// Ends this side's writing: the peer reads end of stream; reading goes on.
+    public func shutdownWrite() { _ = Glibc.shutdown(self.fileDescriptor, Int32(SHUT_WR)) }
+
+    /// Ends both directions: blocked reads, writes and accepts on this socket return.
+    public func shutdown() { _ = Glibc.shutdown(self.fileDescriptor, Int32(SHUT_RDWR)) }
+}
+
+extension DescriptorIO {
+    /// A connected TCP pair over loopback, both ends `TCP_NODELAY` (benchmark baselines).
+    public static func tcpPair() throws(MemoryError) -> (Int32, Int32) {
+        let server = try StreamSocket.listen(.tcp(host: "127.0.0.1", port: 0), backlog: 1)
+        guard let port = server.localPort else { throw MemoryError.system(call: "getsockname", errno: errno) }
+        let client = unsafe clinux_tcp_connect("127.0.0.1", Int32(port))
+        guard client >= 0 else { throw MemoryError.system(call: "connect", errno: errno) }
+        let accepted = clinux_accept(server.fileDescriptor)
+        guard accepted >= 0 else {
+            Glibc.close(client)
+            throw MemoryError.system(call: "accept", errno: errno)
+        }
+        _ = clinux_tcp_nodelay(accepted)
+        return (client, accepted)
+    }
+}
