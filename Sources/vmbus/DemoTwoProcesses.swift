@@ -18,7 +18,7 @@ extension DemoCommand {
         let sources = onTerminationSignal { stop.withLock { $0 = true } }
         defer { withExtendedLifetime(sources) {} }
 
-        let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic"], logLevel: "warning")
+        let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic", "hvsock"], logLevel: "warning")
         // Whatever happens, the host goes too and nothing is left behind.
         defer { stopHost(host, socket: path) }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-demo-\(getpid())").path
@@ -40,6 +40,8 @@ extension DemoCommand {
             KVPGuest(store: KVPStore(directory: work + "/kvp")), FileCopyGuest(root: work + "/root"), VSSGuest(),
         ]
         for service in services { guest.bus.register(ICGuestDriver(service)) }
+        let sockets = HvSocketGuest(bus: guest.bus)
+        guest.bus.register(sockets)
         let version = try await guest.bus.connect()
         await guest.bus.settle()
         print("guest: process \(getpid()) connected at VMBus \(version) in \(milliseconds(elapsedSeconds(since: start))) ms "
@@ -93,6 +95,9 @@ extension DemoCommand {
             print(busListing(guest.bus, json: false))
         }
         if !stop.withLock({ $0 }), guest.ending == nil {
+            try await Self.runSocket(sockets)
+        }
+        if !stop.withLock({ $0 }), guest.ending == nil {
             try await self.runServices(admin: path + ".admin", work: work, shutdownAsked: shutdownAsked)
         }
         if let ending = guest.ending, !stop.withLock({ $0 }) { throw CLIError("the host went away: \(ending)") }
@@ -106,6 +111,31 @@ extension DemoCommand {
 }
 
 extension DemoCommand {
+    /// One Hyper-V socket: connect to the host's echo port, stream data through, half-close,
+    /// check every byte; then a port nobody listens on.
+    static func runSocket(_ sockets: HvSocketGuest) async throws {
+        let start = ContinuousClock.now
+        let stream = try await sockets.connect(port: HvSocketServices.echoPort, timeout: .seconds(10))
+        print("hvsock: connected to host port 7 (echo) in \(milliseconds(elapsedSeconds(since: start))) ms — "
+            + "its own channel, relid \(stream.channel.relid), local port \(stream.localPort ?? 0)")
+        let data = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
+        let transfer = ContinuousClock.now
+        async let back = stream.readAll()
+        try await stream.write(data)
+        try await stream.shutdownWrite()
+        let echoed = try await back
+        let seconds = elapsedSeconds(since: transfer)
+        await stream.close()
+        guard echoed == data else { throw CLIError("hvsock echo returned different bytes") }
+        print("  sent 4 MiB and read it back byte-exact in \(milliseconds(seconds)) ms, then FIN both ways and the host rescinded the channel")
+        do {
+            _ = try await sockets.connect(port: 4444, timeout: .seconds(5))
+            print("  port 4444: unexpectedly connected")
+        } catch {
+            print("  port 4444: \(error)")
+        }
+    }
+
     /// Each integration service once, driven through the host's admin socket as `vmbus ctl`
     /// would.
     func runServices(admin: String, work: String, shutdownAsked: borrowing Mutex<String?>) async throws {

@@ -14,19 +14,31 @@ final class Spawned {
     let output = Pipe()
     let errors = Pipe()
 
-    init(_ arguments: [String]) throws {
+    /// - Parameter input: bytes for standard input (then end of file); `nil` inherits ours.
+    init(_ arguments: [String], input: [UInt8]? = nil) throws {
         self.process.executableURL = vmbusBinary()
         self.process.arguments = arguments
         self.process.standardOutput = self.output
         self.process.standardError = self.errors
+        let stdin = input.map { _ in Pipe() }
+        if let stdin { self.process.standardInput = stdin }
         try self.process.run()
+        if let stdin, let input {
+            stdin.fileHandleForWriting.write(Data(input))
+            try stdin.fileHandleForWriting.close()
+        }
     }
 
     /// The next line of standard output (blocking), or `nil` at its end.
-    func line() -> String? {
+    func line() -> String? { Self.line(self.output) }
+
+    /// The next line of standard error.
+    func errorLine() -> String? { Self.line(self.errors) }
+
+    static func line(_ pipe: Pipe) -> String? {
         var bytes: [UInt8] = []
         while true {
-            let data = self.output.fileHandleForReading.readData(ofLength: 1)
+            let data = pipe.fileHandleForReading.readData(ofLength: 1)
             guard let byte = data.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
             if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
             bytes.append(byte)
