@@ -30,6 +30,7 @@ public final class HostBus: Sendable {
     let state: Mutex<State>
     let transport: any HostTransport
     let connectHandler = Mutex<(@Sendable (TLConnectRequest) -> Void)?>(nil)
+    let lostHandlers = Mutex<[@Sendable () -> Void]>([])
     /// What leaves for the transport, in the machine's order: messages and doorbell set-up.
     enum Outgoing: Sendable {
         case message([UInt8])
@@ -130,6 +131,17 @@ public final class HostBus: Sendable {
     /// GPADL mapping goes; the bus waits for a new InitiateContact.
     public func connectionLost() {
         self.run { state in ((), state.machine.disconnect()) }
+        let handlers = self.lostHandlers.withLock { handlers in
+            defer { handlers = [] }
+            return handlers
+        }
+        for handler in handlers { handler() }
+    }
+
+    /// Runs `handler` once, when ``connectionLost()`` next reports the guest gone — for
+    /// per-guest services that should end with their guest.
+    public func onConnectionLost(_ handler: @escaping @Sendable () -> Void) {
+        self.lostHandlers.withLock { $0.append(handler) }
     }
 
     /// The guest signalled a connection id (`HvSignalEvent`).

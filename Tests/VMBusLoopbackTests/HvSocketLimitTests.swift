@@ -161,4 +161,16 @@ func exchange(_ host: HvSocketHost, _ guest: HvSocketGuest, port: UInt32, up: [U
         _ = try await guest.connect(port: 7001)
         #expect(try await specific.accept(timeout: .seconds(10)).port == 7001)
     }
+
+    @Test func aGoneGuestClosesTheHostsListeners() async throws {
+        let (bus, host, _) = try await socketBus()
+        defer { withExtendedLifetime(bus) {} }
+        let listener = host.listen(port: 7100)
+        let all = host.listenAll { _ in true }
+        let waiting = Task { try await listener.accept() }
+        bus.host.connectionLost()
+        await #expect(throws: HvSocketError.closed) { try await waiting.value }
+        await #expect(throws: HvSocketError.closed) { try await all.accept() }
+        #expect(!host.isConnected)
+    }
 }

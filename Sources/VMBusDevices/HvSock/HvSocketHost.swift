@@ -42,6 +42,14 @@ public final class HvSocketHost: HvSocketEndpoint {
         self.openTimeout = openTimeout
         self.linger = linger
         bus.setConnectHandler { [weak self] request in self?.connectRequest(request) }
+        // The guest is gone: its listeners stop, so accept loops (and what they hold) end.
+        bus.onConnectionLost { [weak self] in self?.closeListeners() }
+    }
+
+    /// Closes every listener: waiting accepts fail with ``HvSocketError/closed``.
+    public func closeListeners() {
+        let all = self.listeners.withLock { Array($0.values) } + [self.catchAll.withLock { $0?.listener }].compactMap { $0 }
+        for listener in all { listener.close() }
     }
 
     /// Listens for guest connections to `service` (replacing an earlier listener).

@@ -85,7 +85,9 @@ public final class HvSocketRelay: Sendable {
                 let port = stream.service.vsockPort ?? 0
                 startThread("hvsock-relay-in") { self.deliver(stream, port: port) }
             }
+            // The endpoint is gone (its listener closed): forget it.
             self.listeners.withLock { list in list.removeAll { $0 === listener } }
+            self.endpoints.withLock { list in list.removeAll { $0 === endpoint } }
         }
     }
 
