@@ -222,6 +222,7 @@ extension Channel {
     ) async throws(ChannelError) {
         while true {
             if try self.attempt(length: length, askForRoom: true, write) { return }
+            if self.pollForRoom(length) { continue }
             if Task.isCancelled { throw ChannelError.cancelled }
             if let deadline, ContinuousClock.now >= deadline { throw ChannelError.timedOut }
             await interruptibleWait(deadline: deadline, kick: { [self] in self.kickSenders() }) { await self.waitForRoom() }
@@ -274,6 +275,21 @@ extension Channel {
     }
 
     /// Suspends until a signal from the peer (or close) might have freed room.
+    /// Watches the ring for room for a `length`-byte packet for
+    /// ``ChannelOptions/pollMicroseconds``, as a reader polls for data: the reader usually
+    /// frees room within microseconds, sooner than its signal would wake us.
+    func pollForRoom(_ length: Int) -> Bool {
+        let budget = self.options.pollMicroseconds
+        guard budget > 0 else { return false }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .microseconds(budget)
+        while clock.now < deadline {
+            guard let free = try? self.outgoingFreeBytes() else { return true }  // closed: let the attempt say so
+            if free > length + RingControlPage.trailerSize { return true }
+        }
+        return false
+    }
+
     func waitForRoom() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now: Bool = self.sender.withLock { state in

@@ -242,7 +242,7 @@ public final class HostBus: Sendable {
                 in: memory, downstreamPageOffset: Int(open.downstreamRingBufferPageOffset), side: .host)
             let channel = try Channel(
                 relid: relid, outgoing: rings.outgoing, incoming: rings.incoming,
-                doorbell: ClosureDoorbell { transport.signalGuest(relid: relid) }, options: self.channelOptions,
+                doorbell: ClosureDoorbell { transport.signalGuest(relid: relid) }, options: device.channelOptions(self.channelOptions),
                 onFault: { [weak self] reason in self?.channelFailed(relid, reason) })
             state.channels[relid] = channel
             self.outbox.enqueue(.openDoorbells(relid: relid, connectionID: VMBusConnectionID.openVMMChannel(relid: relid)))

@@ -50,8 +50,12 @@ public protocol HostDevice: AnyObject, Sendable {
     /// A channel closed (the guest closed it, a rescind, a reset). Its ``Channel`` object is
     /// already closed with the reason.
     func closed(relid: UInt32)
+    /// This device's channel options, given the bus's (``HostBus/channelOptions``); by default
+    /// the bus's unchanged. A device tunes what suits its traffic — e.g. polling a busy stream.
+    func channelOptions(_ busOptions: ChannelOptions) -> ChannelOptions
 }
 
 extension HostDevice {
     public func closed(relid: UInt32) {}
+    public func channelOptions(_ busOptions: ChannelOptions) -> ChannelOptions { busOptions }
 }

@@ -90,7 +90,7 @@ public final class HvSocketGuest: GuestDriver, HvSocketEndpoint {
         // Nobody wants it: leave the offer unopened (the host takes it back), as Linux does.
         guard listener != nil || pending != nil else { throw NotWanted() }
         let pages = (bus.version ?? .copper) < HvSock.ringSizeHintVersion ? HvSock.legacyRingSize / 4096 : self.ringPages
-        let channel = try await bus.open(device.relid, pages: RingPages(each: pages))
+        let channel = try await bus.open(device.relid, pages: RingPages(each: pages), options: HvSock.tuned(ChannelOptions()))
         let closeTimeout = self.closeTimeout
         let stream = try HvSocketStream(
             service: device.classID, endpoint: device.instanceID, outgoing: pending != nil, channel: channel

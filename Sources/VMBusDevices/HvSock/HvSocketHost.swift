@@ -21,6 +21,8 @@ final class HvSockChannelDevice: HostDevice {
     }
 
     func opened(_ channel: Channel, info: HostChannelInfo) { self.onOpened(channel, info.relid) }
+
+    func channelOptions(_ busOptions: ChannelOptions) -> ChannelOptions { HvSock.tuned(busOptions) }
     func closed(relid: UInt32) { self.onClosed(relid) }
 }
 
