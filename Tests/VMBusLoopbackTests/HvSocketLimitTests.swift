@@ -1,6 +1,6 @@
 import Testing
 import VMBusChannel
-import VMBusDevices
+@testable import VMBusDevices
 import VMBusGuest
 import VMBusHost
 import VMBusLoopback
@@ -172,5 +172,22 @@ func exchange(_ host: HvSocketHost, _ guest: HvSocketGuest, port: UInt32, up: [U
         await #expect(throws: HvSocketError.closed) { try await waiting.value }
         await #expect(throws: HvSocketError.closed) { try await all.accept() }
         #expect(!host.isConnected)
+    }
+
+    /// A connection that arrives before its connect starts waiting is that connect's: the
+    /// resolver must say so, or the guest closes the stream it just handed over.
+    @Test func aConnectResolvedBeforeItWaitsIsStillResolvedOnce() async {
+        let pending = PendingConnect()
+        #expect(pending.resolve(.failure(.refused)))
+        #expect(!pending.resolve(.failure(.timedOut)))
+        let result = await pending.wait(timeout: .seconds(10))
+        #expect(throws: HvSocketError.refused) { try result.get() }
+        let waiting = PendingConnect()
+        let waiter = Task { await waiting.wait(timeout: .seconds(10)) }
+        // Either order of resolve and wait: exactly one resolve wins and the waiter gets it.
+        #expect(waiting.resolve(.failure(.closed)))
+        #expect(!waiting.resolve(.failure(.refused)))
+        let outcome = await waiter.value
+        #expect(throws: HvSocketError.closed) { try outcome.get() }
     }
 }

@@ -113,23 +113,30 @@ final class PendingConnect: Sendable {
         }
     }
 
-    /// `true` if this resolved the connect (it was still pending).
+    /// `true` if this resolved the connect (it was still pending) — whether its waiter was
+    /// already waiting or will find the result when it starts to.
     @discardableResult
     func resolve(_ result: Result<HvSocketStream, HvSocketError>) -> Bool {
-        let continuation: CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>?? = self.early.withLock { early in
-            if early != nil { return .some(nil) }  // already resolved
+        enum Outcome {
+            case alreadyResolved
+            case stored
+            case wake(CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>)
+        }
+        let outcome: Outcome = self.early.withLock { early in
+            if early != nil { return .alreadyResolved }
             early = result
-            return self.slot.withLock { slot in
+            let waiter: CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>? = self.slot.withLock { slot in
                 defer { slot = nil }
                 return slot
             }
+            return waiter.map { .wake($0) } ?? .stored
         }
-        switch continuation {
-        case .some(.some(let waiter)):
+        switch outcome {
+        case .alreadyResolved: return false
+        case .stored: return true
+        case .wake(let waiter):
             waiter.resume(returning: result)
             return true
-        case .some(.none): return false
-        case .none: return true
         }
     }
 }
