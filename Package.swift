@@ -68,11 +68,16 @@ let package = Package(
         .target(
             name: "VMBusDevices", dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
+        // The uio_hv_generic substrate (05 §10): sysfs discovery, a device's channel from user
+        // space, and a fake export of it served by a user-space host.
+        .target(
+            name: "VMBusUio", dependencies: ["VMBusHost", "VMBusChannel", "VMBusMemory", "VMBusRing", "VMBusWire"],
+            swiftSettings: strictSafety),
         .executableTarget(
             name: "vmbus",
             dependencies: [
                 "VMBusWire", "VMBusRing", "VMBusMemory", "VMBusChannel", "VMBusHost", "VMBusGuest", "VMBusLoopback",
-                "VMBusLocal", "VMBusDevices", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VMBusLocal", "VMBusDevices", "VMBusUio", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSafety
@@ -83,6 +88,10 @@ let package = Package(
         .testTarget(
             name: "VMBusLocalTests",
             dependencies: ["VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusUioTests",
+            dependencies: ["VMBusUio", "VMBusDevices", "VMBusHost", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusLoopbackTests",

@@ -36,6 +36,17 @@ public struct HostChannelInfo: Hashable, Sendable {
     public var userData: UserDefinedBytes
     /// The VP the guest wants this channel's interrupts on.
     public var targetVP: UInt32
+
+    public init(
+        relid: UInt32, subChannelIndex: UInt16 = 0, offer: HostOffer, userData: UserDefinedBytes = UserDefinedBytes(),
+        targetVP: UInt32 = 0
+    ) {
+        self.relid = relid
+        self.subChannelIndex = subChannelIndex
+        self.offer = offer
+        self.userData = userData
+        self.targetVP = targetVP
+    }
 }
 
 /// A device the host serves: registered on a ``HostBus``, offered to the guest, handed its

@@ -12,8 +12,14 @@ final class ICSet: Sendable {
     let shutdown = ShutdownHost()
     let timeSync = TimeSyncHost()
     let kvp = KVPHost()
-    let fileCopy = FileCopyHost()
+    let fileCopy: FileCopyHost
     let vss = VSSHost()
+
+    /// - Parameter fileCopyInstance: the file-copy device's instance (a uio export uses the one
+    ///   Linux's daemon looks for).
+    init(fileCopyInstance: GUID = DeviceClass.fileCopy.classID) {
+        self.fileCopy = FileCopyHost(instance: fileCopyInstance)
+    }
 
     /// Starts the periodic heartbeat and time samples (they end when the guest goes).
     func startPeriodic() {
@@ -41,11 +47,14 @@ final class AdminServer: Sendable {
     let socket: LocalSocket
     let host: LocalHost
     let services: ICRegistry
+    /// The services of `--uio-export` devices (guest "uio").
+    let exported: ICSet?
 
-    init(path: String, host: LocalHost, services: ICRegistry) throws {
+    init(path: String, host: LocalHost, services: ICRegistry, exported: ICSet? = nil) throws {
         self.socket = try LocalSocket.listen(path: path)
         self.host = host
         self.services = services
+        self.exported = exported
     }
 
     func start() {
@@ -77,8 +86,12 @@ final class AdminServer: Sendable {
     }
 
     /// The guest's services: the one named, or the only one connected.
-    func services(_ guest: String) throws -> (Int, ICSet) {
+    func services(_ guest: String) throws -> (String, ICSet) {
         let guests = self.host.guests.map(\.id)
+        if guest == "uio" || (guest == "0" && guests.isEmpty && self.exported != nil) {
+            guard let exported = self.exported else { throw CLIError("nothing is exported (start the host with --uio-export)") }
+            return ("uio", exported)
+        }
         let id: Int
         if let wanted = Int(guest), wanted > 0 {
             id = wanted
@@ -91,7 +104,7 @@ final class AdminServer: Sendable {
         guard let bus = self.host.bus(guest: id), let set = self.services.services(for: bus) else {
             throw CLIError("no guest \(id)")
         }
-        return (id, set)
+        return (String(id), set)
     }
 
     func run(_ args: [String], output: @Sendable (String) -> Void, progress: @Sendable (String) -> Void) async throws {

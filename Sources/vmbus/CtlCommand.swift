@@ -17,8 +17,8 @@ struct CtlTarget: ParsableArguments {
     @Option(name: .customLong("host"), help: "The host's admin socket.")
     var admin: String
 
-    @Option(name: .long, help: "The guest (its number in 'status'); needed only when several are connected.")
-    var guest: Int?
+    @Option(name: .long, help: "The guest (its number in 'status', or 'uio' for the --uio-export devices); needed only when several are connected.")
+    var guest: String?
 
     /// Sends a request and prints the answer; throws (exit 1) on a failure.
     func request(_ command: String, _ parameters: [String] = [], progressBar: Bool = false) throws {
@@ -29,12 +29,12 @@ struct CtlTarget: ParsableArguments {
 /// One request to a host's admin socket; prints the output lines (with `prefix`), or hands
 /// them to `output`.
 func adminRequest(
-    _ admin: String, guest: Int? = nil, _ command: String, _ parameters: [String] = [], progressBar: Bool = false,
+    _ admin: String, guest: String? = nil, _ command: String, _ parameters: [String] = [], progressBar: Bool = false,
     prefix: String = "", output: ((String) -> Void)? = nil
 ) throws {
     let socket: LocalSocket
     do { socket = try LocalSocket.connect(path: admin) } catch { throw CLIError("cannot reach \(admin): \(error)") }
-    let args = [command, guest.map(String.init) ?? "0"] + parameters
+    let args = [command, guest ?? "0"] + parameters
     try socket.send(Array(args.joined(separator: "\u{0}").utf8))
     while true {
         let datagram = try socket.receive()

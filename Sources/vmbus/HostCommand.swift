@@ -6,6 +6,7 @@ import VMBusDevices
 import VMBusHost
 import VMBusLocal
 import VMBusMemory
+import VMBusUio
 import VMBusWire
 
 /// `vmbus host`: a VMBus host process on the local substrate.
@@ -32,6 +33,15 @@ struct HostCommand: ParsableCommand {
             'CONNECT <port>\\n' to reach a guest port (answer 'OK <local port>\\n'); a guest \
             connection to port N is joined to the Unix socket DIR/vsock_N if it exists (else \
             refused). With several guests, CONNECT goes to the newest one. 'vmbus sock' uses it.
+
+            --uio-export DIR writes what a Linux guest shows for devices bound to \
+            uio_hv_generic — DIR/sys/bus/vmbus/devices/<instance>/ (sysfs attributes, the \
+            channel's 'ring' file in the uio layout) and DIR/dev/uioN (a Unix stream socket \
+            standing in for the uio node: 4-byte reads wait for interrupts, 4-byte writes are \
+            irqcontrol) — and serves the devices' host side on them, with no guest process: \
+            'vmbus ls --sysfs DIR/sys' lists them and 'vmbus fcopy-daemon --sysfs DIR/sys' \
+            serves file copy, driven by 'vmbus ctl --guest uio copy …'. docs/UIO-EXPORT.md has \
+            the layout.
             """
     )
 
@@ -49,6 +59,12 @@ struct HostCommand: ParsableCommand {
 
     @Option(name: .long, help: "Expose hvsock as Unix sockets in this directory (hybrid vsock; see below).")
     var vsockRelay: String?
+
+    @Option(name: .long, help: "Also serve devices as a fake uio_hv_generic guest in this directory (see below).")
+    var uioExport: String?
+
+    @Option(name: .long, help: "A device for --uio-export: fcopy or echo (repeatable; default fcopy).")
+    var uioDevice: [String] = []
 
     @OptionGroup var log: LogOptions
 
@@ -68,8 +84,20 @@ struct HostCommand: ParsableCommand {
         }
     }
 
+    /// The parsed --uio-device list.
+    func exportedDevices() throws -> [String] {
+        let kinds = self.uioDevice.isEmpty ? ["fcopy"] : self.uioDevice
+        for kind in kinds where !["fcopy", "echo"].contains(kind) {
+            throw ValidationError("unknown --uio-device '\(kind)'; known: fcopy, echo")
+        }
+        guard Set(kinds).count == kinds.count else { throw ValidationError("each --uio-device kind at most once") }
+        return kinds
+    }
+
     func validate() throws {
         _ = try self.devices()
+        _ = try self.exportedDevices()
+        if !self.uioDevice.isEmpty && self.uioExport == nil { throw ValidationError("--uio-device needs --uio-export") }
         guard self.maxGuests >= 1 else { throw ValidationError("--max-guests must be at least 1") }
     }
 
@@ -123,9 +151,10 @@ struct HostCommand: ParsableCommand {
             throw CLIError("cannot listen on \(self.listen): \(error)")
         }
         let adminPath = self.admin ?? self.listen + ".admin"
+        let (export, exportedServices) = try self.startExport(logger)
         let admin: AdminServer
         do {
-            admin = try AdminServer(path: adminPath, host: host, services: registry)
+            admin = try AdminServer(path: adminPath, host: host, services: registry, exported: exportedServices)
         } catch {
             host.stop()
             throw CLIError("cannot listen on \(adminPath): \(error)")
@@ -135,14 +164,43 @@ struct HostCommand: ParsableCommand {
         // Lines on standard output once guests can connect: scripts and tests wait for them.
         print("vmbus host: admin socket \(adminPath)")
         if let relay { print("vmbus host: vsock relay \(relay.connectPath)") }
+        if let export { print("vmbus host: uio export \(export.sysfsRoot)") }
         print("vmbus host: listening on \(self.listen)")
         DescriptorIO.flushOutput()
         waitForTerminationSignal()
         logger.info("stopping")
         relay?.stop()
+        export?.stop()
         admin.stop()
         LocalSocket.removeFile(path: adminPath)
         host.stop()
+    }
+}
+
+extension HostCommand {
+    /// The --uio-export devices, served; the integration services among them for `vmbus ctl`.
+    func startExport(_ logger: Logger) throws -> (UioExport?, ICSet?) {
+        guard let directory = self.uioExport else { return (nil, nil) }
+        let log: @Sendable (String) -> Void = { line in logger.info("\(line)") }
+        do {
+            let export = try UioExport(directory: directory, log: log)
+            let services = ICSet(fileCopyInstance: WellKnownInstance.fileCopy)
+            for (index, kind) in try self.exportedDevices().enumerated() {
+                let relid = UInt32(index + 1)
+                switch kind {
+                case "fcopy":
+                    // Linux's fcopy daemon works with 16 KiB rings (pref_ring_size, 05 §3.1).
+                    try export.export(services.fileCopy.device, relid: relid, index: index, ringSize: 16384)
+                default:
+                    let echo = EchoDevice(instance: GUID(data1: 0xEC40_0100, data2: 0x5EED, data3: 0, data4: 0), maximumSubChannels: 0)
+                    // uio_hv_generic's default: 2 MiB of data plus the header page (05 §10.1).
+                    try export.export(echo, relid: relid, index: index, ringSize: (2 << 20) + 4096)
+                }
+            }
+            return (export, services)
+        } catch {
+            throw CLIError("--uio-export \(directory): \(error)")
+        }
     }
 }
 

@@ -76,6 +76,12 @@ public final class ICGuestDriver: GuestDriver {
         Task { _ = try? await channel.receive { packet in await self.handle(packet, on: channel) } }
     }
 
+    /// Serves the service on a channel opened elsewhere (a `uio_hv_generic` device, where the
+    /// kernel owns the control plane) until the channel closes; returns why it closed.
+    public func serve(_ channel: Channel) async -> CloseReason {
+        (try? await channel.receive { packet in await self.handle(packet, on: channel) }) ?? .closedLocally
+    }
+
     public func remove(_ device: GuestDevice, bus: GuestBus) async {
         let channel = self.state.withLock { $0.channels.removeValue(forKey: device.relid) }
         channel?.close(.closedLocally)

@@ -1,0 +1,134 @@
+import Foundation
+import VMBusChannel
+import VMBusMemory
+import VMBusWire
+
+/// Why a uio device could not be used; each says what to do about it.
+public enum UioError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The sysfs tree has no VMBus: not a Hyper-V or Azure guest.
+    case noVMBus(root: String)
+    /// No device matches.
+    case notFound(String)
+    /// The device exists but is not bound to `uio_hv_generic`; `steps` binds it.
+    case notBoundToUio(device: GUID, driver: String?, steps: [String])
+    /// The device or its rings could not be opened or mapped.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .noVMBus(let root): return "no VMBus in \(root) (\(root)/bus/vmbus is missing): this is not a Hyper-V or Azure guest"
+        case .notFound(let what): return "no VMBus device \(what)"
+        case .notBoundToUio(let device, let driver, let steps):
+            return "device \(device) is \(driver.map { "bound to \($0)" } ?? "not bound to any driver"), not uio_hv_generic; "
+                + "to hand it to user space (as root):\n  " + steps.joined(separator: "\n  ")
+        case .unavailable(let why): return why
+        }
+    }
+}
+
+/// A device's `uio_hv_generic` pieces, found through sysfs: its sysfs entry, the node that
+/// stands for `/dev/uioN` (a real device, or the socket `vmbus host --uio-export` serves) and
+/// the primary channel's ring mapping.
+public struct UioDevice: Sendable {
+    public let sysfs: SysfsDevice
+    /// `/dev/uioN` for the real sysfs (`/sys`); `ROOT/../dev/uioN` for any other tree.
+    public let nodePath: String
+    /// Both rings: map 0 of the uio device, or the primary channel's `ring` file.
+    public let ringMapBytes: Int
+
+    /// Finds a device by instance GUID (preferred) or class GUID under `root` (e.g. `/sys`).
+    /// - Throws: ``UioError`` saying what is missing and how to fix it.
+    public static func find(root: String = "/sys", instance: GUID? = nil, classID: GUID? = nil) throws(UioError) -> UioDevice {
+        guard VMBusSysfs.hasVMBus(root: root) else { throw UioError.noVMBus(root: root) }
+        let devices = VMBusSysfs.devices(root: root)
+        let found = instance.flatMap { id in devices.first { $0.instance == id } } ?? classID.flatMap { id in devices.first { $0.classID == id } }
+        guard let device = found else {
+            throw UioError.notFound([instance.map { "with instance \($0)" }, classID.map { "of class \($0)" }].compactMap { $0 }.joined(separator: " or "))
+        }
+        guard device.driver == "uio_hv_generic", let uio = device.uio else {
+            throw UioError.notBoundToUio(device: device.instance, driver: device.driver, steps: Self.bindSteps(device, root: root))
+        }
+        let node = (root == "/sys" ? "/dev" : URL(fileURLWithPath: root).deletingLastPathComponent().path + "/dev") + "/" + uio
+        let primaryRing = device.channels.first { $0.relid == device.relid }?.ringBytes
+        guard let bytes = primaryRing ?? device.ringMapBytes, bytes >= 2 * 8192, bytes % 8192 == 0 else {
+            throw UioError.unavailable("cannot tell the ring size of \(device.instance) (no channels/<relid>/ring, no uio map0 size)")
+        }
+        return UioDevice(sysfs: device, nodePath: node, ringMapBytes: bytes)
+    }
+
+    /// The shell steps that hand a device to `uio_hv_generic` (05 §10).
+    public static func bindSteps(_ device: SysfsDevice, root: String = "/sys") -> [String] {
+        var steps = ["modprobe uio_hv_generic"]
+        if let driver = device.driver {
+            steps.append("echo \(device.instance) > \(root)/bus/vmbus/drivers/\(driver)/unbind")
+        }
+        steps.append("echo \(device.classID) > \(root)/bus/vmbus/drivers/uio_hv_generic/new_id")
+        steps.append("echo \(device.instance) > \(root)/bus/vmbus/drivers/uio_hv_generic/bind")
+        return steps
+    }
+}
+
+/// A device's primary channel driven from user space through `uio_hv_generic` (05 §10): the
+/// rings mapped in place, the same ``Channel`` API as every other substrate (in-place reads,
+/// batching, `pending_send_sz`, the interrupt mask), interrupts from blocking 4-byte reads on
+/// a thread of its own, and the host kicked by irqcontrol writes. The kernel opened the
+/// channel when the node was opened; a read failing with EIO (the socket closing, for an
+/// export) means the host rescinded it: the channel finishes with ``CloseReason/rescinded``.
+public final class UioChannel: Sendable {
+    public let device: UioDevice
+    public let channel: Channel
+    let notifier: UioNotifier
+    let memory: MappedMemory
+
+    /// Opens the node (for a real device this makes the kernel open the channel), maps the
+    /// rings and starts taking interrupts.
+    public init(_ device: UioDevice, options: ChannelOptions = ChannelOptions()) throws(UioError) {
+        self.device = device
+        do {
+            self.notifier = try UioNotifier(path: device.nodePath)
+        } catch {
+            throw UioError.unavailable("cannot open \(device.nodePath): \(error)")
+        }
+        let ringFile = device.sysfs.channels.first { $0.relid == device.sysfs.relid }?.ringPath
+        do {
+            // A real node maps its rings at offset 0 (map 0); the export's socket cannot be
+            // mapped, its `ring` file holds the same bytes.
+            self.memory = try MappedMemory.file(
+                path: self.notifier.isSocket ? (ringFile ?? device.nodePath) : device.nodePath, size: device.ringMapBytes)
+            let half = device.ringMapBytes / 2
+            let outgoing = try SharedRingMemory(memory: self.memory, offset: 0, ringSize: half)
+            let incoming = try SharedRingMemory(memory: self.memory, offset: half, ringSize: half)
+            let notifier = self.notifier
+            self.channel = try Channel(
+                relid: device.sysfs.relid ?? 0, outgoing: outgoing, incoming: incoming,
+                doorbell: ClosureDoorbell { try? notifier.control(enable: true) }, options: options)
+        } catch let error as MemoryError {
+            throw UioError.unavailable("cannot map the rings of \(device.nodePath): \(error)")
+        } catch {
+            throw UioError.unavailable("cannot attach to the rings of \(device.nodePath): \(error)")
+        }
+        let channel = self.channel
+        let notifier = self.notifier
+        let thread = Thread {
+            while true {
+                do throws(UioNotifier.Failure) {
+                    _ = try notifier.wait()
+                    channel.interrupt()
+                } catch {
+                    // Rescinded (or closed here): what the host sent before is still read.
+                    channel.finish(channel.closeReason ?? .rescinded)
+                    return
+                }
+            }
+        }
+        thread.name = "vmbus-uio-\(device.sysfs.relid ?? 0)"
+        thread.start()
+    }
+
+    /// Stops: the channel closes and the node is released (the kernel closes the channel on
+    /// the last close).
+    public func close() {
+        self.channel.close(.closedLocally)
+        self.notifier.shutdown()
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import Synchronization
+import VMBusChannel
+import VMBusHost
+import VMBusMemory
+import VMBusRing
+import VMBusWire
+
+/// A stand-in for a guest kernel with `uio_hv_generic`, served by a user-space host, so uio
+/// programs run without Hyper-V (the layout is in `docs/UIO-EXPORT.md`):
+///
+/// - `DIR/sys/bus/vmbus/devices/<instance>/` — the sysfs attributes of 05 §9 (`class_id`,
+///   `device_id`, `id`, `driver` → `uio_hv_generic`, `uio/uioN/maps/map0/size`, and
+///   `channels/<relid>/` with the `ring` file and counters refreshed twice a second);
+/// - `channels/<relid>/ring` — both rings in the uio layout (outbound, then inbound);
+/// - `DIR/dev/uioN` — a Unix stream socket speaking uio's 4-byte protocol: connecting is
+///   `open()` (the channel opens with fresh rings), reading 4 bytes waits for an interrupt
+///   (the count), writing 4 bytes is irqcontrol; closing it closes the channel. A rescind
+///   closes the socket and removes the device's directory.
+public final class UioExport: Sendable {
+    public let directory: String
+    public var sysfsRoot: String { self.directory + "/sys" }
+    let devices = Mutex<[UInt32: ExportedDevice]>([:])
+    let log: @Sendable (String) -> Void
+
+    /// Creates the tree's skeleton under `directory` (which may exist).
+    public init(directory: String, log: @escaping @Sendable (String) -> Void = { _ in }) throws(UioError) {
+        self.directory = directory
+        self.log = log
+        do {
+            for sub in ["/sys/bus/vmbus/devices", "/sys/bus/vmbus/drivers/uio_hv_generic", "/dev"] {
+                try FileManager.default.createDirectory(atPath: directory + sub, withIntermediateDirectories: true)
+            }
+        } catch {
+            throw UioError.unavailable("cannot create \(directory): \(error.localizedDescription)")
+        }
+    }
+
+    /// Exports `device` as relid `relid` on `/dev/uio<index>` with rings of `ringSize` bytes
+    /// each (header page included; Linux: the class's preferred size, else 2 MiB + 4 KiB).
+    public func export(_ device: any HostDevice, relid: UInt32, index: Int, ringSize: Int) throws(UioError) {
+        let exported = try ExportedDevice(device: device, relid: relid, index: index, ringSize: ringSize, root: self.directory, log: self.log)
+        self.devices.withLock { $0[relid] = exported }
+        exported.start()
+    }
+
+    /// The host rescinds a device: its open channel ends (the reader sees EIO — here, end of
+    /// stream), its node and sysfs directory go.
+    public func rescind(relid: UInt32) {
+        let device = self.devices.withLock { $0.removeValue(forKey: relid) }
+        device?.remove()
+    }
+
+    /// Rescinds every device.
+    public func stop() {
+        for relid in self.devices.withLock({ Array($0.keys) }) { self.rescind(relid: relid) }
+    }
+
+    /// The exported relids.
+    public var relids: [UInt32] { self.devices.withLock { $0.keys.sorted() } }
+}
+
+/// One exported device: its tree, its ring file, its node, its open channel.
+final class ExportedDevice: Sendable {
+    let device: any HostDevice
+    let relid: UInt32
+    let index: Int
+    let ringSize: Int
+    let devicePath: String
+    let channelPath: String
+    let nodePath: String
+    let rings: RingPairFile
+    let server: StreamSocket
+    let log: @Sendable (String) -> Void
+
+    struct Open {
+        var channel: Channel?
+        var client: StreamSocket?
+        var interrupts: UInt32 = 0
+        var events: UInt64 = 0
+        var removed = false
+    }
+    let state = Mutex(Open())
+
+    init(device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, root: String, log: @escaping @Sendable (String) -> Void)
+        throws(UioError)
+    {
+        self.device = device
+        self.relid = relid
+        self.index = index
+        self.ringSize = ringSize
+        self.log = log
+        let offer = device.offer
+        self.devicePath = root + "/sys/bus/vmbus/devices/\(offer.interfaceInstance)"
+        self.channelPath = self.devicePath + "/channels/\(relid)"
+        self.nodePath = root + "/dev/uio\(index)"
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: self.channelPath, withIntermediateDirectories: true)
+            try fm.createDirectory(atPath: self.devicePath + "/uio/uio\(index)/maps/map0", withIntermediateDirectories: true)
+            let attributes: [(String, String)] = [
+                ("class_id", "{\(offer.interfaceType)}"), ("device_id", "{\(offer.interfaceInstance)}"), ("id", "\(relid)"),
+                ("state", "3"), ("modalias", offer.interfaceType.modalias), ("vendor", "0x1414"),
+                ("device", "0x" + String(DeviceClass.lookup(offer.interfaceType)?.linuxIndex ?? DeviceClass.linuxUnknownIndex, radix: 16)),
+                ("channel_vp_mapping", "\(relid):0"),
+                ("uio/uio\(index)/name", "uio_hv_generic"), ("uio/uio\(index)/version", "0.02.1"),
+                ("uio/uio\(index)/maps/map0/name", "txrx_rings"),
+                ("uio/uio\(index)/maps/map0/size", "0x" + String(2 * ringSize, radix: 16)),
+                ("uio/uio\(index)/maps/map0/offset", "0x0"),
+                ("channels/\(relid)/cpu", "0"), ("channels/\(relid)/subchannel_id", "0"),
+            ]
+            for (name, value) in attributes {
+                try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: self.devicePath + "/" + name))
+            }
+            try? fm.removeItem(atPath: self.devicePath + "/driver")
+            try fm.createSymbolicLink(atPath: self.devicePath + "/driver", withDestinationPath: "../../drivers/uio_hv_generic")
+        } catch {
+            throw UioError.unavailable("cannot write the sysfs tree at \(self.devicePath): \(error.localizedDescription)")
+        }
+        do {
+            self.rings = try RingPairFile.create(path: self.channelPath + "/ring", ringSize: ringSize)
+            self.server = try StreamSocket.listen(.unix(self.nodePath), backlog: 4)
+        } catch {
+            throw UioError.unavailable("cannot create the rings or node of relid \(relid): \(error)")
+        }
+        self.refreshAttributes()
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            // One open at a time, as a daemon holds /dev/uioN; the next waits for it to close.
+            while let client = try? self.server.accept() {
+                self.serve(client)
+            }
+        }
+        thread.name = "vmbus-uio-export-\(self.relid)"
+        thread.start()
+        Task { [weak self] in
+            while let self, !self.state.withLock({ $0.removed }) {
+                self.refreshAttributes()
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+
+    /// `open()`: fresh rings, the host side of the channel, the device told; then the 4-byte
+    /// irqcontrol writes until the client closes (`close()`: the channel closes).
+    func serve(_ client: StreamSocket) {
+        let channel: Channel
+        do {
+            for ring in RingPairFile.Ring.allCases { try self.rings.ring(ring).initializeControlPage() }
+            // The kernel masks the guest's inbound interrupts right after opening (05 §10.1).
+            try self.rings.ring(.inbound).store(.interruptMask, 1, ordering: .releasing)
+            channel = try Channel(
+                relid: self.relid, outgoing: try self.rings.ring(.inbound), incoming: try self.rings.ring(.outbound),
+                doorbell: ClosureDoorbell { [weak self] in self?.interruptGuest() }, options: ChannelOptions())
+        } catch {
+            self.log("uio export: relid \(self.relid): cannot open the channel: \(error)")
+            client.shutdown()
+            return
+        }
+        self.state.withLock { state in
+            state.channel = channel
+            state.client = client
+        }
+        self.log("uio export: relid \(self.relid) opened through \(self.nodePath)")
+        self.device.opened(channel, info: HostChannelInfo(relid: self.relid, offer: self.device.offer))
+        var word = [UInt8](repeating: 0, count: 4)
+        while (try? DescriptorIO.readFully(client.fileDescriptor, into: &word, count: 4)) == true {
+            let value = UInt32(word[0]) | UInt32(word[1]) << 8 | UInt32(word[2]) << 16 | UInt32(word[3]) << 24
+            // irqcontrol: non-zero unmasks the guest's inbound ring and kicks the host side.
+            try? self.rings.ring(.inbound).store(.interruptMask, value != 0 ? 0 : 1, ordering: .releasing)
+            if value != 0 {
+                try? self.rings.ring(.inbound).fullFence()
+                self.state.withLock { $0.events += 1 }
+                channel.interrupt()
+            }
+        }
+        // The last close of the node: the kernel closes the channel.
+        self.state.withLock { state in
+            state.channel = nil
+            state.client = nil
+        }
+        channel.close(.closedByPeer)
+        self.device.closed(relid: self.relid)
+        self.log("uio export: relid \(self.relid) closed")
+    }
+
+    /// The host signals the guest: the kernel masks the ring, counts, and wakes the reader.
+    func interruptGuest() {
+        try? self.rings.ring(.inbound).store(.interruptMask, 1, ordering: .releasing)
+        let (client, count): (StreamSocket?, UInt32) = self.state.withLock { state in
+            state.interrupts &+= 1
+            return (state.client, state.interrupts)
+        }
+        let bytes: [UInt8] = [UInt8(truncatingIfNeeded: count), UInt8(truncatingIfNeeded: count >> 8),
+                              UInt8(truncatingIfNeeded: count >> 16), UInt8(truncatingIfNeeded: count >> 24)]
+        try? client?.write(bytes[...])
+    }
+
+    /// Rescind: the node goes (the reader sees the end), then the device's directory.
+    func remove() {
+        let (client, channel) = self.state.withLock { state in
+            state.removed = true
+            return (state.client, state.channel)
+        }
+        self.server.shutdown()
+        LocalSocket.removeFile(path: self.nodePath)
+        channel?.close(.rescinded)
+        client?.shutdown()
+        try? FileManager.default.removeItem(atPath: self.devicePath)
+    }
+
+    /// The live attributes: ring masks and fill levels, interrupt and event counts.
+    func refreshAttributes() {
+        guard let inbound = try? self.rings.ring(.inbound), let outbound = try? self.rings.ring(.outbound) else { return }
+        let (interrupts, events) = self.state.withLock { (UInt64($0.interrupts), $0.events) }
+        let values: [(String, String)] = [
+            ("out_mask", "\(outbound.load(.interruptMask, ordering: .relaxed))"),
+            ("in_mask", "\(inbound.load(.interruptMask, ordering: .relaxed))"),
+            ("read_avail", "\((try? inbound.bytesPending()) ?? 0)"),
+            ("write_avail", "\(outbound.dataSize - 8 - ((try? outbound.bytesPending()) ?? 0))"),
+            ("interrupts", "\(interrupts)"), ("events", "\(events)"),
+        ]
+        for (name, value) in values {
+            try? Data((value + "\n").utf8).write(to: URL(fileURLWithPath: self.channelPath + "/" + name))
+        }
+    }
+}
