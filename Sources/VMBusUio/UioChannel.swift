@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VMBusChannel
 import VMBusMemory
 import VMBusWire
@@ -79,6 +80,10 @@ public final class UioChannel: Sendable {
     public let channel: Channel
     let notifier: UioNotifier
     let memory: MappedMemory
+    /// Open sub-channels and their mappings: uio has one interrupt for the whole device.
+    let subChannels = SubChannels()
+    /// Map 2, the guest → host monitor page, once a monitored sub-channel needs it.
+    let monitorPage = Mutex<MappedMemory?>(nil)
 
     /// Opens the node (for a real device this makes the kernel open the channel), maps the
     /// rings and starts taking interrupts.
@@ -109,14 +114,19 @@ public final class UioChannel: Sendable {
         }
         let channel = self.channel
         let notifier = self.notifier
+        let subChannels = self.subChannels
         let thread = Thread {
             while true {
+                // uio cannot say which channel the interrupt was for: wake them all (each reader
+                // looks at its ring and sleeps again if it is empty).
                 do throws(UioNotifier.Failure) {
                     _ = try notifier.wait()
                     channel.interrupt()
+                    for (sub, _) in subChannels.list.withLock({ $0 }) { sub.interrupt() }
                 } catch {
                     // Rescinded (or closed here): what the host sent before is still read.
                     channel.finish(channel.closeReason ?? .rescinded)
+                    for (sub, _) in subChannels.list.withLock({ $0 }) { sub.finish(sub.closeReason ?? .rescinded) }
                     return
                 }
             }
@@ -128,7 +138,84 @@ public final class UioChannel: Sendable {
     /// Stops: the channel closes and the node is released (the kernel closes the channel on
     /// the last close).
     public func close() {
+        for (sub, _) in self.subChannels.list.withLock({ $0 }) { sub.close(.closedLocally) }
         self.channel.close(.closedLocally)
         self.notifier.shutdown()
     }
+
+    /// Opens a sub-channel the kernel opened for this device (05 §10.1): its rings are the
+    /// `channels/<relid>/ring` file, mapped in place. The host is kicked through the monitor
+    /// page (map 2) when the sub-channel has a monitor id, else through the node's irqcontrol
+    /// write (which a real kernel applies to the primary only — sub-channel users on Hyper-V
+    /// rely on monitored notification, as DPDK does).
+    public func openSubChannel(_ relid: UInt32, options: ChannelOptions = ChannelOptions()) throws(UioError) -> Channel {
+        guard let sysfs = self.device.sysfs.channels.first(where: { $0.relid == relid }), relid != self.device.sysfs.relid,
+            let ring = sysfs.ringPath, let bytes = sysfs.ringBytes, bytes >= 16384, bytes % 8192 == 0
+        else { throw UioError.notFound("sub-channel \(relid) with a ring file under \(self.device.sysfs.path)") }
+        let notifier = self.notifier
+        let doorbell: ClosureDoorbell
+        if let monitorID = sysfs.monitorID, (0..<128).contains(monitorID), !notifier.isSocket {
+            let page = try self.guestToHostMonitorPage()
+            let offset = MonitorPage.pendingOffset(monitorID: UInt8(monitorID))
+            let bit = UInt32(1) << UInt32(monitorID % 32)
+            doorbell = ClosureDoorbell { _ = try? page.orUInt32(bit, at: offset) }
+        } else {
+            doorbell = ClosureDoorbell { try? notifier.control(enable: true) }
+        }
+        do {
+            let memory = try MappedMemory.file(path: ring, size: bytes)
+            let channel = try Channel(
+                relid: relid, outgoing: try SharedRingMemory(memory: memory, offset: 0, ringSize: bytes / 2),
+                incoming: try SharedRingMemory(memory: memory, offset: bytes / 2, ringSize: bytes / 2), doorbell: doorbell,
+                options: options)
+            self.subChannels.list.withLock { $0.append((channel, memory)) }
+            return channel
+        } catch let error as MemoryError {
+            throw UioError.unavailable("cannot map \(ring): \(error)")
+        } catch {
+            throw UioError.unavailable("cannot attach to \(ring): \(error)")
+        }
+    }
+
+    func guestToHostMonitorPage() throws(UioError) -> MappedMemory {
+        let notifier = self.notifier
+        let result: Result<MappedMemory, UioError> = self.monitorPage.withLock { page in
+            if let page { return .success(page) }
+            do {
+                let mapped = try MappedMemory.map(fileDescriptor: notifier.fileDescriptor, size: 4096, offset: 2 * 4096)
+                page = mapped
+                return .success(mapped)
+            } catch {
+                return .failure(UioError.unavailable("cannot map the monitor page (map 2) of \(notifier.path): \(error)"))
+            }
+        }
+        return try result.get()
+    }
+
+    /// A buffer the kernel registered as a GPADL for user space (NIC only: maps named
+    /// `recv:<handle>` and `send:<handle>`, 05 §10.2): its GPADL handle and its memory.
+    /// - Parameter name: `recv` or `send`.
+    public func buffer(_ name: String) throws(UioError) -> (gpadl: UInt32, memory: MappedMemory) {
+        guard let uio = self.device.sysfs.uio else { throw UioError.notFound("uio node for \(self.device.sysfs.instance)") }
+        let maps = self.device.sysfs.path + "/uio/\(uio)/maps"
+        for index in 0..<5 {
+            guard let label = VMBusSysfs.text(maps + "/map\(index)/name"), label.hasPrefix(name + ":"),
+                let gpadl = UInt32(label.dropFirst(name.count + 1)),
+                let size = VMBusSysfs.text(maps + "/map\(index)/size").flatMap({ Int($0.dropFirst(2), radix: 16) })
+            else { continue }
+            guard !self.notifier.isSocket else { throw UioError.unavailable("the export has no \(name) buffer to map") }
+            do {
+                let memory = try MappedMemory.map(fileDescriptor: self.notifier.fileDescriptor, size: size, offset: index * 4096)
+                return (gpadl, memory)
+            } catch {
+                throw UioError.unavailable("cannot map \(name) buffer (map \(index)): \(error)")
+            }
+        }
+        throw UioError.notFound("\(name) buffer map under \(maps) (only the NIC class has them)")
+    }
+}
+
+/// The sub-channels a ``UioChannel`` opened (shared with its interrupt thread).
+final class SubChannels: Sendable {
+    let list = Mutex<[(Channel, MappedMemory)]>([])
 }

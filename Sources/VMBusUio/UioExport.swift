@@ -37,9 +37,12 @@ public final class UioExport: Sendable {
     }
 
     /// Exports `device` as relid `relid` on `/dev/uio<index>` with rings of `ringSize` bytes
-    /// each (header page included; Linux: the class's preferred size, else 2 MiB + 4 KiB).
-    public func export(_ device: any HostDevice, relid: UInt32, index: Int, ringSize: Int) throws(UioError) {
-        let exported = try ExportedDevice(device: device, relid: relid, index: index, ringSize: ringSize, root: self.directory, log: self.log)
+    /// each (header page included; Linux: the class's preferred size, else 2 MiB + 4 KiB), and
+    /// `subChannels` sub-channels (relids `relid + 1`…, opened with the primary, each with its
+    /// own `channels/<relid>/ring`).
+    public func export(_ device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int = 0) throws(UioError) {
+        let exported = try ExportedDevice(
+            device: device, relid: relid, index: index, ringSize: ringSize, subChannels: subChannels, root: self.directory, log: self.log)
         self.devices.withLock { $0[relid] = exported }
         exported.start()
     }
@@ -67,14 +70,15 @@ final class ExportedDevice: Sendable {
     let index: Int
     let ringSize: Int
     let devicePath: String
-    let channelPath: String
     let nodePath: String
-    let rings: RingPairFile
+    /// The primary's rings, then each sub-channel's.
+    let relids: [UInt32]
+    let rings: [RingPairFile]
     let server: StreamSocket
     let log: @Sendable (String) -> Void
 
     struct Open {
-        var channel: Channel?
+        var channels: [Channel] = []
         var client: StreamSocket?
         var interrupts: UInt32 = 0
         var events: UInt64 = 0
@@ -82,9 +86,10 @@ final class ExportedDevice: Sendable {
     }
     let state = Mutex(Open())
 
-    init(device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, root: String, log: @escaping @Sendable (String) -> Void)
-        throws(UioError)
-    {
+    init(
+        device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int, root: String,
+        log: @escaping @Sendable (String) -> Void
+    ) throws(UioError) {
         self.device = device
         self.relid = relid
         self.index = index
@@ -92,23 +97,26 @@ final class ExportedDevice: Sendable {
         self.log = log
         let offer = device.offer
         self.devicePath = root + "/sys/bus/vmbus/devices/\(offer.interfaceInstance)"
-        self.channelPath = self.devicePath + "/channels/\(relid)"
         self.nodePath = root + "/dev/uio\(index)"
+        self.relids = (0...subChannels).map { relid + UInt32($0) }
         let fm = FileManager.default
         do {
-            try fm.createDirectory(atPath: self.channelPath, withIntermediateDirectories: true)
+            for relid in self.relids {
+                try fm.createDirectory(atPath: self.devicePath + "/channels/\(relid)", withIntermediateDirectories: true)
+            }
             try fm.createDirectory(atPath: self.devicePath + "/uio/uio\(index)/maps/map0", withIntermediateDirectories: true)
             let attributes: [(String, String)] = [
                 ("class_id", "{\(offer.interfaceType)}"), ("device_id", "{\(offer.interfaceInstance)}"), ("id", "\(relid)"),
                 ("state", "3"), ("modalias", offer.interfaceType.modalias), ("vendor", "0x1414"),
                 ("device", "0x" + String(DeviceClass.lookup(offer.interfaceType)?.linuxIndex ?? DeviceClass.linuxUnknownIndex, radix: 16)),
-                ("channel_vp_mapping", "\(relid):0"),
+                ("channel_vp_mapping", self.relids.map { "\($0):0" }.joined(separator: "\n")),
                 ("uio/uio\(index)/name", "uio_hv_generic"), ("uio/uio\(index)/version", "0.02.1"),
                 ("uio/uio\(index)/maps/map0/name", "txrx_rings"),
                 ("uio/uio\(index)/maps/map0/size", "0x" + String(2 * ringSize, radix: 16)),
                 ("uio/uio\(index)/maps/map0/offset", "0x0"),
-                ("channels/\(relid)/cpu", "0"), ("channels/\(relid)/subchannel_id", "0"),
-            ]
+            ] + self.relids.enumerated().flatMap { sub, relid in
+                [("channels/\(relid)/cpu", "0"), ("channels/\(relid)/subchannel_id", "\(sub)")]
+            }
             for (name, value) in attributes {
                 try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: self.devicePath + "/" + name))
             }
@@ -118,11 +126,15 @@ final class ExportedDevice: Sendable {
             throw UioError.unavailable("cannot write the sysfs tree at \(self.devicePath): \(error.localizedDescription)")
         }
         do {
-            self.rings = try RingPairFile.create(path: self.channelPath + "/ring", ringSize: ringSize)
+            let devicePath = self.devicePath
+            self.rings = try self.relids.map { relid throws(MemoryError) in
+                try RingPairFile.create(path: devicePath + "/channels/\(relid)/ring", ringSize: ringSize)
+            }
             self.server = try StreamSocket.listen(.unix(self.nodePath), backlog: 4)
         } catch {
             throw UioError.unavailable("cannot create the rings or node of relid \(relid): \(error)")
         }
+        self.prepareRings()
         self.refreshAttributes()
     }
 
@@ -143,52 +155,70 @@ final class ExportedDevice: Sendable {
         }
     }
 
-    /// `open()`: fresh rings, the host side of the channel, the device told; then the 4-byte
-    /// irqcontrol writes until the client closes (`close()`: the channel closes).
+    /// `open()`: fresh rings, the host side of every channel, the device told; then the 4-byte
+    /// irqcontrol writes until the client closes (`close()`: the channels close).
     func serve(_ client: StreamSocket) {
-        let channel: Channel
+        var channels: [Channel] = []
         do {
-            for ring in RingPairFile.Ring.allCases { try self.rings.ring(ring).initializeControlPage() }
-            // The kernel masks the guest's inbound interrupts right after opening (05 §10.1).
-            try self.rings.ring(.inbound).store(.interruptMask, 1, ordering: .releasing)
-            channel = try Channel(
-                relid: self.relid, outgoing: try self.rings.ring(.inbound), incoming: try self.rings.ring(.outbound),
-                doorbell: ClosureDoorbell { [weak self] in self?.interruptGuest() }, options: ChannelOptions())
+            for (rings, relid) in zip(self.rings, self.relids) {
+                channels.append(try Channel(
+                    relid: relid, outgoing: try rings.ring(.inbound), incoming: try rings.ring(.outbound),
+                    doorbell: ClosureDoorbell { [weak self] in self?.interruptGuest(relid) }, options: ChannelOptions()))
+            }
         } catch {
-            self.log("uio export: relid \(self.relid): cannot open the channel: \(error)")
+            self.log("uio export: relid \(self.relid): cannot open the channels: \(error)")
             client.shutdown()
             return
         }
         self.state.withLock { state in
-            state.channel = channel
+            state.channels = channels
             state.client = client
         }
         self.log("uio export: relid \(self.relid) opened through \(self.nodePath)")
-        self.device.opened(channel, info: HostChannelInfo(relid: self.relid, offer: self.device.offer))
+        for (sub, channel) in channels.enumerated() {
+            self.device.opened(channel, info: HostChannelInfo(relid: channel.relid, subChannelIndex: UInt16(sub), offer: self.device.offer))
+        }
         var word = [UInt8](repeating: 0, count: 4)
         while (try? DescriptorIO.readFully(client.fileDescriptor, into: &word, count: 4)) == true {
             let value = UInt32(word[0]) | UInt32(word[1]) << 8 | UInt32(word[2]) << 16 | UInt32(word[3]) << 24
-            // irqcontrol: non-zero unmasks the guest's inbound ring and kicks the host side.
-            try? self.rings.ring(.inbound).store(.interruptMask, value != 0 ? 0 : 1, ordering: .releasing)
+            // irqcontrol acts on the primary's inbound mask; a non-zero write kicks the host.
+            // A real host would only hear the primary's connection id; the export kicks every
+            // channel, standing in for the monitor bits sub-channel users set themselves.
+            try? self.rings[0].ring(.inbound).store(.interruptMask, value != 0 ? 0 : 1, ordering: .releasing)
             if value != 0 {
-                try? self.rings.ring(.inbound).fullFence()
+                try? self.rings[0].ring(.inbound).fullFence()
                 self.state.withLock { $0.events += 1 }
-                channel.interrupt()
+                for channel in channels { channel.interrupt() }
             }
         }
-        // The last close of the node: the kernel closes the channel.
+        // The last close of the node: the kernel closes the channels.
         self.state.withLock { state in
-            state.channel = nil
+            state.channels = []
             state.client = nil
         }
-        channel.close(.closedByPeer)
-        self.device.closed(relid: self.relid)
+        for channel in channels.reversed() {
+            channel.close(.closedByPeer)
+            self.device.closed(relid: channel.relid)
+        }
+        self.prepareRings()
         self.log("uio export: relid \(self.relid) closed")
     }
 
+    /// Fresh rings for the next `open()`, ready before the client can connect (a kernel has
+    /// them ready before open() returns): zeroed control pages, the guest's inbound interrupts
+    /// masked as the kernel leaves them (05 §10.1).
+    func prepareRings() {
+        for rings in self.rings {
+            for ring in RingPairFile.Ring.allCases { try? rings.ring(ring).initializeControlPage() }
+            try? rings.ring(.inbound).store(.interruptMask, 1, ordering: .releasing)
+        }
+    }
+
     /// The host signals the guest: the kernel masks the ring, counts, and wakes the reader.
-    func interruptGuest() {
-        try? self.rings.ring(.inbound).store(.interruptMask, 1, ordering: .releasing)
+    func interruptGuest(_ relid: UInt32) {
+        if let index = self.relids.firstIndex(of: relid) {
+            try? self.rings[index].ring(.inbound).store(.interruptMask, 1, ordering: .releasing)
+        }
         let (client, count): (StreamSocket?, UInt32) = self.state.withLock { state in
             state.interrupts &+= 1
             return (state.client, state.interrupts)
@@ -200,30 +230,34 @@ final class ExportedDevice: Sendable {
 
     /// Rescind: the node goes (the reader sees the end), then the device's directory.
     func remove() {
-        let (client, channel) = self.state.withLock { state in
+        let (client, channels) = self.state.withLock { state in
             state.removed = true
-            return (state.client, state.channel)
+            return (state.client, state.channels)
         }
         self.server.shutdown()
         LocalSocket.removeFile(path: self.nodePath)
-        channel?.close(.rescinded)
+        for channel in channels.reversed() { channel.close(.rescinded) }
         client?.shutdown()
         try? FileManager.default.removeItem(atPath: self.devicePath)
     }
 
     /// The live attributes: ring masks and fill levels, interrupt and event counts.
     func refreshAttributes() {
-        guard let inbound = try? self.rings.ring(.inbound), let outbound = try? self.rings.ring(.outbound) else { return }
         let (interrupts, events) = self.state.withLock { (UInt64($0.interrupts), $0.events) }
-        let values: [(String, String)] = [
-            ("out_mask", "\(outbound.load(.interruptMask, ordering: .relaxed))"),
-            ("in_mask", "\(inbound.load(.interruptMask, ordering: .relaxed))"),
-            ("read_avail", "\((try? inbound.bytesPending()) ?? 0)"),
-            ("write_avail", "\(outbound.dataSize - 8 - ((try? outbound.bytesPending()) ?? 0))"),
-            ("interrupts", "\(interrupts)"), ("events", "\(events)"),
-        ]
-        for (name, value) in values {
-            try? Data((value + "\n").utf8).write(to: URL(fileURLWithPath: self.channelPath + "/" + name))
+        for (rings, relid) in zip(self.rings, self.relids) {
+            guard let inbound = try? rings.ring(.inbound), let outbound = try? rings.ring(.outbound) else { continue }
+            let primary = relid == self.relid
+            let values: [(String, String)] = [
+                ("out_mask", "\(outbound.load(.interruptMask, ordering: .relaxed))"),
+                ("in_mask", "\(inbound.load(.interruptMask, ordering: .relaxed))"),
+                ("read_avail", "\((try? inbound.bytesPending()) ?? 0)"),
+                ("write_avail", "\(outbound.dataSize - 8 - ((try? outbound.bytesPending()) ?? 0))"),
+                // uio counts per device; sysfs shows them on the primary.
+                ("interrupts", "\(primary ? interrupts : 0)"), ("events", "\(primary ? events : 0)"),
+            ]
+            for (name, value) in values {
+                try? Data((value + "\n").utf8).write(to: URL(fileURLWithPath: self.devicePath + "/channels/\(relid)/" + name))
+            }
         }
     }
 }

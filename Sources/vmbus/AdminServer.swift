@@ -132,6 +132,12 @@ final class AdminServer: Sendable {
             return
         }
         let (id, set) = try self.services(args[1])
+        // A guest (or a uio daemon) that just connected may not have opened the service yet.
+        let devices = ["heartbeat": set.heartbeat.device, "shutdown": set.shutdown.device, "time": set.timeSync.device,
+                       "kvp": set.kvp.device, "copy": set.fileCopy.device, "backup": set.vss.device]
+        if let device = devices[command], !(await device.waitForOpen(timeout: .seconds(5))) {
+            throw CLIError("guest \(id) has not opened the service")
+        }
         switch command {
         case "heartbeat":
             let sequence = try await set.heartbeat.beat()

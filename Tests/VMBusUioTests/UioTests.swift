@@ -36,6 +36,12 @@ struct FcopyOverUio {
         self.served = Task { await driver.serve(channel) }
     }
 
+    /// Waits until the host side is open and negotiated (the export opens it on connect).
+    func ready() async throws {
+        #expect(await self.host.device.waitForOpen(timeout: .seconds(10)))
+        _ = try await self.host.device.ready()
+    }
+
     func finish() {
         self.uio.close()
         self.export.stop()
@@ -60,6 +66,7 @@ struct FcopyOverUio {
     @Test func aLargeFileCopiesByteExactOverUio() async throws {
         let pair = try FcopyOverUio()
         defer { pair.finish() }
+        try await pair.ready()
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         let data = (0..<(3 << 20) + 123).map { _ in
             state = state &* 6364136223846793005 &+ 1
@@ -73,6 +80,7 @@ struct FcopyOverUio {
     @Test func cancelAndErrorsComeBackAsTheDaemonsStatuses() async throws {
         let pair = try FcopyOverUio()
         defer { pair.finish() }
+        try await pair.ready()
         let data = [UInt8](repeating: 7, count: 100_000)
         try await pair.host.copy(data, name: "half.bin", directory: "", cancelAfter: 50_000)
         #expect(!FileManager.default.fileExists(atPath: pair.root + "/half.bin"))
@@ -88,6 +96,7 @@ struct FcopyOverUio {
     @Test func aRescindEndsTheServiceAndTheDeviceDisappears() async throws {
         let pair = try FcopyOverUio()
         defer { pair.finish() }
+        try await pair.ready()
         try await pair.host.copy([1], name: "before.txt", directory: "")
         pair.export.rescind(relid: 7)
         #expect(await pair.served.value == .rescinded)
@@ -116,5 +125,35 @@ struct FcopyOverUio {
         #expect(throws: UioError.notFound("with instance \(WellKnownInstance.kvp)")) {
             try UioDevice.find(root: directory, instance: WellKnownInstance.kvp)
         }
+    }
+
+    @Test func subChannelsOpenThroughSysfsAndCarryTraffic() async throws {
+        let directory = scratchDirectory("uio-sub")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let export = try UioExport(directory: directory)
+        defer { export.stop() }
+        let echo = EchoDevice(instance: GUID(data1: 0xEC40_0100, data2: 0x5EED, data3: 0, data4: 0), maximumSubChannels: 0)
+        try export.export(echo, relid: 3, index: 2, ringSize: 32768, subChannels: 2)
+        let device = try UioDevice.find(root: export.sysfsRoot, classID: Echo.classID)
+        #expect(device.nodePath == directory + "/dev/uio2")
+        #expect(device.sysfs.channels.map(\.relid) == [3, 4, 5])
+        #expect(device.sysfs.channels.map(\.subChannelIndex) == [0, 1, 2])
+        let uio = try UioChannel(device)
+        defer { uio.close() }
+        // Readers route the echo device's completions to the requests.
+        var channels = [uio.channel]
+        for relid: UInt32 in [4, 5] { channels.append(try uio.openSubChannel(relid)) }
+        let readers = channels.map { channel in Task { _ = try? await channel.receive { _ in } } }
+        defer { for reader in readers { reader.cancel() } }
+        for (n, channel) in channels.enumerated() {
+            for round in 0..<50 {
+                let payload = [UInt8](repeating: UInt8(n * 50 + round), count: 100 + round * 37)
+                // The echo answers the packet's payload, padding to 8 bytes included.
+                let answer = try await channel.request(payload[...])
+                #expect(Array(answer.prefix(payload.count)) == payload && answer.count == (payload.count + 7) / 8 * 8)
+            }
+        }
+        #expect(throws: UioError.self) { try uio.openSubChannel(3) }
+        #expect(throws: UioError.self) { try uio.buffer("recv") }
     }
 }

@@ -41,7 +41,10 @@ public final class ICHostDevice: HostDevice {
         var channel: Channel?
         var negotiation = Negotiation.pending
         var readyWaiters: [CheckedContinuation<Void, Never>] = []
-        var openWaiters: [CheckedContinuation<Void, Never>] = []
+        var openWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+        /// Waits whose time ran out before they started waiting.
+        var expiredWaiters: Set<UInt64> = []
         /// The request in flight: its number and who waits for the answer.
         var pending: (number: UInt64, continuation: CheckedContinuation<Result<ICMessage, ICError>, Never>)?
         var nextNumber: UInt64 = 1
@@ -83,8 +86,8 @@ public final class ICHostDevice: HostDevice {
         let waiters = self.state.withLock { state in
             state.channel = channel
             state.negotiation = .pending
-            defer { state.openWaiters = [] }
-            return state.openWaiters
+            defer { state.openWaiters = [:] }
+            return Array(state.openWaiters.values)
         }
         for waiter in waiters { waiter.resume() }
         Task { _ = try? await channel.receive { packet in self.response(packet) } }
@@ -107,14 +110,47 @@ public final class ICHostDevice: HostDevice {
 
     /// Waits until the guest opens the channel (at once if it is open).
     public func waitForOpen() async {
+        _ = await self.waitForOpen(timeout: nil)
+    }
+
+    /// Waits until the guest opens the channel, at most `timeout` (forever when `nil`).
+    /// - Returns: whether it is open.
+    public func waitForOpen(timeout: Duration?) async -> Bool {
+        let id = self.state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        var timer: Task<Void, Never>?
+        if let timeout {
+            timer = Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                self?.expire(id)
+            }
+        }
+        defer { timer?.cancel() }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now: Bool = self.state.withLock { state in
-                if state.channel != nil { return true }
-                state.openWaiters.append(continuation)
+                if state.channel != nil || state.expiredWaiters.remove(id) != nil { return true }
+                state.openWaiters[id] = continuation
                 return false
             }
             if now { continuation.resume() }
         }
+        self.state.withLock { _ = $0.expiredWaiters.remove(id) }
+        return self.isConnected
+    }
+
+    /// A timed wait for the open ran out: wake it, or make it return at once if it has not
+    /// started waiting yet.
+    func expire(_ id: UInt64) {
+        let waiter: CheckedContinuation<Void, Never>? = self.state.withLock { state in
+            guard let waiter = state.openWaiters.removeValue(forKey: id) else {
+                state.expiredWaiters.insert(id)
+                return nil
+            }
+            return waiter
+        }
+        waiter?.resume()
     }
 
     /// Waits until negotiation finished (or the channel went away).
