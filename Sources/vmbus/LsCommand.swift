@@ -27,7 +27,21 @@ struct LsCommand: ParsableCommand {
     @Option(name: .long, help: "The sysfs root to read.")
     var sysfs: String = "/sys"
 
+    @Option(name: .long, help: "Print the commands that hand DEVICE (instance GUID, class GUID or class name such as fcopy) to uio_hv_generic.")
+    var bindSteps: String?
+
     func run() throws {
+        if let wanted = self.bindSteps {
+            let devices = VMBusSysfs.devices(root: self.sysfs)
+            let classID = GUID(wanted) ?? DeviceClass.named(wanted)?.classID
+            guard let device = devices.first(where: { $0.instance == GUID(wanted) }) ?? devices.first(where: { $0.classID == classID })
+            else { throw CLIError("no VMBus device '\(wanted)' under \(self.sysfs)") }
+            if device.driver == "uio_hv_generic" {
+                print("# \(device.instance) is already bound to uio_hv_generic (\(device.uio ?? "no uio node yet"))")
+            }
+            for step in UioDevice.bindSteps(device, root: self.sysfs) { print(step) }
+            return
+        }
         guard VMBusSysfs.hasVMBus(root: self.sysfs) else {
             if self.json {
                 print("[]")

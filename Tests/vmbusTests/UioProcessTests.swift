@@ -91,6 +91,22 @@ func azureDevice(class classID: String, instance: String, relid: Int, driver: St
         #expect(nic["driver"] as? String == "hv_netvsc")
     }
 
+    @Test func lsPrintsTheStepsThatBindADeviceToUio() throws {
+        let root = try self.azureTree()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let steps = try Spawned(["ls", "--sysfs", root, "--bind-steps", "kvp"]).finish()
+        #expect(steps.status == 0)
+        #expect(steps.output == """
+            modprobe uio_hv_generic
+            echo 242ff919-07db-4180-9c2e-b86cb68c8c55 > \(root)/bus/vmbus/drivers/hv_utils/unbind
+            echo a9a0f4e7-5a45-4d96-b827-8a841e8c03e6 > \(root)/bus/vmbus/drivers/uio_hv_generic/new_id
+            echo 242ff919-07db-4180-9c2e-b86cb68c8c55 > \(root)/bus/vmbus/drivers/uio_hv_generic/bind
+
+            """)
+        let unknown = try Spawned(["ls", "--sysfs", root, "--bind-steps", "nothing"]).finish()
+        #expect(unknown.status == 1 && unknown.errors.contains("no VMBus device 'nothing'"))
+    }
+
     @Test func lsOffHyperVSaysSoAndSucceeds() throws {
         let result = try Spawned(["ls", "--sysfs", "/nonexistent-sysfs"]).finish()
         #expect(result.status == 0)
