@@ -52,12 +52,12 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        logger.info("serving file copy on \(device.nodePath) (relid \(device.sysfs.relid ?? 0), rings \(device.ringMapBytes / 2) bytes each)")
         let stopped = Mutex(false)
         let sources = onTerminationSignal {
             stopped.withLock { $0 = true }
             uio.close()
         }
+        logger.info("serving file copy on \(device.nodePath) (relid \(device.sysfs.relid ?? 0), rings \(device.ringMapBytes / 2) bytes each)")
         defer { withExtendedLifetime(sources) {} }
         let driver = ICGuestDriver(FileCopyGuest(root: self.root))
         let reason = await driver.serve(uio.channel)

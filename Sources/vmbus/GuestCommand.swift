@@ -134,10 +134,11 @@ struct GuestCommand: AsyncParsableCommand {
             relay?.stop()
             for forwarder in forwarders { forwarder.stop() }
         }
+        // Handle SIGTERM before saying we are up: a signal right after the ready line is not lost.
+        let sources = onTerminationSignal { guest.disconnect() }
         print("guest: connected at VMBus \(version); channels open: \(client.devices.map(\.relid))")
         if let relay { print("guest: vsock relay \(relay.connectPath)") }
         DescriptorIO.flushOutput()
-        let sources = onTerminationSignal { guest.disconnect() }
         let traffic = self.traffic ? Task { try? await echoForever(client) } : nil
         let ending = await guest.ended()
         traffic?.cancel()

@@ -159,6 +159,7 @@ struct HostCommand: ParsableCommand {
             host.stop()
             throw CLIError("cannot listen on \(adminPath): \(error)")
         }
+        let termination = TerminationSignal()
         admin.start()
         host.start()
         // Lines on standard output once guests can connect: scripts and tests wait for them.
@@ -167,7 +168,7 @@ struct HostCommand: ParsableCommand {
         if let export { print("vmbus host: uio export \(export.sysfsRoot)") }
         print("vmbus host: listening on \(self.listen)")
         DescriptorIO.flushOutput()
-        waitForTerminationSignal()
+        termination.wait()
         logger.info("stopping")
         relay?.stop()
         export?.stop()
@@ -204,18 +205,20 @@ extension HostCommand {
     }
 }
 
-/// Blocks until SIGINT or SIGTERM arrives (both are then handled here, not by the default
-/// action, so the caller can clean up).
-func waitForTerminationSignal() {
+/// SIGINT and SIGTERM, handled from now on (not by the default action, so the caller can
+/// clean up); ``wait()`` blocks until one arrives. Install it before announcing readiness, so
+/// a signal sent right after the announcement is not lost.
+final class TerminationSignal {
     let done = DispatchSemaphore(value: 0)
-    var sources: [DispatchSourceSignal] = []
-    for signalNumber in [SIGINT, SIGTERM] {
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-        source.setEventHandler { done.signal() }
-        source.resume()
-        sources.append(source)
+    let sources: [DispatchSourceSignal]
+
+    init() {
+        let done = self.done
+        self.sources = onTerminationSignal { done.signal() }
     }
-    done.wait()
-    withExtendedLifetime(sources) {}
+
+    func wait() {
+        self.done.wait()
+        withExtendedLifetime(self.sources) {}
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import Synchronization
 import VMBusMemory
@@ -13,7 +14,8 @@ struct SockCommand: ParsableCommand {
             DIR' or 'vmbus guest --vsock-relay DIR'. 'connect' reaches the other side's port; \
             'listen' takes one connection the other side makes to the port. End of standard input \
             half-closes the stream (the peer reads end of stream, and can still answer); the \
-            command exits when the peer ends its side.
+            command exits once both sides have ended: the peer's end of stream and the end of \
+            standard input (or the peer no longer reading).
             """,
         subcommands: [SockConnect.self, SockListen.self]
     )
@@ -98,10 +100,13 @@ func readLine(_ socket: StreamSocket) -> String {
     return String(decoding: line, as: UTF8.self)
 }
 
-/// Standard input → `socket` (end of input half-closes it) and `socket` → standard output,
-/// until the socket's peer ends its side.
+/// Standard input → `socket` (end of input half-closes it) and `socket` → standard output.
+/// Returns once both directions ended — the peer ended its side and standard input ended (or
+/// the peer stopped reading) — so nothing typed or piped in is dropped.
 func shuttle(_ socket: StreamSocket) {
+    let inputDone = DispatchSemaphore(value: 0)
     let input = Thread {
+        defer { inputDone.signal() }
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         while let n = try? DescriptorIO.readSome(0, into: &buffer, count: buffer.count), n > 0 {
             guard (try? socket.write(buffer[0..<n])) != nil else { return }
@@ -113,4 +118,5 @@ func shuttle(_ socket: StreamSocket) {
     while let n = try? socket.read(into: &buffer), n > 0 {
         guard (try? DescriptorIO.writeAll(1, buffer[0..<n])) != nil else { break }
     }
+    inputDone.wait()
 }
