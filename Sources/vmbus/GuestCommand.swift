@@ -138,6 +138,12 @@ struct GuestCommand: AsyncParsableCommand {
         let sources = onTerminationSignal { guest.disconnect() }
         print("guest: connected at VMBus \(version); channels open: \(client.devices.map(\.relid))")
         if let relay { print("guest: vsock relay \(relay.connectPath)") }
+        for forwarder in forwarders {
+            // The real port, when the address asked for any free one (port 0).
+            var address = forwarder.address
+            if case .tcp(let host, 0) = address, let port = forwarder.localPort { address = .tcp(host: host, port: port) }
+            print("guest: forwarding \(address) to host port \(forwarder.port)")
+        }
         DescriptorIO.flushOutput()
         let traffic = self.traffic ? Task { try? await echoForever(client) } : nil
         let ending = await guest.ended()

@@ -13,7 +13,10 @@ struct RelayPair {
     var hostRelay: String { self.directory + "/host" }
     var guestRelay: String { self.directory + "/guest" }
 
-    init(guestArguments: [String] = []) throws {
+    /// The guest's `forwarding …` lines.
+    var forwards: [String] = []
+
+    init(guestArguments: [String] = [], forwards: Int = 0) throws {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-relay-\(UInt32.random(in: 0...UInt32.max))").path
         self.socket = self.directory + "/bus.sock"
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
@@ -22,6 +25,7 @@ struct RelayPair {
         #expect(self.host.line() == "vmbus host: vsock relay \(self.directory)/host/vsock")
         #expect(self.host.line() == "vmbus host: listening on \(self.socket)")
         self.guest = try Self.startGuest(self.socket, self.directory + "/guest", guestArguments)
+        for _ in 0..<forwards { self.forwards.append(self.guest.line() ?? "") }
     }
 
     static func startGuest(_ socket: String, _ relay: String, _ extra: [String] = []) throws -> Spawned {
@@ -200,13 +204,21 @@ func pseudoRandom(_ count: Int, seed: UInt64) -> [UInt8] {
 
     @Test func aGuestForwardCarriesLocalClientsToAHostPort() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-fwd-\(UInt32.random(in: 0...UInt32.max))").path
-        let pair = try RelayPair(guestArguments: ["--forward", "unix:\(directory).sock=7"])
+        let pair = try RelayPair(guestArguments: ["--forward", "unix:\(directory).sock=7", "--forward", "tcp:127.0.0.1:0=7"], forwards: 2)
         defer {
             pair.stop()
             LocalSocket.removeFile(path: directory + ".sock")
         }
+        #expect(pair.forwards.first == "guest: forwarding unix:\(directory).sock to host port 7")
         let socket = try StreamSocket.connect(.unix(directory + ".sock"))
         let data = pseudoRandom(1 << 20, seed: 5)
         #expect(try roundTrip(socket, data) == data)
+        // TCP on a free port, as printed.
+        let line = try #require(pair.forwards.last)
+        let port = try #require(line.split(separator: " ")[2].split(separator: ":").last.flatMap { Int($0) })
+        #expect(line == "guest: forwarding tcp:127.0.0.1:\(port) to host port 7")
+        let tcp = try StreamSocket.connect(.tcp(host: "127.0.0.1", port: port))
+        let more = pseudoRandom(300_000, seed: 6)
+        #expect(try roundTrip(tcp, more) == more)
     }
 }
