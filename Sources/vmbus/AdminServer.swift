@@ -21,10 +21,17 @@ final class ICSet: Sendable {
         self.fileCopy = FileCopyHost(instance: fileCopyInstance)
     }
 
-    /// Starts the periodic heartbeat and time samples (they end when the guest goes).
+    let periodic = Mutex<[Task<Void, Never>]>([])
+
+    /// Starts the periodic heartbeat and time samples; they end when the guest goes (``stop()``),
+    /// even if it never opened the services.
     func startPeriodic() {
-        self.heartbeat.start()
-        self.timeSync.start()
+        let tasks = [self.heartbeat.start(), self.timeSync.start()]
+        self.periodic.withLock { $0 += tasks }
+    }
+
+    func stop() {
+        for task in self.periodic.withLock({ $0 }) { task.cancel() }
     }
 
     var devices: [any HostDevice] {
@@ -37,6 +44,7 @@ final class ICRegistry: Sendable {
     let map = Mutex<[ObjectIdentifier: ICSet]>([:])
     func add(_ set: ICSet, for bus: HostBus) { self.map.withLock { $0[ObjectIdentifier(bus)] = set } }
     func services(for bus: HostBus) -> ICSet? { self.map.withLock { $0[ObjectIdentifier(bus)] } }
+    func remove(_ bus: HostBus) { _ = self.map.withLock { $0.removeValue(forKey: ObjectIdentifier(bus)) } }
 }
 
 /// The admin protocol of `vmbus host` (a SOCK_SEQPACKET socket; `vmbus ctl` is its client):

@@ -131,6 +131,10 @@ struct HostCommand: ParsableCommand {
                         registry.add(set, for: bus)
                         devices += set.devices
                         set.startPeriodic()
+                        bus.onConnectionLost {
+                            set.stop()
+                            registry.remove(bus)
+                        }
                         continue
                     }
                     for _ in 0..<count {

@@ -70,6 +70,19 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         #expect(synced.withLock { $0.count } == 1)
     }
 
+    @Test func periodicServicesOfAGuestThatNeverOpensThemEndWhenCancelled() async {
+        let heartbeat = HeartbeatHost()
+        #expect(await !heartbeat.device.waitForOpen(timeout: .milliseconds(20)))
+        // The host's periodic task for a guest that never opens the channel: cancelled when
+        // the guest goes, it ends instead of waiting forever.
+        let task = heartbeat.start()
+        task.cancel()
+        await task.value
+        let waiting = Task { await heartbeat.device.waitForOpen(timeout: nil) }
+        waiting.cancel()
+        #expect(await !waiting.value)
+    }
+
     @Test func noCommonVersionMakesTheServiceUnusable() async throws {
         let host = ICHostDevice(
             classID: DeviceClass.heartbeat.classID, instance: .zero, serviceVersions: [ICVersion(9, 0)])

@@ -113,7 +113,8 @@ public final class ICHostDevice: HostDevice {
         _ = await self.waitForOpen(timeout: nil)
     }
 
-    /// Waits until the guest opens the channel, at most `timeout` (forever when `nil`).
+    /// Waits until the guest opens the channel, at most `timeout` (forever when `nil`) and only
+    /// while the task is not cancelled.
     /// - Returns: whether it is open.
     public func waitForOpen(timeout: Duration?) async -> Bool {
         let id = self.state.withLock { state in
@@ -128,13 +129,18 @@ public final class ICHostDevice: HostDevice {
             }
         }
         defer { timer?.cancel() }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now: Bool = self.state.withLock { state in
-                if state.channel != nil || state.expiredWaiters.remove(id) != nil { return true }
-                state.openWaiters[id] = continuation
-                return false
+        // Cancellation ends the wait as the timeout does.
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now: Bool = self.state.withLock { state in
+                    if state.channel != nil || state.expiredWaiters.remove(id) != nil { return true }
+                    state.openWaiters[id] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
             }
-            if now { continuation.resume() }
+        } onCancel: {
+            self.expire(id)
         }
         self.state.withLock { _ = $0.expiredWaiters.remove(id) }
         return self.isConnected
