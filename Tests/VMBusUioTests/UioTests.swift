@@ -3,6 +3,7 @@ import Testing
 import VMBusChannel
 import VMBusDevices
 import VMBusHost
+import VMBusMemory
 import VMBusUio
 import VMBusWire
 
@@ -155,5 +156,26 @@ struct FcopyOverUio {
         }
         #expect(throws: UioError.self) { try uio.openSubChannel(3) }
         #expect(throws: UioError.self) { try uio.buffer("recv") }
+    }
+
+    /// The host is hostile: a read index outside the ring in the rings the daemon writes. The
+    /// channel fails with a typed reason, the service ends, the process lives on.
+    @Test func aCorruptRingFromTheHostEndsTheChannelNotTheProcess() async throws {
+        let pair = try FcopyOverUio()
+        defer { pair.finish() }
+        try await pair.ready()
+        let ringPath = try #require(pair.uio.device.sysfs.channels.first?.ringPath)
+        let file = try RingPairFile.open(path: ringPath)
+        try file.ring(.outbound).store(.readIndex, 0xFFFF_FFF0, ordering: .releasing)
+        // The next answer the daemon writes meets the bogus index.
+        let copy = Task { try await pair.host.copy([1, 2, 3], name: "never.txt", directory: "") }
+        let reason = await pair.served.value
+        guard case .ringCorrupted = reason else {
+            Issue.record("expected a ring corruption, got \(reason)")
+            return
+        }
+        #expect(pair.uio.channel.closeReason == reason)
+        pair.export.stop()
+        _ = await copy.result
     }
 }
