@@ -9,7 +9,7 @@ import VMBusWire
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure rings (against memcpy, pipes and Unix sockets) and the in-process bus.",
+        abstract: "Measure rings, the in-process bus, two processes and Hyper-V sockets against memcpy, pipes, Unix sockets and TCP.",
         discussion: "Build with -c release for meaningful numbers: swift run -c release vmbus bench ring",
         subcommands: [BenchRing.self, BenchLatency.self, BenchBus.self, BenchLocal.self, BenchHvSock.self, BenchSocketPeer.self]
     )

@@ -40,7 +40,7 @@ struct HostCommand: ParsableCommand {
             standing in for the uio node: 4-byte reads wait for interrupts, 4-byte writes are \
             irqcontrol) — and serves the devices' host side on them, with no guest process: \
             'vmbus ls --sysfs DIR/sys' lists them and 'vmbus fcopy-daemon --sysfs DIR/sys' \
-            serves file copy, driven by 'vmbus ctl --guest uio copy …'. docs/UIO-EXPORT.md has \
+            serves file copy, driven by 'vmbus ctl copy --guest uio …'. docs/UIO-EXPORT.md has \
             the layout.
             """
     )
