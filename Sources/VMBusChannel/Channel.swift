@@ -76,10 +76,10 @@ public final class Channel: Sendable {
     let incomingMemory: SharedRingMemory
     let doorbell: any ChannelDoorbell
     let onFault: @Sendable (CloseReason) -> Void
-    let sender: Mutex<SendState>
-    let receiver: Mutex<ReceiveState>
-    let requests: Mutex<RequestState>
-    let lifecycle = Mutex(Lifecycle())
+    let sender: Locked<SendState>
+    let receiver: Locked<ReceiveState>
+    let requests: Locked<RequestState>
+    let lifecycle = Locked(Lifecycle())
     /// Set once by ``close(_:)``: lets the reader check for a close without a lock.
     let isClosed = Atomic<Bool>(false)
 
@@ -113,9 +113,9 @@ public final class Channel: Sendable {
         self.incomingMemory = incoming
         self.doorbell = doorbell
         self.onFault = onFault
-        self.sender = Mutex(SendState(ring: out))
-        self.receiver = Mutex(ReceiveState(ring: into))
-        self.requests = Mutex(RequestState(table: Requestor(capacity: capacity)))
+        self.sender = Locked(SendState(ring: out))
+        self.receiver = Locked(ReceiveState(ring: into))
+        self.requests = Locked(RequestState(table: Requestor(capacity: capacity)))
     }
 
     // MARK: State

@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 
 /// Runs submitted items one at a time, in submission order, on whichever thread is already
 /// running them — or on the submitting thread if none is (a trampoline).
@@ -13,7 +13,7 @@ public final class SerialDelivery<Item: Sendable>: Sendable {
         var running = false
     }
 
-    let queue = Mutex(Queue())
+    let queue = Locked(Queue())
     let handler: @Sendable (Item) -> Void
 
     /// - Parameter handler: runs each item, never two at once.

@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 import VMBusChannel
 import VMBusMemory
 import VMBusWire
@@ -55,9 +54,9 @@ public final class GuestBus: Sendable {
         case rescinded(UInt32)
     }
 
-    let state: Mutex<State>
+    let state: Locked<State>
     let transport: any GuestTransport
-    let connectResultHandler = Mutex<(@Sendable (TLConnectResult) -> Void)?>(nil)
+    let connectResultHandler = Locked<(@Sendable (TLConnectResult) -> Void)?>(nil)
     /// Messages to the host in the machine's order, posted after the lock is released.
     let outbox: SerialDelivery<(bytes: [UInt8], connectionID: UInt32)>
 
@@ -77,7 +76,7 @@ public final class GuestBus: Sendable {
         }
         var state = State(machine: GuestConnection(configuration: configuration))
         state.monitorPages = pages
-        self.state = Mutex(state)
+        self.state = Locked(state)
         self.transport = transport
         let bus = Weak<GuestBus>()
         self.outbox = SerialDelivery { item in bus.value?.post(item.bytes, connectionID: item.connectionID) }
@@ -344,7 +343,7 @@ public final class GuestBus: Sendable {
 /// owns the outbox).
 final class Weak<T: AnyObject & Sendable>: Sendable {
     struct Box: ~Copyable { weak var object: T? }
-    let storage = Mutex(Box())
+    let storage = Locked(Box())
     var value: T? {
         get { self.storage.withLock { $0.object } }
         set { self.storage.withLock { $0.object = newValue } }

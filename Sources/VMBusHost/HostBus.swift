@@ -1,4 +1,3 @@
-import Synchronization
 import VMBusChannel
 import VMBusMemory
 import VMBusWire
@@ -27,10 +26,10 @@ public final class HostBus: Sendable {
         case connectRequest(TLConnectRequest)
     }
 
-    let state: Mutex<State>
+    let state: Locked<State>
     let transport: any HostTransport
-    let connectHandler = Mutex<(@Sendable (TLConnectRequest) -> Void)?>(nil)
-    let lostHandlers = Mutex<[@Sendable () -> Void]>([])
+    let connectHandler = Locked<(@Sendable (TLConnectRequest) -> Void)?>(nil)
+    let lostHandlers = Locked<[@Sendable () -> Void]>([])
     /// What leaves for the transport, in the machine's order: messages and doorbell set-up.
     enum Outgoing: Sendable {
         case message([UInt8])
@@ -44,7 +43,7 @@ public final class HostBus: Sendable {
     public let channelOptions: ChannelOptions
 
     public init(configuration: HostConfiguration = HostConfiguration(), transport: any HostTransport, channelOptions: ChannelOptions? = nil) {
-        self.state = Mutex(State(machine: HostConnection(configuration: configuration)))
+        self.state = Locked(State(machine: HostConnection(configuration: configuration)))
         self.transport = transport
         self.outbox = SerialDelivery { outgoing in
             switch outgoing {

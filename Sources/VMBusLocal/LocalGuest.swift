@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 import VMBusChannel
 import VMBusGuest
 import VMBusMemory
@@ -50,7 +49,7 @@ public final class LocalGuest: Sendable {
     let socket: LocalSocket
     let loop: EventLoop
     let logger: Logger
-    let state = Mutex(State())
+    let state = Locked(State())
     let link = GuestLink()
 
     /// Creates guest memory, connects, says HELLO and waits for WELCOME, then starts the
@@ -210,7 +209,7 @@ public final class LocalGuest: Sendable {
 
 /// The guest, filled in once it exists (its transport is built before it).
 final class GuestLink: Sendable {
-    let storage = Mutex<LocalGuest?>(nil)
+    let storage = Locked<LocalGuest?>(nil)
     var guest: LocalGuest? {
         get { self.storage.withLock { $0 } }
         set { self.storage.withLock { $0 = newValue } }

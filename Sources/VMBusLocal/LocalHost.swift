@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 import VMBusChannel
 import VMBusHost
 import VMBusMemory
@@ -35,7 +34,7 @@ public final class LocalHost: Sendable {
     let listener: LocalSocket
     let makeDevices: @Sendable (HostBus) -> [any HostDevice]
     let logger: Logger
-    let state = Mutex(ServerState())
+    let state = Locked(ServerState())
 
     struct ServerState: ~Copyable {
         var connections: [Int: LocalHostConnection] = [:]

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 import VMBusChannel
 import VMBusHost
 import VMBusMemory
@@ -24,7 +23,7 @@ final class LocalHostConnection: Sendable {
     let options: LocalHost.Options
     let logger: Logger
     let makeDevices: @Sendable (HostBus) -> [any HostDevice]
-    let state = Mutex(State())
+    let state = Locked(State())
 
     init(
         id: Int, socket: LocalSocket, options: LocalHost.Options, logger: Logger,

@@ -1,4 +1,3 @@
-import Synchronization
 import VMBusChannel
 import VMBusGuest
 import VMBusHost
@@ -52,8 +51,8 @@ public final class LoopbackBus: Sendable {
     public let host: HostBus
     public let guest: GuestBus
     let wire: SerialDelivery<Delivery>
-    let counters: Mutex<Counters>
-    let tap = Mutex<(@Sendable (Delivery) -> Void)?>(nil)
+    let counters: Locked<Counters>
+    let tap = Locked<(@Sendable (Delivery) -> Void)?>(nil)
 
     /// - Parameters:
     ///   - memorySize: bytes of guest memory (sparse: untouched pages cost nothing).
@@ -67,7 +66,7 @@ public final class LoopbackBus: Sendable {
         let memory = try GuestMemory(size: memorySize)
         let link = Link()
         let wire = SerialDelivery<Delivery> { link.bus?.deliver($0) }
-        let counters = Mutex(Counters())
+        let counters = Locked(Counters())
         self.mode = mode
         self.memory = memory
         self.wire = wire
@@ -196,7 +195,7 @@ public final class LoopbackBus: Sendable {
 /// The bus, filled in once it exists (the transports are built before it).
 final class Link: Sendable {
     struct Box: ~Copyable { weak var bus: LoopbackBus? }
-    let storage = Mutex(Box())
+    let storage = Locked(Box())
     var bus: LoopbackBus? {
         get { self.storage.withLock { $0.bus } }
         set { self.storage.withLock { $0.bus = newValue } }

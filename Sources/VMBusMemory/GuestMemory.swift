@@ -1,4 +1,3 @@
-import Synchronization
 import VMBusWire
 
 /// Pages of guest memory handed out to one user: a contiguous run, so the guest reaches it
@@ -34,7 +33,7 @@ public final class GuestMemory: Sendable {
     public let memory: MappedMemory
     /// Pages in guest memory.
     public let pageCount: Int
-    let free: Mutex<[Run]>
+    let free: Locked<[Run]>
 
     struct Run {
         var first: Int
@@ -46,7 +45,7 @@ public final class GuestMemory: Sendable {
     public init(size: Int, name: String = "vmbus-guest-memory") throws(MemoryError) {
         self.memory = try MappedMemory.memfd(name: name, size: size)
         self.pageCount = size / MappedMemory.pageSize
-        self.free = Mutex(size > MappedMemory.pageSize ? [Run(first: 1, count: self.pageCount - 1)] : [])
+        self.free = Locked(size > MappedMemory.pageSize ? [Run(first: 1, count: self.pageCount - 1)] : [])
     }
 
     /// The memory's descriptor, for hosts that map GPADLs from it.

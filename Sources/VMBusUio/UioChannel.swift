@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import VMBusChannel
 import VMBusMemory
 import VMBusWire
@@ -83,7 +82,7 @@ public final class UioChannel: Sendable {
     /// Open sub-channels and their mappings: uio has one interrupt for the whole device.
     let subChannels = SubChannels()
     /// Map 2, the guest → host monitor page, once a monitored sub-channel needs it.
-    let monitorPage = Mutex<MappedMemory?>(nil)
+    let monitorPage = Locked<MappedMemory?>(nil)
 
     /// Opens the node (for a real device this makes the kernel open the channel), maps the
     /// rings and starts taking interrupts.
@@ -217,5 +216,5 @@ public final class UioChannel: Sendable {
 
 /// The sub-channels a ``UioChannel`` opened (shared with its interrupt thread).
 final class SubChannels: Sendable {
-    let list = Mutex<[(Channel, MappedMemory)]>([])
+    let list = Locked<[(Channel, MappedMemory)]>([])
 }

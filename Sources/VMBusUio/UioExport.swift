@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import VMBusChannel
 import VMBusHost
 import VMBusMemory
@@ -20,7 +19,7 @@ import VMBusWire
 public final class UioExport: Sendable {
     public let directory: String
     public var sysfsRoot: String { self.directory + "/sys" }
-    let devices = Mutex<[UInt32: ExportedDevice]>([:])
+    let devices = Locked<[UInt32: ExportedDevice]>([:])
     let log: @Sendable (String) -> Void
 
     /// Creates the tree's skeleton under `directory` (which may exist).
@@ -84,7 +83,7 @@ final class ExportedDevice: Sendable {
         var events: UInt64 = 0
         var removed = false
     }
-    let state = Mutex(Open())
+    let state = Locked(Open())
 
     init(
         device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int, root: String,
@@ -250,8 +249,8 @@ final class ExportedDevice: Sendable {
             let values: [(String, String)] = [
                 ("out_mask", "\(outbound.load(.interruptMask, ordering: .relaxed))"),
                 ("in_mask", "\(inbound.load(.interruptMask, ordering: .relaxed))"),
-                ("read_avail", "\((try? inbound.bytesPending()) ?? 0)"),
-                ("write_avail", "\(outbound.dataSize - 8 - ((try? outbound.bytesPending()) ?? 0))"),
+                ("read_avail", "\(inbound.bytesPending() ?? 0)"),
+                ("write_avail", "\(outbound.dataSize - 8 - (outbound.bytesPending() ?? 0))"),
                 // uio counts per device; sysfs shows them on the primary.
                 ("interrupts", "\(primary ? interrupts : 0)"), ("events", "\(primary ? events : 0)"),
             ]

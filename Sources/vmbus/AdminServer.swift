@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import VMBusDevices
 import VMBusHost
 import VMBusLocal
@@ -21,7 +20,7 @@ final class ICSet: Sendable {
         self.fileCopy = FileCopyHost(instance: fileCopyInstance)
     }
 
-    let periodic = Mutex<[Task<Void, Never>]>([])
+    let periodic = Locked<[Task<Void, Never>]>([])
 
     /// Starts the periodic heartbeat and time samples; they end when the guest goes (``stop()``),
     /// even if it never opened the services.
@@ -41,7 +40,7 @@ final class ICSet: Sendable {
 
 /// The services of every connected guest, by its bus.
 final class ICRegistry: Sendable {
-    let map = Mutex<[ObjectIdentifier: ICSet]>([:])
+    let map = Locked<[ObjectIdentifier: ICSet]>([:])
     func add(_ set: ICSet, for bus: HostBus) { self.map.withLock { $0[ObjectIdentifier(bus)] = set } }
     func services(for bus: HostBus) -> ICSet? { self.map.withLock { $0[ObjectIdentifier(bus)] } }
     func remove(_ bus: HostBus) { _ = self.map.withLock { $0.removeValue(forKey: ObjectIdentifier(bus)) } }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Synchronization
 import VMBusChannel
 import VMBusDevices
 import VMBusGuest
@@ -14,7 +13,7 @@ extension DemoCommand {
         let logger = self.log.logger("vmbus.demo", default: .warning)
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("vmbus-demo-\(getpid()).sock").path
-        let stop = Mutex(false)
+        let stop = Locked(false)
         let sources = onTerminationSignal { stop.withLock { $0 = true } }
         defer { withExtendedLifetime(sources) {} }
 
@@ -34,7 +33,7 @@ extension DemoCommand {
         }
         let client = EchoClient()
         guest.bus.register(client)
-        let shutdownAsked = Mutex<String?>(nil)
+        let shutdownAsked = Locked<String?>(nil)
         let services: [any ICGuestService] = [
             HeartbeatGuest(), ShutdownGuest { action, _ in shutdownAsked.withLock { $0 = "\(action)" } }, TimeSyncGuest(),
             KVPGuest(store: KVPStore(directory: work + "/kvp")), FileCopyGuest(root: work + "/root"), VSSGuest(),
@@ -57,7 +56,7 @@ extension DemoCommand {
         }
 
         // Traffic with live rates.
-        let counters = Mutex((rounds: 0, bytes: 0))
+        let counters = Locked((rounds: 0, bytes: 0))
         let deadline = ContinuousClock.now + .milliseconds(Int(self.seconds * 1000))
         let traffic = Task {
             var n = 0
@@ -138,7 +137,7 @@ extension DemoCommand {
 
     /// Each integration service once, driven through the host's admin socket as `vmbus ctl`
     /// would.
-    func runServices(admin: String, work: String, shutdownAsked: borrowing Mutex<String?>) async throws {
+    func runServices(admin: String, work: String, shutdownAsked: Locked<String?>) async throws {
         print("integration services (driven through the host's admin socket, as 'vmbus ctl' does):")
         // The host negotiates each service as its channel opens; wait until all six are up.
         for _ in 0..<100 {

@@ -1,6 +1,6 @@
+import VMBusMemory
 import ArgumentParser
 import Foundation
-import Synchronization
 import VMBusChannel
 import VMBusDevices
 import VMBusUio
@@ -52,7 +52,7 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        let stopped = Mutex(false)
+        let stopped = Locked(false)
         let sources = onTerminationSignal {
             stopped.withLock { $0 = true }
             uio.close()

@@ -1,6 +1,6 @@
+import VMBusMemory
 import ArgumentParser
 import Logging
-import Synchronization
 
 /// `--log-level`, shared by the commands that run a bus.
 struct LogOptions: ParsableArguments {
@@ -34,4 +34,4 @@ struct LogOptions: ParsableArguments {
     }
 }
 
-let loggingBootstrap = Mutex(false)
+let loggingBootstrap = Locked(false)

@@ -1,4 +1,3 @@
-import Synchronization
 import VMBusChannel
 import VMBusMemory
 import VMBusRing
@@ -6,9 +5,9 @@ import VMBusWire
 
 /// What the two doorbells and the fault handler share.
 final class PairWiring: Sendable {
-    let peers = Mutex<(guest: Channel?, host: Channel?)>((nil, nil))
-    let signals = Mutex((toHost: 0, toGuest: 0))
-    let faults = Mutex<[CloseReason]>([])
+    let peers = Locked<(guest: Channel?, host: Channel?)>((nil, nil))
+    let signals = Locked((toHost: 0, toGuest: 0))
+    let faults = Locked<[CloseReason]>([])
 }
 
 /// A guest channel and a host channel over one ring GPADL in anonymous memory, each one's

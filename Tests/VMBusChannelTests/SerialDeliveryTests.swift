@@ -1,13 +1,13 @@
-import Synchronization
+import VMBusMemory
 import Testing
 import VMBusChannel
 
 /// A queue whose handler submits more work, as a bus answering itself does.
 final class Echoing: Sendable {
-    let log = Mutex<[Int]>([])
-    let depth = Mutex(0)
-    let maxDepth = Mutex(0)
-    let delivery = Mutex<SerialDelivery<Int>?>(nil)
+    let log = Locked<[Int]>([])
+    let depth = Locked(0)
+    let maxDepth = Locked(0)
+    let delivery = Locked<SerialDelivery<Int>?>(nil)
 
     func handle(_ n: Int) {
         let now = self.depth.withLock { $0 += 1; return $0 }
@@ -35,7 +35,7 @@ final class Echoing: Sendable {
     }
 
     @Test func enqueueWaitsForStepOrDrain() {
-        let log = Mutex<[Int]>([])
+        let log = Locked<[Int]>([])
         let delivery = SerialDelivery<Int> { n in log.withLock { $0.append(n) } }
         for n in 0..<3 { delivery.enqueue(n) }
         #expect(log.withLock { $0 }.isEmpty && delivery.pending == 3)

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import VMBusChannel
 import VMBusDevices
@@ -39,7 +38,7 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
     }
 
     @Test func shutdownIsAnsweredThenActedOn() async throws {
-        let actions = Mutex<[ShutdownMessage.Action]>([])
+        let actions = Locked<[ShutdownMessage.Action]>([])
         let host = ShutdownHost()
         let guest = ShutdownGuest { action, _ in actions.withLock { $0.append(action) } }
         let (bus, _) = try await icBus(host: [host.device], guest: [guest])
@@ -54,7 +53,7 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
 
     @Test(arguments: [[ICVersion(4, 0)], [ICVersion(1, 0), ICVersion(3, 0)]])
     func timeSyncTracksHostTimeInBothFormats(_ versions: [ICVersion]) async throws {
-        let synced = Mutex<[UInt64]>([])
+        let synced = Locked<[UInt64]>([])
         let host = TimeSyncHost(versions: versions)
         let guest = TimeSyncGuest { time in synced.withLock { $0.append(time) } }
         let (bus, _) = try await icBus(host: [host.device], guest: [guest])
@@ -306,7 +305,7 @@ extension ICMessage {
 
 /// An IP handler that knows one adapter.
 final class OneAdapter: KVPIPHandler {
-    let applied = Mutex<[KVPIPInfo]>([])
+    let applied = Locked<[KVPIPInfo]>([])
     func ipInfo(adapter: String) -> KVPIPInfo? {
         adapter == "00:15:5D:00:00:01"
             ? KVPIPInfo(adapterID: adapter, addressFamily: .ipv4, dhcpEnabled: 1, ipAddresses: "10.0.0.5", subnets: "255.255.255.0",

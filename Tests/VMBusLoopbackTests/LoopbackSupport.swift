@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusChannel
 import VMBusDevices
 import VMBusGuest
@@ -30,7 +30,7 @@ func echoBus(
 final class RecordingDriver: GuestDriver {
     let name: String
     let classes: [GUID]
-    let events = Mutex<[String]>([])
+    let events = Locked<[String]>([])
     let failProbe: Bool
 
     init(name: String, classes: [GUID], failProbe: Bool = false) {
@@ -56,7 +56,7 @@ final class RecordingDriver: GuestDriver {
 /// A device of any class that only records its channels.
 final class PlainDevice: HostDevice {
     let offer: HostOffer
-    let opened = Mutex<[UInt32]>([])
+    let opened = Locked<[UInt32]>([])
     init(classID: GUID, instance: GUID) { self.offer = HostOffer(interfaceType: classID, interfaceInstance: instance) }
     func opened(_ channel: Channel, info: HostChannelInfo) { self.opened.withLock { $0.append(info.relid) } }
 }

@@ -1,6 +1,5 @@
 import Dispatch
 import Glibc
-import Synchronization
 import Testing
 import VMBusMemory
 import VMBusRing
@@ -77,7 +76,7 @@ import VMBusWire
         ring.initializeControlPage()
         let done = DispatchSemaphore(value: 0)
         // What the consumer found, shared with the producer thread.
-        let outcome = Mutex<(received: Int, failure: String?)>((0, nil))
+        let outcome = Locked<(received: Int, failure: String?)>((0, nil))
         let consumer = Thread {
             do {
                 var reader = try IncomingRing(memory: ring)

@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Synchronization
 import Testing
 import VMBusMemory
 
@@ -127,7 +126,7 @@ func pseudoRandom(_ count: Int, seed: UInt64) -> [UInt8] {
         let pair = try RelayPair()
         defer { pair.stop() }
         let count = 12
-        let results = Mutex<[Int: Bool]>([:])
+        let results = Locked<[Int: Bool]>([:])
         let group = DispatchGroup()
         let relay = pair.guestRelay
         for i in 0..<count {

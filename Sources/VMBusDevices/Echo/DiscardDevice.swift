@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusChannel
 import VMBusHost
 import VMBusWire
@@ -14,7 +14,7 @@ public enum Discard {
 /// The host side of the discard device.
 public final class DiscardDevice: HostDevice {
     public let offer: HostOffer
-    let served = Mutex<[UInt32: Task<Void, Never>]>([:])
+    let served = Locked<[UInt32: Task<Void, Never>]>([:])
 
     public init(instance: GUID) {
         self.offer = HostOffer(interfaceType: Discard.classID, interfaceInstance: instance)

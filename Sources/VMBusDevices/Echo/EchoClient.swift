@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusChannel
 import VMBusGuest
 import VMBusWire
@@ -18,12 +18,12 @@ public final class EchoClient: GuestDriver {
         var reader: Task<Void, Never>
     }
 
-    let bound = Mutex<[UInt32: Bound]>([:])
+    let bound = Locked<[UInt32: Bound]>([:])
     struct SubChannelState: ~Copyable {
         var offered: [UInt32: [UInt32]] = [:]
         var waiters: [(primary: UInt32, count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
-    let subChannels = Mutex(SubChannelState())
+    let subChannels = Locked(SubChannelState())
 
     public init(name: String = "echo", pages: RingPages = .standard, options: ChannelOptions = ChannelOptions()) {
         self.name = name

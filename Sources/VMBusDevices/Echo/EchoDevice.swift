@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusChannel
 import VMBusHost
 import VMBusWire
@@ -18,8 +18,8 @@ public enum Echo {
 /// The host side of the echo device.
 public final class EchoDevice: HostDevice {
     public let offer: HostOffer
-    let served = Mutex<[UInt32: Task<Void, Never>]>([:])
-    let bus = Mutex<HostBus?>(nil)
+    let served = Locked<[UInt32: Task<Void, Never>]>([:])
+    let bus = Locked<HostBus?>(nil)
 
     /// - Parameters:
     ///   - instance: the device instance GUID.

@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusChannel
 import VMBusGuest
 import VMBusWire
@@ -23,7 +23,7 @@ public final class HvSocketGuest: GuestDriver, HvSocketEndpoint {
         var streams: [UInt32: HvSocketStream] = [:]
         var catchAll: CatchAll?
     }
-    let state = Mutex(State())
+    let state = Locked(State())
 
     public init(bus: GuestBus, ringPages: Int = 16, closeTimeout: Duration = .seconds(8)) {
         self.bus = bus

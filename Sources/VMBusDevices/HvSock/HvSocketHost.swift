@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusChannel
 import VMBusHost
 import VMBusWire
@@ -36,8 +36,8 @@ public final class HvSocketHost: HvSocketEndpoint {
     public let openTimeout: Duration
     /// How long close waits for the guest's FIN before rescinding (Linux waits 8 s for us).
     public let linger: Duration
-    let listeners = Mutex<[GUID: HvSocketListener]>([:])
-    let catchAll = Mutex<CatchAll?>(nil)
+    let listeners = Locked<[GUID: HvSocketListener]>([:])
+    let catchAll = Locked<CatchAll?>(nil)
 
     public init(bus: HostBus, openTimeout: Duration = .seconds(5), linger: Duration = .seconds(8)) {
         self.bus = bus
@@ -105,7 +105,7 @@ public final class HvSocketHost: HvSocketEndpoint {
             self.bus.refuseConnect(request)
             return
         }
-        let opened = Mutex(false)
+        let opened = Locked(false)
         let relid = self.offerChannel(service: request.hostServiceID, endpoint: request.guestEndpointID, forGuestAccept: false) {
             stream in
             opened.withLock { $0 = true }
@@ -124,7 +124,7 @@ public final class HvSocketHost: HvSocketEndpoint {
     func offerChannel(
         service: GUID, endpoint: GUID, forGuestAccept: Bool, delivered: @escaping @Sendable (HvSocketStream) -> Void
     ) -> UInt32 {
-        let relidBox = Mutex<UInt32>(0)
+        let relidBox = Locked<UInt32>(0)
         let bus = self.bus
         let linger = self.linger
         let device = HvSockChannelDevice(

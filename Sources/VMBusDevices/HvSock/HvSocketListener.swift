@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusWire
 
 /// Waits for incoming connections on one service.
@@ -10,7 +10,7 @@ public final class HvSocketListener: Sendable {
         var nextID: UInt64 = 0
         var closed = false
     }
-    let state = Mutex(State())
+    let state = Locked(State())
     let onClose: @Sendable () -> Void
 
     init(service: GUID, onClose: @escaping @Sendable () -> Void) {
@@ -90,8 +90,8 @@ public final class HvSocketListener: Sendable {
 
 /// One pending connect, resolved once (by the connection, a refusal, or the timer).
 final class PendingConnect: Sendable {
-    let slot = Mutex<CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>?>(nil)
-    let early = Mutex<Result<HvSocketStream, HvSocketError>?>(nil)
+    let slot = Locked<CheckedContinuation<Result<HvSocketStream, HvSocketError>, Never>?>(nil)
+    let early = Locked<Result<HvSocketStream, HvSocketError>?>(nil)
 
     func wait(timeout: Duration) async -> Result<HvSocketStream, HvSocketError> {
         let timer = Task {

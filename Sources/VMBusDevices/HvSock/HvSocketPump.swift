@@ -1,13 +1,12 @@
 import Dispatch
 import Foundation
-import Synchronization
 import VMBusMemory
 
 /// Runs `body` as a task and blocks this (non-pool) thread until it returns. Relay threads use
 /// it to call the async stream API between blocking socket calls; never call it from a task.
 func blockingWait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     let done = DispatchSemaphore(value: 0)
-    let box = Mutex<T?>(nil)
+    let box = Locked<T?>(nil)
     Task {
         let value = await body()
         box.withLock { $0 = value }
@@ -38,8 +37,8 @@ public enum HvSocketPump {
         _ socket: StreamSocket, _ stream: HvSocketStream,
         finished: @escaping @Sendable (_ toStream: Int, _ toSocket: Int) -> Void = { _, _ in }
     ) {
-        let remaining = Mutex(2)
-        let counts = Mutex((0, 0))
+        let remaining = Locked(2)
+        let counts = Locked((0, 0))
         let done: @Sendable () -> Void = {
             let last = remaining.withLock { count in
                 count -= 1

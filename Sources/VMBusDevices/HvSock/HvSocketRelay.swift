@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import VMBusMemory
 import VMBusWire
 
@@ -23,8 +22,8 @@ public struct HvSocketRelayError: Error, CustomStringConvertible, Sendable {
 public final class HvSocketRelay: Sendable {
     public let directory: String
     let server: StreamSocket
-    let endpoints = Mutex<[any HvSocketEndpoint]>([])
-    let listeners = Mutex<[HvSocketListener]>([])
+    let endpoints = Locked<[any HvSocketEndpoint]>([])
+    let listeners = Locked<[HvSocketListener]>([])
     let log: @Sendable (String) -> Void
     let connectTimeout: Duration?
 

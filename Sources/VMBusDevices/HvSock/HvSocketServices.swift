@@ -31,7 +31,7 @@ public enum HvSocketServices {
                     while let chunk = try? await stream.read(), !chunk.isEmpty { total += UInt64(chunk.count) }
                     var writer = WireWriter(capacity: 8)
                     writer.writeUInt64(total)
-                    try? await stream.write(writer.bytes)
+                    _ = try? await stream.write(writer.bytes)
                     await stream.close()
                 }
             }

@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusChannel
 import VMBusWire
 
@@ -74,8 +74,8 @@ public final class HvSocketStream: Sendable {
         var closed = false
     }
 
-    let reads: Mutex<ReadState>
-    let writes = Mutex(WriteState())
+    let reads: Locked<ReadState>
+    let writes = Locked(WriteState())
     /// The most data bytes one DATA packet carries: `HVS_MTU_SIZE` (16384, what every receiver
     /// accepts, 07 §4), or less so that two packets fit a small ring and the peer can read one
     /// while the next is written.
@@ -94,7 +94,7 @@ public final class HvSocketStream: Sendable {
         self.service = service
         self.endpoint = endpoint
         self.channel = channel
-        self.reads = Mutex(ReadState(reader: try channel.reader()))
+        self.reads = Locked(ReadState(reader: try channel.reader()))
         self.teardown = teardown
         let data = channel.ringSizes.outgoing - 4096
         self.packetPayload = max(8, min(HvSock.mtu, (data / 2 - HvSock.packetLength(0) - 8) & ~7))

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import VMBusChannel
 import VMBusHost
 import VMBusMemory
@@ -27,7 +26,7 @@ public final class FileCopyGuest: ICGuestService {
         var handle: FileHandle
         var overwrite: Bool
     }
-    let current = Mutex<Transfer?>(nil)
+    let current = Locked<Transfer?>(nil)
 
     public init(root: String? = nil) { self.root = root }
 

@@ -1,4 +1,3 @@
-import Synchronization
 import VMBusChannel
 import VMBusHost
 import VMBusMemory
@@ -9,7 +8,7 @@ public final class HeartbeatGuest: ICGuestService {
     public let name = "hv_utils-heartbeat"
     public var classID: GUID { DeviceClass.heartbeat.classID }
     public let serviceVersions = ICVersions.linuxHeartbeat
-    let answered = Mutex(0)
+    let answered = Locked(0)
 
     public init() {}
 
@@ -49,7 +48,7 @@ public final class HeartbeatHost: Sendable {
         var lastAnswer: UInt64?
         var missed = 0
     }
-    let state = Mutex(State())
+    let state = Locked(State())
 
     public init(instance: GUID = DeviceClass.heartbeat.classID, timeout: Duration = .seconds(5)) {
         self.device = ICHostDevice(

@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusChannel
 import VMBusGuest
 import VMBusWire
@@ -59,7 +59,7 @@ public final class ICGuestDriver: GuestDriver {
         var channels: [UInt32: Channel] = [:]
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
 
     public init(_ service: any ICGuestService) { self.service = service }
 

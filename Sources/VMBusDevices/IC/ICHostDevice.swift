@@ -1,4 +1,4 @@
-import Synchronization
+import VMBusMemory
 import VMBusChannel
 import VMBusHost
 import VMBusWire
@@ -54,7 +54,7 @@ public final class ICHostDevice: HostDevice {
         var stale: UInt64 = 0
     }
 
-    let state = Mutex(State())
+    let state = Locked(State())
 
     /// - Parameters:
     ///   - classID: the service class (e.g. ``DeviceClass/heartbeat``'s).

@@ -1,5 +1,5 @@
+import VMBusMemory
 import Foundation
-import Synchronization
 import VMBusWire
 
 /// Why a KVP store operation failed.
@@ -42,7 +42,7 @@ public final class KVPStore: Sendable {
     public static let poolCount = 5
 
     public let directory: String?
-    let pools: Mutex<[[(key: String, value: String)]]>
+    let pools: Locked<[[(key: String, value: String)]]>
 
     /// A store, loaded from `directory` if given (missing files are empty pools).
     public init(directory: String? = nil) {
@@ -52,7 +52,7 @@ public final class KVPStore: Sendable {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             for pool in 0..<Self.poolCount { pools[pool] = Self.load(Self.path(directory, pool)) }
         }
-        self.pools = Mutex(pools)
+        self.pools = Locked(pools)
     }
 
     static func path(_ directory: String, _ pool: Int) -> String { directory + "/.kvp_pool_\(pool)" }

@@ -1,4 +1,3 @@
-import Synchronization
 import VMBusChannel
 import VMBusHost
 import VMBusMemory
@@ -16,7 +15,7 @@ public final class TimeSyncGuest: ICGuestService {
         var referenceTime: UInt64 = 0
         var samples = 0
     }
-    let state = Mutex(State())
+    let state = Locked(State())
     let onSync: (@Sendable (UInt64) -> Void)?
 
     /// - Parameter onSync: called with the estimated host FILETIME on every SYNC request (to

@@ -1,5 +1,5 @@
+import VMBusMemory
 import Foundation
-import Synchronization
 import VMBusChannel
 import VMBusHost
 import VMBusWire
@@ -50,7 +50,7 @@ public final class VSSGuest: ICGuestService {
     public let maximumPacketLength = 8192
     public let preFreeze: HookCommand?
     public let postThaw: HookCommand?
-    let log = Mutex<[VSSOperation]>([])
+    let log = Locked<[VSSOperation]>([])
 
     public init(preFreeze: HookCommand? = nil, postThaw: HookCommand? = nil) {
         self.preFreeze = preFreeze
