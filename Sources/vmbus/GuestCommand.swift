@@ -192,7 +192,7 @@ extension GuestCommand {
                 DescriptorIO.flushOutput()
                 return
             }
-            let ok = HookCommand(executable: "/bin/sh", arguments: ["-c", command, "vmbus-shutdown", name]).run()
+            let ok = await HookCommand(executable: "/bin/sh", arguments: ["-c", command, "vmbus-shutdown", name]).run()
             logger.info("on-shutdown command for \(name): \(ok ? "succeeded" : "failed")")
         }
         var onSync: (@Sendable (UInt64) -> Void)?

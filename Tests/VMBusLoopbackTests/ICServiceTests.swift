@@ -290,6 +290,35 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         // The channel still serves.
         #expect(try await host.send(.thaw).status == .ok)
     }
+
+    /// Hooks that run for a long time (one more than the concurrency pool has threads) hold no
+    /// thread: heartbeats are answered meanwhile, and the hooks end only because of that.
+    @Test func slowHooksDoNotStarveOtherServices() async throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("vss-go-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: marker) }
+        // Each hook waits until the test, having had its heartbeats answered, lets it go.
+        let wait = HookCommand(
+            executable: "/bin/sh", arguments: ["-c", "while [ ! -e \"$0\" ]; do sleep 0.01; done", marker], timeout: .seconds(20))
+        let guest = VSSGuest(preFreeze: wait)
+        let count = min(ProcessInfo.processInfo.activeProcessorCount, 8) + 1
+        let hosts = (0..<count).map { VSSHost(instance: GUID(data1: 0x5353_0000 + UInt32($0), data2: 0, data3: 0, data4: 1)) }
+        let heartbeat = HeartbeatHost()
+        let (bus, _) = try await icBus(host: hosts.map(\.device) + [heartbeat.device], guest: [guest, HeartbeatGuest()])
+        defer { withExtendedLifetime(bus) {} }
+        try await withThrowingTaskGroup(of: ICStatus.self) { group in
+            for host in hosts { group.addTask { try await host.send(.freeze).status } }
+            // Heartbeats round-trip while the freezes arrive and their hooks start.
+            var beats = 0
+            while guest.operations.count < count && beats < 100_000 {
+                _ = try await heartbeat.beat()
+                beats += 1
+            }
+            #expect(guest.operations.count == count, "every freeze reached the guest")
+            _ = try await heartbeat.beat()  // with every hook running
+            #expect(FileManager.default.createFile(atPath: marker, contents: nil))
+            for try await status in group { #expect(status == .ok) }
+        }
+    }
 }
 
 extension ICMessage {

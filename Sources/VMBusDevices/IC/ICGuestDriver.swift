@@ -7,8 +7,9 @@ import VMBusWire
 public enum ICDisposition: Sendable {
     /// Answer with this status (the message, as the service edited it, goes back).
     case reply(ICStatus)
-    /// Answer, then run `action` (Linux's shutdown answers first and acts afterwards).
-    case replyThen(ICStatus, @Sendable () -> Void)
+    /// Answer, then run `action` (Linux's shutdown answers first and acts afterwards). The
+    /// channel's next request waits for it.
+    case replyThen(ICStatus, @Sendable () async -> Void)
     /// No answer: the request was too short for its type (06 §4, §5.4).
     case drop
 }
@@ -29,9 +30,16 @@ public protocol ICGuestService: AnyObject, Sendable {
     /// (its ``ICMessage/remainder`` goes back after the header, as long as it came); the
     /// driver sets the response flags and status.
     func answer(_ message: inout ICMessage, version: ICVersion) -> ICDisposition
+    /// What the driver calls: ``answer(_:version:)`` unless the service has to wait for
+    /// something slow (a VSS hook), which it must do here, suspended, never blocking a thread
+    /// the other services need.
+    func respond(to message: inout ICMessage, version: ICVersion) async -> ICDisposition
 }
 
 extension ICGuestService {
+    public func respond(to message: inout ICMessage, version: ICVersion) async -> ICDisposition {
+        self.answer(&message, version: version)
+    }
     public var frameworkVersions: [ICVersion] { ICVersions.linuxFramework }
     public var maximumPacketLength: Int { 4096 }
 }
@@ -89,7 +97,7 @@ public final class ICGuestDriver: GuestDriver {
 
     func handle(_ packet: ChannelPacket, on channel: Channel) async {
         guard packet.descriptor.type == .dataInBand, packet.payload.count <= self.service.maximumPacketLength,
-            let response = self.response(to: packet.payload)
+            let response = await self.response(to: packet.payload)
         else {
             self.state.withLock { $0.statistics.dropped += 1 }
             return
@@ -97,14 +105,14 @@ public final class ICGuestDriver: GuestDriver {
         do {
             try await channel.send(inBand: response.bytes[...], transactionID: packet.descriptor.transactionID)
             self.state.withLock { $0.statistics.answered += 1 }
-            response.after?()
+            await response.after?()
         } catch {
             return  // the channel closed
         }
     }
 
     /// The answer to one payload, or `nil` to send none.
-    func response(to payload: ArraySlice<UInt8>) -> (bytes: [UInt8], after: (@Sendable () -> Void)?)? {
+    func response(to payload: ArraySlice<UInt8>) async -> (bytes: [UInt8], after: (@Sendable () async -> Void)?)? {
         guard var message = try? ICMessage(payload: payload) else { return nil }
         if message.header.messageType == .negotiate {
             guard let (bytes, chosen) = try? ICNegotiation.respond(
@@ -117,9 +125,9 @@ public final class ICGuestDriver: GuestDriver {
             return (bytes, nil)
         }
         guard let version = self.state.withLock({ $0.negotiated?.service }) else { return nil }
-        let disposition = self.service.answer(&message, version: version)
+        let disposition = await self.service.respond(to: &message, version: version)
         let status: ICStatus
-        var after: (@Sendable () -> Void)?
+        var after: (@Sendable () async -> Void)?
         switch disposition {
         case .drop: return nil
         case .reply(let s): status = s

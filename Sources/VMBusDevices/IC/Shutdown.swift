@@ -11,11 +11,11 @@ public final class ShutdownGuest: ICGuestService {
     public let serviceVersions = ICVersions.linuxShutdown
     /// Whether hibernation is supported (otherwise a hibernate request fails).
     public let canHibernate: Bool
-    let handler: @Sendable (ShutdownMessage.Action, ShutdownMessage) -> Void
+    let handler: @Sendable (ShutdownMessage.Action, ShutdownMessage) async -> Void
 
     /// - Parameter handler: runs after the answer went out; by default nothing happens (the
     ///   CLI logs, or runs `--on-shutdown`).
-    public init(canHibernate: Bool = false, handler: @escaping @Sendable (ShutdownMessage.Action, ShutdownMessage) -> Void = { _, _ in }) {
+    public init(canHibernate: Bool = false, handler: @escaping @Sendable (ShutdownMessage.Action, ShutdownMessage) async -> Void = { _, _ in }) {
         self.canHibernate = canHibernate
         self.handler = handler
     }
@@ -34,7 +34,7 @@ public final class ShutdownGuest: ICGuestService {
         case .hibernate, .unsupported: return .reply(.fail)
         }
         let handler = self.handler
-        return .replyThen(.ok) { handler(action, request) }
+        return .replyThen(.ok) { await handler(action, request) }
     }
 }
 

@@ -17,8 +17,20 @@ public struct HookCommand: Hashable, Sendable {
         self.timeout = timeout
     }
 
-    /// Runs the command; `true` if it exited 0 within the timeout (a late one is killed).
-    public func run() -> Bool {
+    /// Runs the command without holding a thread of the concurrency pool: the child is
+    /// waited for on a thread of its own, so a slow or stuck hook (a VSS freeze may legitimately
+    /// take minutes) cannot starve the other services of a 2-core guest. `true` if it exited 0
+    /// within the timeout; a late one is sent SIGTERM, then SIGKILL two seconds later.
+    public func run() async -> Bool {
+        await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            let thread = Thread { done.resume(returning: self.runBlocking()) }
+            thread.name = "vmbus-hook"
+            thread.start()
+        }
+    }
+
+    /// ``run()`` for callers that may block their thread (not from a task).
+    public func runBlocking() -> Bool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: self.executable)
         process.arguments = self.arguments
@@ -60,14 +72,34 @@ public final class VSSGuest: ICGuestService {
     /// Operations served so far.
     public var operations: [VSSOperation] { self.log.withLock { $0 } }
 
+    /// The hook a request runs, with the request, if it runs one.
+    func hook(for message: ICMessage) -> (VSSOperation, HookCommand)? {
+        guard message.header.messageType == .vss else { return nil }
+        var reader = WireReader(message.remainder)
+        switch (try? VSSMessage(from: &reader))?.operation {
+        case .freeze?: return self.preFreeze.map { (.freeze, $0) }
+        case .thaw?: return self.postThaw.map { (.thaw, $0) }
+        default: return nil
+        }
+    }
+
+    /// FREEZE and THAW wait for their hook without blocking a thread of the pool.
+    public func respond(to message: inout ICMessage, version: ICVersion) async -> ICDisposition {
+        guard let (operation, hook) = self.hook(for: message) else { return self.answer(&message, version: version) }
+        self.log.withLock { $0.append(operation) }
+        return .reply(await hook.run() ? .ok : .fail)
+    }
+
+    /// The synchronous answer; FREEZE and THAW run their hooks blocking this thread (the
+    /// driver calls ``respond(to:version:)`` instead).
     public func answer(_ message: inout ICMessage, version: ICVersion) -> ICDisposition {
         guard message.header.messageType == .vss else { return .drop }
         var reader = WireReader(message.remainder)
         guard let request = try? VSSMessage(from: &reader) else { return .drop }
         self.log.withLock { $0.append(request.operation) }
         switch request.operation {
-        case .freeze: return .reply(self.preFreeze?.run() == false ? .fail : .ok)
-        case .thaw: return .reply(self.postThaw?.run() == false ? .fail : .ok)
+        case .freeze: return .reply(self.preFreeze?.runBlocking() == false ? .fail : .ok)
+        case .thaw: return .reply(self.postThaw?.runBlocking() == false ? .fail : .ok)
         case .hotBackup:
             var bytes = Array(message.remainder)
             var writer = WireWriter()
