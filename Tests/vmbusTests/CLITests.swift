@@ -5,19 +5,19 @@ import VMBusWire
 @testable import vmbus
 
 @Suite struct CLITests {
-    @Test func hexInputAcceptsCommonDumpFormats() throws {
+    @Test func hexInputAcceptsCommonDumpFormats() async throws {
         #expect(try parseHex("0x01 02:03,0A\nff") == [1, 2, 3, 10, 255])
         #expect(throws: CLIError.self) { try parseHex("abc") }
         #expect(throws: CLIError.self) { try parseHex("0g") }
     }
 
-    @Test func versionsParseInEitherForm() {
+    @Test func versionsParseInEitherForm() async {
         #expect(VersionArgument(argument: "5.3")?.version == .win10_5_3)
         #expect(VersionArgument(argument: "0x60000")?.version == .copper)
         #expect(VersionArgument(argument: "five") == nil)
     }
 
-    @Test func decodedMessagesShowTheirFields() throws {
+    @Test func decodedMessagesShowTheirFields() async throws {
         let bytes = try ChannelMessage.openResult(OpenResult(childRelID: 7, openID: 8, status: .unsuccessful)).encode()
         let text = describe(try ChannelMessage.parse(bytes, version: .win8))
         #expect(text.contains("openResult"))
@@ -25,7 +25,7 @@ import VMBusWire
         #expect(text.contains("status: 0xc0000001"))
     }
 
-    @Test func commandsParseTheirArguments() throws {
+    @Test func commandsParseTheirArguments() async throws {
         let command = try VMBusCommand.parseAsRoot(["decode", "message", "0300000000000000", "--version", "5.3"])
         #expect(command is DecodeMessage)
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["decode", "message", "00", "--version", "x"]) }
@@ -37,7 +37,7 @@ import Foundation
 @Suite struct RingFileToolTests {
     /// `vmbus ring send` and `vmbus ring recv` as two processes on one ring-pair file: 4 MiB of
     /// data arrive byte-exactly through a 64 KiB ring (so the writer blocks and resumes often).
-    @Test func twoProcessesStreamThroughARingFile() throws {
+    @Test func twoProcessesStreamThroughARingFile() async throws {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("vmbus")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
@@ -65,7 +65,7 @@ import Foundation
         let initialise = process(["ring", "init", pair, "--ring-size", "65536"])
         initialise.standardOutput = FileHandle.nullDevice
         try initialise.run()
-        initialise.waitUntilExit()
+        await offThePool { initialise.waitUntilExit() }
         #expect(initialise.terminationStatus == 0)
 
         let receiver = process(["ring", "recv", pair])
@@ -75,8 +75,10 @@ import Foundation
         sender.standardError = FileHandle.nullDevice
         try receiver.run()
         try sender.run()
-        sender.waitUntilExit()
-        receiver.waitUntilExit()
+        await offThePool {
+            sender.waitUntilExit()
+            receiver.waitUntilExit()
+        }
         #expect(sender.terminationStatus == 0 && receiver.terminationStatus == 0)
         #expect(try Data(contentsOf: output) == data)
     }
@@ -84,7 +86,7 @@ import Foundation
 
 @Suite struct DemoTests {
     /// `vmbus demo` runs a device's whole life on the in-process bus and reports it.
-    @Test func theDemoRunsEndToEndWithoutMistakes() throws {
+    @Test func theDemoRunsEndToEndWithoutMistakes() async throws {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("vmbus")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
@@ -97,8 +99,11 @@ import Foundation
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let output = await offThePool {
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return output
+        }
         #expect(process.terminationStatus == 0)
         #expect(output.contains("bound: relid 1 → echo, relid 2 → echo, relid 3 → echo"))
         #expect(output.contains("host enabled 2"))
@@ -108,7 +113,7 @@ import Foundation
     }
 
     /// The default demo: a host child process and this guest, for one second of traffic.
-    @Test func theTwoProcessDemoEndsCleanlyByItself() throws {
+    @Test func theTwoProcessDemoEndsCleanlyByItself() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("vmbus")
@@ -116,8 +121,11 @@ import Foundation
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let output = await offThePool {
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return output
+        }
         #expect(process.terminationStatus == 0, "\(output)")
         #expect(output.contains("connected at VMBus 6.0"))
         #expect(output.contains("every byte checked"))
@@ -129,7 +137,7 @@ import Foundation
         #expect(output.contains("done: guest disconnected, host exited with status 0, socket removed"))
     }
 
-    @Test func badDemoOptionsAreRefused() {
+    @Test func badDemoOptionsAreRefused() async {
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["demo", "--devices", "0"]) }
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["demo", "--rounds", "0"]) }
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["demo", "--seconds", "0"]) }

@@ -15,36 +15,41 @@ struct RelayPair {
     /// The guest's `forwarding …` lines.
     var forwards: [String] = []
 
-    init(guestArguments: [String] = [], forwards: Int = 0) throws {
+    init(guestArguments: [String] = [], forwards: Int = 0) async throws {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-relay-\(UInt32.random(in: 0...UInt32.max))").path
         self.socket = self.directory + "/bus.sock"
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         self.host = try Spawned(["host", "--listen", self.socket, "--vsock-relay", self.directory + "/host", "--log-level", "warning"])
-        #expect(self.host.line()?.hasPrefix("vmbus host: admin socket") == true)
-        #expect(self.host.line() == "vmbus host: vsock relay \(self.directory)/host/vsock")
-        #expect(self.host.line() == "vmbus host: listening on \(self.socket)")
-        self.guest = try Self.startGuest(self.socket, self.directory + "/guest", guestArguments)
-        for _ in 0..<forwards { self.forwards.append(self.guest.line() ?? "") }
+        #expect(await self.host.line()?.hasPrefix("vmbus host: admin socket") == true)
+        #expect(await self.host.line() == "vmbus host: vsock relay \(self.directory)/host/vsock")
+        #expect(await self.host.line() == "vmbus host: listening on \(self.socket)")
+        self.guest = try await Self.startGuest(self.socket, self.directory + "/guest", guestArguments)
+        for _ in 0..<forwards { self.forwards.append(await self.guest.line() ?? "") }
     }
 
-    static func startGuest(_ socket: String, _ relay: String, _ extra: [String] = []) throws -> Spawned {
+    static func startGuest(_ socket: String, _ relay: String, _ extra: [String] = []) async throws -> Spawned {
         let guest = try Spawned(["guest", "--connect", socket, "--memory", "64M", "--vsock-relay", relay] + extra)
-        #expect(guest.line()?.hasPrefix("guest: connected") == true)
-        #expect(guest.line() == "guest: vsock relay \(relay)/vsock")
+        #expect(await guest.line()?.hasPrefix("guest: connected") == true)
+        #expect(await guest.line() == "guest: vsock relay \(relay)/vsock")
         return guest
     }
 
     func stop() {
         self.guest.kill(SIGTERM)
-        _ = self.guest.finish()
+        _ = self.guest.finishBlocking()
         self.host.kill(SIGTERM)
-        _ = self.host.finish()
+        _ = self.host.finishBlocking()
         try? FileManager.default.removeItem(atPath: self.directory)
     }
 }
 
 /// Connects through a relay's `vsock` socket to `port`; returns the socket and the answer line.
-func relayConnect(_ relay: String, port: UInt32) throws -> (StreamSocket, String) {
+func relayConnect(_ relay: String, port: UInt32) async throws -> (StreamSocket, String) {
+    try await offThePool { try relayConnectBlocking(relay, port: port) }
+}
+
+/// ``relayConnect(_:port:)`` on the calling thread.
+func relayConnectBlocking(_ relay: String, port: UInt32) throws -> (StreamSocket, String) {
     let socket = try StreamSocket.connect(.unix(relay + "/vsock"))
     try socket.write(Array("CONNECT \(port)\n".utf8)[...])
     var line: [UInt8] = []
@@ -53,8 +58,13 @@ func relayConnect(_ relay: String, port: UInt32) throws -> (StreamSocket, String
     return (socket, String(decoding: line, as: UTF8.self))
 }
 
+/// Writes `data` (then half-closes) while reading to the end; returns what came back.
+func roundTrip(_ socket: StreamSocket, _ data: [UInt8]) async throws -> [UInt8] {
+    try await offThePool { try roundTripBlocking(socket, data) }
+}
+
 /// Writes `data` from another thread (then half-closes) while this one reads to the end.
-func roundTrip(_ socket: StreamSocket, _ data: [UInt8]) throws -> [UInt8] {
+func roundTripBlocking(_ socket: StreamSocket, _ data: [UInt8]) throws -> [UInt8] {
     let writer = Thread {
         var offset = 0
         while offset < data.count {
@@ -105,25 +115,25 @@ func pseudoRandom(_ count: Int, seed: UInt64) -> [UInt8] {
         try #require(FileManager.default.isExecutableFile(atPath: vmbusBinary().path), "vmbus binary not built")
     }
 
-    @Test func relaysCarryLargeRandomStreamsBothWaysByteExact() throws {
-        let pair = try RelayPair()
+    @Test func relaysCarryLargeRandomStreamsBothWaysByteExact() async throws {
+        let pair = try await RelayPair()
         defer { pair.stop() }
         // Host → guest: a guest-side Unix service on port 5000.
         try echoServer(at: pair.guestRelay + "/vsock_5000")
-        let (toGuest, answer) = try relayConnect(pair.hostRelay, port: 5000)
+        let (toGuest, answer) = try await relayConnect(pair.hostRelay, port: 5000)
         #expect(answer.hasPrefix("OK "))
         let down = pseudoRandom(6 << 20, seed: 1)
-        #expect(try roundTrip(toGuest, down) == down)
+        #expect(try await roundTrip(toGuest, down) == down)
         // Guest → host: a host-side Unix service on port 6000.
         try echoServer(at: pair.hostRelay + "/vsock_6000")
-        let (toHost, answer2) = try relayConnect(pair.guestRelay, port: 6000)
+        let (toHost, answer2) = try await relayConnect(pair.guestRelay, port: 6000)
         #expect(answer2.hasPrefix("OK "))
         let up = pseudoRandom((5 << 20) + 7, seed: 2)
-        #expect(try roundTrip(toHost, up) == up)
+        #expect(try await roundTrip(toHost, up) == up)
     }
 
-    @Test func manyConnectionsAtOnceThroughTheRelay() throws {
-        let pair = try RelayPair()
+    @Test func manyConnectionsAtOnceThroughTheRelay() async throws {
+        let pair = try await RelayPair()
         defer { pair.stop() }
         let count = 12
         let results = Locked<[Int: Bool]>([:])
@@ -135,20 +145,20 @@ func pseudoRandom(_ count: Int, seed: UInt64) -> [UInt8] {
                 defer { group.leave() }
                 let data = pseudoRandom(300_000 + i, seed: UInt64(i + 10))
                 // The host's echo service on port 7.
-                guard let (socket, answer) = try? relayConnect(relay, port: 7), answer.hasPrefix("OK ") else { return }
-                let back = try? roundTrip(socket, data)
+                guard let (socket, answer) = try? relayConnectBlocking(relay, port: 7), answer.hasPrefix("OK ") else { return }
+                let back = try? roundTripBlocking(socket, data)
                 results.withLock { $0[i] = back == data }
             }.start()
         }
-        group.wait()
+        await offThePool { group.wait() }
         #expect(results.withLock { $0 }.count == count)
         #expect(results.withLock { $0 }.values.allSatisfy { $0 })
     }
 
-    @Test func aPortNobodyListensOnAndABadRequestAreRefusedClearly() throws {
-        let pair = try RelayPair()
+    @Test func aPortNobodyListensOnAndABadRequestAreRefusedClearly() async throws {
+        let pair = try await RelayPair()
         defer { pair.stop() }
-        let (_, refused) = try relayConnect(pair.guestRelay, port: 4444)
+        let (_, refused) = try await relayConnect(pair.guestRelay, port: 4444)
         #expect(refused.hasPrefix("ERROR") && refused.contains("refused"))
         let socket = try StreamSocket.connect(.unix(pair.hostRelay + "/vsock"))
         try socket.write(Array("HELLO 1\n".utf8)[...])
@@ -157,53 +167,53 @@ func pseudoRandom(_ count: Int, seed: UInt64) -> [UInt8] {
         #expect(String(decoding: buffer[0..<n], as: UTF8.self).hasPrefix("ERROR expected 'CONNECT <port>'"))
     }
 
-    @Test func sockConnectAndListenTalkAcrossTheTwoSides() throws {
-        let pair = try RelayPair()
+    @Test func sockConnectAndListenTalkAcrossTheTwoSides() async throws {
+        let pair = try await RelayPair()
         defer { pair.stop() }
         let listener = try Spawned(["sock", "listen", "--port", "7100", "--relay", pair.guestRelay], input: Array("pong from the guest\n".utf8))
-        #expect(listener.errorLine() == "vmbus sock: listening on \(pair.guestRelay)/vsock_7100")
+        #expect(await listener.errorLine() == "vmbus sock: listening on \(pair.guestRelay)/vsock_7100")
         let client = try Spawned(["sock", "connect", "--port", "7100", "--relay", pair.hostRelay], input: Array("ping from the host\n".utf8))
-        let (status, output, errors) = client.finish()
+        let (status, output, errors) = await client.finish()
         #expect(status == 0, "\(errors)")
         #expect(output == "pong from the guest\n")
-        let (listenStatus, listenOutput, _) = listener.finish()
+        let (listenStatus, listenOutput, _) = await listener.finish()
         #expect(listenStatus == 0)
         #expect(listenOutput == "ping from the host\n")
         // Nobody on the host's port 7101: a clear refusal, exit status 1.
         let refused = try Spawned(["sock", "connect", "--port", "7101", "--relay", pair.guestRelay], input: [])
-        let (refusedStatus, _, refusedErrors) = refused.finish()
+        let (refusedStatus, _, refusedErrors) = await refused.finish()
         #expect(refusedStatus == 1 && refusedErrors.contains("refused"))
     }
 
-    @Test func aKilledGuestEndsItsRelayedStreamsAndTheHostServesTheNext() throws {
-        let pair = try RelayPair()
+    @Test func aKilledGuestEndsItsRelayedStreamsAndTheHostServesTheNext() async throws {
+        let pair = try await RelayPair()
         defer { pair.stop() }
         try echoServer(at: pair.guestRelay + "/vsock_5001")
-        let (socket, answer) = try relayConnect(pair.hostRelay, port: 5001)
+        let (socket, answer) = try await relayConnect(pair.hostRelay, port: 5001)
         #expect(answer.hasPrefix("OK "))
         try socket.write([1, 2, 3, 4][...])
         var buffer = [UInt8](repeating: 0, count: 16)
         #expect(try DescriptorIO.readFully(socket.fileDescriptor, into: &buffer, count: 4))
         pair.guest.kill(SIGKILL)
-        _ = pair.guest.finish()
+        _ = await pair.guest.finish()
         // Mid-stream: the relayed socket ends (end of stream or reset), it does not hang.
         let after = try? socket.read(into: &buffer)
         #expect(after == nil || after == 0)
         // The host lives on and relays for the next guest.
-        let next = try RelayPair.startGuest(pair.socket, pair.directory + "/guest2")
+        let next = try await RelayPair.startGuest(pair.socket, pair.directory + "/guest2")
         defer {
             next.kill(SIGTERM)
-            _ = next.finish()
+            _ = next.finishBlocking()
         }
         try echoServer(at: pair.directory + "/guest2/vsock_5002")
-        let (again, answer2) = try relayConnect(pair.hostRelay, port: 5002)
+        let (again, answer2) = try await relayConnect(pair.hostRelay, port: 5002)
         #expect(answer2.hasPrefix("OK "))
-        #expect(try roundTrip(again, [9, 8, 7]) == [9, 8, 7])
+        #expect(try await roundTrip(again, [9, 8, 7]) == [9, 8, 7])
     }
 
-    @Test func aGuestForwardCarriesLocalClientsToAHostPort() throws {
+    @Test func aGuestForwardCarriesLocalClientsToAHostPort() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-fwd-\(UInt32.random(in: 0...UInt32.max))").path
-        let pair = try RelayPair(guestArguments: ["--forward", "unix:\(directory).sock=7", "--forward", "tcp:127.0.0.1:0=7"], forwards: 2)
+        let pair = try await RelayPair(guestArguments: ["--forward", "unix:\(directory).sock=7", "--forward", "tcp:127.0.0.1:0=7"], forwards: 2)
         defer {
             pair.stop()
             LocalSocket.removeFile(path: directory + ".sock")
@@ -211,13 +221,13 @@ func pseudoRandom(_ count: Int, seed: UInt64) -> [UInt8] {
         #expect(pair.forwards.first == "guest: forwarding unix:\(directory).sock to host port 7")
         let socket = try StreamSocket.connect(.unix(directory + ".sock"))
         let data = pseudoRandom(1 << 20, seed: 5)
-        #expect(try roundTrip(socket, data) == data)
+        #expect(try await roundTrip(socket, data) == data)
         // TCP on a free port, as printed.
         let line = try #require(pair.forwards.last)
         let port = try #require(line.split(separator: " ")[2].split(separator: ":").last.flatMap { Int($0) })
         #expect(line == "guest: forwarding tcp:127.0.0.1:\(port) to host port 7")
         let tcp = try StreamSocket.connect(.tcp(host: "127.0.0.1", port: port))
         let more = pseudoRandom(300_000, seed: 6)
-        #expect(try roundTrip(tcp, more) == more)
+        #expect(try await roundTrip(tcp, more) == more)
     }
 }

@@ -8,8 +8,27 @@ func vmbusBinary() -> URL {
     URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vmbus")
 }
 
+/// Runs blocking work (waiting for a child, reading its pipes, socket I/O) on a thread of its
+/// own. Swift Testing runs tests on the concurrency pool, which has one thread per core: a test
+/// that blocked there would starve the in-process tests running beside it on a 2-core machine.
+/// Expectations stay in the test; only the waiting moves.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<T, any Error>) in
+        Thread { done.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// ``offThePool(_:)`` for work that cannot throw.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
+        Thread { done.resume(returning: body()) }.start()
+    }
+}
+
 /// A spawned `vmbus` process with its standard output readable line by line.
-final class Spawned {
+// Unchecked: its members are set once in `init`; pipes and the process are read from one
+// waiting thread at a time.
+final class Spawned: @unchecked Sendable {
     let process = Process()
     let output = Pipe()
     let errors = Pipe()
@@ -29,11 +48,11 @@ final class Spawned {
         }
     }
 
-    /// The next line of standard output (blocking), or `nil` at its end.
-    func line() -> String? { Self.line(self.output) }
+    /// The next line of standard output, or `nil` at its end.
+    func line() async -> String? { await offThePool { Self.line(self.output) } }
 
     /// The next line of standard error.
-    func errorLine() -> String? { Self.line(self.errors) }
+    func errorLine() async -> String? { await offThePool { Self.line(self.errors) } }
 
     static func line(_ pipe: Pipe) -> String? {
         var bytes: [UInt8] = []
@@ -46,7 +65,13 @@ final class Spawned {
     }
 
     /// Waits for the process and returns its status with the rest of its output.
-    func finish() -> (status: Int32, output: String, errors: String) {
+    func finish() async -> (status: Int32, output: String, errors: String) {
+        await offThePool { self.finishBlocking() }
+    }
+
+    /// ``finish()`` blocking this thread (for `defer`, which cannot wait; the child was just
+    /// signalled, so the wait is short).
+    func finishBlocking() -> (status: Int32, output: String, errors: String) {
         let output = String(decoding: self.output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let errors = String(decoding: self.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         self.process.waitUntilExit()
@@ -57,11 +82,11 @@ final class Spawned {
 }
 
 /// A host process listening on a fresh socket; returns once it accepts guests.
-func startHost(_ devices: String = "echo:2") throws -> (Spawned, String) {
+func startHost(_ devices: String = "echo:2") async throws -> (Spawned, String) {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-\(UInt32.random(in: 0...UInt32.max)).sock").path
     let host = try Spawned(["host", "--listen", path, "--device", devices, "--device", "ic", "--log-level", "warning"])
-    #expect(host.line() == "vmbus host: admin socket \(path).admin")
-    #expect(host.line() == "vmbus host: listening on \(path)")
+    #expect(await host.line() == "vmbus host: admin socket \(path).admin")
+    #expect(await host.line() == "vmbus host: listening on \(path)")
     return (host, path)
 }
 
@@ -70,56 +95,56 @@ func startHost(_ devices: String = "echo:2") throws -> (Spawned, String) {
         try #require(FileManager.default.isExecutableFile(atPath: vmbusBinary().path), "vmbus binary not built")
     }
 
-    @Test func aHostAndAGuestComeUpAndListTheBus() throws {
-        let (host, path) = try startHost()
+    @Test func aHostAndAGuestComeUpAndListTheBus() async throws {
+        let (host, path) = try await startHost()
         let guest = try Spawned(["guest", "--connect", path, "--list", "--json", "--memory", "32M"])
-        let (status, output, errors) = guest.finish()
+        let (status, output, errors) = await guest.finish()
         #expect(status == 0, "\(errors)")
         #expect(output.contains("\"relid\": 1") && output.contains("\"relid\": 2"))
         #expect(output.contains("\"class_name\": \"swift-vmbus echo\"") && output.contains("\"driver\": \"echo\""))
         #expect(output.contains("\"ring_out_bytes\": 65536"))
         host.kill(SIGTERM)
-        #expect(host.finish().status == 0)
+        #expect(await host.finish().status == 0)
         #expect(!FileManager.default.fileExists(atPath: path), "the socket file is removed")
     }
 
-    @Test func echoTrafficIsByteExactAcrossProcesses() throws {
-        let (host, path) = try startHost("echo:3")
+    @Test func echoTrafficIsByteExactAcrossProcesses() async throws {
+        let (host, path) = try await startHost("echo:3")
         let guest = try Spawned(["guest", "--connect", path, "--echo-rounds", "300", "--memory", "32M"])
-        let (status, output, errors) = guest.finish()
+        let (status, output, errors) = await guest.finish()
         #expect(status == 0, "\(errors)")
         #expect(output.split(separator: "\n").filter { $0.hasSuffix("300 round trips byte-exact") }.count == 3)
         host.kill(SIGTERM)
-        _ = host.finish()
+        _ = await host.finish()
     }
 
-    @Test func aKilledGuestIsReleasedAndTheNextGuestIsServed() throws {
-        let (host, path) = try startHost()
+    @Test func aKilledGuestIsReleasedAndTheNextGuestIsServed() async throws {
+        let (host, path) = try await startHost()
         let doomed = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
-        #expect(doomed.line()?.hasPrefix("guest: connected") == true)
+        #expect(await doomed.line()?.hasPrefix("guest: connected") == true)
         doomed.kill(SIGKILL)
-        #expect(doomed.finish().status != 0)
+        #expect(await doomed.finish().status != 0)
         let next = try Spawned(["guest", "--connect", path, "--echo-rounds", "20", "--memory", "32M"])
-        let (status, _, errors) = next.finish()
+        let (status, _, errors) = await next.finish()
         #expect(status == 0, "\(errors)")
         host.kill(SIGTERM)
-        #expect(host.finish().status == 0)
+        #expect(await host.finish().status == 0)
     }
 
-    @Test func aKilledHostMakesTheGuestExitWithAClearError() throws {
-        let (host, path) = try startHost()
+    @Test func aKilledHostMakesTheGuestExitWithAClearError() async throws {
+        let (host, path) = try await startHost()
         let guest = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
-        #expect(guest.line()?.hasPrefix("guest: connected") == true)
+        #expect(await guest.line()?.hasPrefix("guest: connected") == true)
         host.kill(SIGKILL)
-        _ = host.finish()
-        let (status, _, errors) = guest.finish()
+        _ = await host.finish()
+        let (status, _, errors) = await guest.finish()
         #expect(status == 1)
         #expect(errors.contains("host gone"))
         LocalSocket.removeFile(path: path)
     }
 
-    @Test func badDatagramsFromARawClientCloseOnlyThatConnection() throws {
-        let (host, path) = try startHost()
+    @Test func badDatagramsFromARawClientCloseOnlyThatConnection() async throws {
+        let (host, path) = try await startHost()
         for garbage: [UInt8] in [[0xFF], [1, 0, 0, 0, 0, 0, 0, 0], [4, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]] {
             let raw = try LocalSocket.connect(path: path)
             try raw.send(garbage)
@@ -128,60 +153,60 @@ func startHost(_ devices: String = "echo:2") throws -> (Spawned, String) {
             #expect(ended, "the host closes a connection that sends \(garbage)")
         }
         let guest = try Spawned(["guest", "--connect", path, "--echo-rounds", "5", "--memory", "32M"])
-        #expect(guest.finish().status == 0)
+        #expect(await guest.finish().status == 0)
         host.kill(SIGTERM)
-        #expect(host.finish().status == 0)
+        #expect(await host.finish().status == 0)
     }
 }
 
 /// Runs `vmbus ctl` and returns its status and output.
-func ctl(_ arguments: [String], admin: String) throws -> (status: Int32, output: String, errors: String) {
+func ctl(_ arguments: [String], admin: String) async throws -> (status: Int32, output: String, errors: String) {
     let process = try Spawned(["ctl"] + arguments + ["--host", admin])
-    return process.finish()
+    return await process.finish()
 }
 
 @Suite(.serialized) struct IntegrationServiceProcessTests {
-    @Test func heartbeatKVPAndFileCopyAcrossProcesses() throws {
-        let (host, path) = try startHost("echo")
+    @Test func heartbeatKVPAndFileCopyAcrossProcesses() async throws {
+        let (host, path) = try await startHost("echo")
         let admin = path + ".admin"
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-ic-\(UInt32.random(in: 0...UInt32.max))").path
         defer { try? FileManager.default.removeItem(atPath: work) }
-        func startGuest() throws -> Spawned {
+        func startGuest() async throws -> Spawned {
             let guest = try Spawned(["guest", "--connect", path, "--memory", "32M", "--kvp-dir", work + "/kvp", "--fcopy-root", work + "/root"])
-            #expect(guest.line()?.hasPrefix("guest: connected") == true)
+            #expect(await guest.line()?.hasPrefix("guest: connected") == true)
             return guest
         }
-        var guest = try startGuest()
+        var guest = try await startGuest()
         // The services negotiate right after the channels open; status shows them.
-        var status = try ctl(["status"], admin: admin)
-        for _ in 0..<50 where !status.output.contains("vss: open") { status = try ctl(["status"], admin: admin) }
+        var status = try await ctl(["status"], admin: admin)
+        for _ in 0..<50 where !status.output.contains("vss: open") { status = try await ctl(["status"], admin: admin) }
         #expect(status.output.contains("kvp: open, framework 3.0, version 4.0"), "\(status)")
-        let beat = try ctl(["heartbeat"], admin: admin)
+        let beat = try await ctl(["heartbeat"], admin: admin)
         #expect(beat.status == 0 && beat.output.contains("heartbeat answered"), "\(beat)")
-        #expect(try ctl(["kvp", "set", "Owner", "Ünïcode ✓"], admin: admin).status == 0)
-        #expect(try ctl(["kvp", "get", "Owner"], admin: admin).output == "Ünïcode ✓\n")
-        let missing = try ctl(["kvp", "get", "Nope"], admin: admin)
+        #expect(try await ctl(["kvp", "set", "Owner", "Ünïcode ✓"], admin: admin).status == 0)
+        #expect(try await ctl(["kvp", "get", "Owner"], admin: admin).output == "Ünïcode ✓\n")
+        let missing = try await ctl(["kvp", "get", "Nope"], admin: admin)
         #expect(missing.status == 1 && missing.errors.contains("no key"))
         // File copy, byte-exact.
         let source = work + "/source.bin"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         let bytes = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
         try Data(bytes).write(to: URL(fileURLWithPath: source))
-        let copy = try ctl(["copy", source, "in/file.bin", "--create-path"], admin: admin)
+        let copy = try await ctl(["copy", source, "in/file.bin", "--create-path"], admin: admin)
         #expect(copy.status == 0, "\(copy)")
         #expect(FileManager.default.contents(atPath: work + "/root/in/file.bin") == Data(bytes))
-        let again = try ctl(["copy", source, "in/file.bin"], admin: admin)
+        let again = try await ctl(["copy", source, "in/file.bin"], admin: admin)
         #expect(again.status == 1 && again.errors.contains("exists"))
         // KVP survives a guest restart.
         guest.kill(SIGTERM)
-        #expect(guest.finish().status == 0)
-        guest = try startGuest()
-        var value = try ctl(["kvp", "get", "Owner"], admin: admin)
-        for _ in 0..<50 where value.status != 0 { value = try ctl(["kvp", "get", "Owner"], admin: admin) }
+        #expect(await guest.finish().status == 0)
+        guest = try await startGuest()
+        var value = try await ctl(["kvp", "get", "Owner"], admin: admin)
+        for _ in 0..<50 where value.status != 0 { value = try await ctl(["kvp", "get", "Owner"], admin: admin) }
         #expect(value.output == "Ünïcode ✓\n", "\(value)")
         guest.kill(SIGTERM)
-        _ = guest.finish()
+        _ = await guest.finish()
         host.kill(SIGTERM)
-        #expect(host.finish().status == 0)
+        #expect(await host.finish().status == 0)
     }
 }
