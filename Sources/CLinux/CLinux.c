@@ -227,3 +227,84 @@ int clinux_local_port(int fd) {
     errno = EAFNOSUPPORT;
     return -1;
 }
+
+/* Hooks (VSS, shutdown): a child with a clean signal state, waited for with a deadline. */
+
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <time.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+static long long clinux_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until `pid` ends or `timeout_ms` passes: 1 if it ended (not yet reaped), 0 on timeout.
+   A pidfd makes this one poll; kernels without pidfd_open (before 5.3) fall back to checking
+   every 10 ms with waitid(WNOWAIT), which leaves the child to the final waitpid. */
+static int clinux_wait_exit(pid_t pid, int pidfd, int timeout_ms) {
+    long long deadline = clinux_now_ms() + timeout_ms;
+    for (;;) {
+        long long left = deadline - clinux_now_ms();
+        if (pidfd >= 0) {
+            struct pollfd p = { .fd = pidfd, .events = POLLIN };
+            int rc = poll(&p, 1, left > 0 ? (int)left : 0);
+            if (rc > 0) return 1;
+            if (rc == 0) return 0;
+            if (errno != EINTR) return 0;
+        } else {
+            siginfo_t info;
+            memset(&info, 0, sizeof(info));
+            if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid) return 1;
+            if (left <= 0) return 0;
+            struct timespec ten = { .tv_sec = 0, .tv_nsec = 10 * 1000 * 1000 };
+            nanosleep(&ten, NULL);
+        }
+    }
+}
+
+int clinux_run_command(const char *path, char *const argv[], int timeout_ms, int grace_ms, int *status) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawnattr_init(&attributes);
+    /* The caller may ignore or block signals (a daemon ignores SIGTERM to handle it itself);
+       the child must start with every signal at its default and none blocked, or SIGTERM
+       could not stop it and a shell's pipes would not see SIGPIPE. */
+    posix_spawnattr_setsigdefault(&attributes, &all);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    pid_t pid;
+    int rc = posix_spawn(&pid, path, &actions, &attributes, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int result = 0;
+    if (!clinux_wait_exit(pid, pidfd, timeout_ms)) {
+        result = 1;
+        kill(pid, SIGTERM);
+        if (!clinux_wait_exit(pid, pidfd, grace_ms)) kill(pid, SIGKILL);
+    }
+    if (pidfd >= 0) close(pidfd);
+    while (waitpid(pid, status, 0) < 0) {
+        if (errno != EINTR) {
+            *status = -1;
+            break;
+        }
+    }
+    return result;
+}

@@ -62,4 +62,10 @@ ssize_t clinux_recv_fds(int sock, void *buf, size_t len, int *fds, int maxfds, i
 int clinux_epoll_add(int ep, int fd, uint64_t token);
 int clinux_epoll_del(int ep, int fd);
 int clinux_epoll_wait(int ep, uint64_t *tokens, int max, int timeout_ms);
+/// Runs `path` with `argv` (NULL-terminated; environment inherited, standard input
+/// /dev/null, every signal default and unblocked) and waits for it. Past `timeout_ms` it is
+/// sent SIGTERM, and SIGKILL `grace_ms` later. Returns 0 if it ended in time, 1 if it was
+/// stopped, -1 with errno if it could not start; `*status` is its wait status (-1 if lost).
+int clinux_run_command(const char *path, char *const argv[], int timeout_ms, int grace_ms, int *status);
+
 #endif

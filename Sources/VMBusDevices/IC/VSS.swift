@@ -31,23 +31,7 @@ public struct HookCommand: Hashable, Sendable {
 
     /// ``run()`` for callers that may block their thread (not from a task).
     public func runBlocking() -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: self.executable)
-        process.arguments = self.arguments
-        process.standardInput = FileHandle.nullDevice
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        do { try process.run() } catch { return false }
-        let components = self.timeout.components
-        let nanoseconds = components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
-        if done.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .timedOut {
-            process.terminate()
-            _ = done.wait(timeout: .now() + .seconds(2))
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            return false
-        }
-        return process.terminationReason == .exit && process.terminationStatus == 0
+        ChildProcess.run(executable: self.executable, arguments: self.arguments, timeout: self.timeout).succeeded
     }
 }
 
