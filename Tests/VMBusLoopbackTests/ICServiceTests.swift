@@ -108,6 +108,29 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         }
     }
 
+    /// A guest that opens the channel and never answers: the host's negotiation ends in a
+    /// timeout, reported as one, not as a version mismatch.
+    @Test func aSilentGuestIsATimeoutNotAVersionMismatch() async throws {
+        final class SilentDriver: GuestDriver {
+            let name = "silent"
+            let classes = [DeviceClass.heartbeat.classID]
+            let channels = Locked<[Channel]>([])
+            func probe(_ device: GuestDevice, bus: GuestBus) async throws {
+                let channel = try await bus.open(device.relid, pages: .utility)
+                self.channels.withLock { $0.append(channel) }
+            }
+            func remove(_ device: GuestDevice, bus: GuestBus) async {}
+        }
+        let host = ICHostDevice(
+            classID: DeviceClass.heartbeat.classID, instance: .zero, serviceVersions: [ICVersion(3, 0)], timeout: .milliseconds(200))
+        let bus = try LoopbackBus()
+        bus.host.register(host)
+        bus.guest.register(SilentDriver())
+        _ = try await bus.guest.connect()
+        #expect(await host.waitForOpen(timeout: .seconds(30)))
+        await #expect(throws: ICError.timedOut) { try await host.ready() }
+    }
+
     @Test func malformedRequestsAreDroppedOrFailedAndCounted() async throws {
         let guest = HeartbeatGuest()
         let host = HeartbeatHost(timeout: .seconds(3))

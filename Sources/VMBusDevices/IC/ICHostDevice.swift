@@ -35,7 +35,9 @@ public final class ICHostDevice: HostDevice {
     /// How long a request waits for its answer.
     public let timeout: Duration
 
-    enum Negotiation { case pending, ready(framework: ICVersion, service: ICVersion), failed }
+    /// `failed` keeps why: no common version, or the guest never answered (a timeout must not
+    /// read as a version mismatch).
+    enum Negotiation { case pending, ready(framework: ICVersion, service: ICVersion), failed(ICError) }
 
     struct State {
         var channel: Channel?
@@ -97,7 +99,7 @@ public final class ICHostDevice: HostDevice {
     public func closed(relid: UInt32) {
         let (pending, waiters) = self.state.withLock { state in
             state.channel = nil
-            state.negotiation = .failed
+            state.negotiation = .failed(.notConnected)
             let pending = state.pending
             state.pending = nil
             let waiters = state.readyWaiters
@@ -175,7 +177,7 @@ public final class ICHostDevice: HostDevice {
         return try self.state.withLock { state throws(ICError) -> (framework: ICVersion, service: ICVersion) in
             switch state.negotiation {
             case .ready(let framework, let service): return (framework, service)
-            case .failed: throw state.channel == nil ? ICError.notConnected : ICError.noCommonVersion
+            case .failed(let why): throw state.channel == nil ? ICError.notConnected : why
             case .pending: throw ICError.notConnected
             }
         }
@@ -195,16 +197,20 @@ public final class ICHostDevice: HostDevice {
     /// The version negotiation of 06 §2.2.
     func negotiate() async {
         let outcome: Negotiation
-        do {
-            let request = try ICNegotiation.request(framework: self.frameworkVersions, service: self.serviceVersions)
-            let response = try await self.exchange(request)
-            if let chosen = try? ICNegotiation.chosen(in: response) {
-                outcome = .ready(framework: chosen.framework, service: chosen.service)
-            } else {
-                outcome = .failed
+        if let request = try? ICNegotiation.request(framework: self.frameworkVersions, service: self.serviceVersions) {
+            do throws(ICError) {
+                let response = try await self.exchange(request)
+                if let chosen = try? ICNegotiation.chosen(in: response) {
+                    outcome = .ready(framework: chosen.framework, service: chosen.service)
+                } else {
+                    outcome = .failed(.noCommonVersion)
+                }
+            } catch {
+                outcome = .failed(error)
             }
-        } catch {
-            outcome = .failed
+        } else {
+            // Version lists too long to send: nothing can be agreed.
+            outcome = .failed(.noCommonVersion)
         }
         let waiters: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
             state.negotiation = outcome
