@@ -5,6 +5,7 @@ import VMBusDevices
 import VMBusGuest
 import VMBusHost
 import VMBusLoopback
+import VMBusMemory
 import VMBusWire
 
 /// A loopback bus with hvsock on both sides, connected.
@@ -67,6 +68,30 @@ func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
         #expect(String(decoding: try await stream.readAll(), as: UTF8.self) == "tseug ,olleh")
         await stream.close()
         try await server.value
+    }
+
+    /// Through a relay, a guest port nobody listens on gets an ERROR line that says so (the
+    /// guest stays silent; only the deadline tells).
+    @Test func aRelayExplainsASilentGuestPort() async throws {
+        let (bus, host, _) = try await socketBus()
+        defer { withExtendedLifetime(bus) {} }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-relay-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let relay = try HvSocketRelay(directory: directory, connectTimeout: .milliseconds(200))
+        defer { relay.stop() }
+        relay.attach(host)
+        let client = try StreamSocket.connect(.unix(relay.connectPath))
+        try client.write(Array("CONNECT 4243\n".utf8)[...])
+        // Read on a thread of its own: the relay needs the pool while this waits.
+        let answer = await withCheckedContinuation { (done: CheckedContinuation<[UInt8], Never>) in
+            Thread {
+                var buffer = [UInt8](repeating: 0, count: 256)
+                var answer: [UInt8] = []
+                while !answer.contains(10), let n = try? client.read(into: &buffer), n > 0 { answer += buffer[0..<n] }
+                done.resume(returning: answer)
+            }.start()
+        }
+        #expect(String(decoding: answer, as: UTF8.self) == "ERROR port 4243: no answer in time (nobody listening on that port?)\n")
     }
 
     @Test func connectingToNobodyIsRefused() async throws {

@@ -130,6 +130,10 @@ public final class HvSocketRelay: Sendable {
             }
             self.log("hvsock relay: CONNECT \(port) joined")
             HvSocketPump.start(client, stream)
+        case .failure(.timedOut):
+            // A guest with no listener leaves the offer unopened (Linux does): no refusal
+            // comes, so say what the silence most likely means.
+            self.refuse(client, "port \(port): no answer in time (nobody listening on that port?)")
         case .failure(let error):
             self.refuse(client, "port \(port): \(error)")
         }
