@@ -82,6 +82,10 @@ public final class Channel: Sendable {
     let lifecycle = Locked(Lifecycle())
     /// Set once by ``close(_:)``: lets the reader check for a close without a lock.
     let isClosed = Atomic<Bool>(false)
+    /// The interrupt handler (``onInterrupt(_:)``) and whether it is running.
+    let interruptHandler = Locked(InterruptHandlerState())
+    /// Whether a handler is installed: ``interrupt()`` skips the lock when none is.
+    let hasInterruptHandler = Atomic<Bool>(false)
 
     /// Attaches to an initialised ring pair.
     /// - Parameters:
@@ -196,6 +200,7 @@ public final class Channel: Sendable {
         }
         reader?.resume()
         self.wakeSenders(signal: true)
+        if self.hasInterruptHandler.load(ordering: .acquiring) { self.runInterruptHandler() }
     }
 
     func wakeSenders(signal: Bool) {

@@ -16,7 +16,7 @@ struct BenchLocal: AsyncParsableCommand {
         abstract: "Cross-process echo latency and one-way throughput on the local substrate, against Unix sockets.",
         discussion: """
             Starts 'vmbus host' as a child process and measures, from this guest process: echo \
-            round-trip latency (p50/p99, 64 B) and one-way in-band throughput at 64 B and 16 KiB \
+            round-trip latency (p50/p99, 64 B; again with both ends answering from interrupt handlers) and one-way in-band throughput at 64 B and 16 KiB \
             with eventfd doorbells; then the same between this process and a child process over \
             a SOCK_SEQPACKET pair and a SOCK_STREAM pair; and the time from connect to all \
             channels open with 1 and 16 devices.
@@ -57,6 +57,7 @@ struct BenchLocal: AsyncParsableCommand {
         _ = try await guest.bus.connect()
         await guest.bus.settle()
         self.latency("substrate echo 64 B", try await echoLatency(client, rounds: self.rounds))
+        try await self.interruptLatency(path + ".isr", quiet)
 
         guard let sink = guest.bus.devices.first(where: { $0.classID == Discard.classID }) else { throw NoDevice() }
         let channel = try await guest.bus.open(sink.relid, pages: RingPages(each: 64 + 1))
@@ -92,6 +93,21 @@ struct BenchLocal: AsyncParsableCommand {
             guest2.disconnect()
             _ = await guest2.ended()
         }
+    }
+
+    /// The echo round trip with both ends answering from their channels' interrupt handlers
+    /// (`vmbus host --echo-interrupts`, an interrupt-driven ``EchoClient``).
+    func interruptLatency(_ path: String, _ logger: Logger) async throws {
+        let host = try spawnHost(path, devices: ["echo"], extra: ["--echo-interrupts"])
+        defer { stopHost(host, socket: path) }
+        let guest = try LocalGuest.connect(path: path, memoryBytes: 64 << 20, logger: logger)
+        let client = EchoClient(interruptDriven: true)
+        guest.bus.register(client)
+        _ = try await guest.bus.connect()
+        await guest.bus.settle()
+        self.latency("substrate echo 64 B, interrupt-driven", try await echoLatency(client, rounds: self.rounds))
+        guest.disconnect()
+        _ = await guest.ended()
     }
 
     func latency(_ name: String, _ values: [Double]) {
@@ -162,10 +178,10 @@ struct BenchSocketPeer: ParsableCommand {
 }
 
 /// Starts `vmbus host` on `path` and returns once it listens.
-func spawnHost(_ path: String, devices: [String], logLevel: String = "error") throws -> Process {
+func spawnHost(_ path: String, devices: [String], logLevel: String = "error", extra: [String] = []) throws -> Process {
     let host = Process()
     host.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    host.arguments = ["host", "--listen", path, "--log-level", logLevel] + devices.flatMap { ["--device", $0] }
+    host.arguments = ["host", "--listen", path, "--log-level", logLevel] + devices.flatMap { ["--device", $0] } + extra
     let output = Pipe()
     host.standardOutput = output
     try host.run()

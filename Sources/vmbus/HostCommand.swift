@@ -66,6 +66,9 @@ struct HostCommand: ParsableCommand {
     @Option(name: .long, help: "A device for --uio-export: fcopy or echo (repeatable; default fcopy).")
     var uioDevice: [String] = []
 
+    @Flag(name: .long, help: "Echo devices answer from the channel's interrupt handler, on the event loop, instead of a task (lower latency).")
+    var echoInterrupts = false
+
     @OptionGroup var log: LogOptions
 
     /// The parsed device list.
@@ -143,7 +146,7 @@ struct HostCommand: ParsableCommand {
                         if kind == "discard" {
                             devices.append(DiscardDevice(instance: instance))
                         } else {
-                            let echo = EchoDevice(instance: instance, maximumSubChannels: 64)
+                            let echo = EchoDevice(instance: instance, maximumSubChannels: 64, interruptDriven: self.echoInterrupts)
                             echo.attach(to: bus)
                             devices.append(echo)
                         }

@@ -11,17 +11,19 @@ func instance(_ n: UInt32) -> GUID { GUID(data1: n, data2: 0x5eed, data3: 0, dat
 /// A loopback bus with `devices` echo devices registered and an echo client on the guest.
 func echoBus(
     devices: Int = 1, maximumSubChannels: UInt16 = 0, wantsMonitor: Bool = false, monitorPages: Bool = false,
-    guest: GuestConfiguration = GuestConfiguration(), mode: LoopbackBus.Mode = .automatic
+    guest: GuestConfiguration = GuestConfiguration(), mode: LoopbackBus.Mode = .automatic, interruptDriven: Bool = false
 ) throws -> (LoopbackBus, [EchoDevice], EchoClient) {
     let bus = try LoopbackBus(guest: guest, mode: mode, monitorPages: monitorPages)
     var hosted: [EchoDevice] = []
     for n in 0..<devices {
-        let device = EchoDevice(instance: instance(UInt32(n)), maximumSubChannels: maximumSubChannels, wantsMonitor: wantsMonitor)
+        let device = EchoDevice(
+            instance: instance(UInt32(n)), maximumSubChannels: maximumSubChannels, wantsMonitor: wantsMonitor,
+            interruptDriven: interruptDriven)
         device.attach(to: bus.host)
         bus.host.register(device)
         hosted.append(device)
     }
-    let client = EchoClient(pages: RingPages(each: 4))
+    let client = EchoClient(pages: RingPages(each: 4), interruptDriven: interruptDriven)
     bus.guest.register(client)
     return (bus, hosted, client)
 }

@@ -19,13 +19,20 @@ public enum Echo {
 public final class EchoDevice: HostDevice {
     public let offer: HostOffer
     let served = Locked<[UInt32: Task<Void, Never>]>([:])
+    let interruptServers = Locked<[UInt32: EchoInterruptServer]>([:])
     let bus = Locked<HostBus?>(nil)
+    /// Answers from the channel's interrupt handler instead of a reader task.
+    public let interruptDriven: Bool
 
     /// - Parameters:
     ///   - instance: the device instance GUID.
     ///   - maximumSubChannels: sub-channels the guest may ask for.
     ///   - wantsMonitor: ask for monitored notification.
-    public init(instance: GUID, maximumSubChannels: UInt16 = 0, wantsMonitor: Bool = false) {
+    ///   - interruptDriven: answer on the thread that saw the guest's signal
+    ///     (``Channel/onInterrupt(_:)``) rather than from a task: fewer thread hand-offs per
+    ///     round trip.
+    public init(instance: GUID, maximumSubChannels: UInt16 = 0, wantsMonitor: Bool = false, interruptDriven: Bool = false) {
+        self.interruptDriven = interruptDriven
         self.offer = HostOffer(
             interfaceType: Echo.classID, interfaceInstance: instance, maximumSubChannels: maximumSubChannels,
             wantsMonitor: wantsMonitor)
@@ -36,6 +43,17 @@ public final class EchoDevice: HostDevice {
 
     public func opened(_ channel: Channel, info: HostChannelInfo) {
         let bus = self.bus.withLock { $0 }
+        if self.interruptDriven {
+            var enable: (@Sendable (UInt16) -> UInt16)?
+            if info.subChannelIndex == 0, let bus {
+                let primary = info.relid
+                enable = { count in UInt16(bus.enableSubChannels(primary: primary, count: count).count) }
+            }
+            let server = EchoInterruptServer(channel: channel, enableSubChannels: enable)
+            self.interruptServers.withLock { $0[info.relid] = server }
+            server.start()
+            return
+        }
         let task = Task {
             _ = try? await channel.receive { packet in
                 guard packet.descriptor.type == .dataInBand else { return }
@@ -64,5 +82,7 @@ public final class EchoDevice: HostDevice {
 
     public func closed(relid: UInt32) {
         _ = self.served.withLock { $0.removeValue(forKey: relid) }
+        // The handler holds the server and the channel holds the handler: break the cycle.
+        self.interruptServers.withLock { $0.removeValue(forKey: relid) }?.stop()
     }
 }
