@@ -43,34 +43,26 @@ extension Channel {
         while true {
             let before = self.incomingMemory.load(.readIndex, ordering: .relaxed)
             handler()
-            let progressed = self.incomingMemory.load(.readIndex, ordering: .relaxed) != before
-            let signalled = self.interruptHandler.withLock { state in
-                defer { state.again = false }
-                return state.again && state.handler != nil
-            }
             // The writer skips its signal when the ring was not empty before its write (02 §7.2),
             // and a drain works from the write index it saw first: a packet written during the
             // handler may have no signal coming. After the handler's commit, look again (fence:
             // our read-index store against the writer's load of it), as Linux's reader does
             // after unmasking. Only while the handler makes progress: one that leaves packets
             // in the ring on purpose waits for the next signal.
-            var again = signalled
-            if !again && progressed && !self.isClosed.load(ordering: .relaxed) {
+            var unsignalled = false
+            if self.incomingMemory.load(.readIndex, ordering: .relaxed) != before && !self.isClosed.load(ordering: .relaxed) {
                 self.incomingMemory.fullFence()
-                again = (self.incomingMemory.bytesPending() ?? 0) > 0
+                unsignalled = (self.incomingMemory.bytesPending() ?? 0) > 0
             }
-            if !again {
-                let raced = self.interruptHandler.withLock { state in
-                    // A signal between the look and here: run once more.
-                    if state.again && state.handler != nil {
-                        state.again = false
-                        return true
-                    }
-                    state.running = false
-                    return false
-                }
-                if !raced { return }
+            // One decision under the lock: a signal that came during the run (or up to now)
+            // also means one more run.
+            let again = self.interruptHandler.withLock { state in
+                let again = state.handler != nil && (state.again || unsignalled)
+                state.again = false
+                if !again { state.running = false }
+                return again
             }
+            if !again { return }
         }
     }
 }

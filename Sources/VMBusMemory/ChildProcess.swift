@@ -42,9 +42,9 @@ public enum ChildProcess {
         case -1: return .failedToStart(errno)
         case 1: return .timedOut
         default:
+            if status == -1 { return .failedToStart(ECHILD) }
             // The wait status: low 7 bits the signal (0 for a normal exit), then the exit code.
             let signal = status & 0x7F
-            if status == -1 { return .failedToStart(ECHILD) }
             return signal == 0 ? .exited((status >> 8) & 0xFF) : .signalled(signal)
         }
     }

@@ -13,6 +13,15 @@ public enum Echo {
     /// The in-band payload that asks the host for sub-channels: this magic, then the count
     /// as a little-endian u16 (the host answers with the count it enabled, as a u16).
     public static let subChannelRequest: [UInt8] = Array("SUBCHANS".utf8)
+
+    /// The answer to a sub-channel request (the count `enable` returns, as a u16), or `nil`
+    /// when `payload` is not one.
+    static func subChannelAnswer<C: Collection<UInt8>>(to payload: C, enable: (UInt16) -> UInt16) -> [UInt8]? {
+        guard payload.starts(with: Self.subChannelRequest), payload.count >= 10 else { return nil }
+        let at = payload.index(payload.startIndex, offsetBy: 8)
+        let enabled = enable(UInt16(payload[at]) | UInt16(payload[payload.index(after: at)]) << 8)
+        return [UInt8(truncatingIfNeeded: enabled), UInt8(truncatingIfNeeded: enabled >> 8)]
+    }
 }
 
 /// The host side of the echo device.
@@ -59,11 +68,11 @@ public final class EchoDevice: HostDevice {
                 guard packet.descriptor.type == .dataInBand else { return }
                 var answer = packet.payload
                 // A sub-channel request on the primary: enable them, answer with the count.
-                if info.subChannelIndex == 0, let bus, answer.starts(with: Echo.subChannelRequest), answer.count >= 10 {
-                    let at = answer.startIndex + 8
-                    let count = UInt16(answer[at]) | UInt16(answer[at + 1]) << 8
-                    let enabled = UInt16(bus.enableSubChannels(primary: info.relid, count: count).count)
-                    answer = [UInt8(truncatingIfNeeded: enabled), UInt8(truncatingIfNeeded: enabled >> 8)][...]
+                if info.subChannelIndex == 0, let bus,
+                    let reply = Echo.subChannelAnswer(
+                        to: answer, enable: { UInt16(bus.enableSubChannels(primary: info.relid, count: $0).count) })
+                {
+                    answer = reply[...]
                 }
                 // The synchronous try first: the common case (room in the ring) then costs no
                 // suspension point.

@@ -34,9 +34,8 @@ final class EchoInterruptServer: @unchecked Sendable {
             guard descriptor.type == .dataInBand else { return }
             self.scratch.removeAll(keepingCapacity: true)
             self.scratch.append(span: payload)
-            if let enable = self.enableSubChannels, self.scratch.starts(with: Echo.subChannelRequest), self.scratch.count >= 10 {
-                let enabled = enable(UInt16(self.scratch[8]) | UInt16(self.scratch[9]) << 8)
-                self.scratch = [UInt8(truncatingIfNeeded: enabled), UInt8(truncatingIfNeeded: enabled >> 8)]
+            if let enable = self.enableSubChannels, let reply = Echo.subChannelAnswer(to: self.scratch, enable: enable) {
+                self.scratch = reply
             }
             let id = descriptor.flags.contains(.completionRequested) ? descriptor.transactionID : nil
             self.answer(id)

@@ -23,9 +23,7 @@ public struct HookCommand: Hashable, Sendable {
     /// within the timeout; a late one is sent SIGTERM, then SIGKILL two seconds later.
     public func run() async -> Bool {
         await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
-            let thread = Thread { done.resume(returning: self.runBlocking()) }
-            thread.name = "vmbus-hook"
-            thread.start()
+            startThread("vmbus-hook") { done.resume(returning: self.runBlocking()) }
         }
     }
 
