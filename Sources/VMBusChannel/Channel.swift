@@ -296,6 +296,15 @@ public final class Channel: Sendable {
         self.wakeReader()
     }
 
+    /// The peer closed the channel or went away while its rings are still mapped: what it
+    /// wrote before goes to the consumer, then the channel ends with `reason` — a reader drains
+    /// the ring first (``finish(_:)``), an interrupt handler runs once more. A substrate calls
+    /// this instead of ``close(_:)`` so that an answer written just before a goodbye is not lost.
+    public func peerEnded(_ reason: CloseReason) {
+        if self.hasInterruptHandler.load(ordering: .acquiring) && self.closeReason == nil { self.runInterruptHandler() }
+        self.finish(reason)
+    }
+
     /// Whether ``finish(_:)`` was called and the reader has not drained the ring yet.
     public var isFinishing: Bool {
         self.receiver.withLock { $0.finishing != nil } && self.closeReason == nil

@@ -22,6 +22,9 @@ public final class HostBus: Sendable {
     /// Work to do once the lock is released.
     enum Notice {
         case opened(any HostDevice, Channel, HostChannelInfo)
+        /// The guest closed the channel or went away: its rings are still mapped, so what it
+        /// wrote before is delivered, then the channel ends.
+        case ending(Channel, CloseReason)
         case closed(any HostDevice, UInt32)
         case connectRequest(TLConnectRequest)
     }
@@ -126,8 +129,10 @@ public final class HostBus: Sendable {
         }
     }
 
-    /// The guest is gone (its process died, its socket closed): every channel closes, every
-    /// GPADL mapping goes; the bus waits for a new InitiateContact.
+    /// The guest is gone (its process died, its socket closed, it said goodbye): every channel
+    /// ends, every GPADL mapping goes; the bus waits for a new InitiateContact. The rings stay
+    /// mapped until their channels let go of them, so each channel first hands its device what
+    /// the guest wrote before leaving (an answer sent right before a power-off), then ends.
     public func connectionLost() {
         self.run { state in ((), state.machine.disconnect()) }
         let handlers = self.lostHandlers.withLock { handlers in
@@ -174,6 +179,7 @@ public final class HostBus: Sendable {
         for notice in notices {
             switch notice {
             case .opened(let device, let channel, let info): device.opened(channel, info: info)
+            case .ending(let channel, let reason): channel.peerEnded(reason)
             case .closed(let device, let relid): device.closed(relid: relid)
             case .connectRequest(let request):
                 if let handler = self.connectHandler.withLock({ $0 }) {
@@ -206,13 +212,13 @@ public final class HostBus: Sendable {
                 queue.append(contentsOf: state.machine.completeOpen(open.childRelID, status: status))
             case .closeChannel(let relid):
                 if let channel = state.channels.removeValue(forKey: relid) {
-                    channel.close(.closedByPeer)
+                    notices.append(.ending(channel, .closedByPeer))
                     self.outbox.enqueue(.closeDoorbells(relid: relid))
                     if let device = state.devices[relid] { notices.append(.closed(device, relid)) }
                 }
             case .resetConnection:
-                for (relid, channel) in state.channels {
-                    channel.close(.connectionLost)
+                for (relid, channel) in state.channels.sorted(by: { $0.key < $1.key }) {
+                    notices.append(.ending(channel, .connectionLost))
                     self.outbox.enqueue(.closeDoorbells(relid: relid))
                     if let device = state.devices[relid] { notices.append(.closed(device, relid)) }
                 }

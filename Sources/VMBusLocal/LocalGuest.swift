@@ -118,6 +118,13 @@ public final class LocalGuest: Sendable {
         self.socket.shutdown()
     }
 
+    /// Drops the connection without a goodbye, as a guest process that dies does (the host
+    /// sees its socket close).
+    public func hangUp() {
+        self.state.withLock { $0.leaving = true }
+        self.socket.shutdown()
+    }
+
     /// Waits until the connection ends and says how.
     public func ended() async -> Ending {
         await withCheckedContinuation { (continuation: CheckedContinuation<Ending, Never>) in

@@ -130,9 +130,7 @@ final class AdminServer: Sendable {
                     for (name, device) in [("heartbeat", set.heartbeat.device), ("shutdown", set.shutdown.device),
                                            ("timesync", set.timeSync.device), ("kvp", set.kvp.device),
                                            ("fcopy", set.fileCopy.device), ("vss", set.vss.device)] {
-                        let state = device.negotiated.map { "open, framework \($0.framework), version \($0.service)" }
-                            ?? (device.isConnected ? "negotiating" : "not open")
-                        output("  \(name): \(state)")
+                        output("  \(name): \(device.phase)")
                     }
                 }
             }
@@ -209,11 +207,16 @@ final class AdminServer: Sendable {
 
 func describe(_ health: GuestHealth) -> String {
     switch health {
-    case .healthy(let last): return "healthy (last answer \(Double((SystemClock.referenceTime() &- last) / 10_000) / 1000) s ago)"
-    case .lost(let last?): return "lost (last answer \(Double((SystemClock.referenceTime() &- last) / 10_000) / 1000) s ago)"
-    case .lost(nil): return "no answer yet"
-    case .notRunning: return "not running"
+    case .healthy(let last): return "healthy (last answer \(secondsSince(last)) s ago)"
+    case .lost(let last?): return "unhealthy (no answer for \(secondsSince(last)) s)"
+    case .lost(nil): return "unhealthy (no answer yet)"
+    case .notRunning: return "not running (the heartbeat service is closed or not negotiated)"
     }
+}
+
+/// Seconds since a reference time (100 ns units), to a tenth.
+func secondsSince(_ time: UInt64) -> Double {
+    Double((SystemClock.referenceTime() &- time) / 1_000_000) / 10
 }
 
 func vssName(_ operation: VSSOperation) -> String {

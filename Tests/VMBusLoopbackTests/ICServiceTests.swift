@@ -109,7 +109,7 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
     }
 
     /// A guest that opens the channel and never answers: the host's negotiation ends in a
-    /// timeout, reported as one, not as a version mismatch.
+    /// timeout, reported as an unanswered negotiation, not as a version mismatch.
     @Test func aSilentGuestIsATimeoutNotAVersionMismatch() async throws {
         final class SilentDriver: GuestDriver {
             let name = "silent"
@@ -128,7 +128,7 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         bus.guest.register(SilentDriver())
         _ = try await bus.guest.connect()
         #expect(await host.waitForOpen(timeout: .seconds(30)))
-        await #expect(throws: ICError.timedOut) { try await host.ready() }
+        await #expect(throws: ICError.negotiationUnanswered) { try await host.ready() }
     }
 
     @Test func malformedRequestsAreDroppedOrFailedAndCounted() async throws {

@@ -47,13 +47,23 @@ public final class HeartbeatHost: Sendable {
         var sequence: UInt64 = 0
         var lastAnswer: UInt64?
         var missed = 0
+        /// The period of ``start(interval:)`` (for judging an answer overdue).
+        var interval: Duration = .seconds(2)
     }
     let state = Locked(State())
+    /// How long one heartbeat waits for its answer.
+    public let timeout: Duration
 
-    public init(instance: GUID = DeviceClass.heartbeat.classID, timeout: Duration = .seconds(5)) {
+    /// - Parameters:
+    ///   - timeout: how long one heartbeat waits for its answer.
+    ///   - interval: the period ``start(interval:)`` uses by default, and the one ``health``
+    ///     judges overdue answers by.
+    public init(instance: GUID = DeviceClass.heartbeat.classID, timeout: Duration = .seconds(5), interval: Duration = .seconds(2)) {
+        self.timeout = timeout
         self.device = ICHostDevice(
             classID: DeviceClass.heartbeat.classID, instance: instance, serviceVersions: [ICVersion(1, 0), ICVersion(3, 0)],
             timeout: timeout)
+        self.state.withLock { $0.interval = interval }
     }
 
     /// Sends one heartbeat and checks that the answer is the sequence number plus one.
@@ -87,25 +97,38 @@ public final class HeartbeatHost: Sendable {
         return body.sequenceNumber
     }
 
-    /// Sends a heartbeat every `interval` (Hyper-V: about every 2 s) while the guest has the
-    /// channel open: starts once negotiation finished, ends when the channel goes away.
+    /// Sends a heartbeat every `interval` (Hyper-V: about every 2 s) for as long as the task
+    /// runs: from each open of the channel (once negotiated) to its close, again after every
+    /// re-open. Cancel the task to stop.
     @discardableResult
-    public func start(interval: Duration = .seconds(2)) -> Task<Void, Never> {
-        Task { [self] in
-            await self.device.waitForOpen()
-            guard (try? await self.device.ready()) != nil else { return }
-            while !Task.isCancelled, self.device.isConnected {
-                _ = try? await self.beat()
-                try? await Task.sleep(for: interval)
+    public func start(interval: Duration? = nil) -> Task<Void, Never> {
+        let interval = self.state.withLock { state in
+            if let interval { state.interval = interval }
+            return state.interval
+        }
+        return Task { [self] in
+            await self.device.whileOpen {
+                while !Task.isCancelled {
+                    _ = try? await self.beat()
+                    try? await Task.sleep(for: interval)
+                }
             }
         }
     }
 
-    /// The guest's health as of the last heartbeat.
-    public var health: GuestHealth {
+    /// The guest's health as of the last heartbeat: healthy only while answers keep coming —
+    /// an answer older than one interval plus the answer timeout is overdue.
+    public var health: GuestHealth { self.health(at: SystemClock.referenceTime()) }
+
+    /// The guest's health as it will be at reference time `now` (100 ns units) if nothing
+    /// more is answered.
+    public func health(at now: UInt64) -> GuestHealth {
         guard self.device.isConnected, self.device.negotiated != nil else { return .notRunning }
         return self.state.withLock { state in
-            if state.missed == 0, let last = state.lastAnswer { return .healthy(lastAnswer: last) }
+            // 100 ns units, as the reference time.
+            let limit = (state.interval + self.timeout).components
+            let overdue = UInt64(max(0, limit.seconds)) * 10_000_000 + UInt64(max(0, limit.attoseconds) / 100_000_000_000)
+            if state.missed == 0, let last = state.lastAnswer, now &- last <= overdue { return .healthy(lastAnswer: last) }
             return .lost(lastAnswer: state.lastAnswer)
         }
     }

@@ -9,6 +9,9 @@ public enum ICError: Error, Hashable, Sendable, CustomStringConvertible {
     case notConnected
     /// Negotiation found no common version: the service is unusable.
     case noCommonVersion
+    /// The guest opened the channel but never answered version negotiation — on Linux, the
+    /// service's user-space daemon (`hv_kvp_daemon`, `hv_vss_daemon`, …) is not running.
+    case negotiationUnanswered
     /// No answer within the timeout.
     case timedOut
     /// The answer was malformed.
@@ -18,6 +21,8 @@ public enum ICError: Error, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .notConnected: return "the guest has not opened this service"
         case .noCommonVersion: return "no common version with the guest"
+        case .negotiationUnanswered:
+            return "the guest opened the service but never answered version negotiation (its daemon is not running)"
         case .timedOut: return "the guest did not answer in time"
         case .badResponse(let why): return "malformed answer: \(why)"
         }
@@ -25,9 +30,16 @@ public enum ICError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The host side of one integration service (06): offers the class as a message-mode pipe
-/// channel, negotiates when the guest opens it (OpenVMM's host algorithm), then runs one
+/// channel, negotiates each time the guest opens it (OpenVMM's host algorithm), then runs one
 /// request at a time — IC answers are matched by "the one outstanding request", never by
 /// packet transaction id (06 §1.6).
+///
+/// Everything follows the *open*, not the guest connection: Linux closes and re-opens its IC
+/// channels on `rmmod`/`modprobe hv_utils`, on hibernation and on kexec. Each open is a
+/// session with its own negotiation; periodic work (``whileOpen(after:_:)``) starts when a
+/// session is ready and is cancelled when its channel ends. A channel ends only after its
+/// reader took what the guest had already written (the bus finishes channels, 04 §5): an
+/// answer written just before the guest left is still delivered.
 public final class ICHostDevice: HostDevice {
     public let offer: HostOffer
     public let frameworkVersions: [ICVersion]
@@ -39,21 +51,30 @@ public final class ICHostDevice: HostDevice {
     /// read as a version mismatch).
     enum Negotiation { case pending, ready(framework: ICVersion, service: ICVersion), failed(ICError) }
 
-    struct State {
-        var channel: Channel?
+    /// One open of the channel.
+    struct Session {
+        let id: UInt64
+        let channel: Channel
         var negotiation = Negotiation.pending
-        var readyWaiters: [CheckedContinuation<Void, Never>] = []
-        var openWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        var nextWaiter: UInt64 = 0
-        /// Waits whose time ran out before they started waiting.
-        var expiredWaiters: Set<UInt64> = []
-        /// The request in flight: its number and who waits for the answer.
-        var pending: (number: UInt64, continuation: CheckedContinuation<Result<ICMessage, ICError>, Never>)?
+        var isReady: Bool { if case .ready = self.negotiation { return true } else { return false } }
+    }
+
+    struct State {
+        var session: Session?
+        var sessions: UInt64 = 0
+        /// Waits for a change of ``session`` (``waitUntil(timeout:_:)``).
+        var watchers: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWatcher: UInt64 = 0
+        /// Waits whose time ran out (or were cancelled) before they started waiting.
+        var expiredWatchers: Set<UInt64> = []
+        /// The request in flight: its number, its session and who waits for the answer.
+        var pending: (number: UInt64, session: UInt64, continuation: CheckedContinuation<Result<ICMessage, ICError>, Never>)?
         var nextNumber: UInt64 = 1
         /// Requests waiting for the one in flight.
         var queue: [CheckedContinuation<Void, Never>] = []
         var busy = false
         var stale: UInt64 = 0
+        var opens: UInt64 = 0
     }
 
     let state = Locked(State())
@@ -76,39 +97,66 @@ public final class ICHostDevice: HostDevice {
         self.timeout = timeout
     }
 
-    /// The negotiated versions, once the guest answered.
+    /// The negotiated versions of the open channel, once the guest answered.
     public var negotiated: (framework: ICVersion, service: ICVersion)? {
-        self.state.withLock { if case .ready(let f, let s) = $0.negotiation { return (f, s) } else { return nil } }
+        self.state.withLock { if case .ready(let f, let s)? = $0.session?.negotiation { return (f, s) } else { return nil } }
     }
 
     /// Whether the guest has the channel open.
-    public var isConnected: Bool { self.state.withLock { $0.channel != nil } }
+    public var isConnected: Bool { self.state.withLock { $0.session != nil } }
+
+    /// How often the guest opened the channel so far.
+    public var openCount: UInt64 { self.state.withLock { $0.opens } }
+
+    /// What the service is doing now, for status displays.
+    public var phase: ICPhase {
+        self.state.withLock { state in
+            guard let session = state.session else { return .closed }
+            switch session.negotiation {
+            case .pending: return .negotiating
+            case .ready(let framework, let service): return .open(framework: framework, service: service)
+            case .failed(let why): return .failed(why)
+            }
+        }
+    }
 
     public func opened(_ channel: Channel, info: HostChannelInfo) {
-        let waiters = self.state.withLock { state in
-            state.channel = channel
-            state.negotiation = .pending
-            defer { state.openWaiters = [:] }
-            return Array(state.openWaiters.values)
+        // The reader is taken now, not in the task: a channel the bus finishes before the task
+        // runs must still find an active reader, or what the guest wrote would be dropped.
+        let reader = try? channel.reader()
+        let session: UInt64 = self.state.withLock { state in
+            state.sessions += 1
+            state.opens += 1
+            state.session = Session(id: state.sessions, channel: channel)
+            return state.sessions
         }
-        for waiter in waiters { waiter.resume() }
-        Task { _ = try? await channel.receive { packet in self.response(packet) } }
-        Task { await self.negotiate() }
+        self.notifyWatchers()
+        Task {
+            if let reader { while let packet = await reader.next() { self.response(packet, session: session) } }
+            self.ended(session)
+        }
+        Task { await self.negotiate(session) }
     }
 
-    public func closed(relid: UInt32) {
-        let (pending, waiters) = self.state.withLock { state in
-            state.channel = nil
-            state.negotiation = .failed(.notConnected)
-            let pending = state.pending
+    /// Nothing to do here: the session ends when its reader has drained the channel (a
+    /// re-open may already have started the next one).
+    public func closed(relid: UInt32) {}
+
+    /// The channel of `session` ended and its reader took everything: fail what still waits
+    /// for it, wake waiters, end its periodic work.
+    func ended(_ session: UInt64) {
+        let pending: CheckedContinuation<Result<ICMessage, ICError>, Never>? = self.state.withLock { state in
+            guard state.session?.id == session else { return nil }
+            state.session = nil
+            guard let pending = state.pending, pending.session == session else { return nil }
             state.pending = nil
-            let waiters = state.readyWaiters
-            state.readyWaiters = []
-            return (pending, waiters)
+            return pending.continuation
         }
-        pending?.continuation.resume(returning: .failure(.notConnected))
-        for waiter in waiters { waiter.resume() }
+        pending?.resume(returning: .failure(.notConnected))
+        self.notifyWatchers()
     }
+
+    // MARK: Waiting for the channel
 
     /// Waits until the guest opens the channel (at once if it is open).
     public func waitForOpen() async {
@@ -119,41 +167,114 @@ public final class ICHostDevice: HostDevice {
     /// while the task is not cancelled.
     /// - Returns: whether it is open.
     public func waitForOpen(timeout: Duration?) async -> Bool {
-        let id = self.state.withLock { state in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        var timer: Task<Void, Never>?
-        if let timeout {
-            timer = Task { [weak self] in
-                try? await Task.sleep(for: timeout)
-                self?.expire(id)
-            }
-        }
-        defer { timer?.cancel() }
-        // Cancellation ends the wait as the timeout does.
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now: Bool = self.state.withLock { state in
-                    if state.channel != nil || state.expiredWaiters.remove(id) != nil { return true }
-                    state.openWaiters[id] = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            self.expire(id)
-        }
-        self.state.withLock { _ = $0.expiredWaiters.remove(id) }
-        return self.isConnected
+        await self.waitUntil(timeout: timeout) { $0.session != nil }
     }
 
-    /// A timed wait for the open ran out: wake it, or make it return at once if it has not
-    /// started waiting yet.
-    func expire(_ id: UInt64) {
+    /// Waits until the channel is closed (at once if it is), at most `timeout` and only while
+    /// the task is not cancelled. "Closed" means its reader has taken everything the guest
+    /// wrote before closing.
+    /// - Returns: whether it is closed.
+    public func waitForClose(timeout: Duration?) async -> Bool {
+        await self.waitUntil(timeout: timeout) { $0.session == nil }
+    }
+
+    /// Waits until the open channel is negotiated (at once if it is), at most `timeout`.
+    /// A negotiation the guest answers late (its daemon started) still counts.
+    /// - Returns: whether it is negotiated.
+    public func waitForNegotiation(timeout: Duration?) async -> Bool {
+        await self.waitUntil(timeout: timeout) { $0.session?.isReady == true }
+    }
+
+    /// Waits until negotiation of the open channel finished.
+    /// - Throws: ``ICError/noCommonVersion``, ``ICError/negotiationUnanswered`` or
+    ///   ``ICError/notConnected`` (no channel open, or it closed).
+    public func ready() async throws(ICError) -> (framework: ICVersion, service: ICVersion) {
+        guard self.isConnected else { throw ICError.notConnected }
+        _ = await self.waitUntil(timeout: nil) { state in
+            guard let session = state.session else { return true }
+            if case .pending = session.negotiation { return false }
+            return true
+        }
+        return try self.state.withLock { state throws(ICError) -> (framework: ICVersion, service: ICVersion) in
+            switch state.session?.negotiation {
+            case .ready(let framework, let service)?: return (framework, service)
+            case .failed(let why)?: throw why
+            case .pending?, nil: throw ICError.notConnected
+            }
+        }
+    }
+
+    /// Runs `body` for every open of the channel whose negotiation succeeded, one after the
+    /// other, until the calling task is cancelled. `body` is cancelled when its channel ends,
+    /// so periodic work (heartbeats, time samples) follows each open — a re-open after any
+    /// gap starts it again, with its first message first.
+    public func whileOpen(_ body: @escaping @Sendable () async -> Void) async {
+        var last: UInt64 = 0
+        while !Task.isCancelled {
+            let next = await self.nextReadySession(after: last)
+            guard let next else { return }
+            last = next
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await body() }
+                group.addTask { _ = await self.waitUntil(timeout: nil) { $0.session?.id != next } }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// The next session after `last` that is open and negotiated; `nil` when cancelled.
+    func nextReadySession(after last: UInt64) async -> UInt64? {
+        let found = await self.waitUntil(timeout: nil) { state in
+            guard let session = state.session else { return false }
+            return session.id > last && session.isReady
+        }
+        guard found else { return nil }
+        return self.state.withLock { $0.session?.id }
+    }
+
+    /// Waits until `condition` holds of the state, `timeout` passes (forever when `nil`) or
+    /// the task is cancelled; re-checked on every open, negotiation and end.
+    /// - Returns: whether the condition holds.
+    func waitUntil(timeout: Duration?, _ condition: @escaping @Sendable (borrowing State) -> Bool) async -> Bool {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        while true {
+            if self.state.withLock({ condition($0) }) { return true }
+            if Task.isCancelled { return false }
+            if let deadline, ContinuousClock.now >= deadline { return false }
+            let id = self.state.withLock { state in
+                state.nextWatcher += 1
+                return state.nextWatcher
+            }
+            let timer = deadline.map { deadline in
+                Task { [weak self] in
+                    try? await Task.sleep(until: deadline)
+                    self?.wake(id)
+                }
+            }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let now: Bool = self.state.withLock { state in
+                        if condition(state) || state.expiredWatchers.remove(id) != nil { return true }
+                        state.watchers[id] = continuation
+                        return false
+                    }
+                    if now { continuation.resume() }
+                }
+            } onCancel: {
+                self.wake(id)
+            }
+            timer?.cancel()
+            self.state.withLock { _ = $0.expiredWatchers.remove(id) }
+        }
+    }
+
+    /// Ends one wait early (its time ran out, or its task was cancelled); one that has not
+    /// started waiting yet returns at once.
+    func wake(_ id: UInt64) {
         let waiter: CheckedContinuation<Void, Never>? = self.state.withLock { state in
-            guard let waiter = state.openWaiters.removeValue(forKey: id) else {
-                state.expiredWaiters.insert(id)
+            guard let waiter = state.watchers.removeValue(forKey: id) else {
+                state.expiredWatchers.insert(id)
                 return nil
             }
             return waiter
@@ -161,148 +282,36 @@ public final class ICHostDevice: HostDevice {
         waiter?.resume()
     }
 
-    /// Waits until negotiation finished (or the channel went away).
-    /// - Throws: ``ICError/noCommonVersion`` or ``ICError/notConnected``.
-    public func ready() async throws(ICError) -> (framework: ICVersion, service: ICVersion) {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now: Bool = self.state.withLock { state in
-                if case .pending = state.negotiation, state.channel != nil {
-                    state.readyWaiters.append(continuation)
-                    return false
-                }
-                return true
-            }
-            if now { continuation.resume() }
+    /// The session changed: every wait looks at its condition again.
+    func notifyWatchers() {
+        let watchers: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
+            defer { state.watchers = [:] }
+            return Array(state.watchers.values)
         }
-        return try self.state.withLock { state throws(ICError) -> (framework: ICVersion, service: ICVersion) in
-            switch state.negotiation {
-            case .ready(let framework, let service): return (framework, service)
-            case .failed(let why): throw state.channel == nil ? ICError.notConnected : why
-            case .pending: throw ICError.notConnected
-            }
-        }
-    }
-
-    /// Sends one request of `type` with `body` at the negotiated versions and returns the
-    /// guest's answer. One request is in flight at a time; others wait their turn.
-    public func transact(_ type: ICMessageType, body: [UInt8]) async throws(ICError) -> ICMessage {
-        let (framework, service) = try await self.ready()
-        var header = ICMessageHeader(frameworkVersion: framework, messageType: type, messageVersion: service, messageSize: 0)
-        header.flags = .hostRequest
-        let message: ICMessage
-        do { message = try ICMessage(header: header, body: body) } catch { throw ICError.badResponse("request too large: \(error)") }
-        return try await self.exchange(message)
-    }
-
-    /// The version negotiation of 06 §2.2.
-    func negotiate() async {
-        let outcome: Negotiation
-        if let request = try? ICNegotiation.request(framework: self.frameworkVersions, service: self.serviceVersions) {
-            do throws(ICError) {
-                let response = try await self.exchange(request)
-                if let chosen = try? ICNegotiation.chosen(in: response) {
-                    outcome = .ready(framework: chosen.framework, service: chosen.service)
-                } else {
-                    outcome = .failed(.noCommonVersion)
-                }
-            } catch {
-                outcome = .failed(error)
-            }
-        } else {
-            // Version lists too long to send: nothing can be agreed.
-            outcome = .failed(.noCommonVersion)
-        }
-        let waiters: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
-            state.negotiation = outcome
-            let waiters = state.readyWaiters
-            state.readyWaiters = []
-            return waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Sends `message` once nothing else is in flight; waits for its answer or the timeout.
-    func exchange(_ message: ICMessage) async throws(ICError) -> ICMessage {
-        await self.takeTurn()
-        defer { self.passTurn() }
-        guard let channel = self.state.withLock({ $0.channel }) else { throw ICError.notConnected }
-        let number = self.state.withLock { state in
-            defer { state.nextNumber += 1 }
-            return state.nextNumber
-        }
-        let timeout = self.timeout
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            self.finish(number, .failure(.timedOut))
-        }
-        defer { timer.cancel() }
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ICMessage, ICError>, Never>) in
-            self.state.withLock { $0.pending = (number, continuation) }
-            Task {
-                do {
-                    try await channel.send(inBand: message.encode()[...], transactionID: number)
-                } catch {
-                    self.finish(number, .failure(.notConnected))
-                }
-            }
-        }
-        return try result.get()
-    }
-
-    /// Completes request `number` (once: a late answer or timer finds nothing to complete).
-    func finish(_ number: UInt64, _ result: Result<ICMessage, ICError>) {
-        let continuation = self.state.withLock { state -> CheckedContinuation<Result<ICMessage, ICError>, Never>? in
-            guard let pending = state.pending, pending.number == number else { return nil }
-            state.pending = nil
-            return pending.continuation
-        }
-        continuation?.resume(returning: result)
-    }
-
-    /// A packet from the guest: the answer to the request in flight, or stale.
-    func response(_ packet: ChannelPacket) {
-        guard packet.descriptor.type == .dataInBand, let message = try? ICMessage(payload: packet.payload),
-            message.header.flags.contains(.response)
-        else {
-            self.state.withLock { $0.stale += 1 }
-            return
-        }
-        let number: UInt64? = self.state.withLock { state in
-            // Answers of another type are stale (from before a reset): dropped (06 §2.2).
-            guard let pending = state.pending else {
-                state.stale += 1
-                return nil
-            }
-            return pending.number
-        }
-        if let number { self.finish(number, .success(message)) }
-    }
-
-    func takeTurn() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let now: Bool = self.state.withLock { state in
-                if !state.busy {
-                    state.busy = true
-                    return true
-                }
-                state.queue.append(continuation)
-                return false
-            }
-            if now { continuation.resume() }
-        }
-    }
-
-    func passTurn() {
-        let next: CheckedContinuation<Void, Never>? = self.state.withLock { state in
-            if state.queue.isEmpty {
-                state.busy = false
-                return nil
-            }
-            return state.queue.removeFirst()
-        }
-        next?.resume()
+        for watcher in watchers { watcher.resume() }
     }
 
     /// Answers that matched no request in flight, or were malformed.
     public var staleAnswers: UInt64 { self.state.withLock { $0.stale } }
+}
+
+/// Where a host-side service stands, for `vmbus ctl status`.
+public enum ICPhase: Hashable, Sendable, CustomStringConvertible {
+    /// The guest has not opened the channel, or closed it.
+    case closed
+    /// Open; version negotiation has not finished.
+    case negotiating
+    /// Open and negotiated.
+    case open(framework: ICVersion, service: ICVersion)
+    /// Open, but negotiation failed (no common version, or never answered).
+    case failed(ICError)
+
+    public var description: String {
+        switch self {
+        case .closed: return "closed"
+        case .negotiating: return "open, negotiating"
+        case .open(let framework, let service): return "open, framework \(framework), version \(service)"
+        case .failed(let why): return "open, unusable: \(why)"
+        }
+    }
 }

@@ -71,18 +71,20 @@ public final class TimeSyncHost: Sendable {
         self.device = ICHostDevice(classID: DeviceClass.timeSync.classID, instance: instance, serviceVersions: versions)
     }
 
-    /// Sends a SYNC once the guest negotiated, then a SAMPLE every `interval` (OpenVMM: 5 s)
-    /// while the channel is open.
+    /// Sends a SYNC as soon as each open of the channel is negotiated — the first message
+    /// after every open, as Hyper-V does and as Linux relies on after a reboot or restore
+    /// (06 §5) — then a SAMPLE every `interval` (OpenVMM: 5 s) until that channel closes;
+    /// again after every re-open. Cancel the task to stop.
     @discardableResult
     public func start(interval: Duration = .seconds(5)) -> Task<Void, Never> {
         Task { [self] in
-            await self.device.waitForOpen()
-            guard (try? await self.device.ready()) != nil else { return }
-            var flags = TimeSyncFlags.sync
-            while !Task.isCancelled, self.device.isConnected {
-                try? await self.send(flags)
-                flags = .sample
-                try? await Task.sleep(for: interval)
+            await self.device.whileOpen {
+                var flags = TimeSyncFlags.sync
+                while !Task.isCancelled {
+                    try? await self.send(flags)
+                    flags = .sample
+                    try? await Task.sleep(for: interval)
+                }
             }
         }
     }
