@@ -95,7 +95,7 @@ let package = Package(
             swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusLoopbackTests",
-            dependencies: ["VMBusLoopback", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            dependencies: ["VMBusLoopback", "VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusChannelTests", dependencies: ["VMBusChannel", "VMBusMemory", "VMBusRing", "VMBusWire"],

@@ -308,3 +308,31 @@ int clinux_run_command(const char *path, char *const argv[], int timeout_ms, int
     }
     return result;
 }
+
+/* SIGINT and SIGTERM counted on an eventfd by a real signal handler, installed synchronously:
+ * a signal that arrives right after the call is never lost (a dispatch signal source registers
+ * asynchronously, and the ignored disposition it needs discards signals until it has). */
+static int clinux_termination_fd = -1;
+
+static void clinux_on_termination(int signal_number) {
+    (void)signal_number;
+    int saved = errno;
+    uint64_t one = 1;
+    ssize_t written = write(clinux_termination_fd, &one, sizeof(one));
+    (void)written;
+    errno = saved;
+}
+
+int clinux_termination_signals(void) {
+    if (clinux_termination_fd >= 0) return clinux_termination_fd;
+    int fd = eventfd(0, EFD_CLOEXEC);
+    if (fd < 0) return -1;
+    clinux_termination_fd = fd;
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = clinux_on_termination;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0) return -1;
+    return fd;
+}

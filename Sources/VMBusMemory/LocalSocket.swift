@@ -12,9 +12,11 @@ public final class LocalSocket: @unchecked Sendable {
 
     deinit { Glibc.close(self.fileDescriptor) }
 
-    /// A socket listening at `path` (an existing socket file there is replaced).
+    /// A socket listening at `path`. A stale socket file there (nobody answers on it) is
+    /// replaced; a live one, or a file that is not a socket, is refused with
+    /// ``MemoryError/pathInUse(path:why:)``.
     public static func listen(path: String, backlog: Int32 = 16) throws(MemoryError) -> LocalSocket {
-        _ = unsafe unlink(path)
+        try SocketPath.claim(path, type: Int32(SOCK_SEQPACKET.rawValue))
         let fd = unsafe clinux_seqpacket_listen(path, backlog)
         guard fd >= 0 else { throw MemoryError.system(call: "bind/listen \(path)", errno: errno) }
         return LocalSocket(taking: fd)

@@ -18,6 +18,8 @@ public enum MemoryError: Error, Hashable, Sendable {
     case outOfBounds(offset: Int, count: Int, size: Int)
     /// A page number (PFN) outside the memory it refers to.
     case pageOutOfRange(pfn: UInt64, pages: Int)
+    /// A socket path that cannot be listened on: a live process owns it, or it is not a socket.
+    case pathInUse(path: String, why: String)
 }
 
 extension MemoryError: CustomStringConvertible {
@@ -28,6 +30,7 @@ extension MemoryError: CustomStringConvertible {
         case .outOfBounds(let offset, let count, let size):
             return "access of \(count) bytes at \(offset) is outside \(size) bytes of memory"
         case .pageOutOfRange(let pfn, let pages): return "page \(pfn) is outside \(pages) pages of memory"
+        case .pathInUse(_, let why): return why
         }
     }
 }

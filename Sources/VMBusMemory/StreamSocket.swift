@@ -54,7 +54,7 @@ public final class StreamSocket: @unchecked Sendable {
         let fd: Int32
         switch address {
         case .unix(let path):
-            _ = unsafe unlink(path)
+            try SocketPath.claim(path, type: Int32(SOCK_STREAM.rawValue))
             fd = unsafe clinux_unix_listen(path, Int32(SOCK_STREAM.rawValue), backlog)
         case .tcp(let host, let port):
             fd = unsafe clinux_tcp_listen(host, Int32(port), backlog)

@@ -44,6 +44,24 @@ public final class EventFD: @unchecked Sendable {
     }
 }
 
+extension EventFD {
+    /// SIGINT and SIGTERM from now on, counted on an eventfd by a signal handler that is in
+    /// place when this returns — no signal sent after it is lost — instead of their default
+    /// action. ``wait()`` blocks until one arrived. The same eventfd for every call.
+    public static func terminationSignals() throws(MemoryError) -> EventFD {
+        let fd = clinux_termination_signals()
+        guard fd >= 0 else { throw MemoryError.system(call: "sigaction", errno: errno) }
+        return Self.termination.withLock { shared in
+            if let shared { return shared }
+            let made = EventFD(unchecked: fd)
+            shared = made
+            return made
+        }
+    }
+
+    static let termination = Locked<EventFD?>(nil)
+}
+
 /// Byte and datagram I/O on file descriptors, for the pipe and socket baselines of the
 /// benchmarks and, later, the transports. Safe wrappers over read(2) and write(2).
 public enum DescriptorIO {

@@ -161,19 +161,21 @@ final class AdminServer: Sendable {
         case "kvp":
             guard p.count >= 2, let poolNumber = UInt8(p[1]), poolNumber < 5 else { throw CLIError("kvp needs an operation and a pool 0–4") }
             let pool = KVPPool(rawValue: poolNumber)
-            switch (p[0], p.count) {
-            case ("get", 3):
-                guard let value = try await set.kvp.get(pool: pool, key: p[2]) else { throw CLIError("no key '\(p[2])' in pool \(poolNumber)") }
-                output(value)
-            case ("set", 4):
-                let status = try await set.kvp.set(pool: pool, key: p[2], value: p[3])
-                guard status.isSuccess else { throw CLIError("the guest refused: status \(status)") }
-            case ("delete", 3):
-                let status = try await set.kvp.delete(pool: pool, key: p[2])
-                guard status.isSuccess else { throw CLIError("no key '\(p[2])' in pool \(poolNumber)") }
-            case ("list", 2):
-                for entry in try await set.kvp.enumerate(pool: pool) { output("\(entry.key)=\(entry.value)") }
-            default: throw CLIError("kvp get POOL KEY | set POOL KEY VALUE | delete POOL KEY | list POOL")
+            try await daemonService("KVP", "hv_kvp_daemon") {
+                switch (p[0], p.count) {
+                case ("get", 3):
+                    guard let value = try await set.kvp.get(pool: pool, key: p[2]) else { throw CLIError("no key '\(p[2])' in pool \(poolNumber)") }
+                    output(value)
+                case ("set", 4):
+                    let status = try await set.kvp.set(pool: pool, key: p[2], value: p[3])
+                    guard status.isSuccess else { throw CLIError("the guest refused: status \(status)") }
+                case ("delete", 3):
+                    let status = try await set.kvp.delete(pool: pool, key: p[2])
+                    guard status.isSuccess else { throw CLIError("no key '\(p[2])' in pool \(poolNumber)") }
+                case ("list", 2):
+                    for entry in try await set.kvp.enumerate(pool: pool) { output("\(entry.key)=\(entry.value)") }
+                default: throw CLIError("kvp get POOL KEY | set POOL KEY VALUE | delete POOL KEY | list POOL")
+                }
             }
         case "copy":
             guard p.count >= 2 else { throw CLIError("copy needs SRC and GUEST_PATH") }
@@ -196,12 +198,32 @@ final class AdminServer: Sendable {
             }
             output("copied \(bytes.count) bytes to guest \(id):\(target)")
         case "backup":
-            for (operation, status) in try await set.vss.backup() {
+            let results = try await daemonService("VSS", "hv_vss_daemon") { try await set.vss.backup() }
+            for (operation, status) in results {
                 output("\(vssName(operation)): \(status.isSuccess ? "ok" : "failed (status \(status))")")
+            }
+            if let failed = results.first(where: { !$0.1.isSuccess }) {
+                let frozen = results.contains { $0.0 == .freeze && $0.1.isSuccess }
+                throw CLIError("backup failed at \(vssName(failed.0))\(frozen ? "" : "; nothing was frozen")")
             }
         default:
             throw CLIError("unknown command '\(command)'")
         }
+    }
+}
+
+/// Runs a request of a service that a Linux guest answers through a user-space daemon (KVP,
+/// VSS): an unanswered negotiation or a silent service is explained as the daemon not
+/// running, not as a bare timeout.
+func daemonService<R>(_ service: String, _ daemon: String, _ body: () async throws -> R) async throws -> R {
+    do {
+        return try await body()
+    } catch ICError.negotiationUnanswered {
+        throw CLIError(
+            "\(service) is not running in the guest: it opened the \(service) channel but never answered version "
+                + "negotiation (on Linux, start \(daemon))")
+    } catch ICError.timedOut {
+        throw CLIError("the guest's \(service) service did not answer in time (on Linux, is \(daemon) running?)")
     }
 }
 

@@ -37,6 +37,9 @@ struct GuestCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Guest memory size: bytes, or with K, M or G.", transform: parseSize)
     var memory: Int = 256 << 20
 
+    @Flag(name: .long, help: "Give the host monitor pages, so channels offered with MNF ('vmbus host --monitor') signal through them.")
+    var monitor = false
+
     @Flag(name: .long, help: "Print the bus (relid, class, instance, sub-channel, monitor id, rings) and exit.")
     var list = false
 
@@ -97,7 +100,7 @@ struct GuestCommand: AsyncParsableCommand {
         let logger = self.log.logger("vmbus.guest", default: .warning)
         let guest: LocalGuest
         do {
-            guest = try LocalGuest.connect(path: self.connect, memoryBytes: self.memory, logger: logger)
+            guest = try LocalGuest.connect(path: self.connect, memoryBytes: self.memory, monitorPages: self.monitor, logger: logger)
         } catch {
             throw CLIError("cannot connect to \(self.connect): \(error)")
         }
@@ -227,15 +230,20 @@ func parseSize(_ text: String) throws -> Int {
     return value * unit
 }
 
-/// Runs `action` on SIGINT or SIGTERM; keep the returned sources alive.
-func onTerminationSignal(_ action: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
-    [SIGINT, SIGTERM].map { signalNumber in
-        signal(signalNumber, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-        source.setEventHandler(handler: action)
-        source.resume()
-        return source
+/// Runs `action` (on a thread of its own) for each SIGINT or SIGTERM from now on; the handler
+/// is in place when this returns, so a signal sent right after is not lost. Keep the returned
+/// value alive as long as the action should run.
+func onTerminationSignal(_ action: @escaping @Sendable () -> Void) -> EventFD? {
+    guard let signals = try? EventFD.terminationSignals() else { return nil }
+    let thread = Thread {
+        while true {
+            signals.wait()
+            action()
+        }
     }
+    thread.name = "vmbus-signals"
+    thread.start()
+    return signals
 }
 
 /// `rounds` echo round trips of varying lengths, each checked byte for byte.

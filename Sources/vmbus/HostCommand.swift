@@ -15,7 +15,9 @@ struct HostCommand: ParsableCommand {
         commandName: "host",
         abstract: "Run a VMBus host that guest processes connect to over a Unix socket (spec 09).",
         discussion: """
-            Listens on SOCKET (a SOCK_SEQPACKET Unix socket; a stale socket file is replaced). Every \
+            Listens on SOCKET (a SOCK_SEQPACKET Unix socket). A stale socket file (left by a host \
+            that died) is replaced; a socket another host still listens on is refused, as is a \
+            path that is not a socket. Every \
             guest that connects gets its own bus with the configured devices. A guest that dies \
             (even by SIGKILL) only ends its own connection; its channels, GPADLs and mappings \
             are released and the host keeps serving. Stops on SIGINT or SIGTERM, saying goodbye \
@@ -26,7 +28,11 @@ struct HostCommand: ParsableCommand {
             integration services: heartbeat, shutdown, timesync, KVP, VSS, file copy) and hvsock \
             (Hyper-V socket services: echo on port 7, discard on port 9). Give \
             --device echo:3 for three echo devices; repeat --device for several kinds. Drive \
-            the services of connected guests with 'vmbus ctl --host ADMIN_SOCKET'.
+            the services of connected guests with 'vmbus ctl --host ADMIN_SOCKET'. With \
+            --monitor, echo and discard devices ask for monitored notification (MNF, spec 09 \
+            §2.3): a guest that supplies monitor pages ('vmbus guest --monitor') gets a monitor \
+            id per channel and signals by setting its bit in the monitor page, which the host \
+            scans; other guests get event signalling as before.
 
             --vsock-relay DIR exposes the guest's Hyper-V sockets as Unix sockets (the hybrid \
             vsock convention, implies --device hvsock): connect to DIR/vsock and write \
@@ -68,6 +74,9 @@ struct HostCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Echo devices answer from the channel's interrupt handler, on the event loop, instead of a task (lower latency).")
     var echoInterrupts = false
+
+    @Flag(name: .long, help: "Offer echo and discard devices with monitored notification (MNF): a guest that gives monitor pages gets monitor ids and signals through them.")
+    var monitor = false
 
     @OptionGroup var log: LogOptions
 
@@ -144,9 +153,10 @@ struct HostCommand: ParsableCommand {
                         let n = UInt32(devices.count)
                         let instance = GUID(data1: 0xEC40_0000 | n, data2: 0x5EED, data3: 0, data4: 0)
                         if kind == "discard" {
-                            devices.append(DiscardDevice(instance: instance))
+                            devices.append(DiscardDevice(instance: instance, wantsMonitor: self.monitor))
                         } else {
-                            let echo = EchoDevice(instance: instance, maximumSubChannels: 64, interruptDriven: self.echoInterrupts)
+                            let echo = EchoDevice(
+                                instance: instance, maximumSubChannels: 64, wantsMonitor: self.monitor, interruptDriven: self.echoInterrupts)
                             echo.attach(to: bus)
                             devices.append(echo)
                         }
@@ -216,16 +226,17 @@ extension HostCommand {
 /// clean up); ``wait()`` blocks until one arrives. Install it before announcing readiness, so
 /// a signal sent right after the announcement is not lost.
 final class TerminationSignal {
-    let done = DispatchSemaphore(value: 0)
-    let sources: [DispatchSourceSignal]
+    let signals: EventFD?
 
     init() {
-        let done = self.done
-        self.sources = onTerminationSignal { done.signal() }
+        self.signals = try? EventFD.terminationSignals()
     }
 
     func wait() {
-        self.done.wait()
-        withExtendedLifetime(self.sources) {}
+        guard let signals = self.signals else {
+            // No handler could be installed: the default action ends the process instead.
+            while true { sleep(3600) }
+        }
+        signals.wait()
     }
 }

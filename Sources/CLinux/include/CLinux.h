@@ -68,4 +68,8 @@ int clinux_epoll_wait(int ep, uint64_t *tokens, int max, int timeout_ms);
 /// stopped, -1 with errno if it could not start; `*status` is its wait status (-1 if lost).
 int clinux_run_command(const char *path, char *const argv[], int timeout_ms, int grace_ms, int *status);
 
+/// Installs SIGINT/SIGTERM handlers (once) that count signals on the returned eventfd; -1 on
+/// failure.
+int clinux_termination_signals(void);
+
 #endif

@@ -16,8 +16,9 @@ public final class DiscardDevice: HostDevice {
     public let offer: HostOffer
     let served = Locked<[UInt32: Task<Void, Never>]>([:])
 
-    public init(instance: GUID) {
-        self.offer = HostOffer(interfaceType: Discard.classID, interfaceInstance: instance)
+    /// - Parameter wantsMonitor: ask for monitored notification (MNF).
+    public init(instance: GUID, wantsMonitor: Bool = false) {
+        self.offer = HostOffer(interfaceType: Discard.classID, interfaceInstance: instance, wantsMonitor: wantsMonitor)
     }
 
     public func opened(_ channel: Channel, info: HostChannelInfo) {

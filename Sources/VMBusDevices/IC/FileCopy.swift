@@ -142,6 +142,9 @@ public final class FileCopyHost: Sendable {
         /// The guest answered this status to this step.
         case refused(step: String, ICStatus)
         case transport(ICError)
+        /// The guest closed the file-copy channel (or went away) during `step`, with `offset`
+        /// bytes of the file sent: the copy is incomplete.
+        case channelClosed(step: String, offset: Int)
         case source(String)
 
         public var description: String {
@@ -156,16 +159,25 @@ public final class FileCopyHost: Sendable {
                 }
                 return "\(step): \(meaning) (status \(status))"
             case .transport(let error): return "\(error)"
+            case .channelClosed(let step, let offset):
+                return "the guest closed the file-copy channel during '\(step)' after \(offset) bytes: the copy is incomplete"
             case .source(let why): return "source: \(why)"
             }
         }
     }
 
-    func step(_ name: String, _ message: FileCopyMessage) async throws(CopyError) {
+    /// One request of the copy; `offset` is how much of the file went before it.
+    func step(_ name: String, at offset: Int, _ message: FileCopyMessage) async throws(CopyError) {
         var writer = WireWriter()
         do { try message.write(to: &writer) } catch { throw CopyError.source("\(error)") }
         let answer: ICMessage
-        do { answer = try await self.device.transact(.fileCopy, body: writer.bytes) } catch { throw CopyError.transport(error) }
+        do {
+            answer = try await self.device.transact(.fileCopy, body: writer.bytes)
+        } catch .notConnected where self.device.openCount > 0 {
+            throw CopyError.channelClosed(step: name, offset: offset)
+        } catch {
+            throw CopyError.transport(error)
+        }
         guard answer.header.status.isSuccess else { throw CopyError.refused(step: name, answer.header.status) }
     }
 
@@ -177,21 +189,21 @@ public final class FileCopyHost: Sendable {
         _ data: [UInt8], name: String, directory: String, flags: FileCopyFlags = [], cancelAfter: Int? = nil,
         progress: (Int, Int) -> Void = { _, _ in }
     ) async throws(CopyError) {
-        try await self.step("start", FileCopyMessage(
+        try await self.step("start", at: 0, FileCopyMessage(
             operation: .startFileCopy,
             content: .start(fileName: name, pathName: directory, flags: flags, fileSize: UInt64(data.count))))
         var offset = 0
         while offset < data.count {
             if let cancelAfter, offset >= cancelAfter {
-                try await self.step("cancel", FileCopyMessage(operation: .cancelFileCopy, content: .headerOnly))
+                try await self.step("cancel", at: offset, FileCopyMessage(operation: .cancelFileCopy, content: .headerOnly))
                 return
             }
             let end = min(offset + FileCopyMessage.maximumFragment, data.count)
-            try await self.step("write", FileCopyMessage(
+            try await self.step("write", at: offset, FileCopyMessage(
                 operation: .writeToFile, content: .write(offset: UInt64(offset), data: Array(data[offset..<end]))))
             offset = end
             progress(offset, data.count)
         }
-        try await self.step("complete", FileCopyMessage(operation: .completeFileCopy, content: .headerOnly))
+        try await self.step("complete", at: data.count, FileCopyMessage(operation: .completeFileCopy, content: .headerOnly))
     }
 }
