@@ -63,9 +63,8 @@ public struct FileCopyDestination: Hashable, Sendable {
     /// The guest path the file ends up at.
     public var path: String { self.directory + self.name }
 
-    /// Whether every character of the directory and the name is ASCII. Linux's daemon keeps
-    /// only ASCII: it turns each UTF-16 unit of 0x80 or more into one other byte (an `X` in
-    /// today's daemon), so such a copy "succeeds" under another name. Our guest keeps the name
-    /// whole.
+    /// Whether every character of the directory and the name is ASCII. Linux's daemon converts
+    /// only ASCII (it writes `X` for UTF-16 units of 0x80 or more), so a copy with any other
+    /// character "succeeds" there under a mangled name. Our guest keeps the name whole.
     public var isASCII: Bool { (self.directory + self.name).unicodeScalars.allSatisfy(\.isASCII) }
 }
