@@ -92,10 +92,12 @@ public final class MappedMemory: @unchecked Sendable {
         return try map(fileDescriptor: fd, size: size, taking: true)
     }
 
-    /// Maps a file shared. With `create`, the file is created (or truncated) to `size` bytes;
+    /// Maps a file shared. With `create`, the file is created, or emptied if it exists, then
+    /// sized to `size` bytes, so every byte reads zero (nothing of an old file survives);
     /// otherwise `size` may be `nil` to map the whole existing file.
     public static func file(path: String, size: Int? = nil, create: Bool = false) throws(MemoryError) -> MappedMemory {
-        let fd = unsafe open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
+        // O_TRUNC first: resizing alone would keep the old bytes below the new size.
+        let fd = unsafe open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0o600)
         guard fd >= 0 else { throw MemoryError.system(call: "open(\(path))", errno: errno) }
         var length = size ?? 0
         if create {

@@ -17,8 +17,9 @@ public struct RingPairFile: Sendable {
     /// Size of each ring, control page included.
     public let ringSize: Int
 
-    /// Creates (or truncates) `path` with two initialised rings (zeroed control pages, feature
-    /// bit `pending_send_sz` set, as Linux prepares them before OpenChannel).
+    /// Creates `path`, or replaces what it held, with two initialised rings: every byte zero
+    /// except feature bit `pending_send_sz` in each control page, as Linux prepares them before
+    /// OpenChannel. An existing file ends up exactly as a new one would.
     public static func create(path: String, ringSize: Int) throws(MemoryError) -> RingPairFile {
         guard ringSize >= RingSize.minimum, ringSize % RingSize.pageSize == 0 else {
             throw MemoryError.invalidSize(ringSize)

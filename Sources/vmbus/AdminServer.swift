@@ -180,23 +180,20 @@ final class AdminServer: Sendable {
         case "copy":
             guard p.count >= 2 else { throw CLIError("copy needs SRC and GUEST_PATH") }
             guard let data = FileManager.default.contents(atPath: p[0]) else { throw CLIError("cannot read \(p[0])") }
-            let target = p[1]
-            let slash = target.lastIndex(of: "/")
-            let directory = slash.map { String(target[..<$0]) } ?? "."
-            let name = slash.map { String(target[target.index(after: $0)...]) } ?? target
+            let target = try FileCopyDestination(guestPath: p[1], sourcePath: p[0])
             var flags: FileCopyFlags = []
             if p.contains("overwrite") { flags.insert(.overwrite) }
             if p.contains("create-path") { flags.insert(.createPath) }
             let bytes = [UInt8](data)
             var last = -1
-            try await set.fileCopy.copy(bytes, name: name, directory: directory.isEmpty ? "/" : directory, flags: flags) { sent, total in
+            try await set.fileCopy.copy(bytes, to: target, flags: flags) { sent, total in
                 let percent = total == 0 ? 100 : sent * 100 / total
                 if percent != last {
                     last = percent
                     progress("\(sent) \(total)")
                 }
             }
-            output("copied \(bytes.count) bytes to guest \(id):\(target)")
+            output("copied \(bytes.count) bytes to guest \(id):\(target.path)")
         case "backup":
             let results = try await daemonService("VSS", "hv_vss_daemon") { try await set.vss.backup() }
             for (operation, status) in results {

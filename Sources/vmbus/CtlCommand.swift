@@ -118,11 +118,12 @@ struct CtlCopy: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "copy", abstract: "Copy a file into the guest (fcopy), with a progress bar.")
     @OptionGroup var target: CtlTarget
     @Argument(help: "The file to send (read by the host process).") var source: String
-    @Argument(help: "The guest path to write.") var guestPath: String
+    @Argument(help: "The guest path to write; ending in '/', a directory that gets the source's file name.") var guestPath: String
     @Flag(name: .long, help: "Replace an existing file.") var overwrite = false
     @Flag(name: .long, help: "Create missing directories.") var createPath = false
     func run() throws {
         let path = URL(fileURLWithPath: self.source).standardizedFileURL.path
+        warnAboutNonASCIICopyName(guestPath: self.guestPath, source: path)
         try self.target.request(
             "copy", [path, self.guestPath] + (self.overwrite ? ["overwrite"] : []) + (self.createPath ? ["create-path"] : []),
             progressBar: true)

@@ -38,7 +38,7 @@ struct RingTarget: ParsableArguments {
 struct RingInit: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "init", abstract: "Create a ring-pair file.")
 
-    @Argument(help: "The file to create (truncated if it exists).")
+    @Argument(help: "The file to create; an existing one is rewritten exactly as a new one (all zero but the feature bits).")
     var file: String
 
     @Option(name: .long, help: "Bytes per ring, control page included: a multiple of 4096, at least 8192.")
@@ -134,8 +134,14 @@ struct RingSend: ParsableCommand {
 
     @OptionGroup var target: RingTarget
 
-    @Option(name: .long, help: "Most data bytes per packet.")
-    var packetSize: Int = 4088
+    /// The largest packet data of the smallest ring `init` makes (8192 bytes: 4096 of data),
+    /// so the default fits every ring: 4096 − 16 (admission rule and trailer) − 16 (descriptor)
+    /// − 8 (pipe header) = 4056.
+    static let defaultPacketSize = RingSize.maximumPacketLength(dataSize: RingSize.minimum - RingControlPage.size)
+        - PacketDescriptor.wireSize - PipeHeader.wireSize
+
+    @Option(name: .long, help: "Most data bytes per packet (at most the ring's data size − 40).")
+    var packetSize: Int = Self.defaultPacketSize
 
     @Option(name: .long, help: "Stop after this many packets (default: until end of input).")
     var count: Int?
@@ -190,15 +196,15 @@ struct RingRecv: ParsableCommand {
             }
             idle = 0
             reader.copyPayload(of: packet, into: &buffer)
-            let data: HvSockData
+            let data: ArraySlice<UInt8>
             do {
-                data = try HvSockData(payload: buffer[...])
+                data = try pipeData(buffer[...])
             } catch {
                 throw CLIError("packet \(received) is not a pipe DATA packet: \(error)")
             }
             received += 1
-            if data.isFIN { break }
-            output.write(Data(data.data))
+            if data.isEmpty { break }
+            output.write(Data(data))
             // Free space in batches of 16, but promptly, so a blocked writer resumes.
             if received % 16 == 0 { _ = try reader.commit() }
         }
@@ -212,6 +218,22 @@ func openPair(_ path: String) throws -> RingPairFile {
     } catch {
         throw CLIError("cannot open ring-pair file \(path): \(error)")
     }
+}
+
+/// The data of one packet `ring send` wrote: a DATA pipe header and exactly that many bytes
+/// (padding after them is ignored). Unlike hvsock's packets (``HvSockData``) there is no
+/// 16 KiB limit: `send` fills packets as large as the ring takes, and `recv` takes them all.
+/// - Throws: ``WireError`` for a short header or data, or a pipe type other than DATA.
+func pipeData(_ payload: ArraySlice<UInt8>) throws(WireError) -> ArraySlice<UInt8> {
+    var reader = WireReader(payload)
+    let header = try PipeHeader(from: &reader)
+    guard header.type == .data else {
+        throw WireError.invalidField(name: "pipe packet type", value: UInt64(header.type.rawValue))
+    }
+    guard let size = Int(exactly: header.length) else {
+        throw WireError.invalidField(name: "pipe data length", value: UInt64(header.length))
+    }
+    return try reader.readBytes(size)
 }
 
 /// Fills `frame` with a DATA pipe header and `chunk`.

@@ -146,3 +146,81 @@ import Foundation
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["host", "--listen", "x", "--log-level", "loud"]) }
     }
 }
+
+/// `vmbus ring` commands agree with each other: `init` leaves nothing of an old file, `recv`
+/// takes every packet `send` writes, and `send`'s defaults suit every ring `init` makes.
+@Suite struct RingToolConsistencyTests {
+    func scratch() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-ring-\(UInt64.random(in: 0...UInt64.max))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    func run(_ arguments: [String], input: [UInt8]? = nil) async throws -> (status: Int32, output: String, errors: String) {
+        try await Spawned(arguments, input: input).finish()
+    }
+
+    /// Old packets and an old control page must not survive in the new rings, whatever the old
+    /// ring size was.
+    @Test(arguments: [65536, 16384])
+    func initOverAnOldFileLeavesItExactlyAsANewOne(oldRingSize: Int) async throws {
+        let directory = try self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let old = directory + "/old", fresh = directory + "/fresh"
+        #expect(try await self.run(["ring", "init", old, "--ring-size", "\(oldRingSize)"]).status == 0)
+        let sent = try await self.run(["ring", "send", old, "--packet-size", "3000"], input: [UInt8](repeating: 0xAB, count: 10_000))
+        #expect(sent.status == 0, "\(sent.errors)")
+        #expect(try await self.run(["ring", "init", old, "--ring-size", "16384"]).status == 0)
+        #expect(try await self.run(["ring", "init", fresh, "--ring-size", "16384"]).status == 0)
+        let reused = try Data(contentsOf: URL(fileURLWithPath: old))
+        let new = try Data(contentsOf: URL(fileURLWithPath: fresh))
+        #expect(reused.count == new.count)
+        #expect(reused == new, "\(zip(reused, new).filter { $0 != $1 }.count) bytes differ from a fresh file")
+    }
+
+    /// Packets above hvsock's 16 KiB data limit, which `send` writes into a large ring.
+    @Test func recvTakesThePacketsSendWritesAboveSixteenKiB() async throws {
+        let directory = try self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pair = directory + "/rings"
+        #expect(try await self.run(["ring", "init", pair, "--ring-size", "65536"]).status == 0)
+        let data = (0..<45_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) }
+        // 20000 + 20000 + 5000 and the end packet fit the 60 KiB data area: send ends by itself.
+        let sent = try await self.run(["ring", "send", pair, "--packet-size", "20000"], input: data)
+        #expect(sent.status == 0, "\(sent.errors)")
+        let received = try await Spawned(["ring", "recv", pair]).finishBytes()
+        #expect(received.status == 0, "\(received.errors)")
+        #expect(received.output == data)
+    }
+
+    /// The default packet size fits the smallest ring (8192 bytes): send and recv stream
+    /// through it with no options.
+    @Test func theDefaultPacketSizeFitsTheSmallestRing() async throws {
+        let directory = try self.scratch()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pair = directory + "/rings"
+        #expect(try await self.run(["ring", "init", pair, "--ring-size", "8192"]).status == 0)
+        // Less than a pipe's buffer each way, so neither process waits on this test's reads.
+        let data = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        let receiver = try Spawned(["ring", "recv", pair])
+        let sender = try Spawned(["ring", "send", pair], input: data)
+        let sent = await sender.finish()
+        #expect(sent.status == 0, "\(sent.errors)")
+        #expect(sent.errors.contains("sent 40000 bytes in 11 packets"), "\(sent.errors)")
+        let received = await receiver.finishBytes()
+        #expect(received.status == 0, "\(received.errors)")
+        #expect(received.output == data)
+    }
+}
+
+extension Spawned {
+    /// ``finish()`` with standard output as bytes.
+    func finishBytes() async -> (status: Int32, output: [UInt8], errors: String) {
+        await offThePool {
+            let output = [UInt8](self.output.fileHandleForReading.readDataToEndOfFile())
+            let errors = String(decoding: self.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            self.process.waitUntilExit()
+            return (self.process.terminationStatus, output, errors)
+        }
+    }
+}

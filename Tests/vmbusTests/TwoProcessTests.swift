@@ -197,6 +197,14 @@ func ctl(_ arguments: [String], admin: String) async throws -> (status: Int32, o
         #expect(FileManager.default.contents(atPath: work + "/root/in/file.bin") == Data(bytes))
         let again = try await ctl(["copy", source, "in/file.bin"], admin: admin)
         #expect(again.status == 1 && again.errors.contains("exists"))
+        // Nested missing directories, a directory as the destination, a name outside ASCII
+        // (kept whole by our guest, with a warning about Linux's daemon).
+        let nested = try await ctl(["copy", source, "a/b/c/", "--create-path"], admin: admin)
+        #expect(nested.status == 0 && !nested.errors.contains("warning"), "\(nested)")
+        #expect(FileManager.default.contents(atPath: work + "/root/a/b/c/source.bin") == Data(bytes))
+        let unicode = try await ctl(["copy", source, "a/b/c/ünï.bin"], admin: admin)
+        #expect(unicode.status == 0 && unicode.errors.contains("warning: 'a/b/c/ünï.bin' is not plain ASCII"), "\(unicode)")
+        #expect(FileManager.default.contents(atPath: work + "/root/a/b/c/ünï.bin") == Data(bytes))
         // KVP survives a guest restart.
         guest.kill(SIGTERM)
         #expect(await guest.finish().status == 0)

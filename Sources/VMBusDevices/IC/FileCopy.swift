@@ -181,6 +181,19 @@ public final class FileCopyHost: Sendable {
         guard answer.header.status.isSuccess else { throw CopyError.refused(step: name, answer.header.status) }
     }
 
+    /// Copies `data` to `destination` in the guest: its directory goes out with the trailing
+    /// `/` that Linux's daemon needs to create every missing component (``FileCopyDestination``).
+    /// - Parameters:
+    ///   - flags: overwrite, create the missing directories.
+    ///   - progress: called after each fragment with (bytes sent, total).
+    /// - Throws: ``CopyError`` with the step the guest refused, or the transport's failure.
+    public func copy(
+        _ data: [UInt8], to destination: FileCopyDestination, flags: FileCopyFlags = [],
+        progress: (Int, Int) -> Void = { _, _ in }
+    ) async throws(CopyError) {
+        try await self.copy(data, name: destination.name, directory: destination.directory, flags: flags, progress: progress)
+    }
+
     /// Copies `data` to `directory/name` in the guest.
     /// - Parameters:
     ///   - cancelAfter: send CANCEL instead of COMPLETE once this many bytes went (tests, aborts).

@@ -1,4 +1,3 @@
-import Foundation
 import Synchronization
 import VMBusChannel
 import VMBusHost
@@ -22,8 +21,9 @@ extension KVPIPHandler {
     public func setBinaryIPInfo(_ info: KVPIPInfoBinary) -> Bool { false }
 }
 
-/// The guest side of KVP (06 §6): pools in a ``KVPStore``, the AUTO pool generated from the
-/// system, IP operations through a ``KVPIPHandler``. Answers overwrite the request body in
+/// The guest side of KVP (06 §6): pools in a ``KVPStore``, the AUTO pool from the system's facts
+/// (``KVPAutoPool``, what Linux's `hv_kvp_daemon` reports), IP operations through a
+/// ``KVPIPHandler``. Answers overwrite the request body in
 /// place; the response is as long as the request.
 public final class KVPGuest: ICGuestService {
     public let name = "hv_kvp"
@@ -33,34 +33,22 @@ public final class KVPGuest: ICGuestService {
     public let maximumPacketLength = 16384
     public let store: KVPStore
     let ipHandler: (any KVPIPHandler)?
-    /// Pool AUTO's fixed index → key table, with this system's values (06 §6.3).
-    let auto: [(key: String, value: String)]
+    /// Pool AUTO: the fixed index → key table and its facts (06 §6.3).
+    public let autoPool: KVPAutoPool
 
-    public init(store: KVPStore = KVPStore(), ipHandler: (any KVPIPHandler)? = nil, serviceVersions: [ICVersion] = ICVersions.linuxKVP) {
+    /// - Parameters:
+    ///   - store: pools 0, 1, 3 and 4.
+    ///   - ipHandler: answers the IP operations; without one every adapter is unknown.
+    ///   - serviceVersions: the KVP versions offered, preferred first.
+    ///   - autoPool: the facts pool AUTO reports; by default this machine's.
+    public init(
+        store: KVPStore = KVPStore(), ipHandler: (any KVPIPHandler)? = nil, serviceVersions: [ICVersion] = ICVersions.linuxKVP,
+        autoPool: KVPAutoPool = .system()
+    ) {
         self.serviceVersions = serviceVersions
         self.store = store
         self.ipHandler = ipHandler
-        let info = ProcessInfo.processInfo
-        let version = info.operatingSystemVersion
-        #if arch(x86_64)
-        let architecture = "x86_64"
-        #elseif arch(arm64)
-        let architecture = "aarch64"
-        #else
-        let architecture = "unknown"
-        #endif
-        self.auto = [
-            ("FullyQualifiedDomainName", info.hostName),
-            ("IntegrationServicesVersion", "3.1"),
-            ("NetworkAddressIPv4", ""),
-            ("NetworkAddressIPv6", ""),
-            ("OSBuildNumber", info.operatingSystemVersionString),
-            ("OSName", "Linux"),
-            ("OSMajorVersion", "\(version.majorVersion)"),
-            ("OSMinorVersion", "\(version.minorVersion)"),
-            ("OSVersion", info.operatingSystemVersionString),
-            ("ProcessorArchitecture", architecture),
-        ]
+        self.autoPool = autoPool
     }
 
     public func answer(_ message: inout ICMessage, version: ICVersion) -> ICDisposition {
@@ -103,7 +91,7 @@ public final class KVPGuest: ICGuestService {
         case (.enumerate, .enumerate(let index, _)):
             let entry: (key: String, value: String)?
             if request.pool == .auto {
-                entry = Int(index) < self.auto.count ? self.auto[Int(index)] : nil
+                entry = Int(exactly: index).flatMap { self.autoPool.entry(at: $0) }
             } else {
                 entry = try? self.store.entry(pool: pool, index: Int(index))
             }
