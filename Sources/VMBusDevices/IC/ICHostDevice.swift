@@ -54,6 +54,9 @@ public final class ICHostDevice: HostDevice {
         var queue: [CheckedContinuation<Void, Never>] = []
         var busy = false
         var stale: UInt64 = 0
+        /// Counts opens, so a negotiation that ends after its channel closed and the next one
+        /// opened cannot overwrite the new open's state.
+        var opens: UInt64 = 0
     }
 
     let state = Locked(State())
@@ -85,15 +88,16 @@ public final class ICHostDevice: HostDevice {
     public var isConnected: Bool { self.state.withLock { $0.channel != nil } }
 
     public func opened(_ channel: Channel, info: HostChannelInfo) {
-        let waiters = self.state.withLock { state in
+        let (waiters, open) = self.state.withLock { state in
             state.channel = channel
             state.negotiation = .pending
+            state.opens += 1
             defer { state.openWaiters = [:] }
-            return Array(state.openWaiters.values)
+            return (Array(state.openWaiters.values), state.opens)
         }
         for waiter in waiters { waiter.resume() }
         Task { _ = try? await channel.receive { packet in self.response(packet) } }
-        Task { await self.negotiate() }
+        Task { await self.negotiate(open: open) }
     }
 
     public func closed(relid: UInt32) {
@@ -194,8 +198,8 @@ public final class ICHostDevice: HostDevice {
         return try await self.exchange(message)
     }
 
-    /// The version negotiation of 06 §2.2.
-    func negotiate() async {
+    /// The version negotiation of 06 §2.2 for open number `open`.
+    func negotiate(open: UInt64) async {
         let outcome: Negotiation
         if let request = try? ICNegotiation.request(framework: self.frameworkVersions, service: self.serviceVersions) {
             do throws(ICError) {
@@ -213,6 +217,9 @@ public final class ICHostDevice: HostDevice {
             outcome = .failed(.noCommonVersion)
         }
         let waiters: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
+            // A program that attached and left unanswered, then the next one attached: this
+            // outcome belongs to the old open; the new open's negotiation decides.
+            guard state.opens == open else { return [] }
             state.negotiation = outcome
             let waiters = state.readyWaiters
             state.readyWaiters = []
