@@ -88,6 +88,8 @@ final class ExportedDevice: Sendable {
     }
     let state = Locked(Open())
 
+    let root: String
+
     init(
         device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int, root: String,
         log: @escaping @Sendable (String) -> Void
@@ -97,6 +99,7 @@ final class ExportedDevice: Sendable {
         self.index = index
         self.ringSize = ringSize
         self.log = log
+        self.root = root
         let offer = device.offer
         self.devicePath = root + "/sys/bus/vmbus/devices/\(offer.interfaceInstance)"
         self.nodePath = root + "/dev/uio\(index)"
@@ -124,6 +127,8 @@ final class ExportedDevice: Sendable {
             }
             try? fm.removeItem(atPath: self.devicePath + "/driver")
             try fm.createSymbolicLink(atPath: self.devicePath + "/driver", withDestinationPath: "../../drivers/uio_hv_generic")
+            try Self.linkUioClass(
+                root: root, devicePath: self.devicePath, instance: "\(offer.interfaceInstance)", index: index, relid: relid)
         } catch {
             throw UioError.unavailable("cannot write the sysfs tree at \(self.devicePath): \(error.localizedDescription)")
         }
@@ -254,6 +259,7 @@ final class ExportedDevice: Sendable {
         }
         self.server.shutdown()
         LocalSocket.removeFile(path: self.nodePath)
+        self.unlinkUioClass()
         for channel in channels.reversed() { channel.close(.rescinded) }
         client?.shutdown()
         try? FileManager.default.removeItem(atPath: self.devicePath)
