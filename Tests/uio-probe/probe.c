@@ -6,7 +6,7 @@
 // It answers the host's IC version negotiation, then waits for the first file-copy message
 // (which the host sends only once negotiation succeeded), refuses it as "file exists" so the
 // host's copy ends at once, and exits 0. Each step is printed on standard output. Exit 1:
-// a call failed; 2: the host sent something unexpected.
+// a call failed; 2: the host sent something unexpected. `--edges` checks failures instead.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -129,7 +129,24 @@ static int fail(const char *what) {
     return 1;
 }
 
-int main(void) {
+// --edges: the failures a program must see as it would on a kernel — a map the export does
+// not back, a read of the wrong size, and reads after the host rescinded the device (the
+// caller stops the host once "waiting for the rescind" is printed).
+static int edges(int fd) {
+    long page = sysconf(_SC_PAGESIZE);
+    void *monitor = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 2 * page);
+    printf("mmap of map 2: %s\n", monitor == MAP_FAILED ? strerror(errno) : "mapped");
+    uint64_t wide;
+    printf("read of 8 bytes: %s\n", read(fd, &wide, 8) < 0 ? strerror(errno) : "succeeded");
+    printf("waiting for the rescind\n");
+    fflush(stdout);
+    int32_t word;
+    while (pread(fd, &word, 4, 0) == 4) continue;
+    printf("pread after the rescind: %s\n", strerror(errno));
+    return 0;
+}
+
+int main(int argc, char **argv) {
     DIR *directory = opendir(FCOPY_DEVICE "/uio");
     if (!directory) return fail("opendir " FCOPY_DEVICE "/uio");
     char node[64] = "";
@@ -151,6 +168,7 @@ int main(void) {
     printf("opened %s, map 0 is %lu bytes\n", path, map_bytes);
     uint8_t *rings = mmap(NULL, map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (rings == MAP_FAILED) return fail("mmap map 0");
+    if (argc > 1 && strcmp(argv[1], "--edges") == 0) return edges(fd);
     struct ring outbound = ring_at(rings, map_bytes / 2), inbound = ring_at(rings + map_bytes / 2, map_bytes / 2);
     static uint8_t message[16384];
     for (int negotiated = 0, first = 1;; first = 0) {
