@@ -248,7 +248,10 @@ final class ExportedDevice: Sendable {
         }
         let bytes: [UInt8] = [UInt8(truncatingIfNeeded: count), UInt8(truncatingIfNeeded: count >> 8),
                               UInt8(truncatingIfNeeded: count >> 16), UInt8(truncatingIfNeeded: count >> 24)]
-        try? client?.write(bytes[...])
+        // uio keeps a counter, not a queue: a program that does not read must not block the
+        // host (this runs on whatever thread signalled). A full socket already holds a
+        // wake-up, and the next read's count still includes this one.
+        client?.sendIfRoom(bytes[...])
     }
 
     /// Rescind: the node goes (the reader sees the end), then the device's directory.

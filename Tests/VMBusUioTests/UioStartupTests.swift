@@ -4,7 +4,7 @@ import Testing
 import VMBusChannel
 import VMBusDevices
 import VMBusMemory
-import VMBusUio
+@testable import VMBusUio
 import VMBusWire
 
 /// A uio program's start-up as Linux's `hv_fcopy_uio_daemon` does it: open the node, map the
@@ -96,5 +96,40 @@ extension UioStartupTests {
         #expect(FileManager.default.contents(atPath: root + "/after.txt") == Data([1, 2, 3]))
         notifier.shutdown()
         _ = await served.value
+    }
+}
+
+extension UioStartupTests {
+    /// A program that attaches and never reads its node: the host's interrupts must not
+    /// block the host once the socket is full (uio counts, it does not queue), and the
+    /// program, when it finally reads, still wakes.
+    @Test func aProgramThatNeverReadsCannotBlockTheHostsInterrupts() async throws {
+        let directory = scratchDirectory("uio-unread")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let export = try UioExport(directory: directory)
+        defer { export.stop() }
+        let echo = EchoDevice(instance: GUID(data1: 0xEC40_0100, data2: 0x5EED, data3: 0, data4: 0), maximumSubChannels: 0)
+        try export.export(echo, relid: 3, index: 0, ringSize: 32768)
+        let device = try UioDevice.find(root: export.sysfsRoot, classID: Echo.classID)
+        let notifier = try UioNotifier(path: device.nodePath)
+        defer { notifier.shutdown() }
+        let exported = try #require(export.devices.withLock { $0[3] })
+        // Far more 4-byte counts than a socket buffers; each blocking send would stall here.
+        let finished = await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            let once = Locked(false)
+            let finish: @Sendable (Bool) -> Void = { value in
+                if !once.withLock({ old in defer { old = true }; return old }) { done.resume(returning: value) }
+            }
+            Thread {
+                for _ in 0..<200_000 { exported.interruptGuest(3) }
+                finish(true)
+            }.start()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 20) {
+                notifier.shutdown()  // unblocks a stalled send, so the test ends
+                finish(false)
+            }
+        }
+        #expect(finished, "the host blocked on a program that does not read")
+        #expect(await Self.interrupt(notifier, within: 5) != nil)
     }
 }
