@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+// The helpers below are shared between this library's files but must not become symbols a
+// preloaded program (or another library) could bind to.
+#pragma GCC visibility push(hidden)
+
 // Looks a libc function up behind this library, once; aborts the process when libc lacks it,
 // because carrying on would call through a null pointer at a random later moment.
 void *vmbus_uio_real(const char *name);
@@ -35,5 +39,7 @@ int vmbus_uio_connect(int number, int flags);
 
 // The uio number behind a descriptor this library opened, or -1 for any other descriptor.
 int vmbus_uio_fd_number(int fd);
+
+#pragma GCC visibility pop
 
 #endif

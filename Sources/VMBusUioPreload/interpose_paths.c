@@ -29,7 +29,8 @@ static int open_path(const char *target, int flags) {
 #define OPEN_LIKE(name, params, call) \
     int name params { \
         mode_t mode = 0; \
-        if (flags & (O_CREAT | O_TMPFILE)) { \
+        /* O_TMPFILE shares its O_DIRECTORY bit: only the whole flag means a mode follows */ \
+        if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) { \
             va_list args; \
             va_start(args, flags); \
             mode = va_arg(args, mode_t); \

@@ -197,7 +197,7 @@ static void *node_mmap(int number, void *address, size_t length, int protection,
         errno = EINVAL;
         return MAP_FAILED;
     }
-    struct stat info;
+    struct stat info = {0};
     REAL(close, int (*)(int));
     REAL(mmap64, void *(*)(void *, size_t, int, int, int, off64_t));
     if (fstat(fd, &info) != 0 || length == 0 || length > (size_t)info.st_size) {
