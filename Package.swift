@@ -21,6 +21,9 @@ let package = Package(
         .library(name: "VMBusLocal", targets: ["VMBusLocal"]),
         .library(name: "VMBusDevices", targets: ["VMBusDevices"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
+        // LD_PRELOAD shim that runs unmodified uio_hv_generic programs against the export of
+        // `vmbus host --uio-export` (docs/UIO-EXPORT.md): libvmbus-uio-preload.so.
+        .library(name: "vmbus-uio-preload", type: .dynamic, targets: ["VMBusUioPreload"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -73,6 +76,8 @@ let package = Package(
         .target(
             name: "VMBusUio", dependencies: ["VMBusHost", "VMBusChannel", "VMBusMemory", "VMBusRing", "VMBusWire"],
             swiftSettings: strictSafety),
+        // The preload library's C code: interposes libc calls, links only libc and libdl.
+        .target(name: "VMBusUioPreload", linkerSettings: [.linkedLibrary("dl")]),
         .executableTarget(
             name: "vmbus",
             dependencies: [
@@ -102,6 +107,9 @@ let package = Package(
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
-        .testTarget(name: "vmbusTests", dependencies: ["vmbus", "VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
+        // A minimal C uio driver for the file-copy device, run by the tests under the preload
+        // library (never shipped).
+        .executableTarget(name: "uio-probe", path: "Tests/uio-probe"),
+        .testTarget(name: "vmbusTests", dependencies: ["vmbus", "uio-probe", "VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
     ]
 )

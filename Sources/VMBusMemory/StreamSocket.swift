@@ -109,6 +109,24 @@ public final class StreamSocket: @unchecked Sendable {
         }
     }
 
+    /// Sends `bytes` only if the socket has room for them now: for notifications a peer that
+    /// does not read may miss without losing anything, because the one already waiting says
+    /// the same. Never blocks on a full socket.
+    /// - Returns: whether the bytes were sent (`false`: the socket is full, or the peer gone).
+    @discardableResult
+    public func sendIfRoom(_ bytes: ArraySlice<UInt8>) -> Bool {
+        guard !bytes.isEmpty else { return true }
+        // SAFETY: the pointer is used only inside the closure, for `count` bytes (non-empty).
+        let n = unsafe bytes.withUnsafeBytes {
+            unsafe Glibc.send(self.fileDescriptor, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+        }
+        if n <= 0 { return false }
+        // A stream may take part of a send; the rest must follow or the framing is lost. Such
+        // a remainder is a few bytes, which the socket found room for a moment ago.
+        if n < bytes.count { try? self.write(bytes.dropFirst(n)) }
+        return true
+    }
+
     /// Ends this side's writing: the peer reads end of stream; reading goes on.
     public func shutdownWrite() { _ = Glibc.shutdown(self.fileDescriptor, Int32(SHUT_WR)) }
 

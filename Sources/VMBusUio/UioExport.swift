@@ -80,10 +80,15 @@ final class ExportedDevice: Sendable {
         var channels: [Channel] = []
         var client: StreamSocket?
         var interrupts: UInt32 = 0
+        /// Whether the current open has had an interrupt yet (the first read must not miss
+        /// one raised while the program was still attaching).
+        var interruptedSinceOpen = false
         var events: UInt64 = 0
         var removed = false
     }
     let state = Locked(Open())
+
+    let root: String
 
     init(
         device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int, root: String,
@@ -94,6 +99,7 @@ final class ExportedDevice: Sendable {
         self.index = index
         self.ringSize = ringSize
         self.log = log
+        self.root = root
         let offer = device.offer
         self.devicePath = root + "/sys/bus/vmbus/devices/\(offer.interfaceInstance)"
         self.nodePath = root + "/dev/uio\(index)"
@@ -121,6 +127,8 @@ final class ExportedDevice: Sendable {
             }
             try? fm.removeItem(atPath: self.devicePath + "/driver")
             try fm.createSymbolicLink(atPath: self.devicePath + "/driver", withDestinationPath: "../../drivers/uio_hv_generic")
+            try Self.linkUioClass(
+                root: root, devicePath: self.devicePath, instance: "\(offer.interfaceInstance)", index: index, relid: relid)
         } catch {
             throw UioError.unavailable("cannot write the sysfs tree at \(self.devicePath): \(error.localizedDescription)")
         }
@@ -172,11 +180,13 @@ final class ExportedDevice: Sendable {
         self.state.withLock { state in
             state.channels = channels
             state.client = client
+            state.interruptedSinceOpen = false
         }
         self.log("uio export: relid \(self.relid) opened through \(self.nodePath)")
         for (sub, channel) in channels.enumerated() {
             self.device.opened(channel, info: HostChannelInfo(relid: channel.relid, subChannelIndex: UInt16(sub), offer: self.device.offer))
         }
+        self.interruptIfPendingAtOpen()
         var word = [UInt8](repeating: 0, count: 4)
         while (try? DescriptorIO.readFully(client.fileDescriptor, into: &word, count: 4)) == true {
             let value = UInt32(word[0]) | UInt32(word[1]) << 8 | UInt32(word[2]) << 16 | UInt32(word[3]) << 24
@@ -204,13 +214,26 @@ final class ExportedDevice: Sendable {
     }
 
     /// Fresh rings for the next `open()`, ready before the client can connect (a kernel has
-    /// them ready before open() returns): zeroed control pages, the guest's inbound interrupts
-    /// masked as the kernel leaves them (05 §10.1).
+    /// them ready before open() returns): zeroed control pages, so the guest's inbound
+    /// interrupts start *unmasked*, as the kernel's freshly zeroed ring header is while it
+    /// opens the channel. Were they masked, the host's first message (an IC negotiation is
+    /// sent the moment the channel opens) would raise no interrupt, and a program that
+    /// unmasks and then blocks in `read()` without looking at the ring first — Linux's
+    /// `hv_fcopy_uio_daemon` does — would wait forever.
     func prepareRings() {
         for rings in self.rings {
             for ring in RingPairFile.Ring.allCases { try? rings.ring(ring).initializeControlPage() }
-            try? rings.ring(.inbound).store(.interruptMask, 1, ordering: .releasing)
         }
+    }
+
+    /// uio counts an interrupt raised while `open()` runs for the first `read()`. A device
+    /// whose `opened` wrote into a ring without signalling (say, the ring was masked by then)
+    /// would otherwise leave a program that reads before it looks waiting: one interrupt for
+    /// whatever is already pending, unless the host's own signal got there first.
+    func interruptIfPendingAtOpen() {
+        let pending = zip(self.rings, self.relids).first { rings, _ in ((try? rings.ring(.inbound))?.bytesPending() ?? 0) > 0 }
+        guard let (_, relid) = pending, !self.state.withLock({ $0.interruptedSinceOpen }) else { return }
+        self.interruptGuest(relid)
     }
 
     /// The host signals the guest: the kernel masks the ring, counts, and wakes the reader.
@@ -220,11 +243,15 @@ final class ExportedDevice: Sendable {
         }
         let (client, count): (StreamSocket?, UInt32) = self.state.withLock { state in
             state.interrupts &+= 1
+            state.interruptedSinceOpen = true
             return (state.client, state.interrupts)
         }
         let bytes: [UInt8] = [UInt8(truncatingIfNeeded: count), UInt8(truncatingIfNeeded: count >> 8),
                               UInt8(truncatingIfNeeded: count >> 16), UInt8(truncatingIfNeeded: count >> 24)]
-        try? client?.write(bytes[...])
+        // uio keeps a counter, not a queue: a program that does not read must not block the
+        // host (this runs on whatever thread signalled). A full socket already holds a
+        // wake-up, and the next read's count still includes this one.
+        client?.sendIfRoom(bytes[...])
     }
 
     /// Rescind: the node goes (the reader sees the end), then the device's directory.
@@ -235,6 +262,7 @@ final class ExportedDevice: Sendable {
         }
         self.server.shutdown()
         LocalSocket.removeFile(path: self.nodePath)
+        self.unlinkUioClass()
         for channel in channels.reversed() { channel.close(.rescinded) }
         client?.shutdown()
         try? FileManager.default.removeItem(atPath: self.devicePath)

@@ -33,10 +33,16 @@ final class Spawned: @unchecked Sendable {
     let output = Pipe()
     let errors = Pipe()
 
-    /// - Parameter input: bytes for standard input (then end of file); `nil` inherits ours.
-    init(_ arguments: [String], input: [UInt8]? = nil) throws {
-        self.process.executableURL = vmbusBinary()
+    /// - Parameters:
+    ///   - input: bytes for standard input (then end of file); `nil` inherits ours.
+    ///   - executable: the program (default: the vmbus binary).
+    ///   - environment: variables added to ours.
+    init(_ arguments: [String], input: [UInt8]? = nil, executable: URL = vmbusBinary(), environment: [String: String] = [:]) throws {
+        self.process.executableURL = executable
         self.process.arguments = arguments
+        if !environment.isEmpty {
+            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         self.process.standardOutput = self.output
         self.process.standardError = self.errors
         let stdin = input.map { _ in Pipe() }
