@@ -37,6 +37,13 @@ public final class UioNotifier: @unchecked Sendable {
         if self.isSocket {
             fd = unsafe clinux_unix_connect(path, Int32(SOCK_STREAM.rawValue))
             guard fd >= 0 else { throw MemoryError.system(call: "connect(\(path))", errno: errno) }
+            // The export's first word says the channel is open (a kernel's open() returns
+            // only then): rings written before it could be reset under us.
+            var word = [UInt8](repeating: 0, count: 4)
+            guard (try? DescriptorIO.readFully(fd, into: &word, count: 4)) == true else {
+                Glibc.close(fd)
+                throw MemoryError.system(call: "open(\(path)): the export closed the node", errno: ENODEV)
+            }
         } else {
             fd = unsafe open(path, O_RDWR | O_CLOEXEC)
             guard fd >= 0 else { throw MemoryError.system(call: "open(\(path))", errno: errno) }

@@ -182,6 +182,11 @@ final class ExportedDevice: Sendable {
             state.client = client
             state.interruptedSinceOpen = false
         }
+        // "open() returned": the first word on the node (the interrupt count, so a program
+        // that knows nothing of it sees one spurious interrupt, which uio allows). Sent before
+        // the device hears of the open, so it always comes first.
+        let count = self.state.withLock { $0.interrupts }
+        _ = client.sendIfRoom(Self.word(count)[...])
         self.log("uio export: relid \(self.relid) opened through \(self.nodePath)")
         for (sub, channel) in channels.enumerated() {
             self.device.opened(channel, info: HostChannelInfo(relid: channel.relid, subChannelIndex: UInt16(sub), offer: self.device.offer))
@@ -205,12 +210,26 @@ final class ExportedDevice: Sendable {
             state.channels = []
             state.client = nil
         }
+        // What the program wrote before closing is still delivered (an answer and then exit is
+        // how daemons end), and only then are the rings reset for the next open.
         for channel in channels.reversed() {
-            channel.close(.closedByPeer)
+            channel.peerEnded(.closedByPeer)
+            Self.waitUntilClosed(channel, seconds: 2)
             self.device.closed(relid: channel.relid)
         }
         self.prepareRings()
         self.log("uio export: relid \(self.relid) closed")
+    }
+
+    /// Blocks this (export) thread until `channel`'s reader has drained it, at most `seconds`;
+    /// a reader that does not finish in time is cut off.
+    static func waitUntilClosed(_ channel: Channel, seconds: Double) {
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            _ = await channel.closed()
+            done.signal()
+        }
+        if done.wait(timeout: .now() + seconds) == .timedOut { channel.close(.closedByPeer) }
     }
 
     /// Fresh rings for the next `open()`, ready before the client can connect (a kernel has
@@ -246,12 +265,17 @@ final class ExportedDevice: Sendable {
             state.interruptedSinceOpen = true
             return (state.client, state.interrupts)
         }
-        let bytes: [UInt8] = [UInt8(truncatingIfNeeded: count), UInt8(truncatingIfNeeded: count >> 8),
-                              UInt8(truncatingIfNeeded: count >> 16), UInt8(truncatingIfNeeded: count >> 24)]
+        let bytes = Self.word(count)
         // uio keeps a counter, not a queue: a program that does not read must not block the
         // host (this runs on whatever thread signalled). A full socket already holds a
         // wake-up, and the next read's count still includes this one.
         client?.sendIfRoom(bytes[...])
+    }
+
+    /// A 4-byte little-endian word of the node's protocol.
+    static func word(_ value: UInt32) -> [UInt8] {
+        [UInt8(truncatingIfNeeded: value), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value >> 16),
+         UInt8(truncatingIfNeeded: value >> 24)]
     }
 
     /// Rescind: the node goes (the reader sees the end), then the device's directory.

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -66,6 +67,26 @@ int vmbus_uio_connect(int number, int flags) {
         // A node that is gone (rescinded, or the host stopped) reads as a device that is gone.
         errno = (error == ECONNREFUSED || error == ENOENT) ? ENODEV : error;
         return -1;
+    }
+    // The export says when the channel is open (one 4-byte word, its interrupt count): a
+    // kernel's open() returns only then, and a program that writes to the rings at once must
+    // not race the reset the export does between opens.
+    uint32_t opened;
+    size_t got = 0;
+    REAL(read, ssize_t (*)(int, void *, size_t));
+    while (got < sizeof opened) {
+        ssize_t n = real_read(fd, (char *)&opened + got, sizeof opened - got);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            vmbus_uio_debug("open /dev/uio%d: the export closed the node while opening", number);
+            REAL(close, int (*)(int));
+            real_close(fd);
+            errno = ENODEV;
+            return -1;
+        }
     }
     if (flags & O_NONBLOCK) fcntl(fd, F_SETFL, O_NONBLOCK);
     remember(fd, number);

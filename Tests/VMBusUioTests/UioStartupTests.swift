@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import VMBusChannel
 import VMBusDevices
+import VMBusHost
 import VMBusMemory
 @testable import VMBusUio
 import VMBusWire
@@ -26,6 +27,14 @@ import VMBusWire
         return count
     }
 
+    /// `open()` of the node, which waits until the export has opened the channel — on a thread
+    /// of its own, for the same reason as ``interrupt(_:within:)``.
+    static func open(_ path: String) async throws -> UioNotifier {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<UioNotifier, any Error>) in
+            Thread { done.resume(with: Result { try UioNotifier(path: path) }) }.start()
+        }
+    }
+
     @Test func aProgramThatUnmasksLateStillGetsTheFirstInterrupt() async throws {
         let directory = scratchDirectory("uio-startup")
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -38,7 +47,7 @@ import VMBusWire
         let rings = try RingPairFile.open(path: ringPath)
         var hung = 0
         for start in 0..<50 {
-            let notifier = try UioNotifier(path: device.nodePath)
+            let notifier = try await Self.open(device.nodePath)
             // The delay is the bug's trigger, not a synchronisation: the host's first message
             // lands before the program unmasks.
             try await Task.sleep(for: .milliseconds(1))
@@ -72,12 +81,12 @@ extension UioStartupTests {
         try export.export(host.device, relid: 7, index: 0, ringSize: 16384)
         let device = try UioDevice.find(root: export.sysfsRoot, instance: WellKnownInstance.fileCopy)
         let ringPath = try #require(device.sysfs.channels.first?.ringPath)
-        let silent = try UioNotifier(path: device.nodePath)
+        let silent = try await Self.open(device.nodePath)
         #expect(await Self.interrupt(silent, within: 5) != nil)
         silent.shutdown()
         // The next program: its first interrupt says its open has begun (the host negotiates
         // again); then it answers as the daemon would, over the mapped rings.
-        let notifier = try UioNotifier(path: device.nodePath)
+        let notifier = try await Self.open(device.nodePath)
         defer { notifier.shutdown() }
         #expect(await Self.interrupt(notifier, within: 5) != nil)
         let rings = try RingPairFile.open(path: ringPath)
@@ -111,7 +120,7 @@ extension UioStartupTests {
         let echo = EchoDevice(instance: GUID(data1: 0xEC40_0100, data2: 0x5EED, data3: 0, data4: 0), maximumSubChannels: 0)
         try export.export(echo, relid: 3, index: 0, ringSize: 32768)
         let device = try UioDevice.find(root: export.sysfsRoot, classID: Echo.classID)
-        let notifier = try UioNotifier(path: device.nodePath)
+        let notifier = try await Self.open(device.nodePath)
         defer { notifier.shutdown() }
         let exported = try #require(export.devices.withLock { $0[3] })
         // Far more 4-byte counts than a socket buffers; each blocking send would stall here.
@@ -131,5 +140,55 @@ extension UioStartupTests {
         }
         #expect(finished, "the host blocked on a program that does not read")
         #expect(await Self.interrupt(notifier, within: 5) != nil)
+    }
+}
+
+extension UioStartupTests {
+    /// A host device that passes on every payload it reads.
+    final class Collector: HostDevice {
+        let offer = HostOffer(interfaceType: Echo.classID, interfaceInstance: GUID(data1: 0xC011, data2: 0, data3: 0, data4: 0))
+        let (payloads, sink) = AsyncStream.makeStream(of: [UInt8].self)
+        func opened(_ channel: Channel, info: HostChannelInfo) {
+            let reader = try? channel.reader()
+            Task { while let packet = await reader?.next() { self.sink.yield(Array(packet.payload)) } }
+        }
+    }
+
+    /// A program writes, rings and closes its node at once (a daemon answering, then exiting):
+    /// the host still reads what it wrote before the channel ends and the rings are reset.
+    @Test func whatAProgramWroteBeforeClosingIsDelivered() async throws {
+        let directory = scratchDirectory("uio-close")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let export = try UioExport(directory: directory)
+        defer { export.stop() }
+        let collector = Collector()
+        try export.export(collector, relid: 5, index: 0, ringSize: 16384)
+        let device = try UioDevice.find(root: export.sysfsRoot, classID: Echo.classID)
+        let ringPath = try #require(device.sysfs.channels.first?.ringPath)
+        let rounds = 50
+        for round in 0..<rounds {
+            let notifier = try await Self.open(device.nodePath)
+            let rings = try RingPairFile.open(path: ringPath)
+            // The export resets the rings between opens: wait for this open's first interrupt
+            // (none is due here, so ring the host ourselves after writing).
+            let channel = try Channel(
+                relid: 5, outgoing: try rings.ring(.outbound), incoming: try rings.ring(.inbound),
+                doorbell: ClosureDoorbell { try? notifier.control(enable: true) }, options: ChannelOptions())
+            try channel.trySend(inBand: [UInt8(round), 1, 2, 3][...])
+            notifier.shutdown()
+            channel.close(.closedLocally)
+        }
+        // A safety net for a broken build only: the stream ends if the packets never come.
+        let timeout = Task {
+            try? await Task.sleep(for: .seconds(30))
+            collector.sink.finish()
+        }
+        defer { timeout.cancel() }
+        var got: [UInt8] = []
+        for await payload in collector.payloads {
+            got.append(payload.first ?? 255)
+            if got.count == rounds { break }
+        }
+        #expect(got == (0..<rounds).map { UInt8($0) })
     }
 }

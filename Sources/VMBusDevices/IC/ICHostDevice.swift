@@ -146,8 +146,10 @@ public final class ICHostDevice: HostDevice {
     /// for it, wake waiters, end its periodic work.
     func ended(_ session: UInt64) {
         let pending: CheckedContinuation<Result<ICMessage, ICError>, Never>? = self.state.withLock { state in
-            guard state.session?.id == session else { return nil }
-            state.session = nil
+            // A re-open may already have started the next session; the request in flight on
+            // this one fails either way (it holds the turn the next session's negotiation
+            // waits for).
+            if state.session?.id == session { state.session = nil }
             guard let pending = state.pending, pending.session == session else { return nil }
             state.pending = nil
             return pending.continuation
