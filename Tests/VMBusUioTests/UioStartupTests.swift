@@ -35,14 +35,22 @@ import VMBusWire
         }
     }
 
-    @Test func aProgramThatUnmasksLateStillGetsTheFirstInterrupt() async throws {
-        let directory = scratchDirectory("uio-startup")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let export = try UioExport(directory: directory)
-        defer { export.stop() }
+    /// File copy exported as Linux's daemon finds it, in a scratch directory.
+    static func exportedFileCopy(_ name: String) throws -> (UioExport, FileCopyHost, UioDevice) {
+        let export = try UioExport(directory: scratchDirectory(name))
         let host = FileCopyHost(instance: WellKnownInstance.fileCopy)
         try export.export(host.device, relid: 7, index: 0, ringSize: 16384)
-        let device = try UioDevice.find(root: export.sysfsRoot, instance: WellKnownInstance.fileCopy)
+        return (export, host, try UioDevice.find(root: export.sysfsRoot, instance: WellKnownInstance.fileCopy))
+    }
+
+    static func remove(_ export: UioExport) {
+        export.stop()
+        try? FileManager.default.removeItem(atPath: export.directory)
+    }
+
+    @Test func aProgramThatUnmasksLateStillGetsTheFirstInterrupt() async throws {
+        let (export, _, device) = try Self.exportedFileCopy("uio-startup")
+        defer { Self.remove(export) }
         let ringPath = try #require(device.sysfs.channels.first?.ringPath)
         let rings = try RingPairFile.open(path: ringPath)
         var hung = 0
@@ -73,13 +81,8 @@ extension UioStartupTests {
     /// negotiates on every open; the old open's unanswered negotiation must not overwrite the
     /// new one's outcome), so copies work without restarting the host.
     @Test func anUnansweredNegotiationIsRetriedWhenTheNextProgramAttaches() async throws {
-        let directory = scratchDirectory("uio-renegotiate")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let export = try UioExport(directory: directory)
-        defer { export.stop() }
-        let host = FileCopyHost(instance: WellKnownInstance.fileCopy)
-        try export.export(host.device, relid: 7, index: 0, ringSize: 16384)
-        let device = try UioDevice.find(root: export.sysfsRoot, instance: WellKnownInstance.fileCopy)
+        let (export, host, device) = try Self.exportedFileCopy("uio-renegotiate")
+        defer { Self.remove(export) }
         let ringPath = try #require(device.sysfs.channels.first?.ringPath)
         let silent = try await Self.open(device.nodePath)
         #expect(await Self.interrupt(silent, within: 5) != nil)
