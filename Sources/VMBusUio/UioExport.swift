@@ -214,7 +214,7 @@ final class ExportedDevice: Sendable {
         // how daemons end), and only then are the rings reset for the next open.
         for channel in channels.reversed() {
             channel.peerEnded(.closedByPeer)
-            Self.waitUntilClosed(channel, seconds: 2)
+            Self.waitUntilClosed(channel, seconds: 10)
             self.device.closed(relid: channel.relid)
         }
         self.prepareRings()
