@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "VMBusLoopback", targets: ["VMBusLoopback"]),
         .library(name: "VMBusLocal", targets: ["VMBusLocal"]),
         .library(name: "VMBusDevices", targets: ["VMBusDevices"]),
+        .library(name: "VMBusNetwork", targets: ["VMBusNetwork"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
         // LD_PRELOAD shim that runs unmodified uio_hv_generic programs against the export of
         // `vmbus host --uio-export` (docs/UIO-EXPORT.md): libvmbus-uio-preload.so.
@@ -71,6 +72,11 @@ let package = Package(
         .target(
             name: "VMBusDevices", dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
+        // The synthetic NIC (spec 11): the host's netvsp and the guest's netvsc, with their
+        // network backends. A target of its own so a user links only the devices they need.
+        .target(
+            name: "VMBusNetwork", dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            path: "Sources/VMBusNetwork", swiftSettings: strictSafety),
         // The uio_hv_generic substrate (05 §10): sysfs discovery, a device's channel from user
         // space, and a fake export of it served by a user-space host.
         .target(
@@ -104,6 +110,10 @@ let package = Package(
             swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusChannelTests", dependencies: ["VMBusChannel", "VMBusMemory", "VMBusRing", "VMBusWire"],
+            swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusNetworkTests",
+            dependencies: ["VMBusNetwork", "VMBusLoopback", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),

@@ -86,6 +86,9 @@ public final class GuestBus: Sendable {
     // MARK: Inspection
 
     /// The negotiated version, while connected.
+    /// The guest memory rings and device buffers come from (netvsc's receive and send buffers).
+    public var memory: GuestMemory { self.transport.memory }
+
     public var version: VMBusVersion? { self.state.withLock { $0.machine.version } }
 
     /// Every device offered (primaries), by relid.

@@ -103,6 +103,17 @@ public final class HostBus: Sendable {
     /// The open channel with this relid.
     public func channel(_ relid: UInt32) -> Channel? { self.state.withLock { $0.channels[relid] } }
 
+    /// The mapping of a GPADL the guest created (a device's buffers: netvsc's receive and send
+    /// buffers, 11 §4), or `nil` if there is no such GPADL. Every page was checked against
+    /// guest memory when it was mapped. The mapping stays valid while the device holds it,
+    /// even after a teardown (the memory is the guest's; a device drops it on revoke).
+    public func gpadlMapping(_ handle: UInt32) -> MappedMemory? { self.state.withLock { $0.gpadls[handle] } }
+
+    /// Maps guest pages a GPA-direct packet names (03 §4), each checked against guest memory.
+    public func mapGuestRanges(_ ranges: [GpaRange]) throws(MemoryError) -> MappedMemory {
+        try self.transport.mapGpadl(ranges)
+    }
+
     /// What negotiation settled, while connected.
     public var negotiated: HostConnection.Negotiated? { self.state.withLock { $0.machine.negotiated } }
 

@@ -1,0 +1,94 @@
+import VMBusChannel
+import VMBusGuest
+import VMBusMemory
+import VMBusWire
+
+/// The guest side of the synthetic NIC — what Linux's netvsc and DPDK's netvsc PMD are
+/// (spec 11): probes each network device, brings it up (NVSP version, NDIS config, receive and
+/// send buffers, RNDIS initialise and the OIDs Linux asks) and joins it to a backend: frames the
+/// backend yields go out through send sections; frames the host lends in receive slots go to
+/// the backend.
+public final class NetvscDriver: GuestDriver {
+    public let name = "netvsc"
+    public var classes: [GUID] { [DeviceClass.network.classID] }
+
+    /// How a device is brought up.
+    public struct Configuration: Sendable {
+        /// Ring pages per direction (Linux: 128; at least 2).
+        public var ringPages = 64
+        /// Receive buffer bytes (Linux: 16 MiB; at most one GPADL, just under 32 MiB).
+        public var receiveBufferBytes = 4 << 20
+        /// Send buffer bytes (Linux: 170 sections of 6144).
+        public var sendBufferBytes = 170 * 6144
+        /// The L3 MTU asked for (NDIS_CONFIG carries it as a frame MTU).
+        public var mtu = 1500
+        /// Queues wanted (sub-channels + 1) when the host offers vRSS.
+        public var queues = 1
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    /// Makes the backend of each device (given its MAC address and MTU, once known).
+    let makeBackend: @Sendable (MACAddress, Int) -> any NetworkBackend
+    let devices = Locked<[UInt32: NetvscNIC]>([:])
+    let waiters = Locked<[CheckedContinuation<NetvscNIC, Never>]>([])
+
+    public init(configuration: Configuration = Configuration(), backend: @escaping @Sendable (MACAddress, Int) -> any NetworkBackend) {
+        self.configuration = configuration
+        self.makeBackend = backend
+    }
+
+    /// The NICs brought up so far, by primary relid.
+    public var nics: [NetvscNIC] { self.devices.withLock { devices in devices.keys.sorted().compactMap { devices[$0] } } }
+
+    /// Waits until a NIC is up (at once if one is).
+    public func firstNIC() async -> NetvscNIC {
+        await withCheckedContinuation { (continuation: CheckedContinuation<NetvscNIC, Never>) in
+            let nic: NetvscNIC? = self.devices.withLock { devices in
+                devices.keys.min().flatMap { devices[$0] }
+            }
+            if let nic {
+                continuation.resume(returning: nic)
+            } else {
+                self.waiters.withLock { $0.append(continuation) }
+            }
+        }
+    }
+
+    public func probe(_ device: GuestDevice, bus: GuestBus) async throws {
+        let nic = try await NetvscNIC.bringUp(device, bus: bus, configuration: self.configuration, makeBackend: self.makeBackend)
+        self.devices.withLock { $0[device.relid] = nic }
+        let waiting = self.waiters.withLock { waiters in
+            defer { waiters = [] }
+            return waiters
+        }
+        for waiter in waiting { waiter.resume(returning: nic) }
+    }
+
+    public func remove(_ device: GuestDevice, bus: GuestBus) async {
+        let nic = self.devices.withLock { $0.removeValue(forKey: device.relid) }
+        await nic?.shutDown()
+    }
+
+    public func subChannelOffered(_ relid: UInt32, of device: GuestDevice, bus: GuestBus) {
+        let nic = self.devices.withLock { $0[device.relid] }
+        Task { await nic?.openSubChannel(relid) }
+    }
+}
+
+/// Why a network device could not be brought up.
+public enum NetvscError: Error, Hashable, Sendable, CustomStringConvertible {
+    case noCommonVersion
+    case refused(String)
+    case malformed(String)
+    case channel(ChannelError)
+
+    public var description: String {
+        switch self {
+        case .noCommonVersion: return "the host accepted no NVSP version"
+        case .refused(let what): return "the host refused \(what)"
+        case .malformed(let what): return "malformed answer: \(what)"
+        case .channel(let error): return "channel: \(error)"
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import VMBusChannel
+import VMBusGuest
+import VMBusMemory
+import VMBusWire
+
+extension NetvscNIC {
+    // MARK: RNDIS control (11 §5.2)
+
+    /// INITIALIZE, the OIDs Linux asks at probe, the packet filter; then frames flow between
+    /// the channel and a backend made for the reported MAC and MTU.
+    func initializeRNDIS(makeBackend: @escaping @Sendable (MACAddress, Int) -> any NetworkBackend) async throws {
+        guard case .initializeComplete(let complete)? = try await self.rndis { .initialize(requestID: $0, major: 1, minor: 0, maximumTransferSize: 0x4000) },
+            complete.status == .success
+        else { throw NetvscError.refused("RNDIS initialisation") }
+        let frameSize = try await self.queryWord(.maximumFrameSize)
+        guard case .queryComplete(_, _, let address)? = try await self.rndis({ .query(requestID: $0, oid: .permanentAddress, information: []) }),
+            address.count == 6
+        else { throw NetvscError.malformed("permanent address") }
+        let connected = try await self.queryWord(.mediaConnectStatus)
+        _ = try await self.rndis { .set(requestID: $0, oid: .currentPacketFilter, information: withWriter { $0.writeUInt32(0x0D) }) }
+        let mac = MACAddress(address)
+        // A host's maximum frame size below 68 or above the asked MTU leaves the asked MTU.
+        let mtu = frameSize.map { (68...self.configuration.mtu).contains(Int($0)) ? Int($0) : self.configuration.mtu } ?? self.configuration.mtu
+        let backend = makeBackend(mac, mtu)
+        self.state.withLock { state in
+            state.macAddress = mac
+            state.mtu = mtu
+            state.linkUp = connected != 1
+            state.backend = backend
+        }
+        let task = Task { [self] in
+            for await frame in backend.frames() { await self.transmit(frame[...]) }
+        }
+        self.state.withLock { $0.tasks.append(task) }
+        if self.configuration.queues > 1 && self.version >= .v5 {
+            _ = try? await Self.request(.subchannel(operationOrStatus: 1, count: UInt32(self.configuration.queues - 1)), on: self.channel)
+        }
+    }
+
+    func queryWord(_ oid: NDISOID) async throws -> UInt32? {
+        guard case .queryComplete(_, .success, let data)? = try await self.rndis({ .query(requestID: $0, oid: oid, information: []) })
+        else { return nil }
+        var reader = WireReader(data)
+        return try? reader.readUInt32()
+    }
+
+    /// Sends one RNDIS control message in a send section (channel type 1) and waits for the
+    /// answer with its request id (`nil` for none: the NIC closed).
+    func rndis(_ make: (UInt32) -> RNDISMessage) async throws -> RNDISMessage? {
+        let requestID = self.state.withLock { state in
+            defer { state.nextRequest &+= 1 }
+            return state.nextRequest
+        }
+        let bytes = make(requestID).encode()
+        guard bytes.count <= self.sectionSize, let section = await self.takeSection() else { throw NetvscError.refused("a send section") }
+        do { try self.memory.write(bytes[...], at: self.send.offset + section * self.sectionSize) } catch {
+            self.releaseSection(section)
+            throw NetvscError.malformed("\(error)")
+        }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<RNDISMessage?, Never>) in
+            self.state.withLock { $0.requests[requestID] = continuation }
+            Task {
+                let message = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(bytes.count))
+                do {
+                    try await self.channel.send(inBand: message.encode()[...], transactionID: Self.controlTag | UInt64(section), completionRequested: true)
+                } catch {
+                    self.releaseSection(section)
+                    self.answer(requestID, nil)
+                }
+            }
+        }
+    }
+
+    func answer(_ requestID: UInt32, _ message: RNDISMessage?) {
+        let waiter = self.state.withLock { $0.requests.removeValue(forKey: requestID) }
+        waiter?.resume(returning: message)
+    }
+
+    // MARK: Sections
+
+    func takeSection() async -> Int? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Int?, Never>) in
+            let now: Int?? = self.state.withLock { state in
+                if state.closed { return .some(nil) }
+                if let section = state.freeSections.popLast() { return .some(section) }
+                state.sectionWaiters.append(continuation)
+                return .none
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    func releaseSection(_ section: Int) {
+        let waiter: CheckedContinuation<Int?, Never>? = self.state.withLock { state in
+            if !state.sectionWaiters.isEmpty { return state.sectionWaiters.removeFirst() }
+            state.freeSections.append(section)
+            return nil
+        }
+        waiter?.resume(returning: section)
+    }
+
+    // MARK: Transmit (11 §7.1)
+
+    /// One frame from the backend to the host: copied into a send section behind its PACKET
+    /// header; the section comes back with the host's completion. Waits for a free section.
+    func transmit(_ frame: ArraySlice<UInt8>) async {
+        guard RNDISPacketHeader.size + frame.count <= self.sectionSize, !frame.isEmpty else {
+            self.count(0) { $0.txDropped += 1 }
+            return
+        }
+        guard let section = await self.takeSection() else { return }
+        let queue = self.queue(for: frame)
+        var header = WireWriter(capacity: RNDISPacketHeader.size)
+        RNDISPacketHeader.write(frameLength: frame.count, to: &header)
+        let offset = self.send.offset + section * self.sectionSize
+        do {
+            try self.memory.write(header.bytes[...], at: offset)
+            try self.memory.write(frame, at: offset + header.count)
+        } catch {
+            self.releaseSection(section)
+            return
+        }
+        let channel = self.state.withLock { $0.channels[queue] } ?? self.channel
+        let message = NVSPMessage.rndisPacket(
+            channelType: NVSP.dataChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(header.count + frame.count))
+        do {
+            try await channel.send(inBand: message.encode()[...], transactionID: Self.dataTag | UInt64(section), completionRequested: true)
+            self.count(queue) { stats in
+                stats.txPackets += 1
+                stats.txBytes += UInt64(frame.count)
+            }
+        } catch {
+            self.releaseSection(section)
+            self.count(queue) { $0.txDropped += 1 }
+        }
+    }
+
+    /// A flow's queue through the host's send table (11 §6); 0 with one queue.
+    func queue(for frame: ArraySlice<UInt8>) -> UInt16 {
+        let (channels, table) = self.state.withLock { ($0.channels.count, $0.indirection) }
+        guard channels > 1 else { return 0 }
+        var hash: UInt32 = 0x811C_9DC5
+        for byte in frame.dropFirst(26).prefix(12) { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+        return UInt16(table[Int(hash & 15)] % UInt32(channels))
+    }
+
+    func count(_ queue: UInt16, _ body: (inout NetworkQueueStatistics) -> Void) {
+        self.state.withLock { state in body(&state.statistics[queue, default: NetworkQueueStatistics()]) }
+    }
+}

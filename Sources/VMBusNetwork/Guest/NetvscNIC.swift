@@ -1,0 +1,176 @@
+import VMBusChannel
+import VMBusGuest
+import VMBusMemory
+import VMBusWire
+
+/// One synthetic NIC in the guest: its channels, its buffers in guest memory, its RNDIS state
+/// and its backend.
+public final class NetvscNIC: Sendable {
+    public let relid: UInt32
+    public let version: NVSPVersion
+    let bus: GuestBus
+    let memory: MappedMemory
+    let channel: Channel
+    let receive: GuestBuffer
+    let send: GuestBuffer
+    let gpadls: (receive: UInt32, send: UInt32)
+    let subAllocationSize: Int
+    let sectionSize: Int
+    let sectionCount: Int
+    let configuration: NetvscDriver.Configuration
+
+    struct State {
+        var freeSections: [Int] = []
+        var sectionWaiters: [CheckedContinuation<Int?, Never>] = []
+        var nextRequest: UInt32 = 1
+        var requests: [UInt32: CheckedContinuation<RNDISMessage?, Never>] = [:]
+        var backend: (any NetworkBackend)?
+        var macAddress: MACAddress?
+        var mtu = 1500
+        var linkUp = true
+        var channels: [UInt16: Channel] = [:]
+        var statistics: [UInt16: NetworkQueueStatistics] = [:]
+        var indirection: [UInt32] = Array(repeating: 0, count: NVSP.indirectionTableEntries)
+        var closed = false
+        var tasks: [Task<Void, Never>] = []
+    }
+    let state = Locked(State())
+
+    /// Transaction ids of this driver's own packets, far above the channel's request ids:
+    /// a data send in section N, and a control message in section N.
+    static let dataTag: UInt64 = 1 << 40
+    static let controlTag: UInt64 = 2 << 40
+
+    init(
+        relid: UInt32, version: NVSPVersion, bus: GuestBus, channel: Channel, receive: GuestBuffer, send: GuestBuffer,
+        gpadls: (UInt32, UInt32), subAllocationSize: Int, sectionSize: Int, configuration: NetvscDriver.Configuration
+    ) {
+        self.relid = relid
+        self.version = version
+        self.bus = bus
+        self.memory = bus.memory.memory
+        self.channel = channel
+        self.receive = receive
+        self.send = send
+        self.gpadls = (gpadls.0, gpadls.1)
+        self.subAllocationSize = subAllocationSize
+        self.sectionSize = sectionSize
+        self.sectionCount = send.byteCount / sectionSize
+        self.configuration = configuration
+        self.state.withLock { state in
+            state.freeSections = Array((0..<(send.byteCount / sectionSize)).reversed())
+            state.channels[0] = channel
+            state.statistics[0] = NetworkQueueStatistics()
+        }
+    }
+
+    /// The MAC address the host reported.
+    public var macAddress: MACAddress? { self.state.withLock { $0.macAddress } }
+    /// The L3 MTU the host allows.
+    public var mtu: Int { self.state.withLock { $0.mtu } }
+    /// Whether the host says the link is up.
+    public var linkUp: Bool { self.state.withLock { $0.linkUp } }
+    /// Open queues (the primary and sub-channels).
+    public var queueCount: Int { self.state.withLock { $0.channels.count } }
+    /// Per-queue counters.
+    public var statistics: [UInt16: NetworkQueueStatistics] { self.state.withLock { $0.statistics } }
+    /// Send sections free now.
+    public var freeSections: Int { self.state.withLock { $0.freeSections.count } }
+
+    // MARK: Bringing the device up (11 §4)
+
+    static func bringUp(
+        _ device: GuestDevice, bus: GuestBus, configuration: NetvscDriver.Configuration,
+        makeBackend: @escaping @Sendable (MACAddress, Int) -> any NetworkBackend
+    ) async throws -> NetvscNIC {
+        var options = ChannelOptions()
+        options.rejectUnknownCompletions = false
+        let channel = try await bus.open(device.relid, pages: RingPages(each: max(2, configuration.ringPages)), options: options)
+        // Completions of the set-up requests are routed by a reader: one runs from the start.
+        let pump: PacketPump
+        do { pump = try PacketPump(channel: channel) } catch { throw NetvscError.channel(error) }
+        let version = try await Self.negotiate(channel)
+        let frameMTU = UInt32(configuration.mtu + 14)
+        if version >= .v2 {
+            try await Self.post(.ndisConfig(mtu: frameMTU, capabilities: .ieee8021q), on: channel)
+        }
+        try await Self.post(.ndisVersion(major: 6, minor: version > .v4 ? 30 : 1), on: channel)
+        let memory = bus.memory
+        let receive = try memory.allocate(pages: Self.pages(configuration.receiveBufferBytes))
+        let send = try memory.allocate(pages: Self.pages(configuration.sendBufferBytes))
+        let receiveGpadl = try await bus.createGpadl(channel: device.relid, ranges: [try receive.range()])
+        let sendGpadl = try await bus.createGpadl(channel: device.relid, ranges: [try send.range()])
+        let subAllocation = try await Self.receiveBuffer(receiveGpadl, bytes: receive.byteCount, on: channel)
+        let sectionSize = try await Self.sendBuffer(sendGpadl, bytes: send.byteCount, on: channel)
+        let nic = NetvscNIC(
+            relid: device.relid, version: version, bus: bus, channel: channel, receive: receive, send: send,
+            gpadls: (receiveGpadl, sendGpadl), subAllocationSize: subAllocation, sectionSize: sectionSize, configuration: configuration)
+        pump.deliver { packet in await nic.handle(packet, channel: channel, queue: 0) }
+        try await nic.initializeRNDIS(makeBackend: makeBackend)
+        return nic
+    }
+
+    static func pages(_ bytes: Int) -> Int { max(1, (bytes + GpaRange.pageSize - 1) / GpaRange.pageSize) }
+
+    /// INIT {v, v} for 6.1, 6, 5, 4, 2, 1 until one is accepted (Linux's order).
+    static func negotiate(_ channel: Channel) async throws -> NVSPVersion {
+        for version in NVSPVersion.guestOrder {
+            let answer = try await Self.request(.initialize(minimum: version, maximum: version), on: channel)
+            if case .initializeComplete(_, _, let status) = answer, status.isSuccess { return version }
+        }
+        throw NetvscError.noCommonVersion
+    }
+
+    static func receiveBuffer(_ gpadl: UInt32, bytes: Int, on channel: Channel) async throws -> Int {
+        let answer = try await Self.request(.receiveBuffer(gpadl: gpadl, id: NVSP.receiveBufferID), on: channel)
+        guard case .receiveBufferComplete(let status, let sections) = answer, status.isSuccess else {
+            throw NetvscError.refused("the receive buffer")
+        }
+        // What Linux checks (11 §8): one section at offset 0, sub-allocations of at least 68
+        // bytes that fit the buffer.
+        guard sections.count == 1, let section = sections.first, section.offset == 0, section.subAllocationSize >= 68,
+            UInt64(section.subAllocationSize) * UInt64(section.subAllocationCount) <= UInt64(bytes)
+        else { throw NetvscError.malformed("receive buffer sections \(sections)") }
+        return Int(section.subAllocationSize)
+    }
+
+    static func sendBuffer(_ gpadl: UInt32, bytes: Int, on channel: Channel) async throws -> Int {
+        let answer = try await Self.request(.sendBuffer(gpadl: gpadl, id: NVSP.sendBufferID), on: channel)
+        guard case .sendBufferComplete(let status, let size) = answer, status.isSuccess else { throw NetvscError.refused("the send buffer") }
+        guard size >= 68, Int(size) <= bytes else { throw NetvscError.malformed("send section size \(size)") }
+        return Int(size)
+    }
+
+    /// An NVSP request and its completion (40 bytes, as Linux sends).
+    static func request(_ message: NVSPMessage, on channel: Channel) async throws -> NVSPMessage {
+        let answer: [UInt8]
+        do { answer = try await channel.request(message.encode()[...]) } catch { throw NetvscError.channel(error) }
+        do { return try NVSPMessage(parsing: answer[...]) } catch { throw NetvscError.malformed("\(error)") }
+    }
+
+    /// An NVSP message without completion (Linux: NDIS_CONFIG, NDIS_VER).
+    static func post(_ message: NVSPMessage, on channel: Channel) async throws {
+        do { try await channel.send(inBand: message.encode()[...], transactionID: NVSP.noCompletionID) } catch {
+            throw NetvscError.channel(error)
+        }
+    }
+}
+
+/// A channel's reader, started before the device's set-up (the set-up requests' completions
+/// are routed by it) and handing every other packet to the handler installed once the NIC
+/// exists; packets before that are dropped (the host sends none before RNDIS).
+final class PacketPump: Sendable {
+    let handler = Locked<(@Sendable (ChannelPacket) async -> Void)?>(nil)
+
+    init(channel: Channel) throws(ChannelError) {
+        let reader = try channel.reader()
+        let handler = self.handler
+        Task {
+            while let packet = await reader.next() {
+                if let handle = handler.withLock({ $0 }) { await handle(packet) }
+            }
+        }
+    }
+
+    func deliver(to handle: @escaping @Sendable (ChannelPacket) async -> Void) { self.handler.withLock { $0 = handle } }
+}

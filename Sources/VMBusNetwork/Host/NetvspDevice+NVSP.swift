@@ -1,0 +1,206 @@
+import VMBusChannel
+import VMBusHost
+import VMBusMemory
+import VMBusWire
+
+extension NetvspDevice {
+    /// The most bytes one SEND_RNDIS_PKT may carry (section plus GPA-direct ranges): a 64 KiB
+    /// LSO frame with headers, with room to spare.
+    static let maximumMessageBytes = 128 << 10
+
+    /// One NVSP message from the guest (11 §3–§4, §7.4).
+    func message(
+        _ payload: ArraySlice<UInt8>, ranges: [GpaRange], descriptor: PacketDescriptor, channel: Channel, queue: UInt16
+    ) async -> Outcome {
+        let message: NVSPMessage
+        do { message = try NVSPMessage(parsing: payload) } catch { return .fatal("NVSP: \(error)") }
+        let id = descriptor.transactionID
+        let wantsCompletion = descriptor.flags.contains(.completionRequested)
+        let version = self.state.withLock { $0.version }
+        // Set-up happens on the primary only, INIT first.
+        if queue != 0, !message.isDataPath { return .fatal("set-up message \(message.type.rawValue) on a sub-channel") }
+        if version == nil, message.type != .initialize { return .fatal("message \(message.type.rawValue) before INIT") }
+        switch message {
+        case .initialize(let minimum, let maximum):
+            let chosen = NVSPVersion.guestOrder.first { $0 >= minimum && $0 <= maximum }
+            if let chosen { self.state.withLock { $0.version = chosen } }
+            // OpenVMM answers an unknown version with status 0 and waits for the next INIT.
+            let answer = NVSPMessage.initializeComplete(
+                negotiated: chosen == .v1 ? 2 : 0xFFFF_FFFF, maximumMDLChainLength: 34, status: chosen == nil ? .none : .success)
+            return await self.complete(answer, id: id, on: channel)
+        case .ndisConfig(let mtu, _):
+            // A frame MTU outside Ethernet's 1514…9216 is treated as 1514 (OpenVMM).
+            self.state.withLock { $0.frameMTU = (1514...9216).contains(Int(mtu)) ? Int(mtu) : 1514 }
+            return wantsCompletion ? await self.completeEmpty(id, on: channel) : .ok
+        case .ndisVersion:
+            return wantsCompletion ? await self.completeEmpty(id, on: channel) : .ok
+        case .receiveBuffer(let gpadl, _):
+            return await self.receiveBuffer(gpadl, id: id, channel: channel)
+        case .sendBuffer(let gpadl, _):
+            let mapping = self.state.withLock { $0.bus }?.gpadlMapping(gpadl)
+            let ok = mapping.map { $0.size >= Self.sectionSize } ?? false
+            if ok { self.state.withLock { $0.sendBuffer = mapping } }
+            return await self.complete(
+                .sendBufferComplete(status: ok ? .success : .failure, sectionSize: ok ? UInt32(Self.sectionSize) : 0), id: id, on: channel)
+        case .revokeReceiveBuffer:
+            self.state.withLock { state in
+                state.receive = nil
+                state.receiveGpadl = nil
+            }
+            return .ok
+        case .revokeSendBuffer:
+            self.state.withLock { $0.sendBuffer = nil }
+            return .ok
+        case .rndisPacket(let channelType, let index, let bytes):
+            return await self.rndisPacket(
+                channelType: channelType, index: index, bytes: bytes, ranges: ranges, id: id, channel: channel, queue: queue)
+        case .subchannel(let operation, let count):
+            return await self.subchannels(operation: operation, count: count, id: id, channel: channel)
+        case .switchDataPath:
+            return wantsCompletion ? await self.completeEmpty(id, on: channel) : .ok
+        case .oidQueryEx:
+            return await self.complete(.oidQueryExComplete(status: RNDISStatus.notSupported.rawValue, bytes: 0), id: id, on: channel)
+        case .initializeComplete, .receiveBufferComplete, .sendBufferComplete, .rndisPacketComplete, .indirectionTable,
+            .vfAssociation, .oidQueryExComplete, .other:
+            return .fatal("unexpected NVSP message \(message.type.rawValue) from the guest")
+        }
+    }
+
+    /// SEND_RECV_BUF: sub-allocations of 256 + frame MTU + 36 bytes (OpenVMM's size).
+    func receiveBuffer(_ gpadl: UInt32, id: UInt64, channel: Channel) async -> Outcome {
+        let (bus, frameMTU) = self.state.withLock { ($0.bus, $0.frameMTU) }
+        let size = 256 + frameMTU + 36
+        guard let mapping = bus?.gpadlMapping(gpadl), let slots = ReceiveSlots(memory: mapping, subAllocationSize: size) else {
+            return await self.complete(.receiveBufferComplete(status: .failure, sections: []), id: id, on: channel)
+        }
+        let section = NVSPReceiveSection(subAllocationSize: UInt32(size), subAllocationCount: UInt32(slots.count))
+        self.state.withLock { state in
+            state.receive = slots
+            state.receiveGpadl = gpadl
+        }
+        return await self.complete(.receiveBufferComplete(status: .success, sections: [section]), id: id, on: channel)
+    }
+
+    /// SUBCHANNEL: grants the request if it fits (11 §6) and offers the sub-channels.
+    func subchannels(operation: UInt32, count: UInt32, id: UInt64, channel: Channel) async -> Outcome {
+        let (bus, primary, version) = self.state.withLock { ($0.bus, $0.primaryRelid, $0.version) }
+        guard operation == 1, count >= 1, Int(count) < self.maximumQueues, let bus, let primary, let version, version >= .v5 else {
+            return await self.complete(.subchannel(operationOrStatus: NVSPStatus.failure.rawValue, count: 0), id: id, on: channel)
+        }
+        // The answer first: Linux waits for it before it looks for the offers.
+        let outcome = await self.complete(.subchannel(operationOrStatus: NVSPStatus.success.rawValue, count: count), id: id, on: channel)
+        bus.enableSubChannels(primary: primary, count: UInt16(count))
+        return outcome
+    }
+
+    // MARK: RNDIS packets from the guest
+
+    func rndisPacket(
+        channelType: UInt32, index: UInt32, bytes: UInt32, ranges: [GpaRange], id: UInt64, channel: Channel, queue: UInt16
+    ) async -> Outcome {
+        let message: [UInt8]
+        switch self.gather(index: index, bytes: bytes, ranges: ranges) {
+        case .success(let gathered): message = gathered
+        case .failure(.fatal(let why)): return .fatal(why)
+        case .failure(.malformed):
+            self.count(queue) { $0.malformed += 1 }
+            return await self.complete(.rndisPacketComplete(status: .failure), id: id, on: channel)
+        }
+        if channelType == NVSP.controlChannel {
+            guard queue == 0 else { return .fatal("RNDIS control message on a sub-channel") }
+            let status = await self.control(message[...], channel: channel)
+            return await self.complete(.rndisPacketComplete(status: status), id: id, on: channel)
+        }
+        let status = self.transmit(message[...], queue: queue)
+        return await self.complete(.rndisPacketComplete(status: status), id: id, on: channel)
+    }
+
+    enum GatherFailure: Error {
+        /// Completed with a failure; the channel goes on.
+        case malformed
+        /// Breaks the protocol: the channel stops.
+        case fatal(String)
+    }
+
+    /// The logical message: the send section's bytes, then the GPA-direct ranges' (11 §7.4).
+    func gather(index: UInt32, bytes: UInt32, ranges: [GpaRange]) -> Result<[UInt8], GatherFailure> {
+        var message: [UInt8] = []
+        if index != NVSP.noSection {
+            guard let buffer = self.state.withLock({ $0.sendBuffer }) else { return .failure(.fatal("send section without a send buffer")) }
+            let offset = UInt64(index) * UInt64(Self.sectionSize)
+            guard bytes > 0, bytes <= UInt32(Self.sectionSize), offset + UInt64(bytes) <= UInt64(buffer.size) else {
+                return .failure(.fatal("send section \(index) (\(bytes) bytes) outside the send buffer"))
+            }
+            message = [UInt8](repeating: 0, count: Int(bytes))
+            do { try buffer.read(at: Int(offset), count: Int(bytes), into: &message) } catch {
+                return .failure(.fatal("send section: \(error)"))
+            }
+        }
+        if !ranges.isEmpty {
+            let total = ranges.reduce(0) { $0 + Int($1.byteCount) }
+            guard total > 0, message.count + total <= Self.maximumMessageBytes, let bus = self.state.withLock({ $0.bus }) else {
+                return .failure(.malformed)
+            }
+            for range in ranges {
+                guard let mapping = try? bus.mapGuestRanges([range]) else { return .failure(.malformed) }
+                let start = message.count
+                message += [UInt8](repeating: 0, count: Int(range.byteCount))
+                // The mapping starts at the range's first page; its data at byte_offset.
+                do { try mapping.read(at: Int(range.byteOffset), count: Int(range.byteCount), into: &message, at: start) } catch {
+                    return .failure(.malformed)
+                }
+            }
+        }
+        return message.isEmpty ? .failure(.malformed) : .success(message)
+    }
+
+    /// Data: one or more PACKETs back to back (a batch), each frame to the backend. Any bad
+    /// one fails the whole send (the frames before it went out, as on OpenVMM).
+    func transmit(_ bytes: ArraySlice<UInt8>, queue: UInt16) -> NVSPStatus {
+        var rest = bytes
+        var frames = 0
+        while !rest.isEmpty {
+            guard let header = try? RNDISPacketHeader(parsing: rest) else {
+                self.count(queue) { $0.malformed += 1 }
+                return .failure
+            }
+            let start = rest.startIndex
+            self.backend.send(rest[(start + header.frameOffset)..<(start + header.frameOffset + header.frameLength)])
+            let length = header.frameLength
+            self.count(queue) { stats in
+                stats.txPackets += 1
+                stats.txBytes += UInt64(length)
+            }
+            frames += 1
+            rest = rest[(start + header.messageLength)...]
+            // Batches end with zero padding up to the alignment, counted in the last msg_len.
+            if rest.allSatisfy({ $0 == 0 }) { break }
+        }
+        return frames > 0 ? .success : .failure
+    }
+
+    // MARK: Answers
+
+    func complete(_ message: NVSPMessage, id: UInt64, on channel: Channel) async -> Outcome {
+        let size = self.state.withLock { $0.version } == .v61 ? NVSP.messageSize : NVSP.legacyMessageSize
+        do { try await channel.send(completion: message.encode(size: size)[...], transactionID: id) } catch {
+            return .fatal("cannot answer: \(error)")
+        }
+        return .ok
+    }
+
+    func completeEmpty(_ id: UInt64, on channel: Channel) async -> Outcome {
+        do { try await channel.send(completion: [][...], transactionID: id) } catch { return .fatal("cannot answer: \(error)") }
+        return .ok
+    }
+}
+
+extension NVSPMessage {
+    /// Messages a sub-channel may carry: data and its completions.
+    var isDataPath: Bool {
+        switch self {
+        case .rndisPacket, .rndisPacketComplete: return true
+        default: return false
+        }
+    }
+}

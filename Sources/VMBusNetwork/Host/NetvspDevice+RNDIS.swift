@@ -1,0 +1,112 @@
+import VMBusChannel
+import VMBusHost
+import VMBusMemory
+import VMBusWire
+
+extension NetvspDevice {
+    /// One RNDIS control message (11 §5): the answer goes back through a reserved receive slot.
+    /// - Returns: the status of the NVSP completion of the packet that carried it.
+    func control(_ bytes: ArraySlice<UInt8>, channel: Channel) async -> NVSPStatus {
+        guard let message = try? RNDISMessage(parsing: bytes) else { return .failure }
+        let answer: RNDISMessage?
+        switch message {
+        case .initialize(let requestID, _, _, _):
+            self.state.withLock { $0.rndisReady = true }
+            answer = .initializeComplete(RNDISInitializeComplete(requestID: requestID))
+        case .query(let requestID, let oid, let information):
+            let (status, data) = self.query(oid, information: information)
+            answer = .queryComplete(requestID: requestID, status: status, information: data)
+        case .set(let requestID, let oid, let information):
+            answer = .setComplete(requestID: requestID, status: self.set(oid, information: information))
+        case .keepalive(let requestID):
+            answer = .keepaliveComplete(requestID: requestID, status: .success)
+        case .reset:
+            answer = .resetComplete(status: .success, addressingReset: 0)
+        case .halt:
+            self.state.withLock { state in
+                state.rndisReady = false
+                state.packetFilter = []
+            }
+            answer = nil
+        case .packet, .initializeComplete, .queryComplete, .setComplete, .resetComplete, .indicateStatus, .keepaliveComplete, .other:
+            return .failure
+        }
+        if let answer { await self.sendControl(answer, on: channel) }
+        return .success
+    }
+
+    /// OID queries (11 §5.2): what Linux and DPDK ask at probe, answered as a NIC would.
+    func query(_ oid: NDISOID, information: [UInt8]) -> (RNDISStatus, [UInt8]) {
+        let (frameMTU, linkUp) = self.state.withLock { ($0.frameMTU, $0.linkUp) }
+        func word(_ value: UInt32) -> [UInt8] { withWriter { $0.writeUInt32(value) } }
+        switch oid {
+        case .maximumFrameSize: return (.success, word(UInt32(frameMTU - 14)))
+        case .maximumTotalSize: return (.success, word(UInt32(frameMTU)))
+        case .permanentAddress, .currentAddress: return (.success, self.backend.macAddress.bytes)
+        case .mediaConnectStatus: return (.success, word(linkUp ? 0 : 1))
+        // 100 bit/s units: 10 Gbit/s, as OpenVMM reports by default.
+        case .linkSpeed: return (.success, word(100_000_000))
+        case .vendorID: return (.success, word(0x0000_155D))
+        case .offloadHardwareCapabilities:
+            // No offloads: frames leave through backends that take whole, checksummed frames,
+            // so the guest computes checksums and segments itself. The revision follows the
+            // guest's request header (Linux refuses a reply it did not ask for).
+            let revision = information.count >= 2 ? min(max(information[1], 1), 3) : 1
+            return (.success, NDISOffload().encode(revision: revision))
+        case .receiveScaleCapabilities:
+            guard self.maximumQueues >= 2 else { return (.notSupported, []) }
+            return (.success, RSSCapabilities(receiveQueues: UInt32(self.maximumQueues)).encode())
+        default:
+            return (.notSupported, [])
+        }
+    }
+
+    func set(_ oid: NDISOID, information: [UInt8]) -> RNDISStatus {
+        switch oid {
+        case .currentPacketFilter:
+            var reader = WireReader(information)
+            guard let filter = try? reader.readUInt32() else { return .invalidData }
+            self.state.withLock { $0.packetFilter = RNDISPacketFilter(rawValue: filter) }
+            return .success
+        case .offloadParameters, .rndisConfigParameter:
+            return .success
+        case .receiveScaleParameters:
+            guard let parameters = try? RSSParameters(parsing: information[...]) else { return .invalidData }
+            guard parameters.indirectionTable.allSatisfy({ $0 < UInt32(self.maximumQueues) }) else { return .invalidData }
+            self.state.withLock { $0.rssTable = parameters.isDisabled ? [] : parameters.indirectionTable }
+            return .success
+        default:
+            return .notSupported
+        }
+    }
+
+    /// Writes a control message into a reserved slot and lends it to the guest (11 §7.2).
+    func sendControl(_ message: RNDISMessage, on channel: Channel) async {
+        let bytes = message.encode()
+        let placed: (slot: Int, size: Int)? = self.state.withLock { state in
+            guard let size = state.receive?.size, bytes.count <= size, let slot = state.receive?.takeControl() else { return nil }
+            do { try state.receive?.memory.write(bytes[...], at: slot * size) } catch { return nil }
+            return (slot, size)
+        }
+        guard let placed else { return }
+        let range = TransferPageRange(byteCount: UInt32(bytes.count), byteOffset: UInt32(placed.slot * placed.size))
+        let payload = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: NVSP.noSection, sectionBytes: 0)
+            .encode(size: self.messageSize)
+        guard let packet = try? PacketEncoder.transferPages(
+            setID: NVSP.receiveBufferID, ranges: [range], payload: payload, transactionID: UInt64(placed.slot))
+        else { return }
+        if (try? await channel.send(encoded: packet)) == nil {
+            self.state.withLock { _ = $0.receive?.release(UInt64(placed.slot)) }
+        }
+    }
+
+    /// The size this host gives its NVSP messages at the negotiated version (11 §2.2).
+    var messageSize: Int { self.state.withLock { $0.version } == .v61 ? NVSP.messageSize : NVSP.legacyMessageSize }
+}
+
+/// Bytes written by `body`.
+func withWriter(_ body: (inout WireWriter) -> Void) -> [UInt8] {
+    var writer = WireWriter()
+    body(&writer)
+    return writer.bytes
+}

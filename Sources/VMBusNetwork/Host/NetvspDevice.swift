@@ -1,0 +1,154 @@
+import VMBusChannel
+import VMBusHost
+import VMBusMemory
+import VMBusWire
+
+/// The host side of the synthetic NIC — what Hyper-V's VSP and OpenVMM's netvsp are (spec 11):
+/// NVSP set-up on the primary channel (versions 1–6.1, NDIS config, receive and send buffers),
+/// RNDIS control (initialize, OID queries and sets, keepalive, halt), the guest's frames from
+/// send sections or GPA-direct ranges to the ``NetworkBackend``, the backend's frames into the
+/// guest's receive buffer as transfer-page packets, sub-channels for several queues.
+///
+/// Everything the guest writes is checked (11 §8): a malformed data packet is completed with a
+/// failure and counted; a message that breaks the protocol (a section outside the send
+/// buffer, a completion for a slot not lent, set-up out of order) stops that channel.
+public final class NetvspDevice: HostDevice {
+    public let offer: HostOffer
+    public let backend: any NetworkBackend
+    /// Queues (channels) granted at most: the primary plus sub-channels.
+    public let maximumQueues: Int
+    /// Send-buffer section size the host asks for (OpenVMM: 6144).
+    public static let sectionSize = 6144
+
+    struct State: ~Copyable {
+        var bus: HostBus?
+        var version: NVSPVersion?
+        var frameMTU = 1514
+        var receive: ReceiveSlots?
+        var receiveGpadl: UInt32?
+        var sendBuffer: MappedMemory?
+        var channels: [UInt16: Channel] = [:]
+        var primaryRelid: UInt32?
+        var packetFilter = RNDISPacketFilter()
+        var linkUp = true
+        var rndisReady = false
+        var statistics: [UInt16: NetworkQueueStatistics] = [:]
+        var receiving: Task<Void, Never>?
+        var rssTable: [UInt32] = []
+    }
+
+    let state: Locked<State>
+
+    /// - Parameters:
+    ///   - instance: the NIC's instance GUID.
+    ///   - maximumQueues: 1 for a single queue; more lets the guest ask for sub-channels (vRSS).
+    public init(instance: GUID, backend: any NetworkBackend, maximumQueues: Int = 1, wantsMonitor: Bool = true) {
+        self.offer = HostOffer(
+            interfaceType: DeviceClass.network.classID, interfaceInstance: instance,
+            maximumSubChannels: UInt16(max(0, min(maximumQueues, 64) - 1)), wantsMonitor: wantsMonitor)
+        self.backend = backend
+        self.maximumQueues = max(1, min(maximumQueues, 64))
+        self.state = Locked(State())
+    }
+
+    /// The bus the device is registered on (needed to map the guest's buffers and to offer
+    /// sub-channels).
+    public func attach(to bus: HostBus) { self.state.withLock { $0.bus = bus } }
+
+    /// The negotiated NVSP version, once the guest initialised.
+    public var version: NVSPVersion? { self.state.withLock { $0.version } }
+
+    /// Whether RNDIS is initialised and the guest set a packet filter (frames flow).
+    public var isReady: Bool { self.state.withLock { $0.rndisReady && !$0.packetFilter.isEmpty } }
+
+    /// Per-queue counters, by sub-channel index (0: the primary).
+    public var statistics: [UInt16: NetworkQueueStatistics] { self.state.withLock { $0.statistics } }
+
+    /// Receive slots free for frames now.
+    public var freeReceiveSlots: Int { self.state.withLock { $0.receive?.available ?? 0 } }
+
+    public func opened(_ channel: Channel, info: HostChannelInfo) {
+        let queue = info.subChannelIndex
+        self.state.withLock { state in
+            state.channels[queue] = channel
+            if queue == 0 { state.primaryRelid = info.relid }
+            if state.statistics[queue] == nil { state.statistics[queue] = NetworkQueueStatistics() }
+        }
+        Task { await self.serve(channel, queue: queue) }
+        if queue == 0 { self.startReceiving() }
+    }
+
+    public func closed(relid: UInt32) {
+        let primaryGone: Bool = self.state.withLock { state in
+            state.channels = state.channels.filter { $0.value.relid != relid }
+            guard state.primaryRelid == relid else { return false }
+            // The primary takes the device's set-up with it (a re-open starts over).
+            state.primaryRelid = nil
+            state.version = nil
+            state.receive = nil
+            state.receiveGpadl = nil
+            state.sendBuffer = nil
+            state.rndisReady = false
+            state.packetFilter = []
+            state.receiving?.cancel()
+            state.receiving = nil
+            return true
+        }
+        _ = primaryGone
+    }
+
+    /// Tells the guest the link went up or down (an RNDIS status indication, 11 §5.5).
+    public func setLink(up: Bool) async {
+        let channel: Channel? = self.state.withLock { state in
+            state.linkUp = up
+            return state.rndisReady ? state.channels[0] : nil
+        }
+        guard let channel else { return }
+        await self.sendControl(.indicateStatus(status: up ? .mediaConnect : .mediaDisconnect, buffer: []), on: channel)
+    }
+
+    // MARK: Serving one channel
+
+    /// Reads the channel until it closes or the guest breaks the protocol.
+    func serve(_ channel: Channel, queue: UInt16) async {
+        guard let reader = try? channel.reader() else { return }
+        while let packet = await reader.next() {
+            let outcome = await self.handle(packet, channel: channel, queue: queue)
+            if case .fatal(let why) = outcome {
+                self.count(queue) { $0.malformed += 1 }
+                // Like OpenVMM's worker: this channel stops until the guest opens it again.
+                _ = why
+                channel.close(.closedLocally)
+                return
+            }
+        }
+    }
+
+    enum Outcome { case ok, fatal(String) }
+
+    func handle(_ packet: ChannelPacket, channel: Channel, queue: UInt16) async -> Outcome {
+        let parsed: VMBusPacket
+        do { parsed = try packet.parse(strict: false) } catch { return .fatal("packet: \(error)") }
+        switch parsed {
+        case .completion(let descriptor, let payload):
+            return self.completed(descriptor.transactionID, payload: payload)
+        case .inBand(let descriptor, let payload):
+            return await self.message(payload, ranges: [], descriptor: descriptor, channel: channel, queue: queue)
+        case .gpaDirect(let direct):
+            return await self.message(direct.payload, ranges: direct.ranges, descriptor: direct.descriptor, channel: channel, queue: queue)
+        case .transferPages, .other:
+            return .fatal("unexpected packet type \(packet.descriptor.type)")
+        }
+    }
+
+    /// The guest completed a receive slot (11 §7.2: the id is the slot's index).
+    func completed(_ id: UInt64, payload: ArraySlice<UInt8>) -> Outcome {
+        guard case .rndisPacketComplete? = try? NVSPMessage(parsing: payload) else { return .fatal("completion is not type 108") }
+        let released = self.state.withLock { state in state.receive?.release(id) ?? false }
+        return released ? .ok : .fatal("completion for slot \(id), not lent")
+    }
+
+    func count(_ queue: UInt16, _ body: (inout NetworkQueueStatistics) -> Void) {
+        self.state.withLock { state in body(&state.statistics[queue, default: NetworkQueueStatistics()]) }
+    }
+}

@@ -1,0 +1,57 @@
+import VMBusMemory
+import VMBusWire
+
+/// The guest's receive buffer as the host uses it (11 §7.2): equal sub-allocations, the first
+/// ``reserved`` for control replies and indications, the rest for frames. A slot is lent to the
+/// guest with a transfer-page packet whose transaction id is its index, and comes back with the
+/// guest's completion of that id — once: a completion for a slot not lent is the guest's
+/// mistake.
+struct ReceiveSlots {
+    /// Sub-allocations kept for control replies (OpenVMM keeps 16).
+    static let reserved = 16
+    /// Bytes before the frame in a data sub-allocation: the RNDIS PACKET header.
+    static let headerRoom = RNDISPacketHeader.size
+
+    let memory: MappedMemory
+    let size: Int
+    let count: Int
+    var freeData: [Int]
+    var freeControl: [Int]
+    var lent: [Bool]
+
+    /// - Returns: `nil` unless the buffer holds the reserved slots and at least one more.
+    init?(memory: MappedMemory, subAllocationSize: Int) {
+        let count = memory.size / subAllocationSize
+        guard subAllocationSize >= 68, count > Self.reserved else { return nil }
+        self.memory = memory
+        self.size = subAllocationSize
+        self.count = count
+        // Popped from the end: lowest indices first, as a reader of a dump expects.
+        self.freeData = Array((Self.reserved..<count).reversed())
+        self.freeControl = Array((0..<Self.reserved).reversed())
+        self.lent = Array(repeating: false, count: count)
+    }
+
+    mutating func takeData() -> Int? {
+        guard let slot = self.freeData.popLast() else { return nil }
+        self.lent[slot] = true
+        return slot
+    }
+
+    mutating func takeControl() -> Int? {
+        guard let slot = self.freeControl.popLast() else { return nil }
+        self.lent[slot] = true
+        return slot
+    }
+
+    /// The guest completed `slot`. - Returns: `false` if it was not lent (a bogus id).
+    mutating func release(_ slot: UInt64) -> Bool {
+        guard slot < UInt64(self.count), self.lent[Int(slot)] else { return false }
+        let index = Int(slot)
+        self.lent[index] = false
+        if index < Self.reserved { self.freeControl.append(index) } else { self.freeData.append(index) }
+        return true
+    }
+
+    var available: Int { self.freeData.count }
+}
