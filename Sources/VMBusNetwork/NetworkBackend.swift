@@ -35,7 +35,9 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
 /// that makes the guest process a real NIC of its network namespace).
 ///
 /// `send` takes the frames the NIC passes out; ``frames()`` yields the frames the NIC must
-/// take in, until ``close()``.
+/// take in, until ``close()``. A backend outlives the NICs that use it (a guest that
+/// reconnects gets a new NIC on the same TAP device): each call of ``frames()`` starts a new
+/// subscription that replaces the previous one.
 public protocol NetworkBackend: AnyObject, Sendable {
     /// The MAC address a host reports for the NIC (a guest backend may adopt the NIC's).
     var macAddress: MACAddress { get }
@@ -44,26 +46,78 @@ public protocol NetworkBackend: AnyObject, Sendable {
     /// One Ethernet frame (no FCS) out of the NIC into the backend. Must not block for long;
     /// a backend that cannot take it drops it.
     func send(_ frame: ArraySlice<UInt8>)
-    /// Frames from the backend into the NIC, in order, until the backend closes. Called once.
+    /// Frames from the backend into the NIC, in order, until the backend closes or the next
+    /// subscription replaces this one.
     func frames() -> AsyncStream<[UInt8]>
     /// Ends ``frames()`` and releases the backend.
     func close()
 }
 
+/// Where a backend's incoming frames go: one subscriber at a time. The first subscription
+/// gets what arrived before it (buffered); a new one replaces the old (a NIC that re-opens
+/// after its guest reconnected takes over), ending the old one's stream.
+final class FrameSubscription: Sendable {
+    struct State {
+        var stream: AsyncStream<[UInt8]>?
+        var sink: AsyncStream<[UInt8]>.Continuation
+        var closed = false
+    }
+    let state: Locked<State>
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(capacity))
+        self.state = Locked(State(stream: stream, sink: sink))
+    }
+
+    /// - Returns: whether the frame was queued (`false`: the subscriber's queue is full, or
+    ///   the backend closed).
+    func yield(_ frame: [UInt8]) -> Bool {
+        let sink = self.state.withLock { $0.sink }
+        if case .enqueued = sink.yield(frame) { return true }
+        return false
+    }
+
+    func subscribe() -> AsyncStream<[UInt8]> {
+        let capacity = self.capacity
+        let (stream, old): (AsyncStream<[UInt8]>, AsyncStream<[UInt8]>.Continuation?) = self.state.withLock { state in
+            if let first = state.stream {
+                state.stream = nil
+                return (first, nil)
+            }
+            let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(capacity))
+            let old = state.sink
+            state.sink = sink
+            if state.closed { sink.finish() }
+            return (stream, old)
+        }
+        old?.finish()
+        return stream
+    }
+
+    func finish() {
+        let sink = self.state.withLock { state in
+            state.closed = true
+            return state.sink
+        }
+        sink.finish()
+    }
+}
+
 /// Two backends joined back to back in memory: a frame one sends comes out of the other's
-/// ``frames()``. For tests, and for switching two guests' NICs to each other (`--net switch`).
+/// ``frames()``. For tests, and for joining a NIC to a switch port.
 public final class MemoryNetworkPort: NetworkBackend {
     public let macAddress: MACAddress
     public let mtu: Int
-    let stream: AsyncStream<[UInt8]>
-    let sink: AsyncStream<[UInt8]>.Continuation
+    let incoming: FrameSubscription
     let peer = Locked<MemoryNetworkPort?>(nil)
     let counters = Locked<(sent: Int, dropped: Int)>((0, 0))
 
     init(macAddress: MACAddress, mtu: Int, capacity: Int) {
         self.macAddress = macAddress
         self.mtu = mtu
-        (self.stream, self.sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(capacity))
+        self.incoming = FrameSubscription(capacity: capacity)
     }
 
     /// A joined pair; each end queues at most `capacity` frames (then drops, like a wire).
@@ -79,22 +133,19 @@ public final class MemoryNetworkPort: NetworkBackend {
 
     public func send(_ frame: ArraySlice<UInt8>) {
         guard let peer = self.peer.withLock({ $0 }) else { return }
-        if case .enqueued = peer.sink.yield(Array(frame)) {
-            self.counters.withLock { $0.sent += 1 }
-        } else {
-            self.counters.withLock { $0.dropped += 1 }
-        }
+        let queued = peer.incoming.yield(Array(frame))
+        self.counters.withLock { queued ? ($0.sent += 1) : ($0.dropped += 1) }
     }
 
-    public func frames() -> AsyncStream<[UInt8]> { self.stream }
+    public func frames() -> AsyncStream<[UInt8]> { self.incoming.subscribe() }
 
     public func close() {
-        self.sink.finish()
+        self.incoming.finish()
         let peer = self.peer.withLock { peer in
             defer { peer = nil }
             return peer
         }
-        peer?.sink.finish()
+        peer?.incoming.finish()
     }
 
     /// Frames handed to the peer, and frames dropped because its queue was full.
