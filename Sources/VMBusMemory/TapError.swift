@@ -24,7 +24,8 @@ extension TapError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .noTunDevice(let path, let errno):
-            return "cannot open \(path): \(TapError.text(errno)) (is the tun module loaded, the device node present?)"
+            let hint = errno == EACCES || errno == EPERM ? "no permission" : "is the tun module loaded, the node present?"
+            return "cannot open \(path): \(TapError.text(errno)) (\(hint))"
         case .needsNetAdmin(let operation): return "\(operation) needs CAP_NET_ADMIN (run as root)"
         case .nameInUse(let name):
             return "interface \(name) is in use: a TAP with its queue attached, or not a TAP of this queue mode"
