@@ -92,7 +92,7 @@ extension TapDevice {
     /// buffer is written in place). Never blocks.
     ///
     /// Size `buffer` for the largest frame: MTU + 14 header bytes (+ 4 for a VLAN tag). A
-    /// longer frame does not fit and is lost (the kernel truncates or refuses it).
+    /// longer frame is cut to the buffer's size and the rest of it is lost.
     /// - Returns: the frame's length, or `nil` if no frame is waiting.
     public func read(into buffer: inout [UInt8], queue: Int = 0) throws(TapError) -> Int? {
         let fd = self.descriptors[queue]

@@ -188,4 +188,21 @@ import VMBusMemory
         }
         #expect(found == [sent])
     }
+
+    /// A short read keeps the frame's first bytes and drops the rest (the next read is the next frame).
+    @Test func aFrameLongerThanTheBufferIsCutToIt() throws {
+        try requireTap()
+        let tap = try TapDevice()
+        try tap.setUp()
+        let socket = try PacketSocket(interface: tap.name, etherType: Self.etherType)
+        let sent = frame(count: 1000, source: try tap.macAddress(), seed: 7)
+        try socket.send(sent)
+        var small = [UInt8](repeating: 0, count: 100)
+        let deadline = ContinuousClock.now + .seconds(10)
+        var got: [UInt8]?
+        while got == nil, ContinuousClock.now < deadline, try tap.waitReadable(timeout: deadline - ContinuousClock.now) {
+            if let n = try tap.read(into: &small), small[12] == 0x88, small[13] == 0xB5 { got = Array(small[0..<n]) }
+        }
+        #expect(got == Array(sent[0..<100]))
+    }
 }
