@@ -37,8 +37,9 @@ done
 server_pid="" drain_pid=""
 cleanup() {
     # Only what this script started: the iperf3 server, its output drain, the veth namespaces.
-    [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
-    [[ -n "$drain_pid" ]] && kill "$drain_pid" 2>/dev/null || true
+    # Each is waited for, so none is left a zombie for an init that may not reap.
+    [[ -n "$server_pid" ]] && { kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; } || true
+    [[ -n "$drain_pid" ]] && { kill "$drain_pid" 2>/dev/null; wait "$drain_pid" 2>/dev/null; } || true
     [[ -n "$prefix" ]] && netns_down "$prefix" || true
 }
 trap cleanup EXIT
