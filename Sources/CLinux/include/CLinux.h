@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <sys/epoll.h>
+#include "CLinuxNet.h"
 
 /// memfd_create(2).
 int clinux_memfd_create(const char *name, unsigned int flags);
