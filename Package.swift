@@ -88,7 +88,7 @@ let package = Package(
             name: "vmbus",
             dependencies: [
                 "VMBusWire", "VMBusRing", "VMBusMemory", "VMBusChannel", "VMBusHost", "VMBusGuest", "VMBusLoopback",
-                "VMBusLocal", "VMBusDevices", "VMBusUio", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusUio", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSafety

@@ -57,11 +57,15 @@ final class AdminServer: Sendable {
     /// The services of `--uio-export` devices (guest "uio").
     let exported: ICSet?
 
-    init(path: String, host: LocalHost, services: ICRegistry, exported: ICSet? = nil) throws {
+    /// The guests' synthetic NICs (`--net`).
+    let network: HostNetwork?
+
+    init(path: String, host: LocalHost, services: ICRegistry, exported: ICSet? = nil, network: HostNetwork? = nil) throws {
         self.socket = try LocalSocket.listen(path: path)
         self.host = host
         self.services = services
         self.exported = exported
+        self.network = network
     }
 
     func start() {
@@ -134,6 +138,12 @@ final class AdminServer: Sendable {
                     }
                 }
             }
+            return
+        }
+        if command == "net" {
+            guard let network = self.network else { throw CLIError("the host offers no synthetic NIC (start it with --net)") }
+            let bus = Int(args[1]).flatMap { $0 > 0 ? self.host.bus(guest: $0) : nil }
+            for line in network.statistics(bus: bus) { output(line) }
             return
         }
         let (id, set) = try self.services(args[1])

@@ -7,6 +7,7 @@ import VMBusDevices
 import VMBusGuest
 import VMBusLocal
 import VMBusMemory
+import VMBusNetwork
 import VMBusWire
 
 /// `vmbus guest`: a VMBus guest process on the local substrate.
@@ -28,6 +29,12 @@ struct GuestCommand: AsyncParsableCommand {
             'CONNECT <port>\\n' to reach a host port; a host connection to port N is joined to \
             DIR/vsock_N if it exists); --forward ADDRESS=PORT listens on ADDRESS (tcp:HOST:PORT \
             or unix:PATH) in this guest and carries each client to host port PORT.
+
+            Network: --net tap:NAME drives the host's synthetic NIC (netvsc) and makes a TAP \
+            interface NAME its operating-system side: it takes the NIC's MAC address and MTU, \
+            and frames cross between it and the host's network (vmbus host --net). Give the \
+            interface an address (ip addr add … dev NAME) and it is this network namespace's \
+            NIC. --net-queues N asks for N queues (sub-channels, vRSS). Needs CAP_NET_ADMIN.
             """
     )
 
@@ -76,6 +83,12 @@ struct GuestCommand: AsyncParsableCommand {
     @Option(name: .long, help: "ADDRESS=PORT: forward clients of ADDRESS (tcp:HOST:PORT or unix:PATH) to host port PORT (repeatable).")
     var forward: [String] = []
 
+    @Option(name: .long, help: "tap:NAME — drive the synthetic NIC and join it to TAP interface NAME (needs CAP_NET_ADMIN).")
+    var net: String?
+
+    @Option(name: .long, help: "Queues to ask the synthetic NIC for (vRSS sub-channels).")
+    var netQueues: Int = 1
+
     @OptionGroup var log: LogOptions
 
     /// The parsed --forward list.
@@ -94,6 +107,8 @@ struct GuestCommand: AsyncParsableCommand {
             throw ValidationError("--memory must be at least 1M and a multiple of 4096")
         }
         if let rounds = self.echoRounds, rounds < 1 { throw ValidationError("--echo-rounds must be at least 1") }
+        if let net = self.net, !net.hasPrefix("tap:") || net.count <= 4 { throw ValidationError("--net takes tap:NAME") }
+        guard (1...64).contains(self.netQueues) else { throw ValidationError("--net-queues must be 1…64") }
     }
 
     func run() async throws {
@@ -106,6 +121,7 @@ struct GuestCommand: AsyncParsableCommand {
         }
         let client = EchoClient()
         guest.bus.register(client)
+        let network = try self.startNetwork(guest.bus)
         for service in self.integrationServices(logger) { guest.bus.register(ICGuestDriver(service)) }
         let sockets = HvSocketGuest(bus: guest.bus)
         guest.bus.register(sockets)
@@ -140,6 +156,10 @@ struct GuestCommand: AsyncParsableCommand {
         // Handle SIGTERM before saying we are up: a signal right after the ready line is not lost.
         let sources = onTerminationSignal { guest.disconnect() }
         print("guest: connected at VMBus \(version); channels open: \(client.devices.map(\.relid))")
+        if let (driver, tap) = network {
+            guard let nic = driver.nics.first else { throw CLIError("--net: the host offers no synthetic NIC (start it with --net)") }
+            print("guest: network \(tap.device.name) up: NVSP \(nic.version), MAC \(nic.macAddress.map { "\($0)" } ?? "?"), MTU \(nic.mtu), \(nic.queueCount) queue(s)")
+        }
         if let relay { print("guest: vsock relay \(relay.connectPath)") }
         for forwarder in forwarders {
             // The real port, when the address asked for any free one (port 0).
@@ -321,4 +341,22 @@ func className(_ id: GUID) -> String {
     if id == Echo.classID { return "swift-vmbus echo" }
     if id == Discard.classID { return "swift-vmbus discard" }
     return DeviceClass.lookup(id)?.name ?? "unknown class"
+}
+
+extension GuestCommand {
+    /// --net tap:NAME: the TAP interface and the netvsc driver that joins the NIC to it.
+    func startNetwork(_ bus: GuestBus) throws -> (NetvscDriver, TapBackend)? {
+        guard let net = self.net else { return nil }
+        let name = String(net.dropFirst(4))
+        let tap: TapBackend
+        do { tap = try TapBackend(name: name) } catch { throw CLIError("--net \(net): \(error)") }
+        var configuration = NetvscDriver.Configuration()
+        configuration.queues = self.netQueues
+        let driver = NetvscDriver(configuration: configuration) { mac, mtu in
+            tap.adopt(macAddress: mac, mtu: mtu)
+            return tap
+        }
+        bus.register(driver)
+        return (driver, tap)
+    }
 }

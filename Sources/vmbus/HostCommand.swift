@@ -34,6 +34,12 @@ struct HostCommand: ParsableCommand {
             id per channel and signals by setting its bit in the monitor page, which the host \
             scans; other guests get event signalling as before.
 
+            --net tap:NAME offers every guest a synthetic NIC (netvsp, spec 11) whose frames \
+            come and go through the TAP interface NAME in the host's network namespace (the \
+            newest guest's NIC has it); --net switch joins the guests' NICs to each other \
+            through a learning switch. --mac, --mtu and --net-queues set the NIC; 'vmbus net \
+            stat' shows per-queue counters. A guest drives it with 'vmbus guest --net tap:NAME'.
+
             --vsock-relay DIR exposes the guest's Hyper-V sockets as Unix sockets (the hybrid \
             vsock convention, implies --device hvsock): connect to DIR/vsock and write \
             'CONNECT <port>\\n' to reach a guest port (answer 'OK <local port>\\n'); a guest \
@@ -78,6 +84,8 @@ struct HostCommand: ParsableCommand {
     @Flag(name: .long, help: "Offer echo and discard devices with monitored notification (MNF): a guest that gives monitor pages gets monitor ids and signals through them.")
     var monitor = false
 
+    @OptionGroup var network: HostNetworkOptions
+
     @OptionGroup var log: LogOptions
 
     /// The parsed device list.
@@ -119,6 +127,7 @@ struct HostCommand: ParsableCommand {
         var options = LocalHost.Options()
         options.maximumGuests = self.maxGuests
         let registry = ICRegistry()
+        let network = try HostNetwork(options: self.network)
         let relay: HvSocketRelay?
         do {
             relay = try self.vsockRelay.map { directory throws(HvSocketRelayError) in
@@ -131,6 +140,7 @@ struct HostCommand: ParsableCommand {
         do {
             host = try LocalHost(path: self.listen, options: options, logger: logger) { bus in
                 var devices: [any HostDevice] = []
+                if let network { devices.append(network.device(for: bus)) }
                 for (kind, count) in specs {
                     if kind == "hvsock" {
                         let sockets = HvSocketHost(bus: bus)
@@ -171,7 +181,7 @@ struct HostCommand: ParsableCommand {
         let (export, exportedServices) = try self.startExport(logger)
         let admin: AdminServer
         do {
-            admin = try AdminServer(path: adminPath, host: host, services: registry, exported: exportedServices)
+            admin = try AdminServer(path: adminPath, host: host, services: registry, exported: exportedServices, network: network)
         } catch {
             host.stop()
             throw CLIError("cannot listen on \(adminPath): \(error)")
@@ -182,6 +192,7 @@ struct HostCommand: ParsableCommand {
         // Lines on standard output once guests can connect: scripts and tests wait for them.
         print("vmbus host: admin socket \(adminPath)")
         if let relay { print("vmbus host: vsock relay \(relay.connectPath)") }
+        if let tap = network?.tap { print("vmbus host: network tap \(tap.device.name) (MAC \(tap.macAddress), MTU \(tap.mtu))") }
         if let export { print("vmbus host: uio export \(export.sysfsRoot)") }
         print("vmbus host: listening on \(self.listen)")
         DescriptorIO.flushOutput()

@@ -97,6 +97,7 @@ extension NetvscNIC {
             return nil
         }
         waiter?.resume(returning: section)
+        self.changes.wake()
     }
 
     // MARK: Transmit (11 §7.1)

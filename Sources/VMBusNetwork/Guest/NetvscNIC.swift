@@ -16,7 +16,7 @@ public final class NetvscNIC: Sendable {
     let gpadls: (receive: UInt32, send: UInt32)
     let subAllocationSize: Int
     let sectionSize: Int
-    let sectionCount: Int
+    public let sectionCount: Int
     let configuration: NetvscDriver.Configuration
 
     struct State {
@@ -35,6 +35,7 @@ public final class NetvscNIC: Sendable {
         var tasks: [Task<Void, Never>] = []
     }
     let state = Locked(State())
+    let changes = ChangeWaiters()
 
     /// Transaction ids of this driver's own packets, far above the channel's request ids:
     /// a data send in section N, and a control message in section N.
@@ -76,6 +77,11 @@ public final class NetvscNIC: Sendable {
     public var statistics: [UInt16: NetworkQueueStatistics] { self.state.withLock { $0.statistics } }
     /// Send sections free now.
     public var freeSections: Int { self.state.withLock { $0.freeSections.count } }
+
+    /// Waits until the host completed every send (all sections free), at most `timeout`.
+    public func waitForSendsCompleted(timeout: Duration = .seconds(30)) async -> Bool {
+        await self.changes.wait(timeout: timeout) { [self] in self.freeSections == self.sectionCount }
+    }
 
     // MARK: Bringing the device up (11 §4)
 

@@ -42,7 +42,7 @@ extension NetvspDevice {
         switch oid {
         case .maximumFrameSize: return (.success, word(UInt32(frameMTU - 14)))
         case .maximumTotalSize: return (.success, word(UInt32(frameMTU)))
-        case .permanentAddress, .currentAddress: return (.success, self.backend.macAddress.bytes)
+        case .permanentAddress, .currentAddress: return (.success, self.macAddress.bytes)
         case .mediaConnectStatus: return (.success, word(linkUp ? 0 : 1))
         // 100 bit/s units: 10 Gbit/s, as OpenVMM reports by default.
         case .linkSpeed: return (.success, word(100_000_000))

@@ -38,17 +38,33 @@ public final class NetvspDevice: HostDevice {
     }
 
     let state: Locked<State>
+    let changes = ChangeWaiters()
 
     /// - Parameters:
     ///   - instance: the NIC's instance GUID.
     ///   - maximumQueues: 1 for a single queue; more lets the guest ask for sub-channels (vRSS).
-    public init(instance: GUID, backend: any NetworkBackend, maximumQueues: Int = 1, wantsMonitor: Bool = true) {
+    /// The MAC address the guest is told (OID 802_3_PERMANENT_ADDRESS).
+    public let macAddress: MACAddress
+
+    /// - Parameter macAddress: the NIC's address; by default the backend's (a test port's).
+    public init(
+        instance: GUID, backend: any NetworkBackend, macAddress: MACAddress? = nil, maximumQueues: Int = 1, wantsMonitor: Bool = true
+    ) {
+        self.macAddress = macAddress ?? backend.macAddress
         self.offer = HostOffer(
             interfaceType: DeviceClass.network.classID, interfaceInstance: instance,
             maximumSubChannels: UInt16(max(0, min(maximumQueues, 64) - 1)), wantsMonitor: wantsMonitor)
         self.backend = backend
         self.maximumQueues = max(1, min(maximumQueues, 64))
         self.state = Locked(State())
+    }
+
+    /// The guest completes receive slots with ids this host chose (the slot index), not with
+    /// requestor ids: such completions must reach the device (11 §7.2).
+    public func channelOptions(_ busOptions: ChannelOptions) -> ChannelOptions {
+        var options = busOptions
+        options.rejectUnknownCompletions = false
+        return options
     }
 
     /// The bus the device is registered on (needed to map the guest's buffers and to offer
@@ -66,6 +82,13 @@ public final class NetvspDevice: HostDevice {
 
     /// Receive slots free for frames now.
     public var freeReceiveSlots: Int { self.state.withLock { $0.receive?.available ?? 0 } }
+
+    /// Waits until the guest gave back every receive slot lent to it, at most `timeout`.
+    public func waitForSlotsReturned(timeout: Duration = .seconds(30)) async -> Bool {
+        await self.changes.wait(timeout: timeout) { [self] in
+            self.state.withLock { state in state.receive.map { $0.lent.allSatisfy { !$0 } } ?? true }
+        }
+    }
 
     public func opened(_ channel: Channel, info: HostChannelInfo) {
         let queue = info.subChannelIndex
@@ -145,6 +168,7 @@ public final class NetvspDevice: HostDevice {
     func completed(_ id: UInt64, payload: ArraySlice<UInt8>) -> Outcome {
         guard case .rndisPacketComplete? = try? NVSPMessage(parsing: payload) else { return .fatal("completion is not type 108") }
         let released = self.state.withLock { state in state.receive?.release(id) ?? false }
+        self.changes.wake()
         return released ? .ok : .fatal("completion for slot \(id), not lent")
     }
 
