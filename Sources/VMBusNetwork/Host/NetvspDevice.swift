@@ -67,6 +67,14 @@ public final class NetvspDevice: HostDevice {
     /// Receive slots free for frames now.
     public var freeReceiveSlots: Int { self.state.withLock { $0.receive?.available ?? 0 } }
 
+    /// The guest's completions of lent receive slots answer no request of ours: they must
+    /// reach ``serve(_:queue:)`` instead of being dropped by the channel as unknown.
+    public func channelOptions(_ busOptions: ChannelOptions) -> ChannelOptions {
+        var options = busOptions
+        options.rejectUnknownCompletions = false
+        return options
+    }
+
     public func opened(_ channel: Channel, info: HostChannelInfo) {
         let queue = info.subChannelIndex
         self.state.withLock { state in
