@@ -115,6 +115,11 @@ import VMBusWire
         ("OOB length", rndisPacket(frame, patch: [(20, 8)])),
         ("OOB count", rndisPacket(frame, patch: [(24, 1)])),
         ("VC handle", rndisPacket(frame, patch: [(36, 1)])),
+        ("PPI area past msg_len", rndisPacket(frame, patch: [(32, 200)])),
+        ("PPI size 0", rndisPacket(frame, ppis: ppi(size: 0, offset: 12))),
+        ("PPI size past the area", rndisPacket(frame, ppis: ppi(size: 32, offset: 12))),
+        ("PPI data offset past its size", rndisPacket(frame, ppis: ppi(size: 16, offset: 20))),
+        ("PPI shorter than its header", rndisPacket(frame, ppis: ppi(size: 8, offset: 12))),
         ("second message not a PACKET", rndisPacket(frame) + RNDISMessage.keepalive(requestID: 1).encode()),
         ("second message truncated", rndisPacket(frame) + [1, 0, 0, 0, 200, 0, 0, 0]),
     ])

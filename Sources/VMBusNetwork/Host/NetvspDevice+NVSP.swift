@@ -160,11 +160,14 @@ extension NetvspDevice {
         var rest = bytes
         var frames = 0
         while !rest.isEmpty {
-            guard let header = try? RNDISPacketHeader(parsing: rest) else {
+            let start = rest.startIndex
+            // Every PPI must be whole (OpenVMM: PPI size 0 or an overrun fails the packet).
+            guard let header = try? RNDISPacketHeader(parsing: rest),
+                (try? PerPacketInfo.walk(rest[(start + header.ppiOffset)..<(start + header.ppiOffset + header.ppiLength)]) { _, _ in }) != nil
+            else {
                 self.count(queue) { $0.malformed += 1 }
                 return .failure
             }
-            let start = rest.startIndex
             self.backend.send(rest[(start + header.frameOffset)..<(start + header.frameOffset + header.frameLength)])
             let length = header.frameLength
             self.count(queue) { stats in
