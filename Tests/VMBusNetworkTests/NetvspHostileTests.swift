@@ -183,6 +183,21 @@ import VMBusWire
         try await self.expectServing(host, raw, buffers)
     }
 
+    /// RESET, a guest's INDICATE_STATUS and a second INITIALIZE break RNDIS (11 §5.1): fatal.
+    @Test(arguments: [RNDISMessage.reset, .indicateStatus(status: .mediaConnect, buffer: []), .initialize(requestID: 9, major: 1, minor: 0, maximumTransferSize: 0x4000)])
+    func controlMessagesAGuestMustNotSendStopTheChannel(_ message: RNDISMessage) async throws {
+        let host = try await HostUnderTest.make()
+        let raw = host.channel(0)
+        let buffers = try await RawNetBuffers.setUp(raw)
+        let initialize = RNDISMessage.initialize(requestID: 1, major: 1, minor: 0, maximumTransferSize: 0x4000).encode()
+        #expect(try await buffers.send(initialize, section: 0, channelType: NVSP.controlChannel, on: raw) == .success)
+        guard case .initializeComplete = try await buffers.receiveControl(on: raw) else { throw TimedOut() }
+        try buffers.write(message.encode(), section: 1)
+        let nvsp = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: 1, sectionBytes: UInt32(message.encode().count))
+        try await raw.channel.send(inBand: nvsp.encode()[...], transactionID: 3, completionRequested: true)
+        try await self.expectStopped(host, raw)
+    }
+
     @Test(arguments: [UInt64(15), 16, 17, 5000, UInt64.max])
     func aCompletionForASlotNeverLentStopsTheChannel(_ id: UInt64) async throws {
         let host = try await HostUnderTest.make()

@@ -108,7 +108,10 @@ extension NetvspDevice {
         }
         if channelType == NVSP.controlChannel {
             guard queue == 0 else { return .fatal("RNDIS control message on a sub-channel") }
-            let status = await self.control(message[...], channel: channel)
+            guard let status = await self.control(message[...], channel: channel) else {
+                return .fatal("RNDIS control message a guest must not send")
+            }
+            if status != .success { self.count(queue) { $0.malformed += 1 } }
             return await self.complete(.rndisPacketComplete(status: status), id: id, on: channel)
         }
         let status = self.transmit(message[...], queue: queue)
