@@ -31,7 +31,11 @@ extension NetvscNIC {
             }
         case .inBand(_, let payload):
             if case .indirectionTable(let table)? = try? NVSPMessage(parsing: payload) {
-                self.state.withLock { $0.indirection = table }
+                self.state.withLock { state in
+                    state.indirection = table
+                    state.sendTableReceived = true
+                }
+                await self.queuesChanged()
             }
         case .gpaDirect, .other:
             self.count(queue) { $0.malformed += 1 }
@@ -118,6 +122,7 @@ extension NetvscNIC {
             return queue
         }
         pump.deliver { [self] packet in await self.handle(packet, channel: channel, queue: queue) }
+        await self.queuesChanged()
     }
 
     /// HALT, revoke both buffers, stop the backend (Linux's order, 11 §4); the bus closes the
@@ -134,7 +139,9 @@ extension NetvscNIC {
                 state.sectionWaiters = []
                 state.requests = [:]
                 state.tasks = []
+                state.queueWaiters = []
             }
+            for waiter in state.queueWaiters { waiter.resume() }
             return (state.backend, state.tasks, state.sectionWaiters, Array(state.requests.values))
         }
         for task in tasks { task.cancel() }

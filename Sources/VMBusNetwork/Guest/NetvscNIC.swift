@@ -33,6 +33,12 @@ public final class NetvscNIC: Sendable {
         var indirection: [UInt32] = Array(repeating: 0, count: NVSP.indirectionTableEntries)
         var closed = false
         var tasks: [Task<Void, Never>] = []
+        /// Queues the host granted (sub-channels + 1); `nil` until it answered SUBCHANNEL.
+        var grantedQueues: Int?
+        var rssRequested = false
+        var rssSet = false
+        var sendTableReceived = false
+        var queueWaiters: [CheckedContinuation<Void, Never>] = []
     }
     let state = Locked(State())
 
@@ -76,6 +82,24 @@ public final class NetvscNIC: Sendable {
     public var statistics: [UInt16: NetworkQueueStatistics] { self.state.withLock { $0.statistics } }
     /// Send sections free now.
     public var freeSections: Int { self.state.withLock { $0.freeSections.count } }
+
+    /// Waits until every queue the host granted is open, the RSS parameters are set and the
+    /// host's send table arrived (at once with a single queue, or once the NIC shut down).
+    public func queuesReady() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = self.state.withLock { state in
+                if state.closed || Self.queuesReady(state) { return true }
+                state.queueWaiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    static func queuesReady(_ state: borrowing State) -> Bool {
+        guard let granted = state.grantedQueues else { return false }
+        return granted == 1 || (state.channels.count == granted && state.rssSet && state.sendTableReceived)
+    }
 
     // MARK: Bringing the device up (11 §4)
 

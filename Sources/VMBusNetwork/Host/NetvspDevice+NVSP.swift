@@ -89,6 +89,7 @@ extension NetvspDevice {
         }
         // The answer first: Linux waits for it before it looks for the offers.
         let outcome = await self.complete(.subchannel(operationOrStatus: NVSPStatus.success.rawValue, count: count), id: id, on: channel)
+        self.state.withLock { $0.grantedSubChannels = Int(count) }
         bus.enableSubChannels(primary: primary, count: UInt16(count))
         return outcome
     }
