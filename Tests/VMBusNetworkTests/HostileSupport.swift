@@ -333,3 +333,189 @@ func flowFrame(flow: Int, n: Int, length: Int = 128) -> [UInt8] {
     frame += (0..<(length - frame.count)).map { UInt8(truncatingIfNeeded: $0 &+ n &* 3 &+ flow) }
     return frame
 }
+
+// MARK: A hand-written host against a real guest
+
+/// A network device that answers a guest's set-up by hand (11 §4–§5.2) — correctly unless
+/// `answers` says otherwise — and then lets the test lend it whatever it likes.
+final class FakeNetHost: HostDevice {
+    struct Answers: Sendable {
+        /// RECV_BUF_COMPLETE for a buffer of the given bytes.
+        var receiveBuffer: @Sendable (Int) -> NVSPMessage = { bytes in
+            .receiveBufferComplete(status: .success, sections: [NVSPReceiveSection(subAllocationSize: 1806, subAllocationCount: UInt32(bytes / 1806))])
+        }
+        var sendBuffer: @Sendable (Int) -> NVSPMessage = { _ in .sendBufferComplete(status: .success, sectionSize: 6144) }
+    }
+
+    static let subAllocationSize = 1806
+    let offer: HostOffer
+    let bus: HostBus
+    let answers: Answers
+    /// The guest's completions of packets lent by tests (ids ≥ 16): transaction id and status
+    /// (`nil`: unparsable).
+    let completions = Inbox<(id: UInt64, status: NVSPStatus?)>()
+    /// Frames the guest sent.
+    let frames = Inbox<[UInt8]>()
+    let state = Locked<(channel: Channel?, receive: MappedMemory?, send: MappedMemory?, nextControl: Int)>((nil, nil, nil, 0))
+
+    init(bus: HostBus, answers: Answers) {
+        self.offer = HostOffer(interfaceType: DeviceClass.network.classID, interfaceInstance: netInstance(77))
+        self.bus = bus
+        self.answers = answers
+    }
+
+    func channelOptions(_ busOptions: ChannelOptions) -> ChannelOptions {
+        var options = busOptions
+        options.rejectUnknownCompletions = false
+        return options
+    }
+
+    func opened(_ channel: Channel, info: HostChannelInfo) {
+        self.state.withLock { $0.channel = channel }
+        Task {
+            guard let reader = try? channel.reader() else { return }
+            while let packet = await reader.next() { await self.handle(packet, channel) }
+        }
+    }
+
+    var channel: Channel { self.state.withLock { $0.channel }! }
+    var receiveBuffer: MappedMemory { self.state.withLock { $0.receive }! }
+
+    func handle(_ packet: ChannelPacket, _ channel: Channel) async {
+        guard let parsed = try? packet.parse() else { return }
+        switch parsed {
+        case .completion(let descriptor, let payload):
+            var status: NVSPStatus?
+            if case .rndisPacketComplete(let got)? = try? NVSPMessage(parsing: payload) { status = got }
+            // Slots 0–15 carry the set-up's control replies; tests lend from 16 up.
+            if descriptor.transactionID >= 16 { self.completions.put((descriptor.transactionID, status)) }
+        case .inBand(let descriptor, let payload):
+            guard let message = try? NVSPMessage(parsing: payload) else { return }
+            let id = descriptor.transactionID
+            func answer(_ message: NVSPMessage) async { try? await channel.send(completion: message.encode()[...], transactionID: id) }
+            switch message {
+            case .initialize(let minimum, _):
+                await answer(.initializeComplete(negotiated: 0xFFFF_FFFF, maximumMDLChainLength: 34, status: minimum == .v61 ? .success : .failure))
+            case .receiveBuffer(let gpadl, _):
+                let mapping = self.bus.gpadlMapping(gpadl)
+                self.state.withLock { $0.receive = mapping }
+                await answer(self.answers.receiveBuffer(mapping?.size ?? 0))
+            case .sendBuffer(let gpadl, _):
+                let mapping = self.bus.gpadlMapping(gpadl)
+                self.state.withLock { $0.send = mapping }
+                await answer(self.answers.sendBuffer(mapping?.size ?? 0))
+            case .rndisPacket(let type, let index, let bytes):
+                await answer(.rndisPacketComplete(status: .success))
+                guard let send = self.state.withLock({ $0.send }) else { return }
+                var message = [UInt8](repeating: 0, count: Int(bytes))
+                guard (try? send.read(at: Int(index) * 6144, count: Int(bytes), into: &message)) != nil else { return }
+                if type == NVSP.dataChannel {
+                    if let header = try? RNDISPacketHeader(parsing: message[...]) {
+                        self.frames.put(Array(message[header.frameOffset..<(header.frameOffset + header.frameLength)]))
+                    }
+                } else if let request = try? RNDISMessage(parsing: message[...]), let reply = Self.reply(to: request) {
+                    let slot = self.state.withLock { state in
+                        defer { state.nextControl = (state.nextControl + 1) % 16 }
+                        return state.nextControl
+                    }
+                    try? await self.lend(reply.encode(), slot: slot, channelType: NVSP.controlChannel)
+                }
+            default:
+                break
+            }
+        default:
+            break
+        }
+    }
+
+    /// What a host answers to Linux's probe (11 §5.2), minimally.
+    static func reply(to request: RNDISMessage) -> RNDISMessage? {
+        func word(_ value: UInt32) -> [UInt8] { [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24)] }
+        switch request {
+        case .initialize(let id, _, _, _): return .initializeComplete(RNDISInitializeComplete(requestID: id))
+        case .query(let id, .maximumFrameSize, _): return .queryComplete(requestID: id, status: .success, information: word(1500))
+        case .query(let id, .permanentAddress, _): return .queryComplete(requestID: id, status: .success, information: [0, 0x15, 0x5D, 1, 2, 3])
+        case .query(let id, .mediaConnectStatus, _): return .queryComplete(requestID: id, status: .success, information: word(0))
+        case .query(let id, _, _): return .queryComplete(requestID: id, status: .notSupported, information: [])
+        case .set(let id, _, _): return .setComplete(requestID: id, status: .success)
+        default: return nil
+        }
+    }
+
+    /// Writes `bytes` into sub-allocation `slot` and lends it: one range over `bytes` unless
+    /// `ranges` are given; the transaction id is the slot unless `id` is.
+    func lend(
+        _ bytes: [UInt8], slot: Int, channelType: UInt32 = NVSP.dataChannel, setID: UInt16 = NVSP.receiveBufferID, ranges: [TransferPageRange]? = nil,
+        payload: [UInt8]? = nil, id: UInt64? = nil
+    ) async throws {
+        try self.receiveBuffer.write(bytes[...], at: slot * Self.subAllocationSize)
+        let ranges = ranges ?? [TransferPageRange(byteCount: UInt32(bytes.count), byteOffset: UInt32(slot * Self.subAllocationSize))]
+        let payload = payload ?? NVSPMessage.rndisPacket(channelType: channelType, sectionIndex: NVSP.noSection, sectionBytes: 0).encode()
+        try await self.channel.send(
+            encoded: PacketEncoder.transferPages(setID: setID, ranges: ranges, payload: payload, transactionID: id ?? UInt64(slot)))
+    }
+}
+
+/// A real netvsc (through a driver that records how its probe ended) against a ``FakeNetHost``.
+final class ProbeRecorder: GuestDriver {
+    let name = "probe-recorder"
+    var classes: [GUID] { [DeviceClass.network.classID] }
+    let driver: NetvscDriver
+    /// How each probe ended; an error other than NetvscError shows as `.malformed("untyped: …")`.
+    let results = Inbox<Result<Void, NetvscError>>()
+
+    init(_ driver: NetvscDriver) { self.driver = driver }
+
+    func probe(_ device: GuestDevice, bus: GuestBus) async throws {
+        do {
+            try await self.driver.probe(device, bus: bus)
+            self.results.put(.success(()))
+        } catch let error as NetvscError {
+            self.results.put(.failure(error))
+            throw error
+        } catch {
+            self.results.put(.failure(.malformed("untyped: \(error)")))
+            throw error
+        }
+    }
+
+    func remove(_ device: GuestDevice, bus: GuestBus) async { await self.driver.remove(device, bus: bus) }
+    func subChannelOffered(_ relid: UInt32, of device: GuestDevice, bus: GuestBus) { self.driver.subChannelOffered(relid, of: device, bus: bus) }
+}
+
+struct GuestUnderTest {
+    let bus: LoopbackBus
+    let host: FakeNetHost
+    let recorder: ProbeRecorder
+    /// Frames the NIC delivered to the guest's system.
+    let delivered: Inbox<[UInt8]>
+    let system: Locked<MemoryNetworkPort?>
+
+    static func make(answers: FakeNetHost.Answers = FakeNetHost.Answers()) async throws -> GuestUnderTest {
+        let bus = try LoopbackBus()
+        let host = FakeNetHost(bus: bus.host, answers: answers)
+        bus.host.register(host)
+        let delivered = Inbox<[UInt8]>()
+        let system = Locked<MemoryNetworkPort?>(nil)
+        var configuration = NetvscDriver.Configuration()
+        configuration.receiveBufferBytes = 1 << 20
+        let driver = NetvscDriver(configuration: configuration) { mac, mtu in
+            let (nicEnd, os) = MemoryNetworkPort.pair(macAddresses: (mac, mac), mtu: mtu)
+            system.withLock { $0 = os }
+            Task {
+                for await frame in os.frames() { delivered.put(frame) }
+            }
+            return nicEnd
+        }
+        let recorder = ProbeRecorder(driver)
+        bus.guest.register(recorder)
+        _ = try await bus.guest.connect()
+        await bus.guest.settle()
+        return GuestUnderTest(bus: bus, host: host, recorder: recorder, delivered: delivered, system: system)
+    }
+
+    /// How bring-up ended.
+    func probeResult() async throws -> Result<Void, NetvscError> { try await self.recorder.results.take() }
+
+    var nic: NetvscNIC { self.recorder.driver.nics[0] }
+}

@@ -104,7 +104,7 @@ extension NetvscNIC {
             Task {
                 let message = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(bytes.count))
                 do {
-                    try await self.channel.send(inBand: message.encode()[...], transactionID: Self.controlTag | UInt64(section), completionRequested: true)
+                    try await self.send(message, section: section, tag: Self.controlTag, on: self.channel)
                 } catch {
                     self.releaseSection(section)
                     self.answer(requestID, nil)
@@ -129,6 +129,17 @@ extension NetvscNIC {
                 return .none
             }
             if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    /// Sends the SEND_RNDIS_PKT of a filled section; the section is in flight until the host
+    /// completes exactly this id (a completion of anything else frees nothing).
+    func send(_ message: NVSPMessage, section: Int, tag: UInt64, on channel: Channel) async throws(ChannelError) {
+        let id = tag | UInt64(section)
+        self.state.withLock { _ = $0.inFlight.insert(id) }
+        do { try await channel.send(inBand: message.encode()[...], transactionID: id, completionRequested: true) } catch {
+            self.state.withLock { _ = $0.inFlight.remove(id) }
+            throw error
         }
     }
 
@@ -166,7 +177,7 @@ extension NetvscNIC {
         let message = NVSPMessage.rndisPacket(
             channelType: NVSP.dataChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(header.count + frame.count))
         do {
-            try await channel.send(inBand: message.encode()[...], transactionID: Self.dataTag | UInt64(section), completionRequested: true)
+            try await self.send(message, section: section, tag: Self.dataTag, on: channel)
             self.count(queue) { stats in
                 stats.txPackets += 1
                 stats.txBytes += UInt64(frame.count)

@@ -19,16 +19,15 @@ extension NetvscNIC {
             let completion = NVSPMessage.rndisPacketComplete(status: status).encode(size: 8)
             try? await channel.send(completion: completion[...], transactionID: transfer.descriptor.transactionID)
         case .completion(let descriptor, _):
+            // Our sends: the section is free again (the status is only logged by Linux). A
+            // completion of anything not in flight — never sent, or completed already — frees
+            // nothing: a section freed twice would be filled by two sends at once.
             let id = descriptor.transactionID
-            // Our sends: the section is free again (the status is only logged by Linux).
-            if id & Self.dataTag != 0 || id & Self.controlTag != 0 {
-                let section = Int(id & 0xFFFF_FFFF)
-                guard section < self.sectionCount else {
-                    self.count(queue) { $0.malformed += 1 }
-                    return
-                }
-                self.releaseSection(section)
+            guard self.state.withLock({ $0.inFlight.remove(id) }) != nil else {
+                self.count(queue) { $0.malformed += 1 }
+                return
             }
+            self.releaseSection(Int(id & 0xFFFF_FFFF))
         case .inBand(_, let payload):
             if case .indirectionTable(let table)? = try? NVSPMessage(parsing: payload) {
                 self.state.withLock { state in
@@ -156,6 +155,9 @@ extension NetvscNIC {
         guard let section = await self.takeSection() else { return }
         try? self.memory.write(bytes[...], at: self.send.offset + section * self.sectionSize)
         let nvsp = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(bytes.count))
-        try await self.channel.send(inBand: nvsp.encode()[...], transactionID: Self.controlTag | UInt64(section), completionRequested: true)
+        do { try await self.send(nvsp, section: section, tag: Self.controlTag, on: self.channel) } catch {
+            self.releaseSection(section)
+            throw error
+        }
     }
 }

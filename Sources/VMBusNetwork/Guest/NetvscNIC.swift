@@ -21,6 +21,8 @@ public final class NetvscNIC: Sendable {
 
     struct State {
         var freeSections: [Int] = []
+        /// Transaction ids of the SEND_RNDIS_PKTs the host has not completed yet.
+        var inFlight: Set<UInt64> = []
         var sectionWaiters: [CheckedContinuation<Int?, Never>] = []
         var nextRequest: UInt32 = 1
         var requests: [UInt32: CheckedContinuation<RNDISMessage?, Never>] = [:]
