@@ -100,6 +100,10 @@ import VMBusWire
         ("data offset past the message", packet(frame, patch: [(8, 0xFFFF_FF00)]), nil),
         ("data length past the message", packet(frame, patch: [(12, 101)]), nil),
         ("data length 0", packet(frame, patch: [(12, 0)]), nil),
+        ("PPI area past the message", packet(frame, patch: [(32, 0x7FFF_FFFF)]), nil),
+        ("PPI of size 0", packet(frame, ppis: ppi(size: 0, offset: 12)), nil),
+        ("PPI past its area", packet(frame, ppis: ppi(size: 64, offset: 12)), nil),
+        ("PPI data offset past its size", packet(frame, ppis: ppi(size: 16, offset: 17)), nil),
         ("control message cut short", Array(RNDISMessage.queryComplete(requestID: 1, status: .success, information: [1, 2, 3, 4]).encode().prefix(20)) + [0, 0, 0, 0], nil),
         ("query answer outside itself", RNDISMessage.queryComplete(requestID: 1, status: .success, information: [1, 2, 3, 4]).encode().enumerated().map { $0.offset == 20 ? 0xF0 : $0.element }, nil),
     ] as [(String, [UInt8], [TransferPageRange]?)])

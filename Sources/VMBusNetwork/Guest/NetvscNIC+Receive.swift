@@ -80,8 +80,12 @@ extension NetvscNIC {
         var reader = WireReader(bytes)
         guard let type = try? reader.readUInt32() else { return false }
         if type == RNDISMessageType.packet.rawValue {
-            guard let header = try? RNDISPacketHeader(parsing: bytes.prefix(length)) else { return false }
-            let start = bytes.startIndex + header.frameOffset
+            // A broken PPI drops the packet (Linux's walk would spin on it: 11 §8).
+            let base = bytes.startIndex
+            guard let header = try? RNDISPacketHeader(parsing: bytes.prefix(length)),
+                (try? PerPacketInfo.walk(bytes[(base + header.ppiOffset)..<(base + header.ppiOffset + header.ppiLength)]) { _, _ in }) != nil
+            else { return false }
+            let start = base + header.frameOffset
             let frame = bytes[start..<(start + header.frameLength)]
             let backend = self.state.withLock { $0.backend }
             backend?.send(frame)
