@@ -31,6 +31,10 @@ public final class NetvscDriver: GuestDriver {
     /// Makes the backend of each device (given its MAC address and MTU, once known).
     let makeBackend: @Sendable (MACAddress, Int) -> any NetworkBackend
     let devices = Locked<[UInt32: NetvscNIC]>([:])
+    /// Sub-channels offered while their device was still being brought up (the offers answer
+    /// the SUBCHANNEL request bring-up sends), opened once it is up. Only taken inside
+    /// `devices`' lock, so an offer and the end of bring-up cannot miss each other.
+    let earlyOffers = Locked<[UInt32: [UInt32]]>([:])
     let waiters = Locked<[CheckedContinuation<NetvscNIC, Never>]>([])
 
     public init(configuration: Configuration = Configuration(), backend: @escaping @Sendable (MACAddress, Int) -> any NetworkBackend) {
@@ -56,8 +60,16 @@ public final class NetvscDriver: GuestDriver {
     }
 
     public func probe(_ device: GuestDevice, bus: GuestBus) async throws {
-        let nic = try await NetvscNIC.bringUp(device, bus: bus, configuration: self.configuration, makeBackend: self.makeBackend)
-        self.devices.withLock { $0[device.relid] = nic }
+        let nic: NetvscNIC
+        do { nic = try await NetvscNIC.bringUp(device, bus: bus, configuration: self.configuration, makeBackend: self.makeBackend) } catch {
+            self.earlyOffers.withLock { _ = $0.removeValue(forKey: device.relid) }
+            throw error
+        }
+        let early: [UInt32] = self.devices.withLock { devices in
+            devices[device.relid] = nic
+            return self.earlyOffers.withLock { $0.removeValue(forKey: device.relid) } ?? []
+        }
+        for relid in early { Task { await nic.openSubChannel(relid) } }
         let waiting = self.waiters.withLock { waiters in
             defer { waiters = [] }
             return waiters
@@ -66,13 +78,20 @@ public final class NetvscDriver: GuestDriver {
     }
 
     public func remove(_ device: GuestDevice, bus: GuestBus) async {
-        let nic = self.devices.withLock { $0.removeValue(forKey: device.relid) }
+        let nic = self.devices.withLock { devices in
+            self.earlyOffers.withLock { _ = $0.removeValue(forKey: device.relid) }
+            return devices.removeValue(forKey: device.relid)
+        }
         await nic?.shutDown()
     }
 
     public func subChannelOffered(_ relid: UInt32, of device: GuestDevice, bus: GuestBus) {
-        let nic = self.devices.withLock { $0[device.relid] }
-        Task { await nic?.openSubChannel(relid) }
+        let nic: NetvscNIC? = self.devices.withLock { devices in
+            if let nic = devices[device.relid] { return nic }
+            self.earlyOffers.withLock { $0[device.relid, default: []].append(relid) }
+            return nil
+        }
+        if let nic { Task { await nic.openSubChannel(relid) } }
     }
 }
 

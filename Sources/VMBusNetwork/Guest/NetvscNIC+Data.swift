@@ -32,10 +32,52 @@ extension NetvscNIC {
             for await frame in backend.frames() { await self.transmit(frame[...]) }
         }
         self.state.withLock { $0.tasks.append(task) }
+        var granted = 1
         if self.configuration.queues > 1 && self.version >= .v5 {
-            _ = try? await Self.request(.subchannel(operationOrStatus: 1, count: UInt32(self.configuration.queues - 1)), on: self.channel)
+            let requested = UInt32(self.configuration.queues - 1)
+            // More than asked for leaves one queue (Linux).
+            if case .subchannel(let status, let count)? = try? await Self.request(.subchannel(operationOrStatus: 1, count: requested), on: self.channel),
+                NVSPStatus(rawValue: status).isSuccess, count <= requested
+            {
+                granted = Int(count) + 1
+            }
         }
+        self.state.withLock { $0.grantedQueues = granted }
+        await self.queuesChanged()
     }
+
+    /// Once every granted sub-channel is open: RSS over all queues (11 §6: a 128-entry table
+    /// i mod queues, Linux's default key, Toeplitz over IPv4/IPv6 and TCP). Wakes the waiters
+    /// of ``queuesReady()`` when all is set.
+    func queuesChanged() async {
+        let setRSS: Int? = self.state.withLock { state in
+            guard let granted = state.grantedQueues, granted > 1, state.channels.count == granted, !state.rssRequested else { return nil }
+            state.rssRequested = true
+            return granted
+        }
+        if let queues = setRSS {
+            let parameters = RSSParameters(
+                flags: 0, hashInformation: Self.rssHashInformation, indirectionTable: (0..<128).map { UInt32($0 % queues) }, key: Self.rssKey)
+            let answer = try? await self.rndis { .set(requestID: $0, oid: .receiveScaleParameters, information: parameters.encode()) }
+            // Linux only logs a refusal: the host then keeps every frame on the primary.
+            _ = answer
+            self.state.withLock { $0.rssSet = true }
+        }
+        let waiters: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
+            guard Self.queuesReady(state) else { return [] }
+            defer { state.queueWaiters = [] }
+            return state.queueWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Toeplitz with IPv4, TCP/IPv4, IPv6 and TCP/IPv6 hashing (Linux's NDIS hash info).
+    static let rssHashInformation: UInt32 = 0x1701
+    /// Linux's default 40-byte Toeplitz key (11 §6).
+    static let rssKey: [UInt8] = [
+        0x6D, 0x5A, 0x56, 0xDA, 0x25, 0x5B, 0x0E, 0xC2, 0x41, 0x67, 0x25, 0x3D, 0x43, 0xA3, 0x8F, 0xB0, 0xD0, 0xCA, 0x2B, 0xCB,
+        0xAE, 0x7B, 0x30, 0xB4, 0x77, 0xCB, 0x2D, 0xA3, 0x80, 0x30, 0xF2, 0x0C, 0x6A, 0x42, 0xB7, 0x3B, 0xBE, 0xAC, 0x01, 0xFA,
+    ]
 
     func queryWord(_ oid: NDISOID) async throws -> UInt32? {
         guard case .queryComplete(_, .success, let data)? = try await self.rndis({ .query(requestID: $0, oid: oid, information: []) })
@@ -62,7 +104,7 @@ extension NetvscNIC {
             Task {
                 let message = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(bytes.count))
                 do {
-                    try await self.channel.send(inBand: message.encode()[...], transactionID: Self.controlTag | UInt64(section), completionRequested: true)
+                    try await self.send(message, section: section, tag: Self.controlTag, on: self.channel)
                 } catch {
                     self.releaseSection(section)
                     self.answer(requestID, nil)
@@ -87,6 +129,17 @@ extension NetvscNIC {
                 return .none
             }
             if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    /// Sends the SEND_RNDIS_PKT of a filled section; the section is in flight until the host
+    /// completes exactly this id (a completion of anything else frees nothing).
+    func send(_ message: NVSPMessage, section: Int, tag: UInt64, on channel: Channel) async throws(ChannelError) {
+        let id = tag | UInt64(section)
+        self.state.withLock { _ = $0.inFlight.insert(id) }
+        do { try await channel.send(inBand: message.encode()[...], transactionID: id, completionRequested: true) } catch {
+            self.state.withLock { _ = $0.inFlight.remove(id) }
+            throw error
         }
     }
 
@@ -125,7 +178,7 @@ extension NetvscNIC {
         let message = NVSPMessage.rndisPacket(
             channelType: NVSP.dataChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(header.count + frame.count))
         do {
-            try await channel.send(inBand: message.encode()[...], transactionID: Self.dataTag | UInt64(section), completionRequested: true)
+            try await self.send(message, section: section, tag: Self.dataTag, on: channel)
             self.count(queue) { stats in
                 stats.txPackets += 1
                 stats.txBytes += UInt64(frame.count)

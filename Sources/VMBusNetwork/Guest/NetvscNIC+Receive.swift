@@ -19,19 +19,22 @@ extension NetvscNIC {
             let completion = NVSPMessage.rndisPacketComplete(status: status).encode(size: 8)
             try? await channel.send(completion: completion[...], transactionID: transfer.descriptor.transactionID)
         case .completion(let descriptor, _):
+            // Our sends: the section is free again (the status is only logged by Linux). A
+            // completion of anything not in flight — never sent, or completed already — frees
+            // nothing: a section freed twice would be filled by two sends at once.
             let id = descriptor.transactionID
-            // Our sends: the section is free again (the status is only logged by Linux).
-            if id & Self.dataTag != 0 || id & Self.controlTag != 0 {
-                let section = Int(id & 0xFFFF_FFFF)
-                guard section < self.sectionCount else {
-                    self.count(queue) { $0.malformed += 1 }
-                    return
-                }
-                self.releaseSection(section)
+            guard self.state.withLock({ $0.inFlight.remove(id) }) != nil else {
+                self.count(queue) { $0.malformed += 1 }
+                return
             }
+            self.releaseSection(Int(id & 0xFFFF_FFFF))
         case .inBand(_, let payload):
             if case .indirectionTable(let table)? = try? NVSPMessage(parsing: payload) {
-                self.state.withLock { $0.indirection = table }
+                self.state.withLock { state in
+                    state.indirection = table
+                    state.sendTableReceived = true
+                }
+                await self.queuesChanged()
             }
         case .gpaDirect, .other:
             self.count(queue) { $0.malformed += 1 }
@@ -77,8 +80,12 @@ extension NetvscNIC {
         var reader = WireReader(bytes)
         guard let type = try? reader.readUInt32() else { return false }
         if type == RNDISMessageType.packet.rawValue {
-            guard let header = try? RNDISPacketHeader(parsing: bytes.prefix(length)) else { return false }
-            let start = bytes.startIndex + header.frameOffset
+            // A broken PPI drops the packet (Linux's walk would spin on it: 11 §8).
+            let base = bytes.startIndex
+            guard let header = try? RNDISPacketHeader(parsing: bytes.prefix(length)),
+                (try? PerPacketInfo.walk(bytes[(base + header.ppiOffset)..<(base + header.ppiOffset + header.ppiLength)]) { _, _ in }) != nil
+            else { return false }
+            let start = base + header.frameOffset
             let frame = bytes[start..<(start + header.frameLength)]
             let backend = self.state.withLock { $0.backend }
             backend?.send(frame)
@@ -118,6 +125,7 @@ extension NetvscNIC {
             return queue
         }
         pump.deliver { [self] packet in await self.handle(packet, channel: channel, queue: queue) }
+        await self.queuesChanged()
     }
 
     /// HALT, revoke both buffers, stop the backend (Linux's order, 11 §4); the bus closes the
@@ -134,7 +142,9 @@ extension NetvscNIC {
                 state.sectionWaiters = []
                 state.requests = [:]
                 state.tasks = []
+                state.queueWaiters = []
             }
+            for waiter in state.queueWaiters { waiter.resume() }
             return (state.backend, state.tasks, state.sectionWaiters, Array(state.requests.values))
         }
         for task in tasks { task.cancel() }
@@ -149,6 +159,9 @@ extension NetvscNIC {
         guard let section = await self.takeSection() else { return }
         try? self.memory.write(bytes[...], at: self.send.offset + section * self.sectionSize)
         let nvsp = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(bytes.count))
-        try await self.channel.send(inBand: nvsp.encode()[...], transactionID: Self.controlTag | UInt64(section), completionRequested: true)
+        do { try await self.send(nvsp, section: section, tag: Self.controlTag, on: self.channel) } catch {
+            self.releaseSection(section)
+            throw error
+        }
     }
 }

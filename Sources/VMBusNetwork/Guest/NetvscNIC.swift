@@ -21,6 +21,8 @@ public final class NetvscNIC: Sendable {
 
     struct State {
         var freeSections: [Int] = []
+        /// Transaction ids of the SEND_RNDIS_PKTs the host has not completed yet.
+        var inFlight: Set<UInt64> = []
         var sectionWaiters: [CheckedContinuation<Int?, Never>] = []
         var nextRequest: UInt32 = 1
         var requests: [UInt32: CheckedContinuation<RNDISMessage?, Never>] = [:]
@@ -33,6 +35,12 @@ public final class NetvscNIC: Sendable {
         var indirection: [UInt32] = Array(repeating: 0, count: NVSP.indirectionTableEntries)
         var closed = false
         var tasks: [Task<Void, Never>] = []
+        /// Queues the host granted (sub-channels + 1); `nil` until it answered SUBCHANNEL.
+        var grantedQueues: Int?
+        var rssRequested = false
+        var rssSet = false
+        var sendTableReceived = false
+        var queueWaiters: [CheckedContinuation<Void, Never>] = []
     }
     let state = Locked(State())
     let changes = ChangeWaiters()
@@ -81,6 +89,24 @@ public final class NetvscNIC: Sendable {
     /// Waits until the host completed every send (all sections free), at most `timeout`.
     public func waitForSendsCompleted(timeout: Duration = .seconds(30)) async -> Bool {
         await self.changes.wait(timeout: timeout) { [self] in self.freeSections == self.sectionCount }
+    }
+
+    /// Waits until every queue the host granted is open, the RSS parameters are set and the
+    /// host's send table arrived (at once with a single queue, or once the NIC shut down).
+    public func queuesReady() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = self.state.withLock { state in
+                if state.closed || Self.queuesReady(state) { return true }
+                state.queueWaiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    static func queuesReady(_ state: borrowing State) -> Bool {
+        guard let granted = state.grantedQueues else { return false }
+        return granted == 1 || (state.channels.count == granted && state.rssSet && state.sendTableReceived)
     }
 
     // MARK: Bringing the device up (11 §4)

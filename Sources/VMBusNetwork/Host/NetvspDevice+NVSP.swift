@@ -89,6 +89,7 @@ extension NetvspDevice {
         }
         // The answer first: Linux waits for it before it looks for the offers.
         let outcome = await self.complete(.subchannel(operationOrStatus: NVSPStatus.success.rawValue, count: count), id: id, on: channel)
+        self.state.withLock { $0.grantedSubChannels = Int(count) }
         bus.enableSubChannels(primary: primary, count: UInt16(count))
         return outcome
     }
@@ -108,7 +109,10 @@ extension NetvspDevice {
         }
         if channelType == NVSP.controlChannel {
             guard queue == 0 else { return .fatal("RNDIS control message on a sub-channel") }
-            let status = await self.control(message[...], channel: channel)
+            guard let status = await self.control(message[...], channel: channel) else {
+                return .fatal("RNDIS control message a guest must not send")
+            }
+            if status != .success { self.count(queue) { $0.malformed += 1 } }
             return await self.complete(.rndisPacketComplete(status: status), id: id, on: channel)
         }
         let status = self.transmit(message[...], queue: queue)
@@ -160,11 +164,14 @@ extension NetvspDevice {
         var rest = bytes
         var frames = 0
         while !rest.isEmpty {
-            guard let header = try? RNDISPacketHeader(parsing: rest) else {
+            let start = rest.startIndex
+            // Every PPI must be whole (OpenVMM: PPI size 0 or an overrun fails the packet).
+            guard let header = try? RNDISPacketHeader(parsing: rest),
+                (try? PerPacketInfo.walk(rest[(start + header.ppiOffset)..<(start + header.ppiOffset + header.ppiLength)]) { _, _ in }) != nil
+            else {
                 self.count(queue) { $0.malformed += 1 }
                 return .failure
             }
-            let start = rest.startIndex
             self.backend.send(rest[(start + header.frameOffset)..<(start + header.frameOffset + header.frameLength)])
             let length = header.frameLength
             self.count(queue) { stats in

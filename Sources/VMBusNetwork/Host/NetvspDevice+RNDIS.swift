@@ -5,13 +5,19 @@ import VMBusWire
 
 extension NetvspDevice {
     /// One RNDIS control message (11 §5): the answer goes back through a reserved receive slot.
-    /// - Returns: the status of the NVSP completion of the packet that carried it.
-    func control(_ bytes: ArraySlice<UInt8>, channel: Channel) async -> NVSPStatus {
+    /// - Returns: the status of the NVSP completion of the packet that carried it; `nil` for a
+    ///   message that breaks RNDIS (11 §5.1: RESET, a guest's INDICATE_STATUS, INITIALIZE while
+    ///   initialised), which stops the channel.
+    func control(_ bytes: ArraySlice<UInt8>, channel: Channel) async -> NVSPStatus? {
         guard let message = try? RNDISMessage(parsing: bytes) else { return .failure }
         let answer: RNDISMessage?
         switch message {
         case .initialize(let requestID, _, _, _):
-            self.state.withLock { $0.rndisReady = true }
+            let again = self.state.withLock { state in
+                defer { state.rndisReady = true }
+                return state.rndisReady
+            }
+            if again { return nil }
             answer = .initializeComplete(RNDISInitializeComplete(requestID: requestID))
         case .query(let requestID, let oid, let information):
             let (status, data) = self.query(oid, information: information)
@@ -20,15 +26,15 @@ extension NetvspDevice {
             answer = .setComplete(requestID: requestID, status: self.set(oid, information: information))
         case .keepalive(let requestID):
             answer = .keepaliveComplete(requestID: requestID, status: .success)
-        case .reset:
-            answer = .resetComplete(status: .success, addressingReset: 0)
+        case .reset, .indicateStatus:
+            return nil
         case .halt:
             self.state.withLock { state in
                 state.rndisReady = false
                 state.packetFilter = []
             }
             answer = nil
-        case .packet, .initializeComplete, .queryComplete, .setComplete, .resetComplete, .indicateStatus, .keepaliveComplete, .other:
+        case .packet, .initializeComplete, .queryComplete, .setComplete, .resetComplete, .keepaliveComplete, .other:
             return .failure
         }
         if let answer { await self.sendControl(answer, on: channel) }

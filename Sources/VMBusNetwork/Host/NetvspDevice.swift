@@ -35,6 +35,8 @@ public final class NetvspDevice: HostDevice {
         var statistics: [UInt16: NetworkQueueStatistics] = [:]
         var receiving: Task<Void, Never>?
         var rssTable: [UInt32] = []
+        /// Sub-channels granted by the last SUBCHANNEL; the send table goes out once all are open.
+        var grantedSubChannels = 0
     }
 
     let state: Locked<State>
@@ -92,13 +94,22 @@ public final class NetvspDevice: HostDevice {
 
     public func opened(_ channel: Channel, info: HostChannelInfo) {
         let queue = info.subChannelIndex
-        self.state.withLock { state in
+        let tableTo: (Channel, Int)? = self.state.withLock { state in
             state.channels[queue] = channel
             if queue == 0 { state.primaryRelid = info.relid }
             if state.statistics[queue] == nil { state.statistics[queue] = NetworkQueueStatistics() }
+            // The last granted sub-channel: the guest may spread its sends now (11 §6, v ≥ 5).
+            guard queue != 0, state.grantedSubChannels > 0, state.channels.count == state.grantedSubChannels + 1,
+                let version = state.version, version >= .v5, let primary = state.channels[0]
+            else { return nil }
+            return (primary, state.channels.count)
         }
         Task { await self.serve(channel, queue: queue) }
         if queue == 0 { self.startReceiving() }
+        if let (primary, channels) = tableTo {
+            let table = NVSPMessage.indirectionTable((0..<NVSP.indirectionTableEntries).map { UInt32($0 % channels) })
+            Task { try? await primary.send(inBand: table.encode(size: self.messageSize)[...], transactionID: 0) }
+        }
     }
 
     public func closed(relid: UInt32) {
