@@ -180,7 +180,7 @@ public final class GuestBus: Sendable {
 
     /// Receives the host's TL_CONNECT_RESULT refusals (the hvsock layer).
     public func setConnectResultHandler(_ handler: (@Sendable (TLConnectResult) -> Void)?) {
-        self.connectResultHandler.withLock { $0 = handler }
+        self.connectResultHandler.store(handler)
     }
 
     /// The host set this channel's event-flag bit.
@@ -271,7 +271,7 @@ public final class GuestBus: Sendable {
                 }
                 if let (driver, device) = found { driver.subChannelOffered(relid, of: device, bus: self) }
             case .rescinded(let relid): self.spawn { await self.handleRescind(relid) }
-            case .connectRefused(let result): self.connectResultHandler.withLock { $0 }?(result)
+            case .connectRefused(let result): self.connectResultHandler.load()?(result)
             }
         }
     }

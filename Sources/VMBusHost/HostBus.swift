@@ -92,7 +92,7 @@ public final class HostBus: Sendable {
     /// Handles the guest's hvsock connect requests (07 §3.1); without a handler they are
     /// refused.
     public func setConnectHandler(_ handler: (@Sendable (TLConnectRequest) -> Void)?) {
-        self.connectHandler.withLock { $0 = handler }
+        self.connectHandler.store(handler)
     }
 
     /// Answers a connect request nobody listens for: TL_CONNECT_RESULT "connection refused".
@@ -193,7 +193,7 @@ public final class HostBus: Sendable {
             case .ending(let channel, let reason): channel.peerEnded(reason)
             case .closed(let device, let relid): device.closed(relid: relid)
             case .connectRequest(let request):
-                if let handler = self.connectHandler.withLock({ $0 }) {
+                if let handler = self.connectHandler.load() {
                     handler(request)
                 } else {
                     self.refuseConnect(request)

@@ -142,11 +142,11 @@ public final class LoopbackBus: Sendable {
     /// Calls `observer` with every delivery just before it happens (tracing, capture); `nil`
     /// removes it. It runs on the delivering thread and must not block.
     public func setTap(_ observer: (@Sendable (Delivery) -> Void)?) {
-        self.tap.withLock { $0 = observer }
+        self.tap.store(observer)
     }
 
     func deliver(_ delivery: Delivery) {
-        if let observer = self.tap.withLock({ $0 }) { observer(delivery) }
+        if let observer = self.tap.load() { observer(delivery) }
         switch delivery {
         case .toHost(let bytes, _):
             self.counters.withLock { $0.toHost += 1 }

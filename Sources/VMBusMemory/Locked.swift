@@ -31,6 +31,26 @@ import Glibc
         unsafe self.mutex.deallocate()
     }
 
+    /// A copy of the value, read under the lock.
+    ///
+    /// Use this (and ``store(_:)``), not `withLock { $0 }`, for a value that is a closure: the
+    /// value is kept in its generic form, and an `inout` access from code that knows the
+    /// concrete function type converts it on the way in and again on the way out, wrapping the
+    /// stored closure in two more thunks every time — a handler read once per packet would
+    /// grow without bound and slow every call.
+    public func load() -> Value where Value: Copyable {
+        _ = unsafe pthread_mutex_lock(self.mutex)
+        defer { _ = unsafe pthread_mutex_unlock(self.mutex) }
+        return self.value
+    }
+
+    /// Replaces the value under the lock (see ``load()``).
+    public func store(_ newValue: consuming Value) {
+        _ = unsafe pthread_mutex_lock(self.mutex)
+        defer { _ = unsafe pthread_mutex_unlock(self.mutex) }
+        self.value = newValue
+    }
+
     /// Runs `body` with exclusive access to the value and returns what it returns.
     @inline(__always)
     public func withLock<Result: ~Copyable, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {

@@ -199,10 +199,10 @@ final class PacketPump: Sendable {
         let handler = self.handler
         Task {
             while let packet = await reader.next() {
-                if let handle = handler.withLock({ $0 }) { await handle(packet) }
+                if let handle = handler.load() { await handle(packet) }
             }
         }
     }
 
-    func deliver(to handle: @escaping @Sendable (ChannelPacket) async -> Void) { self.handler.withLock { $0 = handle } }
+    func deliver(to handle: @escaping @Sendable (ChannelPacket) async -> Void) { self.handler.store(handle) }
 }
