@@ -113,7 +113,7 @@ let package = Package(
             swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusNetworkTests",
-            dependencies: ["VMBusNetwork", "VMBusLoopback", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            dependencies: ["VMBusNetwork", "VMBusLoopback", "VMBusLocal", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
