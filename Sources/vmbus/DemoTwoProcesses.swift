@@ -17,7 +17,7 @@ extension DemoCommand {
         let sources = onTerminationSignal { stop.withLock { $0 = true } }
         defer { withExtendedLifetime(sources) {} }
 
-        let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic", "hvsock"], logLevel: "warning")
+        let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic", "hvsock"], logLevel: "warning", extra: ["--net", "switch"])
         // Whatever happens, the host goes too and nothing is left behind.
         defer { stopHost(host, socket: path) }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-demo-\(getpid())").path
@@ -95,6 +95,9 @@ extension DemoCommand {
         }
         if !stop.withLock({ $0 }), guest.ending == nil {
             try await Self.runSocket(sockets)
+        }
+        if !stop.withLock({ $0 }), guest.ending == nil {
+            try await Self.runNetwork(path, logger: logger)
         }
         if !stop.withLock({ $0 }), guest.ending == nil {
             try await self.runServices(admin: path + ".admin", work: work, shutdownAsked: shutdownAsked)
