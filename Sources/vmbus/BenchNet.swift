@@ -40,19 +40,14 @@ struct BenchNet: AsyncParsableCommand {
         let device = NetvspDevice(instance: GUID(data1: 0x4E1C, data2: 0, data3: 0, data4: 0), backend: hostEnd)
         device.attach(to: bus.host)
         bus.host.register(device)
-        let systems = Locked<[MemoryNetworkPort]>([])
         var configuration = NetvscDriver.Configuration()
         configuration.receiveBufferBytes = 16 << 20
-        let driver = NetvscDriver(configuration: configuration) { mac, mtu in
-            let (nicEnd, system) = MemoryNetworkPort.pair(macAddresses: (mac, mac), mtu: mtu, capacity: 65536)
-            systems.withLock { $0.append(system) }
-            return nicEnd
-        }
+        let (driver, systems) = NetvscDriver.inMemory(configuration: configuration, capacity: 65536)
         bus.guest.register(driver)
         _ = try await bus.guest.connect()
         await bus.guest.settle()
         _ = await driver.firstNIC()
-        guard let system = systems.withLock({ $0.first }) else { throw CLIError("the NIC did not come up") }
+        guard let system = systems.first else { throw CLIError("the NIC did not come up") }
         var toGuest = system.frames().makeAsyncIterator()
         var toHost = wire.frames().makeAsyncIterator()
         var frame = [UInt8](repeating: 0xA5, count: self.size)

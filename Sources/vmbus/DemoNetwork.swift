@@ -10,16 +10,11 @@ extension DemoCommand {
     static func runNetwork(_ path: String, logger: Logger) async throws {
         func nicGuest() async throws -> (LocalGuest, NetvscNIC, MemoryNetworkPort) {
             let guest = try LocalGuest.connect(path: path, memoryBytes: 32 << 20, logger: logger)
-            let systems = Locked<[MemoryNetworkPort]>([])
-            let driver = NetvscDriver { mac, mtu in
-                let (nicEnd, system) = MemoryNetworkPort.pair(macAddresses: (mac, mac), mtu: mtu, capacity: 65536)
-                systems.withLock { $0.append(system) }
-                return nicEnd
-            }
+            let (driver, systems) = NetvscDriver.inMemory(capacity: 65536)
             guest.bus.register(driver)
             _ = try await guest.bus.connect()
             await guest.bus.settle()
-            guard let nic = driver.nics.first, let system = systems.withLock({ $0.first }) else {
+            guard let nic = driver.nics.first, let system = systems.first else {
                 guest.disconnect()
                 throw CLIError("the host offered no synthetic NIC")
             }

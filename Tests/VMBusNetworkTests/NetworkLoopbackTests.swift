@@ -24,17 +24,12 @@ struct NetworkPair {
         let device = NetvspDevice(instance: GUID(data1: 0x4E1C, data2: 0, data3: 0, data4: 0), backend: hostEnd, maximumQueues: queues)
         device.attach(to: bus.host)
         bus.host.register(device)
-        let systems = Locked<[MemoryNetworkPort]>([])
-        let driver = NetvscDriver(configuration: configuration) { mac, mtu in
-            let (nicEnd, system) = MemoryNetworkPort.pair(macAddresses: (mac, mac), mtu: mtu)
-            systems.withLock { $0.append(system) }
-            return nicEnd
-        }
+        let (driver, systems) = NetvscDriver.inMemory(configuration: configuration)
         bus.guest.register(driver)
         _ = try await bus.guest.connect()
         await bus.guest.settle()
         let nic = await driver.firstNIC()
-        let system = try #require(systems.withLock { $0.first })
+        let system = try #require(systems.first)
         return NetworkPair(bus: bus, device: device, nic: nic, wire: wire, system: system)
     }
 }

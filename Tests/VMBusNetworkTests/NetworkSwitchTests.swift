@@ -13,17 +13,12 @@ import VMBusWire
     /// A guest on the host at `path` whose NIC's operating-system side the test holds.
     static func guest(_ path: String) async throws -> (LocalGuest, MemoryNetworkPort, MACAddress) {
         let guest = try LocalGuest.connect(path: path, memoryBytes: 32 << 20)
-        let systems = Locked<[MemoryNetworkPort]>([])
-        let driver = NetvscDriver { mac, mtu in
-            let (nicEnd, system) = MemoryNetworkPort.pair(macAddresses: (mac, mac), mtu: mtu)
-            systems.withLock { $0.append(system) }
-            return nicEnd
-        }
+        let (driver, systems) = NetvscDriver.inMemory()
         guest.bus.register(driver)
         _ = try await guest.bus.connect()
         await guest.bus.settle()
         let nic = await driver.firstNIC()
-        let system = try #require(systems.withLock { $0.first })
+        let system = try #require(systems.first)
         return (guest, system, try #require(nic.macAddress))
     }
 

@@ -111,3 +111,27 @@ public enum NetvscError: Error, Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension NetvscDriver {
+    /// A driver whose NICs are each joined to an in-memory port pair, for tests, demos and
+    /// benchmarks: the NIC uses one end; ``MemoryPorts`` hands out the other — the guest
+    /// operating system's side, where the NIC's received frames arrive and where frames to
+    /// send go in.
+    public static func inMemory(configuration: Configuration = Configuration(), capacity: Int = 4096) -> (NetvscDriver, MemoryPorts) {
+        let ports = MemoryPorts()
+        let driver = NetvscDriver(configuration: configuration) { mac, mtu in
+            let (nicEnd, system) = MemoryNetworkPort.pair(macAddresses: (mac, mac), mtu: mtu, capacity: capacity)
+            ports.ports.withLock { $0.append(system) }
+            return nicEnd
+        }
+        return (driver, ports)
+    }
+}
+
+/// The operating-system ends of ``NetvscDriver/inMemory(configuration:capacity:)``'s NICs, in
+/// the order the NICs came up.
+public final class MemoryPorts: Sendable {
+    let ports = Locked<[MemoryNetworkPort]>([])
+    /// The first NIC's port.
+    public var first: MemoryNetworkPort? { self.ports.withLock { $0.first } }
+}
