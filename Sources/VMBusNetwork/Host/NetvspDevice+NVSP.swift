@@ -20,6 +20,7 @@ extension NetvspDevice {
         // Set-up happens on the primary only, INIT first.
         if queue != 0, !message.isDataPath { return .fatal("set-up message \(message.type.rawValue) on a sub-channel") }
         if version == nil, message.type != .initialize { return .fatal("message \(message.type.rawValue) before INIT") }
+        if let breach = self.checkOrder(message, version: version) { return .fatal(breach) }
         switch message {
         case .initialize(let minimum, let maximum):
             let chosen = NVSPVersion.guestOrder.first { $0 >= minimum && $0 <= maximum }
@@ -63,6 +64,29 @@ extension NetvspDevice {
         case .initializeComplete, .receiveBufferComplete, .sendBufferComplete, .rndisPacketComplete, .indirectionTable,
             .vfAssociation, .oidQueryExComplete, .other:
             return .fatal("unexpected NVSP message \(message.type.rawValue) from the guest")
+        }
+    }
+
+    /// The order of 11 §4, as OpenVMM holds a guest to it: one INIT that succeeded, each of
+    /// NDIS_CONFIG, NDIS_VER and the two buffers at most once, NDIS_CONFIG before the buffers
+    /// from NVSP 2 on. - Returns: why the message breaks it, or `nil`.
+    func checkOrder(_ message: NVSPMessage, version: NVSPVersion?) -> String? {
+        let type = message.type
+        switch message {
+        case .initialize:
+            return version == nil ? nil : "a second INIT after version \(version!) was agreed"
+        case .ndisConfig, .ndisVersion, .receiveBuffer, .sendBuffer:
+            return self.state.withLock { state -> String? in
+                if (type == .sendReceiveBuffer || type == .sendSendBuffer), let version, version >= .v2,
+                    !state.setUpSeen.contains(NVSPMessageType.sendNDISConfig.rawValue)
+                {
+                    return "a buffer before NDIS_CONFIG at NVSP \(version)"
+                }
+                guard state.setUpSeen.insert(type.rawValue).inserted else { return "a second set-up message \(type.rawValue)" }
+                return nil
+            }
+        default:
+            return nil
         }
     }
 

@@ -35,6 +35,8 @@ public final class NetvspDevice: HostDevice {
         var statistics: [UInt16: NetworkQueueStatistics] = [:]
         var receiving: Task<Void, Never>?
         var rssTable: [UInt32] = []
+        /// Set-up messages seen on this open (each comes once, 11 §4).
+        var setUpSeen: Set<UInt32> = []
         /// Sub-channels granted by the last SUBCHANNEL; the send table goes out once all are open.
         var grantedSubChannels = 0
     }
@@ -119,6 +121,7 @@ public final class NetvspDevice: HostDevice {
             // The primary takes the device's set-up with it (a re-open starts over).
             state.primaryRelid = nil
             state.version = nil
+            state.setUpSeen = []
             state.receive = nil
             state.receiveGpadl = nil
             state.sendBuffer = nil
