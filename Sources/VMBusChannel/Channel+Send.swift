@@ -168,6 +168,12 @@ extension Channel {
         }
     }
 
+    /// Tries to send a packet already encoded by `PacketEncoder` without waiting: `false` when
+    /// the ring is full.
+    public func trySend(encoded packet: [UInt8]) throws(ChannelError) -> Bool {
+        try self.attempt(length: packet.count, askForRoom: false) { ring throws(RingError) in try ring.write(packet: packet[...]) }
+    }
+
     /// Writes several packets with one publication and at most one signal. Packets the body
     /// wrote before a `false` from the writer (ring full) are still sent.
     /// - Returns: how many packets were sent.

@@ -17,7 +17,10 @@ extension NetvscNIC {
             // Every valid transfer-page packet is completed, so the host can reuse its slots.
             guard let status else { return }
             let completion = NVSPMessage.rndisPacketComplete(status: status).encode(size: 8)
-            try? await channel.send(completion: completion[...], transactionID: transfer.descriptor.transactionID)
+            // Straight into the ring when there is room (no suspension per packet); else wait.
+            if (try? channel.trySend(completion: completion[...], transactionID: transfer.descriptor.transactionID)) != true {
+                try? await channel.send(completion: completion[...], transactionID: transfer.descriptor.transactionID)
+            }
         case .completion(let descriptor, _):
             // Our sends: the section is free again (the status is only logged by Linux). A
             // completion of anything not in flight — never sent, or completed already — frees

@@ -214,7 +214,13 @@ extension NetvspDevice {
 
     func complete(_ message: NVSPMessage, id: UInt64, on channel: Channel) async -> Outcome {
         let size = self.state.withLock { $0.version } == .v61 ? NVSP.messageSize : NVSP.legacyMessageSize
-        do { try await channel.send(completion: message.encode(size: size)[...], transactionID: id) } catch {
+        let bytes = message.encode(size: size)
+        do {
+            // Straight into the ring when there is room (no suspension per packet); else wait.
+            if try !channel.trySend(completion: bytes[...], transactionID: id) {
+                try await channel.send(completion: bytes[...], transactionID: id)
+            }
+        } catch {
             return .fatal("cannot answer: \(error)")
         }
         return .ok

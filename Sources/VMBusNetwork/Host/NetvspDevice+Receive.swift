@@ -57,7 +57,7 @@ extension NetvspDevice {
                 setID: NVSP.receiveBufferID, ranges: [range], payload: payload, transactionID: UInt64(slot))
             else { return }
             do {
-                try await channel.send(encoded: packet)
+                if try !channel.trySend(encoded: packet) { try await channel.send(encoded: packet) }
                 self.count(queue) { stats in
                     stats.rxPackets += 1
                     stats.rxBytes += UInt64(frame.count)
