@@ -61,6 +61,7 @@ public final class ICHostDevice: HostDevice {
 
     struct State {
         var session: Session?
+        /// Opens so far; the newest session's id.
         var sessions: UInt64 = 0
         /// Waits for a change of ``session`` (``waitUntil(timeout:_:)``).
         var watchers: [UInt64: CheckedContinuation<Void, Never>] = [:]
@@ -74,7 +75,6 @@ public final class ICHostDevice: HostDevice {
         var queue: [CheckedContinuation<Void, Never>] = []
         var busy = false
         var stale: UInt64 = 0
-        var opens: UInt64 = 0
     }
 
     let state = Locked(State())
@@ -106,7 +106,7 @@ public final class ICHostDevice: HostDevice {
     public var isConnected: Bool { self.state.withLock { $0.session != nil } }
 
     /// How often the guest opened the channel so far.
-    public var openCount: UInt64 { self.state.withLock { $0.opens } }
+    public var openCount: UInt64 { self.state.withLock { $0.sessions } }
 
     /// What the service is doing now, for status displays.
     public var phase: ICPhase {
@@ -126,7 +126,6 @@ public final class ICHostDevice: HostDevice {
         let reader = try? channel.reader()
         let session: UInt64 = self.state.withLock { state in
             state.sessions += 1
-            state.opens += 1
             state.session = Session(id: state.sessions, channel: channel)
             return state.sessions
         }
