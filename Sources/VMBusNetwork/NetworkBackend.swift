@@ -164,6 +164,8 @@ public struct NetworkQueueStatistics: Hashable, Sendable {
     public var txDropped: UInt64 = 0
     /// Messages from the peer refused as malformed.
     public var malformed: UInt64 = 0
+    /// Why the host last stopped this channel (a protocol breach, 11 §8), if it did.
+    public var lastFault: String?
 
     public init() {}
 }

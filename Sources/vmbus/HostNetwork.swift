@@ -87,6 +87,7 @@ final class HostNetwork: Sendable {
             for (queue, stats) in device.statistics.sorted(by: { $0.key < $1.key }) {
                 lines.append("  queue \(queue): rx_packets \(stats.rxPackets) rx_bytes \(stats.rxBytes) rx_dropped \(stats.rxDropped) "
                     + "tx_packets \(stats.txPackets) tx_bytes \(stats.txBytes) tx_dropped \(stats.txDropped) malformed \(stats.malformed)")
+                if let fault = stats.lastFault { lines.append("    stopped: \(fault)") }
             }
         }
         if let tap = self.tap {

@@ -16,6 +16,7 @@ import VMBusWire
         let reason = try await closeReason(of: host.hostChannel(raw))
         #expect(reason == .closedLocally)
         #expect((host.devices[0].statistics[queue]?.malformed ?? 0) >= 1)
+        #expect(host.devices[0].statistics[queue]?.lastFault != nil, "the reason is kept for net stat")
         #expect(try await host.stillServes(1))
     }
 

@@ -44,10 +44,7 @@ extension NetvspDevice {
             return await self.complete(
                 .sendBufferComplete(status: ok ? .success : .failure, sectionSize: ok ? UInt32(Self.sectionSize) : 0), id: id, on: channel)
         case .revokeReceiveBuffer:
-            self.state.withLock { state in
-                state.receive = nil
-                state.receiveGpadl = nil
-            }
+            self.state.withLock { $0.receive = nil }
             return .ok
         case .revokeSendBuffer:
             self.state.withLock { $0.sendBuffer = nil }
@@ -98,10 +95,7 @@ extension NetvspDevice {
             return await self.complete(.receiveBufferComplete(status: .failure, sections: []), id: id, on: channel)
         }
         let section = NVSPReceiveSection(subAllocationSize: UInt32(size), subAllocationCount: UInt32(slots.count))
-        self.state.withLock { state in
-            state.receive = slots
-            state.receiveGpadl = gpadl
-        }
+        self.state.withLock { $0.receive = slots }
         return await self.complete(.receiveBufferComplete(status: .success, sections: [section]), id: id, on: channel)
     }
 
@@ -213,8 +207,7 @@ extension NetvspDevice {
     // MARK: Answers
 
     func complete(_ message: NVSPMessage, id: UInt64, on channel: Channel) async -> Outcome {
-        let size = self.state.withLock { $0.version } == .v61 ? NVSP.messageSize : NVSP.legacyMessageSize
-        let bytes = message.encode(size: size)
+        let bytes = message.encode(size: self.messageSize)
         do {
             // Straight into the ring when there is room (no suspension per packet); else wait.
             if try !channel.trySend(completion: bytes[...], transactionID: id) {

@@ -96,8 +96,7 @@ extension NetvspDevice {
         }
         guard let placed else { return }
         let range = TransferPageRange(byteCount: UInt32(bytes.count), byteOffset: UInt32(placed.slot * placed.size))
-        let payload = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: NVSP.noSection, sectionBytes: 0)
-            .encode(size: self.messageSize)
+        let payload = Self.transferPayload(NVSP.controlChannel, size: self.messageSize)
         guard let packet = try? PacketEncoder.transferPages(
             setID: NVSP.receiveBufferID, ranges: [range], payload: payload, transactionID: UInt64(placed.slot))
         else { return }

@@ -51,8 +51,7 @@ extension NetvspDevice {
             self.count(queue) { $0.rxDropped += 1 }
         case .placed(let slot, let size, let length, let queue, let channel):
             let range = TransferPageRange(byteCount: UInt32(length), byteOffset: UInt32(slot * size))
-            let payload = NVSPMessage.rndisPacket(channelType: NVSP.dataChannel, sectionIndex: NVSP.noSection, sectionBytes: 0)
-                .encode(size: self.messageSize)
+            let payload = Self.transferPayload(NVSP.dataChannel, size: self.messageSize)
             guard let packet = try? PacketEncoder.transferPages(
                 setID: NVSP.receiveBufferID, ranges: [range], payload: payload, transactionID: UInt64(slot))
             else { return }
@@ -68,6 +67,25 @@ extension NetvspDevice {
             }
         }
     }
+
+    /// The SEND_RNDIS_PKT payload of a transfer-page packet (no send section), for data or
+    /// control at either message size — the same few bytes for every frame, encoded once.
+    static func transferPayload(_ channelType: UInt32, size: Int) -> [UInt8] {
+        switch (channelType == NVSP.controlChannel, size == NVSP.messageSize) {
+        case (false, false): return Self.transferPayloads.data.legacy
+        case (false, true): return Self.transferPayloads.data.full
+        case (true, false): return Self.transferPayloads.control.legacy
+        case (true, true): return Self.transferPayloads.control.full
+        }
+    }
+
+    static let transferPayloads = {
+        func encoded(_ type: UInt32) -> (legacy: [UInt8], full: [UInt8]) {
+            let message = NVSPMessage.rndisPacket(channelType: type, sectionIndex: NVSP.noSection, sectionBytes: 0)
+            return (message.encode(size: NVSP.legacyMessageSize), message.encode(size: NVSP.messageSize))
+        }
+        return (data: encoded(NVSP.dataChannel), control: encoded(NVSP.controlChannel))
+    }()
 
     /// The queue a frame's flow goes to: a hash of its IPv4/IPv6 addresses and ports through
     /// the guest's RSS table (every frame of a flow on one queue, keeping its order); queue 0

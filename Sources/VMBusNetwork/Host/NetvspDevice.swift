@@ -25,7 +25,6 @@ public final class NetvspDevice: HostDevice {
         var version: NVSPVersion?
         var frameMTU = 1514
         var receive: ReceiveSlots?
-        var receiveGpadl: UInt32?
         var sendBuffer: MappedMemory?
         var channels: [UInt16: Channel] = [:]
         var primaryRelid: UInt32?
@@ -115,23 +114,20 @@ public final class NetvspDevice: HostDevice {
     }
 
     public func closed(relid: UInt32) {
-        let primaryGone: Bool = self.state.withLock { state in
+        self.state.withLock { state in
             state.channels = state.channels.filter { $0.value.relid != relid }
-            guard state.primaryRelid == relid else { return false }
+            guard state.primaryRelid == relid else { return }
             // The primary takes the device's set-up with it (a re-open starts over).
             state.primaryRelid = nil
             state.version = nil
             state.setUpSeen = []
             state.receive = nil
-            state.receiveGpadl = nil
             state.sendBuffer = nil
             state.rndisReady = false
             state.packetFilter = []
             state.receiving?.cancel()
             state.receiving = nil
-            return true
         }
-        _ = primaryGone
     }
 
     /// Tells the guest the link went up or down (an RNDIS status indication, 11 §5.5).
@@ -152,9 +148,11 @@ public final class NetvspDevice: HostDevice {
         while let packet = await reader.next() {
             let outcome = await self.handle(packet, channel: channel, queue: queue)
             if case .fatal(let why) = outcome {
-                self.count(queue) { $0.malformed += 1 }
+                self.count(queue) { stats in
+                    stats.malformed += 1
+                    stats.lastFault = why
+                }
                 // Like OpenVMM's worker: this channel stops until the guest opens it again.
-                _ = why
                 channel.close(.closedLocally)
                 return
             }
