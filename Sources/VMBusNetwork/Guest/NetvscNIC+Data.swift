@@ -94,22 +94,35 @@ extension NetvscNIC {
             return state.nextRequest
         }
         let bytes = make(requestID).encode()
+        let section = try await self.placeControl(bytes)
+        // Waiting before it is sent: the answer may come back at once.
+        return await withCheckedContinuation { (continuation: CheckedContinuation<RNDISMessage?, Never>) in
+            self.state.withLock { $0.requests[requestID] = continuation }
+            Task {
+                do { try await self.sendControl(bytes.count, in: section) } catch { self.answer(requestID, nil) }
+            }
+        }
+    }
+
+    /// Puts an RNDIS control message into a free send section (waiting for one).
+    /// - Returns: the section. - Throws: when it does not fit a section, the NIC closed, or the
+    ///   section cannot be written.
+    func placeControl(_ bytes: [UInt8]) async throws -> Int {
         guard bytes.count <= self.sectionSize, let section = await self.takeSection() else { throw NetvscError.refused("a send section") }
         do { try self.memory.write(bytes[...], at: self.send.offset + section * self.sectionSize) } catch {
             self.releaseSection(section)
             throw NetvscError.malformed("\(error)")
         }
-        return await withCheckedContinuation { (continuation: CheckedContinuation<RNDISMessage?, Never>) in
-            self.state.withLock { $0.requests[requestID] = continuation }
-            Task {
-                let message = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(bytes.count))
-                do {
-                    try await self.send(message, section: section, tag: Self.controlTag, on: self.channel)
-                } catch {
-                    self.releaseSection(section)
-                    self.answer(requestID, nil)
-                }
-            }
+        return section
+    }
+
+    /// Sends the control message ``placeControl(_:)`` put in `section` (channel type 1); the
+    /// section is free again if the send fails, else with the host's completion.
+    func sendControl(_ count: Int, in section: Int) async throws {
+        let message = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(count))
+        do { try await self.send(message, section: section, tag: Self.controlTag, on: self.channel) } catch {
+            self.releaseSection(section)
+            throw NetvscError.channel(error)
         }
     }
 

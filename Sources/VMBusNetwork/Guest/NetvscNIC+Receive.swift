@@ -159,12 +159,6 @@ extension NetvscNIC {
     /// An RNDIS message that gets no answer (HALT).
     func rndisPost(_ message: RNDISMessage) async throws {
         let bytes = message.encode()
-        guard let section = await self.takeSection() else { return }
-        try? self.memory.write(bytes[...], at: self.send.offset + section * self.sectionSize)
-        let nvsp = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(bytes.count))
-        do { try await self.send(nvsp, section: section, tag: Self.controlTag, on: self.channel) } catch {
-            self.releaseSection(section)
-            throw error
-        }
+        try await self.sendControl(bytes.count, in: try await self.placeControl(bytes))
     }
 }
