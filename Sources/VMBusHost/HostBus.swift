@@ -253,13 +253,17 @@ public final class HostBus: Sendable {
         let relid = open.childRelID
         guard let memory = state.gpadls[open.ringBufferGpadl], let device = state.devices[relid] else { return .unsuccessful }
         let transport = self.transport
+        // The channel's fault rescinds its relid only while that relid is still this channel's
+        // (a closed channel's reader may fail after the guest reopened the relid).
+        let identity = Locked<ObjectIdentifier?>(nil)
         do {
             let rings = try ChannelRings.rings(
                 in: memory, downstreamPageOffset: Int(open.downstreamRingBufferPageOffset), side: .host)
             let channel = try Channel(
                 relid: relid, outgoing: rings.outgoing, incoming: rings.incoming,
                 doorbell: ClosureDoorbell { transport.signalGuest(relid: relid) }, options: device.channelOptions(self.channelOptions),
-                onFault: { [weak self] reason in self?.channelFailed(relid, reason) })
+                onFault: { [weak self] reason in self?.channelFailed(relid, reason, channel: identity.load()) })
+            identity.store(ObjectIdentifier(channel))
             state.channels[relid] = channel
             self.outbox.enqueue(.openDoorbells(relid: relid, connectionID: VMBusConnectionID.openVMMChannel(relid: relid)))
             var offer = device.offer
@@ -274,8 +278,9 @@ public final class HostBus: Sendable {
     }
 
     /// A channel's ring was corrupted by the guest: record it and rescind the channel.
-    func channelFailed(_ relid: UInt32, _ reason: CloseReason) {
+    func channelFailed(_ relid: UInt32, _ reason: CloseReason, channel: ObjectIdentifier?) {
         self.run { state in
+            guard let current = state.channels[relid], ObjectIdentifier(current) == channel else { return ((), []) }
             state.violations.append(ProtocolViolation(.channel(relid), "ring corrupted: \(reason)"))
             return ((), state.machine.rescind(relid))
         }
