@@ -11,6 +11,12 @@ public struct ChannelPacket: Sendable {
     /// The whole packet, descriptor first, `len8 × 8` bytes.
     public var bytes: ArraySlice<UInt8>
 
+    /// A packet from a validated descriptor and the whole packet's bytes (descriptor first).
+    public init(descriptor: PacketDescriptor, bytes: ArraySlice<UInt8>) {
+        self.descriptor = descriptor
+        self.bytes = bytes
+    }
+
     /// The payload: the bytes from `offset8 × 8`, padding included.
     public var payload: ArraySlice<UInt8> { self.bytes.dropFirst(self.descriptor.payloadOffset) }
 
@@ -306,68 +312,6 @@ extension Channel {
         let reader = try self.reader()
         while let packet = await reader.next() { try await handler(packet) }
         return reader.closeReason ?? .closedLocally
-    }
-
-    /// Reads what is in the ring now without waiting and without copying: `body` gets each
-    /// packet's descriptor and payload in place (the payload is copied only when it wraps on a
-    /// singly mapped ring). The bytes are shared memory: read each once. `body` runs under the
-    /// receive lock, so it must not receive from this channel itself.
-    /// - Returns: the packets handed to `body`.
-    public func drain(limit: Int = .max, _ body: (PacketDescriptor, Span<UInt8>) -> Void) throws(ChannelError) -> Int {
-        enum Outcome {
-            case done(Int, signal: Bool)
-            case corrupted(RingError)
-            case closed(CloseReason)
-        }
-        // The ring is taken out of the lock for the walk (``readerActive`` keeps other readers
-        // away), so `body` never runs under the receive lock.
-        let taken: Result<IncomingRing<SharedRingMemory>, ChannelError>? = self.receiver.withLock { state in
-            if let reason = state.closed { return .failure(.closed(reason)) }
-            guard !state.readerActive else { return nil }
-            state.readerActive = true
-            return .success(state.ring)
-        }
-        guard let taken else { throw ChannelError.readerBusy }
-        var ring = try taken.get()
-        var scratch: [UInt8] = []
-        var answers: [ChannelPacket] = []
-        var count = 0
-        let outcome: Outcome
-        do throws(RingError) {
-            while count < limit, let packet = try ring.next() {
-                if packet.descriptor.type == .completion {
-                    var bytes: [UInt8] = []
-                    ring.copyPacket(packet, into: &bytes)
-                    answers.append(ChannelPacket(descriptor: packet.descriptor, bytes: bytes[...]))
-                    continue
-                }
-                count += 1
-                let inPlace: Void? = ring.withPayload(of: packet) { body(packet.descriptor, $0) }
-                if inPlace == nil {
-                    ring.copyPayload(of: packet, into: &scratch)
-                    body(packet.descriptor, scratch.span)
-                }
-            }
-            outcome = .done(count, signal: try ring.commit())
-        } catch {
-            outcome = .corrupted(error)
-        }
-        let finished = ring
-        self.receiver.withLock { state in
-            state.ring = finished
-            state.readerActive = false
-        }
-        switch outcome {
-        case .done(let count, let signal):
-            if signal { self.doorbell.ring() }
-            for answer in answers where !self.routeCompletion(answer) {
-                // A completion nobody asked for, delivered because the options say so.
-                body(answer.descriptor, answer.payload.span)
-            }
-            return count
-        case .corrupted(let error): throw ChannelError.closed(self.fail(error))
-        case .closed(let reason): throw ChannelError.closed(reason)
-        }
     }
 
     /// Suspends until the peer signals (or the channel closes).

@@ -29,6 +29,22 @@ public struct ChannelBatchWriter: ~Copyable {
         try self.write(type: .dataInBand, flags: completionRequested ? .completionRequested : [], transactionID, payload)
     }
 
+    /// Writes a packet already encoded by `PacketEncoder` (any type); `false` when the ring
+    /// has no room left.
+    public mutating func write(encoded packet: ArraySlice<UInt8>) throws(ChannelError) -> Bool {
+        guard packet.count <= self.ring.maximumPacketLength else {
+            throw ChannelError.packetTooLarge(length: packet.count, limit: self.ring.maximumPacketLength)
+        }
+        do {
+            guard try self.ring.write(packet: packet) else { return false }
+        } catch {
+            self.failure = error
+            throw ChannelError.closed(.ringCorrupted(error))
+        }
+        self.count += 1
+        return true
+    }
+
     /// Writes a completion for `transactionID`; `false` when the ring has no room left.
     public mutating func write(completion payload: ArraySlice<UInt8>, transactionID: UInt64) throws(ChannelError) -> Bool {
         try self.write(type: .completion, flags: [], transactionID, payload)
@@ -190,6 +206,10 @@ extension Channel {
             do throws(ChannelError) { try body(&writer) } catch { bodyError = error }
             state.ring = writer.ring
             if let failure = writer.failure { return .corrupted(failure) }
+            if writer.count > 0 && state.pendingSet {
+                state.ring.clearPendingSendSize()
+                state.pendingSet = false
+            }
             do throws(RingError) {
                 let signal = try state.ring.commit()
                 if signal { state.ring.recordEvent() }
@@ -206,6 +226,26 @@ extension Channel {
         case .failed(let error): throw error
         case .corrupted(let error): throw ChannelError.closed(self.fail(error))
         }
+    }
+
+    /// Asks the peer to signal once a `length`-byte packet fits in the outgoing ring
+    /// (`pending_send_sz`, 02 §8), for a sender that must not wait — an interrupt handler
+    /// keeps what did not fit and sends it when that signal runs the handler again. The
+    /// request is withdrawn by the next write that succeeds.
+    /// - Returns: `true` when the room is there already (no signal will come: send now).
+    public func requestRoom(for length: Int) throws(ChannelError) -> Bool {
+        let outcome: Result<Bool, ChannelError> = self.sender.withLock { state in
+            if let reason = state.closed { return .failure(.closed(reason)) }
+            do throws(RingError) {
+                if try state.ring.setPendingSendSize(length + RingControlPage.trailerSize) { return .success(true) }
+                state.pendingSet = true
+                state.blockedSends += 1
+                return .success(false)
+            } catch {
+                return .failure(.closed(self.fail(error)))
+            }
+        }
+        return try outcome.get()
     }
 
     // MARK: The write loop

@@ -109,6 +109,42 @@ extension TapDevice {
         }
     }
 
+    /// Reads one frame into `buffer[offset..<offset + maximum]` without allocating: how a
+    /// backend fills one buffer with a batch of frames. Never blocks.
+    /// - Returns: the frame's length (a longer frame is cut to `maximum`), or `nil` if no frame
+    ///   is waiting.
+    public func read(into buffer: inout [UInt8], at offset: Int, maximum: Int, queue: Int = 0) throws(TapError) -> Int? {
+        precondition(offset >= 0 && maximum >= 0 && offset + maximum <= buffer.count, "read outside the buffer")
+        let fd = self.descriptors[queue]
+        while true {
+            // SAFETY: read(2) writes at most `maximum` bytes from `offset`, inside the buffer
+            // (checked above), which is valid for the closure's duration.
+            let n = unsafe buffer.withUnsafeMutableBytes { unsafe Glibc.read(fd, $0.baseAddress! + offset, maximum) }
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return nil
+            case let code: throw .system(call: "read \(self.name)", errno: code)
+            }
+        }
+    }
+
+    /// ``write(_:queue:)`` for bytes lent in place (a frame still in a guest's buffer).
+    @discardableResult
+    public func write(span frame: Span<UInt8>, queue: Int = 0) throws(TapError) -> Bool {
+        let fd = self.descriptors[queue]
+        while true {
+            // SAFETY: write(2) reads `count` bytes from the span's storage, valid in the closure.
+            let n = unsafe frame.withUnsafeBytes { unsafe Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n >= 0 { return true }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return false
+            case let code: throw .system(call: "write \(self.name)", errno: code)
+            }
+        }
+    }
+
     /// Writes one whole Ethernet frame (destination MAC first): the kernel receives it on this
     /// interface. Never blocks.
     /// - Returns: `false` if the kernel had no room for it now (EAGAIN); the frame was not sent.

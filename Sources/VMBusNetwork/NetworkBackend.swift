@@ -34,93 +34,178 @@ public struct MACAddress: Hashable, Sendable, CustomStringConvertible {
 /// device, another guest, a test), or — in a guest — the operating system's side (a TAP device
 /// that makes the guest process a real NIC of its network namespace).
 ///
-/// `send` takes the frames the NIC passes out; ``frames()`` yields the frames the NIC must
-/// take in, until ``close()``. A backend outlives the NICs that use it (a guest that
-/// reconnects gets a new NIC on the same TAP device): each call of ``frames()`` starts a new
-/// subscription that replaces the previous one.
+/// Frames are pushed both ways, on the thread that has them, with no task in between: the NIC
+/// calls ``send(_:)`` from its interrupt handler for each frame it takes off its channel; the
+/// backend hands incoming frames, a batch at a time, to the ``FrameSink`` the NIC attached
+/// with ``attach(_:)``. A backend outlives the NICs that use it (a guest that reconnects gets
+/// a new NIC on the same TAP device): each ``attach(_:)`` replaces the previous sink.
 public protocol NetworkBackend: AnyObject, Sendable {
     /// The MAC address a host reports for the NIC (a guest backend may adopt the NIC's).
     var macAddress: MACAddress { get }
     /// The L3 MTU (1500 for Ethernet).
     var mtu: Int { get }
-    /// One Ethernet frame (no FCS) out of the NIC into the backend. Must not block for long;
-    /// a backend that cannot take it drops it.
-    func send(_ frame: ArraySlice<UInt8>)
-    /// Frames from the backend into the NIC, in order, until the backend closes or the next
-    /// subscription replaces this one.
-    func frames() -> AsyncStream<[UInt8]>
-    /// Ends ``frames()`` and releases the backend.
+    /// One Ethernet frame (no FCS) out of the NIC into the backend, lent in place (it may
+    /// still be in the peer's buffer): copy or write it before returning. Must not block; a
+    /// backend that cannot take it drops it.
+    func send(_ frame: Span<UInt8>)
+    /// Starts handing incoming frames to `sink` (`nil`: stop; frames are then dropped).
+    func attach(_ sink: (any FrameSink)?)
+    /// Stops the backend and releases it.
     func close()
 }
 
-/// Where a backend's incoming frames go: one subscriber at a time. The first subscription
-/// gets what arrived before it (buffered); a new one replaces the old (a NIC that re-opens
-/// after its guest reconnected takes over), ending the old one's stream.
-final class FrameSubscription: Sendable {
-    struct State {
-        var stream: AsyncStream<[UInt8]>?
-        var sink: AsyncStream<[UInt8]>.Continuation
-        var closed = false
-    }
-    let state: Locked<State>
-    let capacity: Int
+/// A NIC's way in: where a backend pushes the frames the NIC must take.
+public protocol FrameSink: AnyObject, Sendable {
+    /// Takes frames `first...` of `frames` (each copied before this returns) and returns the
+    /// index of the first one it could not take for want of room now — `frames.count` when it
+    /// took them all. A frame it must refuse for good (too large, NIC not ready) counts as
+    /// taken and is dropped (and counted) by the NIC. One call is one batch: its frames reach
+    /// the peer with at most one signal per queue.
+    func deliver(_ frames: FrameBatch, from first: Int) -> Int
+    /// Blocks the calling thread (a backend's own) until the NIC may have room again, or
+    /// `timeout` passes.
+    func waitForRoom(timeout: Duration)
+}
 
-    init(capacity: Int) {
-        self.capacity = capacity
-        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(capacity))
-        self.state = Locked(State(stream: stream, sink: sink))
-    }
+/// Ethernet frames back to back in one buffer, reused batch after batch: frames move in
+/// batches with no allocation per frame.
+public struct FrameBatch: Sendable {
+    /// The frames' bytes (and spare room after them).
+    public private(set) var bytes: [UInt8]
+    /// Bytes in use.
+    public private(set) var used = 0
+    var ends: [Int] = []
 
-    /// - Returns: whether the frame was queued (`false`: the subscriber's queue is full, or
-    ///   the backend closed).
-    func yield(_ frame: [UInt8]) -> Bool {
-        let sink = self.state.withLock { $0.sink }
-        if case .enqueued = sink.yield(frame) { return true }
-        return false
-    }
-
-    func subscribe() -> AsyncStream<[UInt8]> {
-        let capacity = self.capacity
-        let (stream, old): (AsyncStream<[UInt8]>, AsyncStream<[UInt8]>.Continuation?) = self.state.withLock { state in
-            if let first = state.stream {
-                state.stream = nil
-                return (first, nil)
-            }
-            let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(capacity))
-            let old = state.sink
-            state.sink = sink
-            if state.closed { sink.finish() }
-            return (stream, old)
-        }
-        old?.finish()
-        return stream
+    /// - Parameter capacity: bytes before the buffer has to grow.
+    public init(capacity: Int = 256 << 10) {
+        self.bytes = [UInt8](repeating: 0, count: capacity)
+        self.ends.reserveCapacity(256)
     }
 
-    func finish() {
-        let sink = self.state.withLock { state in
-            state.closed = true
-            return state.sink
-        }
-        sink.finish()
+    /// A batch of one frame.
+    public init(_ frame: some Collection<UInt8>) {
+        self.init(capacity: frame.count)
+        self.append(frame)
+    }
+
+    /// A batch of one frame that takes the array as its buffer.
+    public init(frame: [UInt8]) {
+        self.bytes = frame
+        self.used = frame.count
+        self.ends = [frame.count]
+    }
+
+    public var count: Int { self.ends.count }
+    public var isEmpty: Bool { self.ends.isEmpty }
+    /// Room after the last frame before the buffer grows.
+    public var freeBytes: Int { self.bytes.count - self.used }
+
+    /// Where frame `index` lies in ``bytes``.
+    public func range(_ index: Int) -> Range<Int> { (index == 0 ? 0 : self.ends[index - 1])..<self.ends[index] }
+
+    /// Frame `index`'s length.
+    public func length(_ index: Int) -> Int { self.range(index).count }
+
+    /// Lends frame `index` to `body` in place.
+    public func withFrame<R>(_ index: Int, _ body: (Span<UInt8>) -> R) -> R {
+        body(self.bytes.span.extracting(self.range(index)))
+    }
+
+    /// Forgets the frames, keeping the buffer.
+    public mutating func removeAll() {
+        self.ends.removeAll(keepingCapacity: true)
+        self.used = 0
+    }
+
+    /// Appends a copy of `frame`.
+    public mutating func append(_ frame: some Collection<UInt8>) {
+        self.reserve(frame.count)
+        self.bytes.replaceSubrange(self.used..<(self.used + frame.count), with: frame)
+        self.used += frame.count
+        self.ends.append(self.used)
+    }
+
+    /// Appends a frame that `fill` writes into `bytes[offset..<offset + maximum]` (a read from
+    /// a device straight into the batch). - Returns: whether `fill` produced one (its length;
+    /// `nil`: none).
+    public mutating func appendFrame<E: Error>(maximum: Int, _ fill: (inout [UInt8], _ offset: Int) throws(E) -> Int?) throws(E) -> Bool {
+        self.reserve(maximum)
+        guard let length = try fill(&self.bytes, self.used) else { return false }
+        self.used += min(length, maximum)
+        self.ends.append(self.used)
+        return true
+    }
+
+    mutating func reserve(_ count: Int) {
+        if self.freeBytes < count { self.bytes += [UInt8](repeating: 0, count: max(count, self.bytes.count)) }
     }
 }
 
-/// Two backends joined back to back in memory: a frame one sends comes out of the other's
-/// ``frames()``. For tests, and for joining a NIC to a switch port.
+/// The sink slot of a backend: the NIC attached to it now.
+final class SinkSlot: Sendable {
+    let sink = Locked<(any FrameSink)?>(nil)
+
+    /// Pushes the whole batch into the attached sink, waiting on this thread while the NIC has
+    /// no room (the backend's reader stops reading, so the kernel queues or drops — not us).
+    /// Frames are dropped only when no NIC is attached or `running` turns false.
+    /// - Returns: frames delivered and frames dropped.
+    func push(_ batch: FrameBatch, running: () -> Bool) -> (delivered: Int, dropped: Int) {
+        var next = 0
+        while next < batch.count {
+            guard let sink = self.sink.withLock({ $0 }), running() else { return (next, batch.count - next) }
+            next = sink.deliver(batch, from: next)
+            if next < batch.count { sink.waitForRoom(timeout: .milliseconds(100)) }
+        }
+        return (batch.count, 0)
+    }
+}
+
+/// A sink that turns frames into an `AsyncStream`: a test's view of a port.
+final class StreamSink: FrameSink {
+    let continuation: AsyncStream<[UInt8]>.Continuation
+    let counters = Locked<(taken: Int, dropped: Int)>((0, 0))
+
+    init(_ continuation: AsyncStream<[UInt8]>.Continuation) { self.continuation = continuation }
+
+    func deliver(_ frames: FrameBatch, from first: Int) -> Int {
+        var taken = 0
+        for index in first..<frames.count {
+            let bytes = Array(frames.bytes[frames.range(index)])
+            if case .enqueued = self.continuation.yield(bytes) { taken += 1 }
+        }
+        let dropped = frames.count - first - taken
+        self.counters.withLock { counters in
+            counters.taken += taken
+            counters.dropped += dropped
+        }
+        return frames.count
+    }
+
+    func waitForRoom(timeout: Duration) {}
+}
+
+/// Two backends joined back to back in memory: a frame one sends comes out of the other — in
+/// the sink attached to it, or in its ``frames()`` stream. For tests, benchmarks and demos.
 public final class MemoryNetworkPort: NetworkBackend {
     public let macAddress: MACAddress
     public let mtu: Int
-    let incoming: FrameSubscription
+    let slot = SinkSlot()
+    let capacity: Int
+    /// The stream a test reads, until a NIC attaches its sink; kept for the first ``frames()``.
+    let initial: Locked<(stream: AsyncStream<[UInt8]>?, sink: StreamSink?)>
     let peer = Locked<MemoryNetworkPort?>(nil)
-    let counters = Locked<(sent: Int, dropped: Int)>((0, 0))
 
     init(macAddress: MACAddress, mtu: Int, capacity: Int) {
         self.macAddress = macAddress
         self.mtu = mtu
-        self.incoming = FrameSubscription(capacity: capacity)
+        self.capacity = capacity
+        let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(capacity))
+        let sink = StreamSink(continuation)
+        self.slot.sink.withLock { $0 = sink }
+        self.initial = Locked((stream, sink))
     }
 
-    /// A joined pair; each end queues at most `capacity` frames (then drops, like a wire).
+    /// A joined pair; a stream end queues at most `capacity` frames (then drops, like a wire).
     public static func pair(
         macAddresses: (MACAddress, MACAddress) = (.hyperV(seed: 1), .hyperV(seed: 2)), mtu: Int = 1500, capacity: Int = 4096
     ) -> (MemoryNetworkPort, MemoryNetworkPort) {
@@ -131,26 +216,58 @@ public final class MemoryNetworkPort: NetworkBackend {
         return (a, b)
     }
 
-    public func send(_ frame: ArraySlice<UInt8>) {
-        guard let peer = self.peer.withLock({ $0 }) else { return }
-        let queued = peer.incoming.yield(Array(frame))
-        self.counters.withLock { queued ? ($0.sent += 1) : ($0.dropped += 1) }
+    public func send(_ frame: Span<UInt8>) {
+        var bytes: [UInt8] = []
+        bytes.append(span: frame)
+        self.send(batch: FrameBatch(frame: bytes))
     }
 
-    public func frames() -> AsyncStream<[UInt8]> { self.incoming.subscribe() }
+    /// Sends one frame from an array.
+    public func send(_ frame: ArraySlice<UInt8>) { self.send(batch: FrameBatch(frame)) }
+
+    /// Sends a batch to the peer's NIC in one delivery (one signal). Frames it has no room for
+    /// are dropped, as a wire drops them (the caller paces itself).
+    /// - Returns: frames delivered.
+    @discardableResult
+    public func send(batch: FrameBatch) -> Int {
+        guard let peer = self.peer.withLock({ $0 }), let sink = peer.slot.sink.withLock({ $0 }) else { return 0 }
+        return sink.deliver(batch, from: 0)
+    }
+
+    public func attach(_ sink: (any FrameSink)?) { self.slot.sink.withLock { $0 = sink } }
+
+    /// Frames arriving at this port, as a stream (replacing any sink attached: the caller is
+    /// the port's consumer now). The first call also yields what arrived before it.
+    public func frames() -> AsyncStream<[UInt8]> {
+        let kept: AsyncStream<[UInt8]>? = self.initial.withLock { initial in
+            defer { initial.stream = nil }
+            return initial.stream
+        }
+        if let kept { return kept }
+        let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(self.capacity))
+        let sink = StreamSink(continuation)
+        self.initial.withLock { $0.sink = sink }
+        self.slot.sink.withLock { $0 = sink }
+        return stream
+    }
 
     public func close() {
-        self.incoming.finish()
+        self.finishStream()
         let peer = self.peer.withLock { peer in
             defer { peer = nil }
             return peer
         }
-        peer?.incoming.finish()
+        peer?.finishStream()
     }
 
-    /// Frames handed to the peer, and frames dropped because its queue was full.
-    public var sent: Int { self.counters.withLock { $0.sent } }
-    public var dropped: Int { self.counters.withLock { $0.dropped } }
+    func finishStream() {
+        let sink = self.initial.withLock { $0.sink }
+        sink?.continuation.finish()
+    }
+
+    /// Frames this port's stream took, and frames it dropped because its queue was full.
+    public var received: Int { self.initial.withLock { $0.sink }?.counters.withLock { $0.taken } ?? 0 }
+    public var dropped: Int { self.initial.withLock { $0.sink }?.counters.withLock { $0.dropped } ?? 0 }
 }
 
 /// Counters of one queue (channel) of a synthetic NIC, as `ethtool -S` shows them.

@@ -25,11 +25,12 @@ public final class NetworkSwitch: Sendable {
         }
     }
 
-    func forward(_ frame: ArraySlice<UInt8>, from source: Int) {
+    func forward(_ frame: Span<UInt8>, from source: Int) {
         guard frame.count >= 14 else { return }
-        let start = frame.startIndex
-        let destination = MACAddress(Array(frame[start..<(start + 6)]))
-        let sender = MACAddress(Array(frame[(start + 6)..<(start + 12)]))
+        var bytes: [UInt8] = []
+        bytes.append(span: frame)
+        let destination = MACAddress(Array(bytes[0..<6]))
+        let sender = MACAddress(Array(bytes[6..<12]))
         let targets: [SwitchPort] = self.state.withLock { state in
             // Only unicast sources are learnt (a multicast source is a malformed frame).
             if sender.bytes[0] & 1 == 0 { state.table[sender] = source }
@@ -38,8 +39,10 @@ public final class NetworkSwitch: Sendable {
             }
             return state.ports.filter { $0.key != source }.map(\.value)
         }
-        let copy = Array(frame)
-        for target in targets { _ = target.incoming.yield(copy) }
+        // Delivered outside the lock: a delivery may run the receiving guest's handler on
+        // this thread (in process), which may send back through the switch.
+        let batch = FrameBatch(frame: bytes)
+        for target in targets { _ = target.slot.sink.withLock({ $0 })?.deliver(batch, from: 0) }
     }
 
     func remove(_ id: Int) {
@@ -55,7 +58,7 @@ public final class SwitchPort: NetworkBackend {
     public let macAddress: MACAddress
     public let mtu: Int
     let id: Int
-    let incoming = FrameSubscription(capacity: 4096)
+    let slot = SinkSlot()
     let owner: NetworkSwitch
 
     init(switch owner: NetworkSwitch, id: Int, macAddress: MACAddress, mtu: Int) {
@@ -65,11 +68,11 @@ public final class SwitchPort: NetworkBackend {
         self.mtu = mtu
     }
 
-    public func send(_ frame: ArraySlice<UInt8>) { self.owner.forward(frame, from: self.id) }
-    public func frames() -> AsyncStream<[UInt8]> { self.incoming.subscribe() }
+    public func send(_ frame: Span<UInt8>) { self.owner.forward(frame, from: self.id) }
+    public func attach(_ sink: (any FrameSink)?) { self.slot.sink.withLock { $0 = sink } }
 
     public func close() {
         self.owner.remove(self.id)
-        self.incoming.finish()
+        self.slot.sink.withLock { $0 = nil }
     }
 }

@@ -7,14 +7,17 @@ import VMBusMemory
 /// *is* the guest's network interface).
 ///
 /// The interface is created when the backend is, brought up with the MTU (and MAC address, if
-/// given) and removed when it closes. A thread of its own reads the TAP; writes never block
-/// (a frame the kernel has no room for is dropped, as a wire drops it).
+/// given) and removed when it closes. A thread of its own reads the TAP a batch at a time
+/// straight into one reused buffer and pushes each batch into the NIC; while the NIC has no
+/// room it stops reading (the kernel queues, then drops, as for any slow NIC). Writes happen
+/// on the NIC's thread and never block (a frame the kernel has no room for is dropped, as a
+/// wire drops it).
 public final class TapBackend: NetworkBackend {
     public var macAddress: MACAddress { self.settings.withLock { $0.mac } }
     public var mtu: Int { self.settings.withLock { $0.mtu } }
     let settings: Locked<(mac: MACAddress, mtu: Int)>
     public let device: TapDevice
-    let incoming = FrameSubscription(capacity: 4096)
+    let slot = SinkSlot()
     let running = Locked(true)
     let counters = Locked<(received: UInt64, sent: UInt64, dropped: UInt64)>((0, 0, 0))
 
@@ -37,15 +40,29 @@ public final class TapBackend: NetworkBackend {
         thread.start()
     }
 
+    /// Frames read per batch at most: enough to amortise the signal, few enough to keep the
+    /// first frame's latency low.
+    static let batchLimit = 64
+
     func readLoop() {
-        // One buffer for every frame: MTU, header and a VLAN tag.
-        // 64 KiB: whatever MTU the interface gets later (a guest's TAP adopts its NIC's).
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while self.running.withLock({ $0 }) {
+        // 64 KiB of room per frame: whatever MTU the interface gets later (a guest's TAP
+        // adopts its NIC's).
+        let frameRoom = 65536
+        var batch = FrameBatch(capacity: 4 * frameRoom)
+        let running = { self.running.withLock { $0 } }
+        while running() {
             guard (try? self.device.waitReadable(timeout: .milliseconds(200))) == true else { continue }
-            while let length = try? self.device.read(into: &buffer), length > 0 {
-                let queued = self.incoming.yield(Array(buffer[0..<length]))
-                self.counters.withLock { queued ? ($0.received += 1) : ($0.dropped += 1) }
+            batch.removeAll()
+            while batch.count < Self.batchLimit,
+                (try? batch.appendFrame(maximum: frameRoom, { (bytes: inout [UInt8], offset: Int) throws(TapError) -> Int? in
+                    try self.device.read(into: &bytes, at: offset, maximum: frameRoom)
+                })) == true
+            {}
+            guard !batch.isEmpty else { continue }
+            let (delivered, dropped) = self.slot.push(batch, running: running)
+            self.counters.withLock { counters in
+                counters.received += UInt64(delivered)
+                counters.dropped += UInt64(dropped)
             }
         }
     }
@@ -57,16 +74,16 @@ public final class TapBackend: NetworkBackend {
         self.settings.withLock { $0 = (macAddress, mtu) }
     }
 
-    public func send(_ frame: ArraySlice<UInt8>) {
-        let sent = (try? self.device.write(frame)) ?? false
+    public func send(_ frame: Span<UInt8>) {
+        let sent = (try? self.device.write(span: frame)) ?? false
         self.counters.withLock { sent ? ($0.sent += 1) : ($0.dropped += 1) }
     }
 
-    public func frames() -> AsyncStream<[UInt8]> { self.incoming.subscribe() }
+    public func attach(_ sink: (any FrameSink)?) { self.slot.sink.withLock { $0 = sink } }
 
     public func close() {
         self.running.withLock { $0 = false }
-        self.incoming.finish()
+        self.slot.sink.withLock { $0 = nil }
     }
 
     /// Frames read from the TAP, written to it, and dropped (no room either way).

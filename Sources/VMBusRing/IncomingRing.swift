@@ -144,6 +144,15 @@ public struct IncomingRing<Memory: RingMemory> {
         return try self.memory.withContiguousBytes(at: from, count: packet.descriptor.payloadLength, body)
     }
 
+    /// Calls `body` with the whole packet (descriptor first) in place, or returns `nil` when
+    /// it wraps on a singly mapped ring (then use ``copyPacket(_:into:)``). As for
+    /// ``withPayload(of:_:)``, the bytes are shared memory: take the descriptor from `packet`
+    /// (validated from a private copy), not from the first 16 bytes.
+    @inlinable
+    public func withPacket<R>(_ packet: IncomingPacket, _ body: (Span<UInt8>) throws -> R) rethrows -> R? {
+        try self.memory.withContiguousBytes(at: packet.offset, count: packet.length, body)
+    }
+
     /// Copies the whole packet into `buffer` (replacing its contents). The first 16 bytes are
     /// the validated descriptor, not a second read of shared memory: the peer cannot change
     /// what was checked (02 §9.2).

@@ -28,10 +28,7 @@ extension NetvscNIC {
             state.linkUp = connected != 1
             state.backend = backend
         }
-        let task = Task { [self] in
-            for await frame in backend.frames() { await self.transmit(frame[...]) }
-        }
-        self.state.withLock { $0.tasks.append(task) }
+        backend.attach(NetvscSink(self))
         var granted = 1
         if self.configuration.queues > 1 && self.version >= .v5 {
             let requested = UInt32(self.configuration.queues - 1)
@@ -164,51 +161,6 @@ extension NetvscNIC {
         }
         waiter?.resume(returning: section)
         self.changes.wake()
-    }
-
-    // MARK: Transmit (11 §7.1)
-
-    /// One frame from the backend to the host: copied into a send section behind its PACKET
-    /// header; the section comes back with the host's completion. Waits for a free section.
-    func transmit(_ frame: ArraySlice<UInt8>) async {
-        guard RNDISPacketHeader.size + frame.count <= self.sectionSize, !frame.isEmpty else {
-            self.count(0) { $0.txDropped += 1 }
-            return
-        }
-        guard let section = await self.takeSection() else { return }
-        let queue = self.queue(for: frame)
-        var header = WireWriter(capacity: RNDISPacketHeader.size)
-        RNDISPacketHeader.write(frameLength: frame.count, to: &header)
-        let offset = self.send.offset + section * self.sectionSize
-        do {
-            try self.memory.write(header.bytes[...], at: offset)
-            try self.memory.write(frame, at: offset + header.count)
-        } catch {
-            self.releaseSection(section)
-            return
-        }
-        let channel = self.state.withLock { $0.channels[queue] } ?? self.channel
-        let message = NVSPMessage.rndisPacket(
-            channelType: NVSP.dataChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(header.count + frame.count))
-        do {
-            try await self.send(message, section: section, tag: Self.dataTag, on: channel)
-            self.count(queue) { stats in
-                stats.txPackets += 1
-                stats.txBytes += UInt64(frame.count)
-            }
-        } catch {
-            self.releaseSection(section)
-            self.count(queue) { $0.txDropped += 1 }
-        }
-    }
-
-    /// A flow's queue through the host's send table (11 §6); 0 with one queue.
-    func queue(for frame: ArraySlice<UInt8>) -> UInt16 {
-        let (channels, table) = self.state.withLock { ($0.channels.count, $0.indirection) }
-        guard channels > 1 else { return 0 }
-        var hash: UInt32 = 0x811C_9DC5
-        for byte in frame.dropFirst(26).prefix(12) { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
-        return UInt16(table[Int(hash & 15)] % UInt32(channels))
     }
 
     func count(_ queue: UInt16, _ body: (inout NetworkQueueStatistics) -> Void) {

@@ -4,58 +4,33 @@ import VMBusMemory
 import VMBusWire
 
 extension NetvscNIC {
-    /// One packet from the host on `queue`'s channel: lent receive slots, completions of our
-    /// sends, the send table.
+    /// A packet the data path does not take, in order: the host's send table; anything else
+    /// is malformed.
     func handle(_ packet: ChannelPacket, channel: Channel, queue: UInt16) async {
-        guard let parsed = try? packet.parse() else {
+        guard case .inBand(_, let payload)? = try? packet.parse() else {
             self.count(queue) { $0.malformed += 1 }
             return
         }
-        switch parsed {
-        case .transferPages(let transfer):
-            let status = self.received(transfer, queue: queue)
-            // Every valid transfer-page packet is completed, so the host can reuse its slots.
-            guard let status else { return }
-            let completion = NVSPMessage.rndisPacketComplete(status: status).encode(size: 8)
-            // Straight into the ring when there is room (no suspension per packet); else wait.
-            if (try? channel.trySend(completion: completion[...], transactionID: transfer.descriptor.transactionID)) != true {
-                try? await channel.send(completion: completion[...], transactionID: transfer.descriptor.transactionID)
+        if case .indirectionTable(let table)? = try? NVSPMessage(parsing: payload) {
+            self.state.withLock { state in
+                state.indirection = table
+                state.sendTableReceived = true
             }
-        case .completion(let descriptor, _):
-            // Our sends: the section is free again (the status is only logged by Linux). A
-            // completion of anything not in flight — never sent, or completed already — frees
-            // nothing: a section freed twice would be filled by two sends at once.
-            let id = descriptor.transactionID
-            guard self.state.withLock({ $0.inFlight.remove(id) }) != nil else {
-                self.count(queue) { $0.malformed += 1 }
-                return
-            }
-            self.releaseSection(Int(id & 0xFFFF_FFFF))
-        case .inBand(_, let payload):
-            if case .indirectionTable(let table)? = try? NVSPMessage(parsing: payload) {
-                self.state.withLock { state in
-                    state.indirection = table
-                    state.sendTableReceived = true
-                }
-                await self.queuesChanged()
-            }
-        case .gpaDirect, .other:
-            self.count(queue) { $0.malformed += 1 }
+            await self.queuesChanged()
         }
     }
 
     /// The RNDIS messages in a transfer-page packet (11 §7.3, §8): each range one message in
     /// the receive buffer. - Returns: the completion status, or `nil` for a packet Linux
     /// ignores without completing (wrong set, wrong NVSP type).
-    func received(_ transfer: TransferPagePacket, queue: UInt16) -> NVSPStatus? {
+    func received(_ transfer: TransferPagePacket, scratch: inout [UInt8], run: inout RunCounts) -> NVSPStatus? {
         guard transfer.transferPageSetID == NVSP.receiveBufferID,
             case .rndisPacket? = try? NVSPMessage(parsing: transfer.payload)
         else {
-            self.count(queue) { $0.malformed += 1 }
+            run.malformed += 1
             return nil
         }
         var status = NVSPStatus.success
-        var bytes: [UInt8] = []
         for range in transfer.ranges {
             let offset = Int(range.byteOffset)
             let length = Int(range.byteCount)
@@ -65,20 +40,20 @@ extension NetvscNIC {
                 status = .failure
                 continue
             }
-            if bytes.count < length { bytes = [UInt8](repeating: 0, count: length) }
+            if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, self.subAllocationSize)) }
             // One read of the shared bytes, then only the copy is looked at.
-            guard (try? self.memory.read(at: self.receive.offset + offset, count: length, into: &bytes)) != nil else {
+            guard (try? self.memory.read(at: self.receive.offset + offset, count: length, into: &scratch)) != nil else {
                 status = .failure
                 continue
             }
-            if !self.message(bytes[0..<length], queue: queue) { status = .failure }
+            if !self.message(scratch[0..<length], run: &run) { status = .failure }
         }
-        if status != .success { self.count(queue) { $0.malformed += 1 } }
+        if status != .success { run.malformed += 1 }
         return status
     }
 
     /// One RNDIS message from the host. - Returns: whether it was well-formed.
-    func message(_ bytes: ArraySlice<UInt8>, queue: UInt16) -> Bool {
+    func message(_ bytes: ArraySlice<UInt8>, run: inout RunCounts) -> Bool {
         guard let length = try? RNDISMessage.messageLength(in: bytes) else { return false }
         var reader = WireReader(bytes)
         guard let type = try? reader.readUInt32() else { return false }
@@ -89,13 +64,10 @@ extension NetvscNIC {
                 (try? PerPacketInfo.walk(bytes[(base + header.ppiOffset)..<(base + header.ppiOffset + header.ppiLength)]) { _, _ in }) != nil
             else { return false }
             let start = base + header.frameOffset
-            let frame = bytes[start..<(start + header.frameLength)]
             let backend = self.state.withLock { $0.backend }
-            backend?.send(frame)
-            self.count(queue) { stats in
-                stats.rxPackets += 1
-                stats.rxBytes += UInt64(frame.count)
-            }
+            backend?.send(bytes[start..<(start + header.frameLength)].span)
+            run.frames += 1
+            run.bytes += UInt64(header.frameLength)
             return true
         }
         guard let message = try? RNDISMessage(parsing: bytes.prefix(length)) else { return false }
@@ -118,8 +90,7 @@ extension NetvscNIC {
     func openSubChannel(_ relid: UInt32) async {
         var options = ChannelOptions()
         options.rejectUnknownCompletions = false
-        guard let channel = try? await self.bus.open(relid, pages: RingPages(each: max(2, self.configuration.ringPages)), options: options),
-            let pump = try? PacketPump(channel: channel)
+        guard let channel = try? await self.bus.open(relid, pages: RingPages(each: max(2, self.configuration.ringPages)), options: options)
         else { return }
         let queue: UInt16 = self.state.withLock { state in
             let queue = UInt16(state.channels.count)
@@ -127,7 +98,7 @@ extension NetvscNIC {
             state.statistics[queue] = NetworkQueueStatistics()
             return queue
         }
-        pump.deliver { [self] packet in await self.handle(packet, channel: channel, queue: queue) }
+        GuestQueue(channel: channel, queue: queue).attach(self)
         await self.queuesChanged()
     }
 

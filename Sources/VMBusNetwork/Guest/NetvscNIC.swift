@@ -44,6 +44,8 @@ public final class NetvscNIC: Sendable {
     }
     let state = Locked(State())
     let changes = ChangeWaiters()
+    /// Notified when the host completes sends (sections free): a backend thread waiting.
+    let room = WakeSignal()
 
     /// Transaction ids of this driver's own packets, far above the channel's request ids:
     /// a data send in section N, and a control message in section N.
@@ -118,9 +120,8 @@ public final class NetvscNIC: Sendable {
         var options = ChannelOptions()
         options.rejectUnknownCompletions = false
         let channel = try await bus.open(device.relid, pages: RingPages(each: max(2, configuration.ringPages)), options: options)
-        // Completions of the set-up requests are routed by a reader: one runs from the start.
-        let pump: PacketPump
-        do { pump = try PacketPump(channel: channel) } catch { throw NetvscError.channel(error) }
+        // Completions of the set-up requests are routed by the queue's handler: it runs from the start.
+        let primary = GuestQueue(channel: channel, queue: 0)
         let version = try await Self.negotiate(channel)
         let frameMTU = UInt32(configuration.mtu + 14)
         if version >= .v2 {
@@ -137,7 +138,7 @@ public final class NetvscNIC: Sendable {
         let nic = NetvscNIC(
             relid: device.relid, version: version, bus: bus, channel: channel, receive: receive, send: send,
             gpadls: (receiveGpadl, sendGpadl), subAllocationSize: subAllocation, sectionSize: sectionSize, configuration: configuration)
-        pump.deliver { packet in await nic.handle(packet, channel: channel, queue: 0) }
+        primary.attach(nic)
         try await nic.initializeRNDIS(makeBackend: makeBackend)
         return nic
     }
@@ -186,23 +187,4 @@ public final class NetvscNIC: Sendable {
             throw NetvscError.channel(error)
         }
     }
-}
-
-/// A channel's reader, started before the device's set-up (the set-up requests' completions
-/// are routed by it) and handing every other packet to the handler installed once the NIC
-/// exists; packets before that are dropped (the host sends none before RNDIS).
-final class PacketPump: Sendable {
-    let handler = Locked<(@Sendable (ChannelPacket) async -> Void)?>(nil)
-
-    init(channel: Channel) throws(ChannelError) {
-        let reader = try channel.reader()
-        let handler = self.handler
-        Task {
-            while let packet = await reader.next() {
-                if let handle = handler.load() { await handle(packet) }
-            }
-        }
-    }
-
-    func deliver(to handle: @escaping @Sendable (ChannelPacket) async -> Void) { self.handler.store(handle) }
 }

@@ -133,8 +133,13 @@ extension NetvspDevice {
             if status != .success { self.count(queue) { $0.malformed += 1 } }
             return await self.complete(.rndisPacketComplete(status: status), id: id, on: channel)
         }
-        let status = self.transmit(message[...], queue: queue)
-        return await self.complete(.rndisPacketComplete(status: status), id: id, on: channel)
+        let sent = self.transmit(message[...])
+        self.count(queue) { stats in
+            stats.txPackets += UInt64(sent.frames)
+            stats.txBytes += UInt64(sent.bytes)
+            if !sent.ok { stats.malformed += 1 }
+        }
+        return await self.complete(.rndisPacketComplete(status: sent.ok ? .success : .failure), id: id, on: channel)
     }
 
     enum GatherFailure: Error {
@@ -178,30 +183,25 @@ extension NetvspDevice {
 
     /// Data: one or more PACKETs back to back (a batch), each frame to the backend. Any bad
     /// one fails the whole send (the frames before it went out, as on OpenVMM).
-    func transmit(_ bytes: ArraySlice<UInt8>, queue: UInt16) -> NVSPStatus {
+    /// - Returns: whether all were well-formed, and the frames and bytes sent.
+    func transmit(_ bytes: ArraySlice<UInt8>) -> (ok: Bool, frames: Int, bytes: Int) {
         var rest = bytes
         var frames = 0
+        var sent = 0
         while !rest.isEmpty {
             let start = rest.startIndex
             // Every PPI must be whole (OpenVMM: PPI size 0 or an overrun fails the packet).
             guard let header = try? RNDISPacketHeader(parsing: rest),
                 (try? PerPacketInfo.walk(rest[(start + header.ppiOffset)..<(start + header.ppiOffset + header.ppiLength)]) { _, _ in }) != nil
-            else {
-                self.count(queue) { $0.malformed += 1 }
-                return .failure
-            }
-            self.backend.send(rest[(start + header.frameOffset)..<(start + header.frameOffset + header.frameLength)])
-            let length = header.frameLength
-            self.count(queue) { stats in
-                stats.txPackets += 1
-                stats.txBytes += UInt64(length)
-            }
+            else { return (false, frames, sent) }
+            self.backend.send(rest[(start + header.frameOffset)..<(start + header.frameOffset + header.frameLength)].span)
             frames += 1
+            sent += header.frameLength
             rest = rest[(start + header.messageLength)...]
             // Batches end with zero padding up to the alignment, counted in the last msg_len.
             if rest.allSatisfy({ $0 == 0 }) { break }
         }
-        return frames > 0 ? .success : .failure
+        return (frames > 0, frames, sent)
     }
 
     // MARK: Answers

@@ -6,66 +6,106 @@ import VMBusWire
 extension NetvspDevice {
     /// Starts taking the backend's frames into the guest (once per primary open).
     func startReceiving() {
-        let task = Task { [self] in
-            for await frame in self.backend.frames() {
-                if Task.isCancelled { break }
-                await self.deliver(frame[...])
-            }
-        }
-        let previous = self.state.withLock { state in
-            defer { state.receiving = task }
-            return state.receiving
-        }
-        previous?.cancel()
+        self.state.withLock { $0.receiving = true }
+        self.backend.attach(NetvspSink(self))
     }
 
-    /// One frame from the backend into the guest (11 §7.2): a PACKET header and the frame in a
-    /// free data slot, lent with a transfer-page packet on the queue its flow hashes to.
-    /// Dropped (and counted) while the guest has no packet filter set, no slot is free or the
-    /// frame is larger than a slot.
-    func deliver(_ frame: ArraySlice<UInt8>) async {
-        enum Placement {
-            case placed(slot: Int, size: Int, length: Int, queue: UInt16, channel: Channel)
-            case dropped(UInt16)
-        }
-        var header = WireWriter(capacity: RNDISPacketHeader.size)
-        RNDISPacketHeader.write(frameLength: frame.count, to: &header)
-        let placement: Placement = self.state.withLock { state in
-            let queue = Self.queue(for: frame, table: state.rssTable, channels: state.channels.count)
-            let channel = state.channels[queue] ?? state.channels[0]
-            let usedQueue = state.channels[queue] == nil ? 0 : queue
-            guard !state.packetFilter.isEmpty, state.rndisReady, let channel, let size = state.receive?.size,
-                header.count + frame.count <= size, let slot = state.receive?.takeData()
-            else { return .dropped(usedQueue) }
-            do {
-                try state.receive?.memory.write(header.bytes[...], at: slot * size)
-                try state.receive?.memory.write(frame, at: slot * size + header.count)
-            } catch {
-                _ = state.receive?.release(UInt64(slot))
-                return .dropped(usedQueue)
+    /// Where a placed frame went: its slot, its RNDIS message length, its queue.
+    struct Placement {
+        var slot: Int
+        var length: Int
+        var queue: UInt16
+    }
+
+    /// Frames from the backend into the guest (11 §7.2), a batch at a time: each gets a
+    /// PACKET header in a free data slot and is lent with a transfer-page packet on the queue
+    /// its flow hashes to; each queue's packets go out with one publication and at most one
+    /// signal. Frames are dropped (and counted) while the guest has no packet filter set, when
+    /// larger than a slot, or when their queue's ring is full.
+    /// - Returns: the index of the first frame not taken for want of a free slot.
+    func deliver(_ frames: FrameBatch, from first: Int) -> Int {
+        var placements: [Placement] = []
+        placements.reserveCapacity(frames.count - first)
+        var header = PacketHeaderTemplate.template
+        var dropped: [UInt16: UInt64] = [:]
+        let (next, channels, size): (Int, [UInt16: Channel], Int) = self.state.withLock { state in
+            guard !state.packetFilter.isEmpty, state.rndisReady, state.receiving, let slots = state.receive, !state.channels.isEmpty else {
+                dropped[0, default: 0] += UInt64(frames.count - first)
+                return (frames.count, [:], 0)
             }
-            return .placed(slot: slot, size: size, length: header.count + frame.count, queue: usedQueue, channel: channel)
-        }
-        switch placement {
-        case .dropped(let queue):
-            self.count(queue) { $0.rxDropped += 1 }
-        case .placed(let slot, let size, let length, let queue, let channel):
-            let range = TransferPageRange(byteCount: UInt32(length), byteOffset: UInt32(slot * size))
-            let payload = Self.transferPayload(NVSP.dataChannel, size: self.messageSize)
-            guard let packet = try? PacketEncoder.transferPages(
-                setID: NVSP.receiveBufferID, ranges: [range], payload: payload, transactionID: UInt64(slot))
-            else { return }
-            do {
-                if try !channel.trySend(encoded: packet) { try await channel.send(encoded: packet) }
-                self.count(queue) { stats in
-                    stats.rxPackets += 1
-                    stats.rxBytes += UInt64(frame.count)
+            let size = slots.size
+            for index in first..<frames.count {
+                let range = frames.range(index)
+                var queue = Self.queue(for: frames.bytes[range], table: state.rssTable, channels: state.channels.count)
+                if state.channels[queue] == nil { queue = 0 }
+                guard RNDISPacketHeader.size + range.count <= size else {
+                    dropped[queue, default: 0] += 1
+                    continue
                 }
-            } catch {
-                self.state.withLock { _ = $0.receive?.release(UInt64(slot)) }
-                self.count(queue) { $0.rxDropped += 1 }
+                guard let slot = state.receive?.takeData() else { return (index, state.channels, size) }
+                PacketHeaderTemplate.patch(&header, frameLength: range.count)
+                do {
+                    try slots.memory.write(header[...], at: slot * size)
+                    try slots.memory.write(frames.bytes[range], at: slot * size + RNDISPacketHeader.size)
+                } catch {
+                    _ = state.receive?.release(UInt64(slot))
+                    dropped[queue, default: 0] += 1
+                    continue
+                }
+                placements.append(Placement(slot: slot, length: RNDISPacketHeader.size + range.count, queue: queue))
+            }
+            return (frames.count, state.channels, size)
+        }
+        var sent: [UInt16: (packets: UInt64, bytes: UInt64)] = [:]
+        var unsent: [Int] = []
+        if !placements.isEmpty {
+            var packet = Self.transferTemplate(size: self.messageSize)
+            for queue in Set(placements.map(\.queue)).sorted() {
+                guard let channel = channels[queue] else { continue }
+                var written = 0
+                let mine = placements.filter { $0.queue == queue }
+                _ = try? channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
+                    for placement in mine {
+                        Self.patch(&packet, slot: placement.slot, length: placement.length, size: size)
+                        guard try writer.write(encoded: packet[...]) else { break }
+                        written += 1
+                    }
+                }
+                for placement in mine.dropFirst(written) { unsent.append(placement.slot) }
+                sent[queue] = (UInt64(written), mine.prefix(written).reduce(0) { $0 + UInt64($1.length - RNDISPacketHeader.size) })
+                dropped[queue, default: 0] += UInt64(mine.count - written)
             }
         }
+        self.state.withLock { state in
+            for slot in unsent { _ = state.receive?.release(UInt64(slot)) }
+            for (queue, counts) in sent {
+                state.statistics[queue, default: NetworkQueueStatistics()].rxPackets += counts.packets
+                state.statistics[queue, default: NetworkQueueStatistics()].rxBytes += counts.bytes
+            }
+            for (queue, count) in dropped { state.statistics[queue, default: NetworkQueueStatistics()].rxDropped += count }
+        }
+        return next
+    }
+
+    /// A one-range transfer-page packet on the receive buffer carrying SEND_RNDIS_PKT (data);
+    /// per frame only the transaction id and the range change.
+    static func transferTemplate(size: Int) -> [UInt8] {
+        let range = TransferPageRange(byteCount: 0, byteOffset: 0)
+        let payload = Self.transferPayload(NVSP.dataChannel, size: size)
+        // Cannot fail: one range and a payload of at most 40 bytes.
+        return (try? PacketEncoder.transferPages(setID: NVSP.receiveBufferID, ranges: [range], payload: payload, transactionID: 0)) ?? []
+    }
+
+    /// Offsets in a transfer-page packet (03 §6): the transaction id in the descriptor, then
+    /// the first range's byte count and byte offset after the 8-byte transfer-page header.
+    static let transactionIDOffset = 8
+    static let rangeOffset = PacketDescriptor.wireSize + 8
+
+    static func patch(_ packet: inout [UInt8], slot: Int, length: Int, size: Int) {
+        let id = UInt64(slot)
+        for byte in 0..<8 { packet[Self.transactionIDOffset + byte] = UInt8(truncatingIfNeeded: id >> (8 * byte)) }
+        PacketHeaderTemplate.store(UInt32(length), in: &packet, at: Self.rangeOffset)
+        PacketHeaderTemplate.store(UInt32(slot * size), in: &packet, at: Self.rangeOffset + 4)
     }
 
     /// The SEND_RNDIS_PKT payload of a transfer-page packet (no send section), for data or

@@ -32,7 +32,8 @@ public final class NetvspDevice: HostDevice {
         var linkUp = true
         var rndisReady = false
         var statistics: [UInt16: NetworkQueueStatistics] = [:]
-        var receiving: Task<Void, Never>?
+        /// Whether the backend pushes frames into this device (from the primary's open on).
+        var receiving = false
         var rssTable: [UInt32] = []
         /// Set-up messages seen on this open (each comes once, 11 §4).
         var setUpSeen: Set<UInt32> = []
@@ -42,6 +43,8 @@ public final class NetvspDevice: HostDevice {
 
     let state: Locked<State>
     let changes = ChangeWaiters()
+    /// Notified when the guest returns receive slots: a backend thread waiting for room.
+    let room = WakeSignal()
 
     /// - Parameters:
     ///   - instance: the NIC's instance GUID.
@@ -105,7 +108,7 @@ public final class NetvspDevice: HostDevice {
             else { return nil }
             return (primary, state.channels.count)
         }
-        Task { await self.serve(channel, queue: queue) }
+        self.serve(channel, queue: queue)
         if queue == 0 { self.startReceiving() }
         if let (primary, channels) = tableTo {
             let table = NVSPMessage.indirectionTable((0..<NVSP.indirectionTableEntries).map { UInt32($0 % channels) })
@@ -125,8 +128,7 @@ public final class NetvspDevice: HostDevice {
             state.sendBuffer = nil
             state.rndisReady = false
             state.packetFilter = []
-            state.receiving?.cancel()
-            state.receiving = nil
+            state.receiving = false
         }
     }
 
@@ -140,24 +142,7 @@ public final class NetvspDevice: HostDevice {
         await self.sendControl(.indicateStatus(status: up ? .mediaConnect : .mediaDisconnect, buffer: []), on: channel)
     }
 
-    // MARK: Serving one channel
-
-    /// Reads the channel until it closes or the guest breaks the protocol.
-    func serve(_ channel: Channel, queue: UInt16) async {
-        guard let reader = try? channel.reader() else { return }
-        while let packet = await reader.next() {
-            let outcome = await self.handle(packet, channel: channel, queue: queue)
-            if case .fatal(let why) = outcome {
-                self.count(queue) { stats in
-                    stats.malformed += 1
-                    stats.lastFault = why
-                }
-                // Like OpenVMM's worker: this channel stops until the guest opens it again.
-                channel.close(.closedLocally)
-                return
-            }
-        }
-    }
+    // MARK: The control path (the data path is in NetvspDevice+Path)
 
     enum Outcome { case ok, fatal(String) }
 

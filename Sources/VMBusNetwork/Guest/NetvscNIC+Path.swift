@@ -1,0 +1,277 @@
+import VMBusChannel
+import VMBusGuest
+import VMBusMemory
+import VMBusWire
+
+/// One queue (channel) of a guest NIC as its interrupt handler sees it: installed when the
+/// channel opens — the set-up requests' completions are routed by its drains — and joined to
+/// the NIC once it is up; packets before that are dropped (the host sends none before RNDIS).
+final class GuestQueue: Sendable {
+    let channel: Channel
+    let queue: UInt16
+    let nic = Locked<NetvscNIC?>(nil)
+    /// Packets for the control path (the send table, anything unexpected), in order.
+    let control: AsyncStream<ChannelPacket>.Continuation
+    /// Completions of transfer-page packets that found the ring full: sent first next run.
+    let owed = Locked<[(id: UInt64, status: NVSPStatus)]>([])
+    /// The message copy buffer, taken for a run and put back (no allocation per frame).
+    let scratch = Locked<[UInt8]>([])
+
+    init(channel: Channel, queue: UInt16) {
+        self.channel = channel
+        self.queue = queue
+        let (stream, continuation) = AsyncStream.makeStream(of: ChannelPacket.self)
+        self.control = continuation
+        let nic = self.nic
+        Task {
+            for await packet in stream {
+                guard let nic = nic.withLock({ $0 }) else { continue }
+                await nic.handle(packet, channel: channel, queue: queue)
+            }
+        }
+        Task {
+            _ = await channel.ended()
+            channel.onInterrupt(nil)
+            continuation.finish()
+        }
+        channel.onInterrupt { [self] in self.interrupted() }
+    }
+
+    /// From now on this queue's packets go to `nic`.
+    func attach(_ nic: NetvscNIC) {
+        self.nic.withLock { $0 = nic }
+        // Anything that arrived meanwhile was dropped; look at the ring again anyway.
+        self.channel.interrupt()
+    }
+
+    func interrupted() {
+        let nic = self.nic.withLock { $0 }
+        var owed = self.owed.withLock { owed in
+            defer { owed.removeAll(keepingCapacity: true) }
+            return owed
+        }
+        var scratch = self.scratch.withLock { scratch in
+            defer { scratch = [] }
+            return scratch
+        }
+        var run = NetvscNIC.RunCounts()
+        do {
+            _ = try self.channel.drainPackets(limit: 256) { descriptor, packet in
+                guard let nic else { return }
+                switch nic.fast(descriptor, packet, queue: self.queue, scratch: &scratch, run: &run) {
+                case .complete(let status): owed.append((descriptor.transactionID, status))
+                case .done: break
+                case .slow:
+                    var bytes: [UInt8] = []
+                    bytes.append(span: packet)
+                    self.control.yield(ChannelPacket(descriptor: descriptor, bytes: bytes[...]))
+                }
+            }
+        } catch {
+            // Closed or corrupted: the bus ends the channel.
+        }
+        self.scratch.withLock { $0 = scratch }
+        guard let nic else { return }
+        nic.finish(run, queue: self.queue)
+        self.complete(&owed)
+    }
+
+    /// Completes transfer-page packets in one batch; what does not fit waits for the host's
+    /// signal that it made room.
+    func complete(_ owed: inout [(id: UInt64, status: NVSPStatus)]) {
+        while !owed.isEmpty {
+            var sent = 0
+            do {
+                _ = try self.channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
+                    for (id, status) in owed {
+                        let payload = status == .success ? NetvscNIC.completions.success : NetvscNIC.completions.failure
+                        guard try writer.write(completion: payload, transactionID: id) else { break }
+                        sent += 1
+                    }
+                }
+            } catch {
+                return
+            }
+            owed.removeFirst(sent)
+            guard !owed.isEmpty else { return }
+            let length = PacketSize.inBand(payload: NetvscNIC.completions.success.count)
+            guard (try? self.channel.requestRoom(for: length)) == true else { break }
+        }
+        let left = owed
+        self.owed.withLock { $0.append(contentsOf: left) }
+    }
+}
+
+/// The NIC as its backend's sink: frames the operating system sends go to the host.
+final class NetvscSink: FrameSink {
+    let nic: NetvscNIC
+    init(_ nic: NetvscNIC) { self.nic = nic }
+    func deliver(_ frames: FrameBatch, from first: Int) -> Int { self.nic.transmit(frames, from: first) }
+    func waitForRoom(timeout: Duration) { self.nic.room.wait(timeout: timeout) }
+}
+
+extension NetvscNIC {
+    /// Counters of one handler run, added to the statistics once.
+    struct RunCounts {
+        var frames: UInt64 = 0
+        var bytes: UInt64 = 0
+        var malformed: UInt64 = 0
+        var released: [Int] = []
+    }
+
+    enum FastOutcome {
+        case complete(NVSPStatus)
+        case done
+        case slow
+    }
+
+    /// RNDIS_PACKET_COMPLETE payloads (8 bytes, as Linux completes a receive).
+    static let completions = (
+        success: NVSPMessage.rndisPacketComplete(status: .success).encode(size: 8)[...],
+        failure: NVSPMessage.rndisPacketComplete(status: .failure).encode(size: 8)[...]
+    )
+
+    /// The data path: frames lent in the receive buffer, completions of our sends.
+    func fast(_ descriptor: PacketDescriptor, _ packet: Span<UInt8>, queue: UInt16, scratch: inout [UInt8], run: inout RunCounts)
+        -> FastOutcome
+    {
+        switch descriptor.type {
+        case .dataUsingTransferPages:
+            var bytes: [UInt8] = []
+            bytes.append(span: packet)
+            guard case .transferPages(let transfer)? = try? VMBusPacket.parse(bytes[...], strict: false) else {
+                run.malformed += 1
+                return .done
+            }
+            guard let status = self.received(transfer, scratch: &scratch, run: &run) else { return .done }
+            return .complete(status)
+        case .completion:
+            // Our sends: the section is free again (the status is only logged by Linux). A
+            // completion of anything not in flight — never sent, or completed already — frees
+            // nothing: a section freed twice would be filled by two sends at once.
+            let id = descriptor.transactionID
+            guard self.state.withLock({ $0.inFlight.remove(id) }) != nil else {
+                run.malformed += 1
+                return .done
+            }
+            run.released.append(Int(id & 0xFFFF_FFFF))
+            return .done
+        default:
+            return .slow
+        }
+    }
+
+    /// Adds a run's counters and frees the sections it saw completed, waking a backend
+    /// waiting for room.
+    func finish(_ run: RunCounts, queue: UInt16) {
+        if !run.released.isEmpty {
+            let waiters: [(CheckedContinuation<Int?, Never>, Int)] = self.state.withLock { state in
+                var woken: [(CheckedContinuation<Int?, Never>, Int)] = []
+                for section in run.released {
+                    if !state.sectionWaiters.isEmpty {
+                        woken.append((state.sectionWaiters.removeFirst(), section))
+                    } else {
+                        state.freeSections.append(section)
+                    }
+                }
+                return woken
+            }
+            for (waiter, section) in waiters { waiter.resume(returning: section) }
+            self.room.notify()
+            self.changes.wake()
+        }
+        if run.frames > 0 || run.malformed > 0 {
+            self.count(queue) { stats in
+                stats.rxPackets += run.frames
+                stats.rxBytes += run.bytes
+                stats.malformed += run.malformed
+            }
+        }
+    }
+
+    // MARK: Transmit (11 §7.1)
+
+    /// Frames from the backend to the host, a batch at a time: each copied into a free send
+    /// section behind its PACKET header; each queue's SEND_RNDIS_PKTs go out with one
+    /// publication and at most one signal. A section comes back with the host's completion.
+    /// - Returns: the index of the first frame not taken for want of a free section.
+    func transmit(_ frames: FrameBatch, from first: Int) -> Int {
+        struct Placed {
+            var section: Int
+            var length: Int
+            var queue: UInt16
+        }
+        var placed: [Placed] = []
+        placed.reserveCapacity(frames.count - first)
+        var header = PacketHeaderTemplate.template
+        var dropped: UInt64 = 0
+        var next = frames.count
+        let (channels, table) = self.state.withLock { ($0.channels, $0.indirection) }
+        for index in first..<frames.count {
+            let range = frames.range(index)
+            guard RNDISPacketHeader.size + range.count <= self.sectionSize, !range.isEmpty else {
+                dropped += 1
+                continue
+            }
+            guard let section = self.state.withLock({ $0.closed ? nil : $0.freeSections.popLast() }) else {
+                next = self.state.withLock { $0.closed } ? frames.count : index
+                break
+            }
+            PacketHeaderTemplate.patch(&header, frameLength: range.count)
+            let offset = self.send.offset + section * self.sectionSize
+            do {
+                try self.memory.write(header[...], at: offset)
+                try self.memory.write(frames.bytes[range], at: offset + RNDISPacketHeader.size)
+            } catch {
+                self.releaseSection(section)
+                dropped += 1
+                continue
+            }
+            let queue = Self.queue(for: frames.bytes[range], channels: channels.count, table: table)
+            placed.append(Placed(section: section, length: RNDISPacketHeader.size + range.count, queue: queue))
+        }
+        var message = Self.dataMessageTemplate
+        var sent: [UInt16: (frames: UInt64, bytes: UInt64)] = [:]
+        for queue in Set(placed.map(\.queue)).sorted() {
+            let mine = placed.filter { $0.queue == queue }
+            let channel = channels[queue] ?? self.channel
+            self.state.withLock { state in for item in mine { state.inFlight.insert(Self.dataTag | UInt64(item.section)) } }
+            var written = 0
+            _ = try? channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
+                for item in mine {
+                    PacketHeaderTemplate.store(UInt32(item.section), in: &message, at: 8)
+                    PacketHeaderTemplate.store(UInt32(item.length), in: &message, at: 12)
+                    guard try writer.write(inBand: message[...], transactionID: Self.dataTag | UInt64(item.section), completionRequested: true)
+                    else { break }
+                    written += 1
+                }
+            }
+            for item in mine.dropFirst(written) {
+                _ = self.state.withLock { $0.inFlight.remove(Self.dataTag | UInt64(item.section)) }
+                self.releaseSection(item.section)
+            }
+            dropped += UInt64(mine.count - written)
+            sent[queue] = (UInt64(written), mine.prefix(written).reduce(0) { $0 + UInt64($1.length - RNDISPacketHeader.size) })
+        }
+        self.state.withLock { state in
+            for (queue, counts) in sent {
+                state.statistics[queue, default: NetworkQueueStatistics()].txPackets += counts.frames
+                state.statistics[queue, default: NetworkQueueStatistics()].txBytes += counts.bytes
+            }
+            state.statistics[0, default: NetworkQueueStatistics()].txDropped += dropped
+        }
+        return next
+    }
+
+    /// SEND_RNDIS_PKT of data (40 bytes, as Linux sends); per frame only the section index
+    /// (offset 8) and size (offset 12) change.
+    static let dataMessageTemplate = NVSPMessage.rndisPacket(channelType: NVSP.dataChannel, sectionIndex: 0, sectionBytes: 0).encode()
+
+    /// A flow's queue through the host's send table (11 §6); 0 with one queue.
+    static func queue(for frame: ArraySlice<UInt8>, channels: Int, table: [UInt32]) -> UInt16 {
+        guard channels > 1, !table.isEmpty else { return 0 }
+        var hash: UInt32 = 0x811C_9DC5
+        for byte in frame.dropFirst(26).prefix(12) { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+        return UInt16(table[Int(hash % UInt32(table.count))] % UInt32(channels))
+    }
+}

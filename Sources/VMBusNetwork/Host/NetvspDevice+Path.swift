@@ -1,0 +1,213 @@
+import VMBusChannel
+import VMBusHost
+import VMBusMemory
+import VMBusWire
+
+/// What one queue's interrupt handler keeps between runs: the channel, the ordered hand-off
+/// to the control path, completions that did not fit the ring, and a reused copy buffer.
+final class QueueContext: Sendable {
+    let channel: Channel
+    let queue: UInt16
+    /// Packets for the control path (set-up, RNDIS control, GPA-direct data), in order.
+    let control: AsyncStream<ChannelPacket>.Continuation
+    /// Completions owed to the guest that found its ring full: sent first on the next run.
+    let owed = Locked<[(id: UInt64, status: NVSPStatus)]>([])
+    /// The section copy buffer, taken for a run and put back (no allocation per frame).
+    let scratch = Locked<[UInt8]>([UInt8](repeating: 0, count: NetvspDevice.sectionSize))
+
+    init(channel: Channel, queue: UInt16, control: AsyncStream<ChannelPacket>.Continuation) {
+        self.channel = channel
+        self.queue = queue
+        self.control = control
+    }
+}
+
+/// The host device as its backend's sink: frames the backend pushes go into the guest.
+final class NetvspSink: FrameSink {
+    let device: NetvspDevice
+    init(_ device: NetvspDevice) { self.device = device }
+    func deliver(_ frames: FrameBatch, from first: Int) -> Int { self.device.deliver(frames, from: first) }
+    func waitForRoom(timeout: Duration) { self.device.room.wait(timeout: timeout) }
+}
+
+extension NetvspDevice {
+    /// Starts serving a channel: the data path runs in its interrupt handler, on the thread
+    /// that signals (no task switch per packet); everything else goes, in order, to a task.
+    func serve(_ channel: Channel, queue: UInt16) {
+        let (stream, continuation) = AsyncStream.makeStream(of: ChannelPacket.self)
+        let context = QueueContext(channel: channel, queue: queue, control: continuation)
+        Task {
+            for await packet in stream {
+                if case .fatal(let why) = await self.handle(packet, channel: channel, queue: queue) {
+                    self.stop(channel, queue: queue, why)
+                    break
+                }
+            }
+        }
+        Task {
+            _ = await channel.ended()
+            channel.onInterrupt(nil)
+            continuation.finish()
+        }
+        channel.onInterrupt { [self] in self.interrupted(context) }
+    }
+
+    /// Like OpenVMM's worker: a channel whose guest broke the protocol stops until the guest
+    /// opens it again.
+    func stop(_ channel: Channel, queue: UInt16, _ why: String) {
+        self.count(queue) { stats in
+            stats.malformed += 1
+            stats.lastFault = why
+        }
+        channel.close(.closedLocally)
+    }
+
+    /// Counters of one handler run, added to the queue's statistics once.
+    struct RunCounts {
+        var frames: UInt64 = 0
+        var bytes: UInt64 = 0
+        var malformed: UInt64 = 0
+        var released = 0
+    }
+
+    /// One run of a queue's interrupt handler: the guest's completions of receive slots and its
+    /// frames in send sections are handled here; the rest goes to the control path.
+    func interrupted(_ context: QueueContext) {
+        var owed = context.owed.withLock { owed in
+            defer { owed.removeAll(keepingCapacity: true) }
+            return owed
+        }
+        var scratch = context.scratch.withLock { scratch in
+            defer { scratch = [] }
+            return scratch
+        }
+        var counts = RunCounts()
+        var fault: String?
+        let ready: (send: MappedMemory?, versioned: Bool) = self.state.withLock { ($0.sendBuffer, $0.version != nil) }
+        do {
+            _ = try context.channel.drainPackets(limit: 256) { descriptor, packet in
+                guard fault == nil else { return }
+                switch self.fast(descriptor, packet, ready: ready, scratch: &scratch, counts: &counts) {
+                case .done(let status?): owed.append((descriptor.transactionID, status))
+                case .done(nil): break
+                case .fatal(let why): fault = why
+                case .slow:
+                    var bytes: [UInt8] = []
+                    bytes.append(span: packet)
+                    context.control.yield(ChannelPacket(descriptor: descriptor, bytes: bytes[...]))
+                }
+            }
+        } catch {
+            // Closed or corrupted: the bus ends the channel; nothing more to do here.
+        }
+        context.scratch.withLock { $0 = scratch }
+        if counts.released > 0 {
+            self.room.notify()
+            self.changes.wake()
+        }
+        if counts.frames > 0 || counts.malformed > 0 {
+            self.count(context.queue) { stats in
+                stats.txPackets += counts.frames
+                stats.txBytes += counts.bytes
+                stats.malformed += counts.malformed
+            }
+        }
+        if let fault {
+            self.stop(context.channel, queue: context.queue, fault)
+            return
+        }
+        self.complete(&owed, on: context)
+    }
+
+    /// Sends the owed completions in one batch; what does not fit waits for the guest's signal
+    /// that it made room (the handler runs again then).
+    func complete(_ owed: inout [(id: UInt64, status: NVSPStatus)], on context: QueueContext) {
+        let encoded = Self.completionPayloads(size: self.messageSize)
+        while !owed.isEmpty {
+            var sent = 0
+            do {
+                _ = try context.channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
+                    for (id, status) in owed {
+                        guard try writer.write(completion: status == .success ? encoded.success : encoded.failure, transactionID: id) else { break }
+                        sent += 1
+                    }
+                }
+            } catch {
+                return
+            }
+            owed.removeFirst(sent)
+            guard !owed.isEmpty else { return }
+            let length = PacketSize.inBand(payload: encoded.success.count)
+            guard (try? context.channel.requestRoom(for: length)) == true else { break }
+        }
+        let left = owed
+        context.owed.withLock { $0.append(contentsOf: left) }
+    }
+
+    /// RNDIS_PACKET_COMPLETE payloads, encoded once per message size.
+    static func completionPayloads(size: Int) -> (success: ArraySlice<UInt8>, failure: ArraySlice<UInt8>) {
+        size == NVSP.messageSize ? Self.completions.full : Self.completions.legacy
+    }
+
+    static let completions = {
+        func encoded(_ size: Int) -> (success: ArraySlice<UInt8>, failure: ArraySlice<UInt8>) {
+            (NVSPMessage.rndisPacketComplete(status: .success).encode(size: size)[...],
+             NVSPMessage.rndisPacketComplete(status: .failure).encode(size: size)[...])
+        }
+        return (legacy: encoded(NVSP.legacyMessageSize), full: encoded(NVSP.messageSize))
+    }()
+
+    enum FastOutcome {
+        /// Handled; the completion to send, if one is owed.
+        case done(NVSPStatus?)
+        /// Not a data-path packet: the control path takes it, in order.
+        case slow
+        case fatal(String)
+    }
+
+    /// The data path (11 §7): a completion returning a receive slot, or a SEND_RNDIS_PKT of
+    /// data in a send section. Anything else — or data before the set-up it needs — is slow.
+    func fast(
+        _ descriptor: PacketDescriptor, _ packet: Span<UInt8>, ready: (send: MappedMemory?, versioned: Bool),
+        scratch: inout [UInt8], counts: inout RunCounts
+    ) -> FastOutcome {
+        let start = descriptor.payloadOffset
+        // Each word read once from the shared bytes; the message is zero-extended as the
+        // parser does (a short completion reads as type 0).
+        func word(_ index: Int) -> UInt32 {
+            var value: UInt32 = 0
+            for byte in 0..<4 where start + 4 * index + byte < packet.count {
+                value |= UInt32(packet[start + 4 * index + byte]) << (8 * byte)
+            }
+            return value
+        }
+        switch descriptor.type {
+        case .completion:
+            guard word(0) == NVSPMessageType.sendRNDISPacketComplete.rawValue else { return .fatal("completion is not type 108") }
+            let id = descriptor.transactionID
+            guard self.state.withLock({ $0.receive?.release(id) ?? false }) else { return .fatal("completion for slot \(id), not lent") }
+            counts.released += 1
+            return .done(nil)
+        case .dataInBand:
+            let index = word(2)
+            guard ready.versioned, let buffer = ready.send, word(0) == NVSPMessageType.sendRNDISPacket.rawValue,
+                word(1) == NVSP.dataChannel, index != NVSP.noSection
+            else { return .slow }
+            let bytes = Int(word(3))
+            let offset = Int(index) * Self.sectionSize
+            guard bytes > 0, bytes <= Self.sectionSize, offset + bytes <= buffer.size else {
+                return .fatal("send section \(index) (\(bytes) bytes) outside the send buffer")
+            }
+            if scratch.count < bytes { scratch = [UInt8](repeating: 0, count: Self.sectionSize) }
+            // One copy out of the section: the guest cannot change what is checked and sent.
+            guard (try? buffer.read(at: offset, count: bytes, into: &scratch)) != nil else { return .fatal("send section \(index) unreadable") }
+            let sent = self.transmit(scratch[0..<bytes])
+            counts.frames += UInt64(sent.frames)
+            counts.bytes += UInt64(sent.bytes)
+            if !sent.ok { counts.malformed += 1 }
+            return descriptor.flags.contains(.completionRequested) ? .done(sent.ok ? .success : .failure) : .done(nil)
+        default:
+            return .slow
+        }
+    }
+}
