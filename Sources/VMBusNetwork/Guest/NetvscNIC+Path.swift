@@ -137,13 +137,33 @@ extension NetvscNIC {
     {
         switch descriptor.type {
         case .dataUsingTransferPages:
-            var bytes: [UInt8] = []
-            bytes.append(span: packet)
-            guard case .transferPages(let transfer)? = try? VMBusPacket.parse(bytes[...], strict: false) else {
+            // 03 §6, read in place, each word once: the set id, the range count (its ranges
+            // must end before the payload), the NVSP type of the payload.
+            let payloadOffset = descriptor.payloadOffset
+            guard payloadOffset >= TransferPagePacket.headerSize, payloadOffset <= packet.count else {
                 run.malformed += 1
                 return .done
             }
-            guard let status = self.received(transfer, scratch: &scratch, run: &run) else { return .done }
+            let setID = UInt16(packet[16]) | UInt16(packet[17]) << 8
+            let count = Int(packet.littleEndianUInt32(at: 20))
+            guard count <= (payloadOffset - TransferPagePacket.headerSize) / TransferPageRange.wireSize else {
+                run.malformed += 1
+                return .done
+            }
+            // The payload must hold SEND_RNDIS_PKT's header and body (Linux drops a shorter one).
+            let type = packet.littleEndianUInt32(at: payloadOffset, zeroExtended: true)
+            guard setID == NVSP.receiveBufferID, type == NVSPMessageType.sendRNDISPacket.rawValue, packet.count - payloadOffset >= 16 else {
+                // Linux ignores such a packet without completing it.
+                run.malformed += 1
+                return .done
+            }
+            var status = NVSPStatus.success
+            for index in 0..<count {
+                let at = TransferPagePacket.headerSize + index * TransferPageRange.wireSize
+                let range = TransferPageRange(byteCount: packet.littleEndianUInt32(at: at), byteOffset: packet.littleEndianUInt32(at: at + 4))
+                if !self.received(range, scratch: &scratch, run: &run) { status = .failure }
+            }
+            if status != .success { run.malformed += 1 }
             return .complete(status)
         case .completion:
             // Our sends: the section is free again (the status is only logged by Linux). A
@@ -273,5 +293,18 @@ extension NetvscNIC {
         var hash: UInt32 = 0x811C_9DC5
         for byte in frame.dropFirst(26).prefix(12) { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
         return UInt16(table[Int(hash % UInt32(table.count))] % UInt32(channels))
+    }
+}
+
+extension Span where Element == UInt8 {
+    /// The little-endian u32 at `offset` (inside the span: checked by the caller), or with
+    /// `zeroExtended` the bytes that exist and zeros past the end (a short message reads as
+    /// its parser reads it).
+    func littleEndianUInt32(at offset: Int, zeroExtended: Bool = false) -> UInt32 {
+        var value: UInt32 = 0
+        for byte in 0..<4 where !zeroExtended || offset + byte < self.count {
+            value |= UInt32(self[offset + byte]) << (8 * byte)
+        }
+        return value
     }
 }

@@ -20,36 +20,17 @@ extension NetvscNIC {
         }
     }
 
-    /// The RNDIS messages in a transfer-page packet (11 §7.3, §8): each range one message in
-    /// the receive buffer. - Returns: the completion status, or `nil` for a packet Linux
-    /// ignores without completing (wrong set, wrong NVSP type).
-    func received(_ transfer: TransferPagePacket, scratch: inout [UInt8], run: inout RunCounts) -> NVSPStatus? {
-        guard transfer.transferPageSetID == NVSP.receiveBufferID,
-            case .rndisPacket? = try? NVSPMessage(parsing: transfer.payload)
-        else {
-            run.malformed += 1
-            return nil
-        }
-        var status = NVSPStatus.success
-        for range in transfer.ranges {
-            let offset = Int(range.byteOffset)
-            let length = Int(range.byteCount)
-            guard offset <= self.receive.byteCount, length <= self.receive.byteCount - offset, length <= self.subAllocationSize,
-                length >= 8
-            else {
-                status = .failure
-                continue
-            }
-            if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, self.subAllocationSize)) }
-            // One read of the shared bytes, then only the copy is looked at.
-            guard (try? self.memory.read(at: self.receive.offset + offset, count: length, into: &scratch)) != nil else {
-                status = .failure
-                continue
-            }
-            if !self.message(scratch[0..<length], run: &run) { status = .failure }
-        }
-        if status != .success { run.malformed += 1 }
-        return status
+    /// One range of a transfer-page packet (11 §7.3, §8): one RNDIS message in the receive
+    /// buffer. - Returns: whether it lay inside a sub-allocation and was well-formed.
+    func received(_ range: TransferPageRange, scratch: inout [UInt8], run: inout RunCounts) -> Bool {
+        let offset = Int(range.byteOffset)
+        let length = Int(range.byteCount)
+        guard offset <= self.receive.byteCount, length <= self.receive.byteCount - offset, length <= self.subAllocationSize, length >= 8
+        else { return false }
+        if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, self.subAllocationSize)) }
+        // One read of the shared bytes, then only the copy is looked at.
+        guard (try? self.memory.read(at: self.receive.offset + offset, count: length, into: &scratch)) != nil else { return false }
+        return self.message(scratch[0..<length], run: &run)
     }
 
     /// One RNDIS message from the host. - Returns: whether it was well-formed.

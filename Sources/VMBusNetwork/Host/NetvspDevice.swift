@@ -52,9 +52,14 @@ public final class NetvspDevice: HostDevice {
     /// The MAC address the guest is told (OID 802_3_PERMANENT_ADDRESS).
     public let macAddress: MACAddress
 
-    /// - Parameter macAddress: the NIC's address; by default the backend's (a test port's).
+    /// - Parameters:
+    ///   - macAddress: the NIC's address; by default the backend's (a test port's).
+    ///   - wantsMonitor: offer with a monitor id, so the guest signals by setting a bit in the
+    ///     monitor page instead of a doorbell. A user-space host only sees those bits when it
+    ///     scans the page (every millisecond), which would add that much to every guest send:
+    ///     off by default; on for guests that can signal no other way (DPDK's netvsc over uio).
     public init(
-        instance: GUID, backend: any NetworkBackend, macAddress: MACAddress? = nil, maximumQueues: Int = 1, wantsMonitor: Bool = true
+        instance: GUID, backend: any NetworkBackend, macAddress: MACAddress? = nil, maximumQueues: Int = 1, wantsMonitor: Bool = false
     ) {
         self.macAddress = macAddress ?? backend.macAddress
         self.offer = HostOffer(
