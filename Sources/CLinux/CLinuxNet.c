@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -31,7 +32,7 @@ static int clinux_ifreq(struct ifreq *request, const char *name) {
     return 0;
 }
 
-int clinux_tap_open(const char *device, const char *name, int multi_queue, char *actual_name, int *failed_step) {
+int clinux_tap_open(const char *device, const char *name, int multi_queue, int vnet_header, char *actual_name, int *failed_step) {
     struct ifreq request;
     *failed_step = 0;
     if (clinux_ifreq(&request, name) != 0) return -1;
@@ -40,7 +41,7 @@ int clinux_tap_open(const char *device, const char *name, int multi_queue, char 
         *failed_step = 1;
         return -1;
     }
-    request.ifr_flags = IFF_TAP | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0);
+    request.ifr_flags = IFF_TAP | IFF_NO_PI | (multi_queue ? IFF_MULTI_QUEUE : 0) | (vnet_header ? IFF_VNET_HDR : 0);
     if (ioctl(fd, TUNSETIFF, &request) != 0) {
         int saved = errno;
         close(fd);
@@ -51,6 +52,15 @@ int clinux_tap_open(const char *device, const char *name, int multi_queue, char 
     memcpy(actual_name, request.ifr_name, IFNAMSIZ);
     actual_name[IFNAMSIZ - 1] = 0;
     return fd;
+}
+
+const unsigned int CLINUX_TUN_F_CSUM = TUN_F_CSUM, CLINUX_TUN_F_TSO4 = TUN_F_TSO4, CLINUX_TUN_F_TSO6 = TUN_F_TSO6;
+
+int clinux_tap_set_offload(int fd, unsigned int flags) { return ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags); }
+
+ssize_t clinux_writev2(int fd, const void *head, size_t head_length, const void *body, size_t body_length) {
+    struct iovec pieces[2] = {{(void *)head, head_length}, {(void *)body, body_length}};
+    return writev(fd, pieces, 2);
 }
 
 // Interface ioctls go through any socket of the caller's network namespace.

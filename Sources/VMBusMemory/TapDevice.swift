@@ -20,6 +20,11 @@ public final class TapDevice: @unchecked Sendable {
     public let name: String
     /// One descriptor per queue.
     private let descriptors: [Int32]
+    /// Whether every read and write starts with a 10-byte virtio-net header
+    /// (`IFF_VNET_HDR`): the frame's checksum and segmentation offload state.
+    public let hasVnetHeader: Bool
+    /// The virtio-net header's size (`struct virtio_net_hdr`).
+    public static let vnetHeaderSize = 10
 
     /// The TUN/TAP clone device.
     public static let defaultDevicePath = "/dev/net/tun"
@@ -30,10 +35,13 @@ public final class TapDevice: @unchecked Sendable {
     ///   - name: 1 to 15 bytes; empty lets the kernel pick (`tap0`, `tap1`, …): see ``name``.
     ///     A `%d` in it is numbered by the kernel too.
     ///   - queues: descriptors to open; more than 1 opens the interface multi-queue.
+    ///   - vnetHeader: open with `IFF_VNET_HDR` (see ``hasVnetHeader``); the kernel hands over
+    ///     partial checksums and large segments only once ``setOffloads(checksum:tcp4:tcp6:)``
+    ///     allows them.
     ///   - devicePath: the clone device (tests point it elsewhere to see the error).
     /// - Throws: ``TapError/noTunDevice(path:errno:)``, ``TapError/needsNetAdmin(operation:)``,
     ///   ``TapError/nameInUse(_:)``, ``TapError/invalidName(_:)``.
-    public init(name: String = "", queues: Int = 1, devicePath: String = TapDevice.defaultDevicePath) throws(TapError) {
+    public init(name: String = "", queues: Int = 1, vnetHeader: Bool = false, devicePath: String = TapDevice.defaultDevicePath) throws(TapError) {
         precondition(queues >= 1, "a TAP device has at least one queue")
         guard name.isEmpty || Self.isValidName(name) else { throw .invalidName(name) }
         var opened: [Int32] = []
@@ -41,7 +49,7 @@ public final class TapDevice: @unchecked Sendable {
         for _ in 0..<queues {
             var buffer = [CChar](repeating: 0, count: Int(CLINUX_IFNAMSIZ))
             var step: Int32 = 0
-            let fd = unsafe clinux_tap_open(devicePath, actual, queues > 1 ? 1 : 0, &buffer, &step)
+            let fd = unsafe clinux_tap_open(devicePath, actual, queues > 1 ? 1 : 0, vnetHeader ? 1 : 0, &buffer, &step)
             guard fd >= 0 else {
                 let code = errno
                 opened.forEach { _ = Glibc.close($0) }
@@ -54,6 +62,7 @@ public final class TapDevice: @unchecked Sendable {
         }
         self.name = actual
         self.descriptors = opened
+        self.hasVnetHeader = vnetHeader
     }
 
     deinit { self.descriptors.forEach { _ = Glibc.close($0) } }
@@ -125,6 +134,40 @@ extension TapDevice {
             case EINTR: continue
             case EAGAIN: return nil
             case let code: throw .system(call: "read \(self.name)", errno: code)
+            }
+        }
+    }
+
+    /// Which offloads the kernel may use on frames it hands this TAP's reader (`TUNSETOFFLOAD`):
+    /// frames with partial checksums (`checksum`) and TCP segments up to 64 KiB (`tcp4`,
+    /// `tcp6`, which need `checksum`). Needs ``hasVnetHeader``, where the reader learns them.
+    public func setOffloads(checksum: Bool, tcp4: Bool, tcp6: Bool) throws(TapError) {
+        var flags: UInt32 = 0
+        if checksum { flags |= CLINUX_TUN_F_CSUM }
+        if checksum && tcp4 { flags |= CLINUX_TUN_F_TSO4 }
+        if checksum && tcp6 { flags |= CLINUX_TUN_F_TSO6 }
+        for fd in self.descriptors where unsafe clinux_tap_set_offload(fd, flags) != 0 {
+            throw .system(call: "TUNSETOFFLOAD \(self.name)", errno: errno)
+        }
+    }
+
+    /// Writes a frame behind its virtio-net header in one call (``hasVnetHeader``). Never
+    /// blocks. - Returns: `false` if the kernel had no room for it now.
+    @discardableResult
+    public func write(vnetHeader header: [UInt8], span frame: Span<UInt8>, queue: Int = 0) throws(TapError) -> Bool {
+        let fd = self.descriptors[queue]
+        while true {
+            // SAFETY: writev(2) reads both buffers, each valid for its closure's duration.
+            let n = unsafe header.withUnsafeBytes { head in
+                unsafe frame.withUnsafeBytes { body in
+                    unsafe clinux_writev2(fd, head.baseAddress, head.count, body.baseAddress, body.count)
+                }
+            }
+            if n >= 0 { return true }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return false
+            case let code: throw .system(call: "write \(self.name)", errno: code)
             }
         }
     }

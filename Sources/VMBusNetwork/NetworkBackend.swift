@@ -52,6 +52,22 @@ public protocol NetworkBackend: AnyObject, Sendable {
     func attach(_ sink: (any FrameSink)?)
     /// Stops the backend and releases it.
     func close()
+
+    /// What frames handed to ``send(_:offload:)`` may leave undone (a NIC advertises these to
+    /// its peer). None by default: every frame complete.
+    var offloads: NetworkOffloads { get }
+    /// A frame with offload state (a partial checksum, a large TCP segment).
+    func send(_ frame: Span<UInt8>, offload: FrameOffload)
+    /// What the NIC can take in frames this backend pushes to it (the backend may then hand
+    /// over partial checksums and large segments instead of doing the work).
+    func acceptOffloads(_ offloads: NetworkOffloads)
+}
+
+extension NetworkBackend {
+    public var offloads: NetworkOffloads { [] }
+    /// Backends without offloads get complete frames only (a NIC advertises none to them).
+    public func send(_ frame: Span<UInt8>, offload: FrameOffload) { self.send(frame) }
+    public func acceptOffloads(_ offloads: NetworkOffloads) {}
 }
 
 /// A NIC's way in: where a backend pushes the frames the NIC must take.
@@ -68,31 +84,37 @@ public protocol FrameSink: AnyObject, Sendable {
 }
 
 /// Ethernet frames back to back in one buffer, reused batch after batch: frames move in
-/// batches with no allocation per frame.
+/// batches with no allocation per frame. Each frame may carry offload state.
 public struct FrameBatch: Sendable {
     /// The frames' bytes (and spare room after them).
     public private(set) var bytes: [UInt8]
     /// Bytes in use.
     public private(set) var used = 0
+    var starts: [Int] = []
     var ends: [Int] = []
+    var offloads: [FrameOffload] = []
 
     /// - Parameter capacity: bytes before the buffer has to grow.
     public init(capacity: Int = 256 << 10) {
         self.bytes = [UInt8](repeating: 0, count: capacity)
+        self.starts.reserveCapacity(256)
         self.ends.reserveCapacity(256)
+        self.offloads.reserveCapacity(256)
     }
 
     /// A batch of one frame.
-    public init(_ frame: some Collection<UInt8>) {
+    public init(_ frame: some Collection<UInt8>, offload: FrameOffload = .none) {
         self.init(capacity: frame.count)
-        self.append(frame)
+        self.append(frame, offload: offload)
     }
 
     /// A batch of one frame that takes the array as its buffer.
-    public init(frame: [UInt8]) {
+    public init(frame: [UInt8], offload: FrameOffload = .none) {
         self.bytes = frame
         self.used = frame.count
+        self.starts = [0]
         self.ends = [frame.count]
+        self.offloads = [offload]
     }
 
     public var count: Int { self.ends.count }
@@ -101,10 +123,13 @@ public struct FrameBatch: Sendable {
     public var freeBytes: Int { self.bytes.count - self.used }
 
     /// Where frame `index` lies in ``bytes``.
-    public func range(_ index: Int) -> Range<Int> { (index == 0 ? 0 : self.ends[index - 1])..<self.ends[index] }
+    public func range(_ index: Int) -> Range<Int> { self.starts[index]..<self.ends[index] }
 
     /// Frame `index`'s length.
-    public func length(_ index: Int) -> Int { self.range(index).count }
+    public func length(_ index: Int) -> Int { self.ends[index] - self.starts[index] }
+
+    /// Frame `index`'s offload state.
+    public func offload(_ index: Int) -> FrameOffload { self.offloads[index] }
 
     /// Lends frame `index` to `body` in place.
     public func withFrame<R>(_ index: Int, _ body: (Span<UInt8>) -> R) -> R {
@@ -113,16 +138,20 @@ public struct FrameBatch: Sendable {
 
     /// Forgets the frames, keeping the buffer.
     public mutating func removeAll() {
+        self.starts.removeAll(keepingCapacity: true)
         self.ends.removeAll(keepingCapacity: true)
+        self.offloads.removeAll(keepingCapacity: true)
         self.used = 0
     }
 
     /// Appends a copy of `frame`.
-    public mutating func append(_ frame: some Collection<UInt8>) {
+    public mutating func append(_ frame: some Collection<UInt8>, offload: FrameOffload = .none) {
         self.reserve(frame.count)
         self.bytes.replaceSubrange(self.used..<(self.used + frame.count), with: frame)
+        self.starts.append(self.used)
         self.used += frame.count
         self.ends.append(self.used)
+        self.offloads.append(offload)
     }
 
     /// Appends a frame that `fill` writes into `bytes[offset..<offset + maximum]` (a read from
@@ -131,9 +160,26 @@ public struct FrameBatch: Sendable {
     public mutating func appendFrame<E: Error>(maximum: Int, _ fill: (inout [UInt8], _ offset: Int) throws(E) -> Int?) throws(E) -> Bool {
         self.reserve(maximum)
         guard let length = try fill(&self.bytes, self.used) else { return false }
+        self.starts.append(self.used)
         self.used += min(length, maximum)
         self.ends.append(self.used)
+        self.offloads.append(.none)
         return true
+    }
+
+    /// Drops the last frame's first `count` bytes (a header read with it) and gives it
+    /// `offload`; a frame no longer than `count` is removed.
+    public mutating func trimLast(_ count: Int, offload: FrameOffload) {
+        guard let last = self.ends.indices.last else { return }
+        if self.ends[last] - self.starts[last] <= count {
+            self.used = self.starts[last]
+            self.starts.removeLast()
+            self.ends.removeLast()
+            self.offloads.removeLast()
+            return
+        }
+        self.starts[last] += count
+        self.offloads[last] = offload
     }
 
     mutating func reserve(_ count: Int) {

@@ -20,14 +20,19 @@ public final class TapBackend: NetworkBackend {
     let slot = SinkSlot()
     let running = Locked(true)
     let counters = Locked<(received: UInt64, sent: UInt64, dropped: UInt64)>((0, 0, 0))
+    /// The virtio-net header of the frame being written (writes are serialised by its lock).
+    let header = Locked([UInt8](repeating: 0, count: VirtioNetHeader.size))
 
     /// - Parameters:
     ///   - name: the interface name (empty: the kernel picks `tapN`).
     ///   - macAddress: given to the interface (a guest's TAP takes its NIC's address) and
     ///     reported to a host NIC's guest; `nil` keeps the kernel's random one.
     /// - Throws: ``TapError`` (no /dev/net/tun, no CAP_NET_ADMIN, name in use).
-    public init(name: String, macAddress: MACAddress? = nil, mtu: Int = 1500) throws(TapError) {
-        let device = try TapDevice(name: name)
+    ///   - offloads: open the TAP with a virtio-net header, so frames cross it with partial
+    ///     checksums and as TCP segments of up to 64 KiB (the NIC advertises these to its peer);
+    ///     off: every frame complete and at most MTU-sized.
+    public init(name: String, macAddress: MACAddress? = nil, mtu: Int = 1500, offloads: Bool = true) throws(TapError) {
+        let device = try TapDevice(name: name, vnetHeader: offloads)
         try device.setMTU(mtu)
         if let macAddress { try device.setMACAddress(macAddress.bytes) }
         try device.setUp(true)
@@ -50,6 +55,8 @@ public final class TapBackend: NetworkBackend {
         let frameRoom = 65536
         var batch = FrameBatch(capacity: 4 * frameRoom)
         let running = { self.running.withLock { $0 } }
+        let vnet = self.device.hasVnetHeader
+        var malformed: UInt64 = 0
         while running() {
             guard (try? self.device.waitReadable(timeout: .milliseconds(200))) == true else { continue }
             batch.removeAll()
@@ -57,13 +64,25 @@ public final class TapBackend: NetworkBackend {
                 (try? batch.appendFrame(maximum: frameRoom, { (bytes: inout [UInt8], offset: Int) throws(TapError) -> Int? in
                     try self.device.read(into: &bytes, at: offset, maximum: frameRoom)
                 })) == true
-            {}
+            {
+                guard vnet else { continue }
+                let last = batch.count - 1
+                let range = batch.range(last)
+                // What the kernel says it left undone; a state no NIC offers is not passed on.
+                if let offload = VirtioNetHeader.parse(batch.bytes[range], frameLength: range.count - VirtioNetHeader.size) {
+                    batch.trimLast(VirtioNetHeader.size, offload: offload)
+                } else {
+                    batch.trimLast(range.count, offload: .none)
+                    malformed += 1
+                }
+            }
             guard !batch.isEmpty else { continue }
             let (delivered, dropped) = self.slot.push(batch, running: running)
             self.counters.withLock { counters in
                 counters.received += UInt64(delivered)
-                counters.dropped += UInt64(dropped)
+                counters.dropped += UInt64(dropped) + malformed
             }
+            malformed = 0
         }
     }
 
@@ -74,9 +93,32 @@ public final class TapBackend: NetworkBackend {
         self.settings.withLock { $0 = (macAddress, mtu) }
     }
 
-    public func send(_ frame: Span<UInt8>) {
-        let sent = (try? self.device.write(span: frame)) ?? false
+    public func send(_ frame: Span<UInt8>) { self.send(frame, offload: .none) }
+
+    public var offloads: NetworkOffloads { self.device.hasVnetHeader ? .all : [] }
+
+    public func send(_ frame: Span<UInt8>, offload: FrameOffload) {
+        let sent: Bool
+        if self.device.hasVnetHeader {
+            // The bytes up to the TCP payload, for a segment: its header length (data offset).
+            var headerLength = 0
+            if let start = offload.checksumStart, offload.segmentation != nil, start + 12 < frame.count {
+                headerLength = start + Int(frame[start + 12] >> 4) * 4
+            }
+            sent = self.header.withLock { header in
+                VirtioNetHeader.encode(offload, headerLength: headerLength, into: &header)
+                return (try? self.device.write(vnetHeader: header, span: frame)) ?? false
+            }
+        } else {
+            sent = (try? self.device.write(span: frame)) ?? false
+        }
         self.counters.withLock { sent ? ($0.sent += 1) : ($0.dropped += 1) }
+    }
+
+    public func acceptOffloads(_ offloads: NetworkOffloads) {
+        guard self.device.hasVnetHeader else { return }
+        try? self.device.setOffloads(
+            checksum: offloads.contains(.checksum), tcp4: offloads.contains(.tcp4Segmentation), tcp6: offloads.contains(.tcp6Segmentation))
     }
 
     public func attach(_ sink: (any FrameSink)?) { self.slot.sink.withLock { $0 = sink } }

@@ -17,7 +17,17 @@ extern const int CLINUX_IFNAMSIZ;
 /// `multi_queue`, IFF_MULTI_QUEUE: every call with the same name adds one queue. The
 /// descriptor is close-on-exec and non-blocking. The interface's name is copied to
 /// `actual_name` (CLINUX_IFNAMSIZ bytes). `*failed_step` says what failed: 1 open, 2 ioctl.
-int clinux_tap_open(const char *device, const char *name, int multi_queue, char *actual_name, int *failed_step);
+/// With `vnet_header`, IFF_VNET_HDR: every read and write starts with a 10-byte
+/// struct virtio_net_hdr (checksum and segmentation offload state).
+int clinux_tap_open(const char *device, const char *name, int multi_queue, int vnet_header, char *actual_name, int *failed_step);
+
+/// TUNSETOFFLOAD: which offloads the kernel may hand this TAP's reader (TUN_F_* bits).
+int clinux_tap_set_offload(int fd, unsigned int flags);
+/// TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6.
+extern const unsigned int CLINUX_TUN_F_CSUM, CLINUX_TUN_F_TSO4, CLINUX_TUN_F_TSO6;
+
+/// writev(2) of two pieces: a header and a body, as one frame.
+ssize_t clinux_writev2(int fd, const void *head, size_t head_length, const void *body, size_t body_length);
 
 /// SIOCGIFMTU / SIOCSIFMTU on interface `name`.
 int clinux_if_get_mtu(const char *name);

@@ -24,6 +24,10 @@ public final class NetvscDriver: GuestDriver {
         public var mtu = 1500
         /// Queues wanted (sub-channels + 1) when the host offers vRSS.
         public var queues = 1
+        /// Use the checksum and LSO offloads the host and the backend both have.
+        public var offloads = true
+        /// Large-send buffers (64 KiB segments in flight at once) when LSO is on.
+        public var largeSendBuffers = 16
         public init() {}
     }
 

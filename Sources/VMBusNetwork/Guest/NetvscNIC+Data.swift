@@ -28,6 +28,7 @@ extension NetvscNIC {
             state.linkUp = connected != 1
             state.backend = backend
         }
+        try await self.negotiateOffloads(backend)
         backend.attach(NetvscSink(self))
         var granted = 1
         if self.configuration.queues > 1 && self.version >= .v5 {
@@ -42,6 +43,47 @@ extension NetvscNIC {
         self.state.withLock { $0.grantedQueues = granted }
         await self.queuesChanged()
     }
+
+    /// The host's offloads (11 §5.3) that the backend can also hand over: asked as Linux asks,
+    /// enabled with OFFLOAD_PARAMETERS, then offered to the backend. LSO needs buffers for
+    /// segments larger than a send section (sent GPA-direct).
+    func negotiateOffloads(_ backend: any NetworkBackend) async throws {
+        guard self.configuration.offloads, !backend.offloads.isEmpty else { return }
+        let query = NDISOffload().encode(revision: 3)
+        guard case .queryComplete(_, .success, let data)? = try await self.rndis({ .query(requestID: $0, oid: .offloadHardwareCapabilities, information: query) }),
+            let capabilities = try? NDISOffload(parsing: data[...])
+        else { return }
+        var usable: NetworkOffloads = []
+        if capabilities.ipv4TransmitChecksum & 0x014 == 0x014 && capabilities.ipv6TransmitChecksum & 0x015 == 0x015 { usable.insert(.checksum) }
+        if usable.contains(.checksum) && capabilities.lsoIPv4MaximumSize > 0 { usable.insert(.tcp4Segmentation) }
+        if usable.contains(.checksum) && capabilities.lsoIPv6MaximumSize > 0 { usable.insert(.tcp6Segmentation) }
+        usable.formIntersection(backend.offloads)
+        guard !usable.isEmpty else { return }
+        // NDIS_OFFLOAD_PARAMETERS rev 3 (28 bytes): IPv4 header checksum off; TCP/UDP checksums
+        // TX and RX; LSOv2 on or off.
+        var parameters = [UInt8](repeating: 0, count: 28)
+        parameters[0] = 0x80
+        parameters[1] = 3
+        parameters[2] = 28
+        parameters[4] = 1
+        for index in 5...8 { parameters[index] = 4 }
+        parameters[11] = usable.contains(.tcp4Segmentation) ? 2 : 1
+        parameters[12] = usable.contains(.tcp6Segmentation) ? 2 : 1
+        guard case .setComplete(_, .success)? = try await self.rndis({ .set(requestID: $0, oid: .offloadParameters, information: parameters) })
+        else { return }
+        if !usable.isDisjoint(with: [.tcp4Segmentation, .tcp6Segmentation]) {
+            let large = try self.bus.memory.allocate(pages: Self.largeSendPages * self.configuration.largeSendBuffers)
+            self.state.withLock { state in
+                state.large = large
+                state.freeLarge = Array((0..<self.configuration.largeSendBuffers).reversed())
+            }
+        }
+        self.state.withLock { $0.offloads = usable }
+        backend.acceptOffloads(usable)
+    }
+
+    /// Pages of one large-send buffer: a 64 KiB segment with its RNDIS header and PPI.
+    static let largeSendPages = 17
 
     /// Once every granted sub-channel is open: RSS over all queues (11 §6: a 128-entry table
     /// i mod queues, Linux's default key, Toeplitz over IPv4/IPv6 and TCP). Wakes the waiters

@@ -117,6 +117,7 @@ extension NetvscNIC {
         var bytes: UInt64 = 0
         var malformed: UInt64 = 0
         var released: [Int] = []
+        var releasedLarge: [Int] = []
     }
 
     enum FastOutcome {
@@ -174,7 +175,11 @@ extension NetvscNIC {
                 run.malformed += 1
                 return .done
             }
-            run.released.append(Int(id & 0xFFFF_FFFF))
+            if id & Self.tagMask == Self.largeTag {
+                run.releasedLarge.append(Int(id & 0xFFFF_FFFF))
+            } else {
+                run.released.append(Int(id & 0xFFFF_FFFF))
+            }
             return .done
         default:
             return .slow
@@ -184,6 +189,10 @@ extension NetvscNIC {
     /// Adds a run's counters and frees the sections it saw completed, waking a backend
     /// waiting for room.
     func finish(_ run: RunCounts, queue: UInt16) {
+        if !run.releasedLarge.isEmpty {
+            self.state.withLock { $0.freeLarge.append(contentsOf: run.releasedLarge) }
+            if run.released.isEmpty { self.room.notify() }
+        }
         if !run.released.isEmpty {
             let waiters: [(CheckedContinuation<Int?, Never>, Int)] = self.state.withLock { state in
                 var woken: [(CheckedContinuation<Int?, Never>, Int)] = []
@@ -212,66 +221,107 @@ extension NetvscNIC {
     // MARK: Transmit (11 §7.1)
 
     /// Frames from the backend to the host, a batch at a time: each copied into a free send
-    /// section behind its PACKET header; each queue's SEND_RNDIS_PKTs go out with one
-    /// publication and at most one signal. A section comes back with the host's completion.
-    /// - Returns: the index of the first frame not taken for want of a free section.
+    /// section behind its PACKET header (and its checksum or LSO PPI, 11 §5.4), or — a segment
+    /// too large for a section — into a large-send buffer sent GPA-direct; each queue's
+    /// SEND_RNDIS_PKTs go out with one publication and at most one signal. The buffer comes
+    /// back with the host's completion.
+    /// - Returns: the index of the first frame not taken for want of a free buffer.
     func transmit(_ frames: FrameBatch, from first: Int) -> Int {
         struct Placed {
-            var section: Int
+            var buffer: Int
+            var large: Bool
             var length: Int
+            var frameLength: Int
             var queue: UInt16
         }
         var placed: [Placed] = []
         placed.reserveCapacity(frames.count - first)
-        var header = PacketHeaderTemplate.template
+        var plain = PacketHeaderTemplate.template
+        var withPPI = PacketHeaderTemplate.withPPI
+        var headers: [UInt8] = []
         var dropped: UInt64 = 0
         var next = frames.count
-        let (channels, table) = self.state.withLock { ($0.channels, $0.indirection) }
+        let (channels, table, large) = self.state.withLock { ($0.channels, $0.indirection, $0.large) }
         for index in first..<frames.count {
             let range = frames.range(index)
-            guard RNDISPacketHeader.size + range.count <= self.sectionSize, !range.isEmpty else {
+            let offload = frames.offload(index)
+            var ppi: PerPacketInfo?
+            if offload.checksumStart != nil {
+                // The headers, made NDIS's convention for LSO (11 §5.4), replace the frame's.
+                headers.removeAll(keepingCapacity: true)
+                headers.append(contentsOf: frames.bytes[range.lowerBound..<(range.lowerBound + min(range.count, 128))])
+                ppi = LargeSend.toNDIS(offload, headers: &headers, frameLength: range.count)
+                if ppi == nil {
+                    dropped += 1
+                    continue
+                }
+            }
+            let headerSize = ppi == nil ? RNDISPacketHeader.size : PacketHeaderTemplate.withPPI.count
+            let isLarge = headerSize + range.count > self.sectionSize
+            guard !range.isEmpty, !isLarge || (ppi?.type == .lso && large != nil && headerSize + range.count <= Self.largeSendPages * GpaRange.pageSize)
+            else {
                 dropped += 1
                 continue
             }
-            guard let section = self.state.withLock({ $0.closed ? nil : $0.freeSections.popLast() }) else {
+            let taken: Int? = self.state.withLock { state in
+                if state.closed { return nil }
+                return isLarge ? state.freeLarge.popLast() : state.freeSections.popLast()
+            }
+            guard let buffer = taken else {
                 next = self.state.withLock { $0.closed } ? frames.count : index
                 break
             }
-            PacketHeaderTemplate.patch(&header, frameLength: range.count)
-            let offset = self.send.offset + section * self.sectionSize
+            let offset = isLarge ? large!.offset + buffer * Self.largeSendPages * GpaRange.pageSize : self.send.offset + buffer * self.sectionSize
             do {
-                try self.memory.write(header[...], at: offset)
-                try self.memory.write(frames.bytes[range], at: offset + RNDISPacketHeader.size)
+                if let ppi {
+                    PacketHeaderTemplate.patch(&withPPI, frameLength: range.count, ppi: ppi)
+                    try self.memory.write(withPPI[...], at: offset)
+                } else {
+                    PacketHeaderTemplate.patch(&plain, frameLength: range.count)
+                    try self.memory.write(plain[...], at: offset)
+                }
+                try self.memory.write(frames.bytes[range], at: offset + headerSize)
+                if ppi != nil { try self.memory.write(headers[...], at: offset + headerSize) }
             } catch {
-                self.releaseSection(section)
+                self.release(buffer, large: isLarge)
                 dropped += 1
                 continue
             }
             let queue = Self.queue(for: frames.bytes[range], channels: channels.count, table: table)
-            placed.append(Placed(section: section, length: RNDISPacketHeader.size + range.count, queue: queue))
+            placed.append(Placed(buffer: buffer, large: isLarge, length: headerSize + range.count, frameLength: range.count, queue: queue))
         }
         var message = Self.dataMessageTemplate
         var sent: [UInt16: (frames: UInt64, bytes: UInt64)] = [:]
         for queue in Set(placed.map(\.queue)).sorted() {
             let mine = placed.filter { $0.queue == queue }
             let channel = channels[queue] ?? self.channel
-            self.state.withLock { state in for item in mine { state.inFlight.insert(Self.dataTag | UInt64(item.section)) } }
+            func id(_ item: Placed) -> UInt64 { (item.large ? Self.largeTag : Self.dataTag) | UInt64(item.buffer) }
+            self.state.withLock { state in for item in mine { state.inFlight.insert(id(item)) } }
             var written = 0
             _ = try? channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
                 for item in mine {
-                    PacketHeaderTemplate.store(UInt32(item.section), in: &message, at: 8)
-                    PacketHeaderTemplate.store(UInt32(item.length), in: &message, at: 12)
-                    guard try writer.write(inBand: message[...], transactionID: Self.dataTag | UInt64(item.section), completionRequested: true)
-                    else { break }
+                    if item.large, let large {
+                        // One range over the buffer's pages; no section (11 §7.1 "Direct").
+                        let firstPFN = large.firstPFN + UInt64(item.buffer * Self.largeSendPages)
+                        let pages = (item.length + GpaRange.pageSize - 1) / GpaRange.pageSize
+                        guard let range = try? GpaRange(byteCount: UInt32(item.length), byteOffset: 0, pfns: (0..<UInt64(pages)).map { firstPFN + $0 }),
+                            let packet = try? PacketEncoder.gpaDirect(ranges: [range], payload: Self.directMessage, transactionID: id(item)),
+                            try writer.write(encoded: packet[...])
+                        else { break }
+                    } else {
+                        PacketHeaderTemplate.store(UInt32(item.buffer), in: &message, at: 8)
+                        PacketHeaderTemplate.store(UInt32(item.length), in: &message, at: 12)
+                        guard try writer.write(inBand: message[...], transactionID: id(item), completionRequested: true) else { break }
+                    }
                     written += 1
                 }
             }
             for item in mine.dropFirst(written) {
-                _ = self.state.withLock { $0.inFlight.remove(Self.dataTag | UInt64(item.section)) }
-                self.releaseSection(item.section)
+                _ = self.state.withLock { $0.inFlight.remove(id(item)) }
+                self.release(item.buffer, large: item.large)
             }
             dropped += UInt64(mine.count - written)
-            sent[queue] = (UInt64(written), mine.prefix(written).reduce(0) { $0 + UInt64($1.length - RNDISPacketHeader.size) })
+            sent[queue] = (UInt64(written), mine.prefix(written).reduce(0) { $0 + UInt64($1.frameLength) })
         }
         self.state.withLock { state in
             for (queue, counts) in sent {
@@ -282,6 +332,19 @@ extension NetvscNIC {
         }
         return next
     }
+
+    /// Frees a send section or a large-send buffer, waking a backend waiting for room.
+    func release(_ buffer: Int, large: Bool) {
+        if large {
+            self.state.withLock { $0.freeLarge.append(buffer) }
+            self.room.notify()
+        } else {
+            self.releaseSection(buffer)
+        }
+    }
+
+    /// SEND_RNDIS_PKT of data with no section: the whole message is in the GPA ranges.
+    static let directMessage = NVSPMessage.rndisPacket(channelType: NVSP.dataChannel, sectionIndex: NVSP.noSection, sectionBytes: 0).encode()
 
     /// SEND_RNDIS_PKT of data (40 bytes, as Linux sends); per frame only the section index
     /// (offset 8) and size (offset 12) change.

@@ -41,6 +41,11 @@ public final class NetvscNIC: Sendable {
         var rssSet = false
         var sendTableReceived = false
         var queueWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Offloads agreed with the host and the backend.
+        var offloads: NetworkOffloads = []
+        /// Buffers for segments too large for a section (with LSO), and the free ones.
+        var large: GuestBuffer?
+        var freeLarge: [Int] = []
     }
     let state = Locked(State())
     let changes = ChangeWaiters()
@@ -51,6 +56,9 @@ public final class NetvscNIC: Sendable {
     /// a data send in section N, and a control message in section N.
     static let dataTag: UInt64 = 1 << 40
     static let controlTag: UInt64 = 2 << 40
+    /// A segment sent GPA-direct from large-send buffer N.
+    static let largeTag: UInt64 = 3 << 40
+    static let tagMask: UInt64 = 0xFF << 40
 
     init(
         relid: UInt32, version: NVSPVersion, bus: GuestBus, channel: Channel, receive: GuestBuffer, send: GuestBuffer,

@@ -133,7 +133,8 @@ extension NetvspDevice {
             if status != .success { self.count(queue) { $0.malformed += 1 } }
             return await self.complete(.rndisPacketComplete(status: status), id: id, on: channel)
         }
-        let sent = self.transmit(message[...])
+        var copy = message
+        let sent = self.transmit(&copy, count: copy.count)
         self.count(queue) { stats in
             stats.txPackets += UInt64(sent.frames)
             stats.txBytes += UInt64(sent.bytes)
@@ -181,25 +182,39 @@ extension NetvspDevice {
         return message.isEmpty ? .failure(.malformed) : .success(message)
     }
 
-    /// Data: one or more PACKETs back to back (a batch), each frame to the backend. Any bad
-    /// one fails the whole send (the frames before it went out, as on OpenVMM).
+    /// Data: one or more PACKETs back to back (a batch), each frame to the backend with the
+    /// offloads its PPIs ask for (11 §5.4). Any bad one fails the whole send (the frames before
+    /// it went out, as on OpenVMM). `message` is a private copy: offload fix-ups are made in it.
     /// - Returns: whether all were well-formed, and the frames and bytes sent.
-    func transmit(_ bytes: ArraySlice<UInt8>) -> (ok: Bool, frames: Int, bytes: Int) {
-        var rest = bytes
+    func transmit(_ message: inout [UInt8], count: Int) -> (ok: Bool, frames: Int, bytes: Int) {
+        var start = 0
         var frames = 0
         var sent = 0
-        while !rest.isEmpty {
-            let start = rest.startIndex
+        let offloads = self.backend.offloads
+        while start < count {
+            let rest = message[start..<count]
             // Every PPI must be whole (OpenVMM: PPI size 0 or an overrun fails the packet).
+            var checksum: UInt32?
+            var lso: UInt32?
             guard let header = try? RNDISPacketHeader(parsing: rest),
-                (try? PerPacketInfo.walk(rest[(start + header.ppiOffset)..<(start + header.ppiOffset + header.ppiLength)]) { _, _ in }) != nil
+                (try? PerPacketInfo.walk(rest[(start + header.ppiOffset)..<(start + header.ppiOffset + header.ppiLength)]) { type, data in
+                    guard data.count >= 4 else { return }
+                    let value = UInt32(data[data.startIndex]) | UInt32(data[data.startIndex + 1]) << 8
+                        | UInt32(data[data.startIndex + 2]) << 16 | UInt32(data[data.startIndex + 3]) << 24
+                    if type == .checksum { checksum = value }
+                    if type == .lso { lso = value }
+                }) != nil
             else { return (false, frames, sent) }
-            self.backend.send(rest[(start + header.frameOffset)..<(start + header.frameOffset + header.frameLength)].span)
+            let frame = (start + header.frameOffset)..<(start + header.frameOffset + header.frameLength)
+            guard let offload = LargeSend.offload(checksum: checksum, lso: lso, frame: &message, range: frame, backend: offloads) else {
+                return (false, frames, sent)
+            }
+            self.backend.send(message[frame].span, offload: offload)
             frames += 1
             sent += header.frameLength
-            rest = rest[(start + header.messageLength)...]
+            start += header.messageLength
             // Batches end with zero padding up to the alignment, counted in the last msg_len.
-            if rest.allSatisfy({ $0 == 0 }) { break }
+            if message[start..<count].allSatisfy({ $0 == 0 }) { break }
         }
         return (frames > 0, frames, sent)
     }

@@ -201,7 +201,7 @@ extension NetvspDevice {
             if scratch.count < bytes { scratch = [UInt8](repeating: 0, count: Self.sectionSize) }
             // One copy out of the section: the guest cannot change what is checked and sent.
             guard (try? buffer.read(at: offset, count: bytes, into: &scratch)) != nil else { return .fatal("send section \(index) unreadable") }
-            let sent = self.transmit(scratch[0..<bytes])
+            let sent = self.transmit(&scratch, count: bytes)
             counts.frames += UInt64(sent.frames)
             counts.bytes += UInt64(sent.bytes)
             if !sent.ok { counts.malformed += 1 }

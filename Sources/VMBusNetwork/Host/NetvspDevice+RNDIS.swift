@@ -54,11 +54,12 @@ extension NetvspDevice {
         case .linkSpeed: return (.success, word(100_000_000))
         case .vendorID: return (.success, word(0x0000_155D))
         case .offloadHardwareCapabilities:
-            // No offloads: frames leave through backends that take whole, checksummed frames,
-            // so the guest computes checksums and segments itself. The revision follows the
-            // guest's request header (Linux refuses a reply it did not ask for).
+            // What the backend can finish (11 §5.3): partial TCP/UDP checksums, LSOv2 segments.
+            // A backend with none takes only whole, checksummed frames, and the guest does the
+            // work. The revision follows the guest's request header (Linux refuses a reply it
+            // did not ask for).
             let revision = information.count >= 2 ? min(max(information[1], 1), 3) : 1
-            return (.success, NDISOffload().encode(revision: revision))
+            return (.success, Self.offloadCapabilities(self.backend.offloads).encode(revision: revision))
         case .receiveScaleCapabilities:
             guard self.maximumQueues >= 2 else { return (.notSupported, []) }
             return (.success, RSSCapabilities(receiveQueues: UInt32(self.maximumQueues)).encode())
@@ -66,6 +67,21 @@ extension NetvspDevice {
             return (.notSupported, [])
         }
     }
+
+    /// NDIS_OFFLOAD for a backend's offloads: TCP (with options) and UDP checksums over IPv4
+    /// and IPv6 (0x014 | 0x040, IPv6 also 0x001), LSOv2 up to 62 780 bytes (OpenVMM's size).
+    static func offloadCapabilities(_ offloads: NetworkOffloads) -> NDISOffload {
+        var capabilities = NDISOffload()
+        guard offloads.contains(.checksum) else { return capabilities }
+        capabilities.ipv4TransmitChecksum = 0x054
+        capabilities.ipv6TransmitChecksum = 0x055
+        if offloads.contains(.tcp4Segmentation) { capabilities.lsoIPv4MaximumSize = Self.largeSendSize }
+        if offloads.contains(.tcp6Segmentation) { capabilities.lsoIPv6MaximumSize = Self.largeSendSize }
+        return capabilities
+    }
+
+    /// The largest LSO segment offered.
+    static let largeSendSize: UInt32 = 0xF53C
 
     func set(_ oid: NDISOID, information: [UInt8]) -> RNDISStatus {
         switch oid {

@@ -45,6 +45,29 @@ public struct NDISOffload: Hashable, Sendable {
 
     public init() {}
 
+    /// Reads what a guest needs of a host's answer (11 §5.3): the checksum flags and the LSOv2
+    /// sizes (an LSO size counts only with 802.3 encapsulation and, for IPv6, options 0x005,
+    /// as Linux requires).
+    /// - Throws: for a header that is not NDIS_OFFLOAD or an object shorter than revision 1's.
+    public init(parsing bytes: ArraySlice<UInt8>) throws(WireError) {
+        var reader = WireReader(bytes)
+        let header = try NDISObjectHeader(from: &reader)
+        guard header.type == NDISObjectHeader.offloadType else { throw WireError.invalidField(name: "NDIS object type", value: UInt64(header.type)) }
+        guard bytes.count >= 112, Int(header.size) >= 112, Int(header.size) <= bytes.count else {
+            throw WireError.truncated(needed: 112, available: bytes.count)
+        }
+        func word(_ at: Int) -> UInt32 {
+            let base = bytes.startIndex + at
+            return UInt32(bytes[base]) | UInt32(bytes[base + 1]) << 8 | UInt32(bytes[base + 2]) << 16 | UInt32(bytes[base + 3]) << 24
+        }
+        self.ipv4TransmitChecksum = word(8)
+        self.ipv4ReceiveChecksum = word(16)
+        self.ipv6TransmitChecksum = word(24)
+        self.ipv6ReceiveChecksum = word(32)
+        self.lsoIPv4MaximumSize = word(80) == 2 ? word(84) : 0
+        self.lsoIPv6MaximumSize = word(92) == 2 && word(104) & 0x005 == 0x005 ? word(96) : 0
+    }
+
     /// The object at `revision` 1, 2 or 3 (112, 144, 156 bytes).
     public func encode(revision: UInt8) -> [UInt8] {
         let size = revision >= 3 ? 156 : revision == 2 ? 144 : 112
