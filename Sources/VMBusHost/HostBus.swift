@@ -114,6 +114,17 @@ public final class HostBus: Sendable {
         try self.transport.mapGpadl(ranges)
     }
 
+    /// Copies what a GPA-direct range names into `buffer[at...]` — straight from guest memory
+    /// where the transport has it mapped, else through a mapping of its pages.
+    public func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError) {
+        if let reader = self.transport as? any GuestMemoryReader {
+            try reader.readGuest(range, into: &buffer, at: offset)
+            return
+        }
+        let mapping = try self.transport.mapGpadl([range])
+        try mapping.read(at: Int(range.byteOffset), count: Int(range.byteCount), into: &buffer, at: offset)
+    }
+
     /// What negotiation settled, while connected.
     public var negotiated: HostConnection.Negotiated? { self.state.withLock { $0.machine.negotiated } }
 

@@ -19,6 +19,13 @@ public protocol HostTransport: Sendable {
     func closeDoorbells(relid: UInt32)
 }
 
+/// A transport that can copy guest memory directly (it has the whole of it mapped): GPA-direct
+/// data is read without mapping its pages anew for each packet.
+public protocol GuestMemoryReader: Sendable {
+    /// Copies what `range` names into `buffer[at...]`, every page checked against guest memory.
+    func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError)
+}
+
 extension HostTransport {
     /// Substrates whose doorbells need no set-up (the in-process bus, a hypervisor).
     public func openDoorbells(relid: UInt32, connectionID: UInt32) {}

@@ -14,6 +14,8 @@ final class LocalHostConnection: Sendable {
         var bus: HostBus?
         var doorbells: [UInt32: DoorbellPair] = [:]
         var monitorPage: MappedMemory?
+        /// All of guest memory, mapped once, for GPA-direct reads.
+        var wholeMemory: MappedMemory?
         var wrongConnectionIDs = 0
     }
 
@@ -143,6 +145,7 @@ final class LocalHostConnection: Sendable {
             state.memoryFD = fd
             state.memoryBytes = memoryBytes
             state.bus = bus
+            state.wholeMemory = try? MappedMemory.map(fileDescriptor: fd, size: Int(memoryBytes))
         }
         for device in self.makeDevices(bus) { bus.register(device) }
         do {
@@ -180,6 +183,7 @@ final class LocalHostConnection: Sendable {
             let doorbells = state.doorbells
             state.doorbells = [:]
             state.monitorPage = nil
+            state.wholeMemory = nil
             state.bus = nil  // breaks the bus → transport → connection cycle
             let fd = state.memoryFD
             state.memoryFD = -1
@@ -230,5 +234,16 @@ struct LocalHostTransport: HostTransport {
     func closeDoorbells(relid: UInt32) {
         let pair = self.connection.state.withLock { $0.doorbells.removeValue(forKey: relid) }
         if let pair { self.connection.loop.poll.remove(pair.toHost.fileDescriptor) }
+    }
+}
+
+extension LocalHostTransport: GuestMemoryReader {
+    func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError) {
+        guard let memory = self.connection.state.withLock({ $0.wholeMemory }) else {
+            let mapping = try self.mapGpadl([range])
+            try mapping.read(at: Int(range.byteOffset), count: Int(range.byteCount), into: &buffer, at: offset)
+            return
+        }
+        try memory.read(range: range, into: &buffer, at: offset)
     }
 }

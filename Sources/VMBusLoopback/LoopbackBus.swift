@@ -211,6 +211,12 @@ struct LoopbackHostSide: HostTransport {
     func mapGpadl(_ ranges: [GpaRange]) throws(MemoryError) -> MappedMemory { try self.memory.mapGpadl(ranges) }
 }
 
+extension LoopbackHostSide: GuestMemoryReader {
+    func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError) {
+        try self.memory.memory.read(range: range, into: &buffer, at: offset)
+    }
+}
+
 struct LoopbackGuestSide: GuestTransport {
     let link: Link
     let memory: GuestMemory

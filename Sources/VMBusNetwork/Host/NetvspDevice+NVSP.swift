@@ -117,9 +117,10 @@ extension NetvspDevice {
     func rndisPacket(
         channelType: UInt32, index: UInt32, bytes: UInt32, ranges: [GpaRange], id: UInt64, channel: Channel, queue: UInt16
     ) async -> Outcome {
-        let message: [UInt8]
-        switch self.gather(index: index, bytes: bytes, ranges: ranges) {
-        case .success(let gathered): message = gathered
+        var message: [UInt8] = []
+        let length: Int
+        switch self.gather(index: index, bytes: bytes, ranges: ranges, into: &message) {
+        case .success(let gathered): length = gathered
         case .failure(.fatal(let why)): return .fatal(why)
         case .failure(.malformed):
             self.count(queue) { $0.malformed += 1 }
@@ -127,14 +128,13 @@ extension NetvspDevice {
         }
         if channelType == NVSP.controlChannel {
             guard queue == 0 else { return .fatal("RNDIS control message on a sub-channel") }
-            guard let status = await self.control(message[...], channel: channel) else {
+            guard let status = await self.control(message[0..<length], channel: channel) else {
                 return .fatal("RNDIS control message a guest must not send")
             }
             if status != .success { self.count(queue) { $0.malformed += 1 } }
             return await self.complete(.rndisPacketComplete(status: status), id: id, on: channel)
         }
-        var copy = message
-        let sent = self.transmit(&copy, count: copy.count)
+        let sent = self.transmit(&message, count: length)
         self.count(queue) { stats in
             stats.txPackets += UInt64(sent.frames)
             stats.txBytes += UInt64(sent.bytes)
@@ -150,36 +150,34 @@ extension NetvspDevice {
         case fatal(String)
     }
 
-    /// The logical message: the send section's bytes, then the GPA-direct ranges' (11 §7.4).
-    func gather(index: UInt32, bytes: UInt32, ranges: [GpaRange]) -> Result<[UInt8], GatherFailure> {
-        var message: [UInt8] = []
+    /// The logical message: the send section's bytes, then the GPA-direct ranges' (11 §7.4),
+    /// copied into `message` (reused: grown, never shrunk). - Returns: its length.
+    func gather(index: UInt32, bytes: UInt32, ranges: [GpaRange], into message: inout [UInt8]) -> Result<Int, GatherFailure> {
+        var length = 0
         if index != NVSP.noSection {
             guard let buffer = self.state.withLock({ $0.sendBuffer }) else { return .failure(.fatal("send section without a send buffer")) }
             let offset = UInt64(index) * UInt64(Self.sectionSize)
             guard bytes > 0, bytes <= UInt32(Self.sectionSize), offset + UInt64(bytes) <= UInt64(buffer.size) else {
                 return .failure(.fatal("send section \(index) (\(bytes) bytes) outside the send buffer"))
             }
-            message = [UInt8](repeating: 0, count: Int(bytes))
-            do { try buffer.read(at: Int(offset), count: Int(bytes), into: &message) } catch {
+            length = Int(bytes)
+            if message.count < length { message = [UInt8](repeating: 0, count: max(length, Self.sectionSize)) }
+            do { try buffer.read(at: Int(offset), count: length, into: &message) } catch {
                 return .failure(.fatal("send section: \(error)"))
             }
         }
         if !ranges.isEmpty {
             let total = ranges.reduce(0) { $0 + Int($1.byteCount) }
-            guard total > 0, message.count + total <= Self.maximumMessageBytes, let bus = self.state.withLock({ $0.bus }) else {
+            guard total > 0, length + total <= Self.maximumMessageBytes, let bus = self.state.withLock({ $0.bus }) else {
                 return .failure(.malformed)
             }
+            if message.count < length + total { message += [UInt8](repeating: 0, count: length + total - message.count) }
             for range in ranges {
-                guard let mapping = try? bus.mapGuestRanges([range]) else { return .failure(.malformed) }
-                let start = message.count
-                message += [UInt8](repeating: 0, count: Int(range.byteCount))
-                // The mapping starts at the range's first page; its data at byte_offset.
-                do { try mapping.read(at: Int(range.byteOffset), count: Int(range.byteCount), into: &message, at: start) } catch {
-                    return .failure(.malformed)
-                }
+                do { try bus.readGuest(range, into: &message, at: length) } catch { return .failure(.malformed) }
+                length += Int(range.byteCount)
             }
         }
-        return message.isEmpty ? .failure(.malformed) : .success(message)
+        return length == 0 ? .failure(.malformed) : .success(length)
     }
 
     /// Data: one or more PACKETs back to back (a batch), each frame to the backend with the

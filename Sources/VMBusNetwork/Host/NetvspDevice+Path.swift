@@ -144,6 +144,15 @@ extension NetvspDevice {
         context.owed.withLock { $0.append(contentsOf: left) }
     }
 
+    /// The frames of a gathered data message to the backend; the completion owed.
+    func send(_ descriptor: PacketDescriptor, count: Int, scratch: inout [UInt8], counts: inout RunCounts) -> FastOutcome {
+        let sent = self.transmit(&scratch, count: count)
+        counts.frames += UInt64(sent.frames)
+        counts.bytes += UInt64(sent.bytes)
+        if !sent.ok { counts.malformed += 1 }
+        return descriptor.flags.contains(.completionRequested) ? .done(sent.ok ? .success : .failure) : .done(nil)
+    }
+
     /// RNDIS_PACKET_COMPLETE payloads, encoded once per message size.
     static func completionPayloads(size: Int) -> (success: ArraySlice<UInt8>, failure: ArraySlice<UInt8>) {
         size == NVSP.messageSize ? Self.completions.full : Self.completions.legacy
@@ -201,11 +210,20 @@ extension NetvspDevice {
             if scratch.count < bytes { scratch = [UInt8](repeating: 0, count: Self.sectionSize) }
             // One copy out of the section: the guest cannot change what is checked and sent.
             guard (try? buffer.read(at: offset, count: bytes, into: &scratch)) != nil else { return .fatal("send section \(index) unreadable") }
-            let sent = self.transmit(&scratch, count: bytes)
-            counts.frames += UInt64(sent.frames)
-            counts.bytes += UInt64(sent.bytes)
-            if !sent.ok { counts.malformed += 1 }
-            return descriptor.flags.contains(.completionRequested) ? .done(sent.ok ? .success : .failure) : .done(nil)
+            return self.send(descriptor, count: bytes, scratch: &scratch, counts: &counts)
+        case .dataUsingGpaDirect:
+            // Large segments (11 §7.1 "Direct"): the ranges are read straight from guest memory.
+            guard ready.versioned, word(0) == NVSPMessageType.sendRNDISPacket.rawValue, word(1) == NVSP.dataChannel else { return .slow }
+            var bytes: [UInt8] = []
+            bytes.append(span: packet)
+            guard case .gpaDirect(let direct)? = try? VMBusPacket.parse(bytes[...], strict: false) else { return .slow }
+            switch self.gather(index: word(2), bytes: word(3), ranges: direct.ranges, into: &scratch) {
+            case .success(let count): return self.send(descriptor, count: count, scratch: &scratch, counts: &counts)
+            case .failure(.fatal(let why)): return .fatal(why)
+            case .failure(.malformed):
+                counts.malformed += 1
+                return descriptor.flags.contains(.completionRequested) ? .done(.failure) : .done(nil)
+            }
         default:
             return .slow
         }
