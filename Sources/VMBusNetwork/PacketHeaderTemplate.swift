@@ -29,6 +29,23 @@ enum PacketHeaderTemplate {
         Self.store(ppi.value, in: &header, at: RNDISPacketHeader.size + 12)
     }
 
+    /// A PACKET header with a checksum PPI and a packet-id PPI (76 bytes): what a host puts
+    /// before a frame, or a fragment of one, with offload state.
+    static let withTwoPPIs: [UInt8] = {
+        var writer = WireWriter(capacity: RNDISPacketHeader.size + 2 * PerPacketInfo.wireSize)
+        let ppis = [PerPacketInfo(type: .checksum, value: 0), PerPacketInfo(type: .packetID, value: 0)]
+        RNDISPacketHeader.write(frameLength: 0, ppis: ppis, to: &writer)
+        return writer.bytes
+    }()
+
+    /// Sets ``withTwoPPIs``'s lengths and its PPIs' values (offsets 56 and 72).
+    static func patch(_ header: inout [UInt8], frameLength: Int, values: (UInt32, UInt32)) {
+        Self.store(UInt32(header.count + frameLength), in: &header, at: 4)
+        Self.store(UInt32(frameLength), in: &header, at: 12)
+        Self.store(values.0, in: &header, at: RNDISPacketHeader.size + 12)
+        Self.store(values.1, in: &header, at: RNDISPacketHeader.size + PerPacketInfo.wireSize + 12)
+    }
+
     static func store(_ value: UInt32, in bytes: inout [UInt8], at offset: Int) {
         for byte in 0..<4 { bytes[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * byte)) }
     }

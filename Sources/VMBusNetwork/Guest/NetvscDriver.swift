@@ -26,6 +26,8 @@ public final class NetvscDriver: GuestDriver {
         public var queues = 1
         /// Use the checksum and LSO offloads the host and the backend both have.
         public var offloads = true
+        /// Ask the host to coalesce received TCP segments (RSC, NVSP 6.1) when it offers it.
+        public var receiveSegmentCoalescing = true
         /// Large-send buffers (64 KiB segments in flight at once) when LSO is on.
         public var largeSendBuffers = 16
         public init() {}

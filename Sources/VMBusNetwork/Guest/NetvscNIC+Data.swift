@@ -69,6 +69,11 @@ extension NetvscNIC {
         for index in 5...8 { parameters[index] = 4 }
         parameters[11] = usable.contains(.tcp4Segmentation) ? 2 : 1
         parameters[12] = usable.contains(.tcp6Segmentation) ? 2 : 1
+        // RSC (NVSP 6.1): large segments come whole over several sub-allocations, and are
+        // handed to the backend whole.
+        let rsc = capabilities.rscIPv4 && capabilities.rscIPv6 && self.version == .v61 && self.configuration.receiveSegmentCoalescing
+        parameters[22] = rsc ? 2 : 1
+        parameters[23] = rsc ? 2 : 1
         guard case .setComplete(_, .success)? = try await self.rndis({ .set(requestID: $0, oid: .offloadParameters, information: parameters) })
         else { return }
         if !usable.isDisjoint(with: [.tcp4Segmentation, .tcp6Segmentation]) {

@@ -118,7 +118,14 @@ extension NetvscNIC {
         var malformed: UInt64 = 0
         var released: [Int] = []
         var releasedLarge: [Int] = []
+        /// A frame being joined from RSC fragments (they come in one transfer-page packet).
+        var assembly: [UInt8] = []
+        var assembling = false
+        var assemblyOffload = FrameOffload.none
     }
+
+    /// The largest frame joined from fragments: a 64 KiB segment and its headers.
+    static let largestFrame = 65536 + 14 + 4
 
     enum FastOutcome {
         case complete(NVSPStatus)

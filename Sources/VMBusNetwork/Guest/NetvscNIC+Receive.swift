@@ -41,12 +41,46 @@ extension NetvscNIC {
         if type == RNDISMessageType.packet.rawValue {
             // A broken PPI drops the packet (Linux's walk would spin on it: 11 §8).
             let base = bytes.startIndex
+            var checksum: UInt32 = 0
+            var packetID: UInt32?
             guard let header = try? RNDISPacketHeader(parsing: bytes.prefix(length)),
-                (try? PerPacketInfo.walk(bytes[(base + header.ppiOffset)..<(base + header.ppiOffset + header.ppiLength)]) { _, _ in }) != nil
+                (try? PerPacketInfo.walk(bytes[(base + header.ppiOffset)..<(base + header.ppiOffset + header.ppiLength)]) { type, data in
+                    guard data.count >= 4 else { return }
+                    let at = data.startIndex
+                    let value = UInt32(data[at]) | UInt32(data[at + 1]) << 8 | UInt32(data[at + 2]) << 16 | UInt32(data[at + 3]) << 24
+                    if type == .checksum { checksum = value }
+                    if type == .packetID { packetID = value }
+                }) != nil
             else { return false }
             let start = base + header.frameOffset
+            let piece = bytes[start..<(start + header.frameLength)]
+            // The host's word that the checksums are good (11 §5.4): nothing to check again.
+            let status = ChecksumInfo(rawValue: checksum)
+            let offload = FrameOffload(checksumVerified: !status.isDisjoint(with: [.rxTCPSucceeded, .rxUDPSucceeded]))
+            // A fragment of a frame over several sub-allocations (RSC): joined, in order, and
+            // handed on whole with the last (a fragment out of order drops the frame).
+            if let packetID, packetID & 0x0100 != 0 {
+                let flags = (packetID >> 8) & 0xFF
+                if flags & 0x2 != 0 {
+                    run.assembly.removeAll(keepingCapacity: true)
+                    run.assembling = true
+                    run.assemblyOffload = offload
+                }
+                guard run.assembling, run.assembly.count + piece.count <= Self.largestFrame else {
+                    run.assembling = false
+                    return false
+                }
+                run.assembly.append(contentsOf: piece)
+                guard flags & 0x4 != 0 else { return true }
+                run.assembling = false
+                let backend = self.state.withLock { $0.backend }
+                backend?.send(run.assembly.span, offload: run.assemblyOffload)
+                run.frames += 1
+                run.bytes += UInt64(run.assembly.count)
+                return true
+            }
             let backend = self.state.withLock { $0.backend }
-            backend?.send(bytes[start..<(start + header.frameLength)].span)
+            backend?.send(piece.span, offload: offload)
             run.frames += 1
             run.bytes += UInt64(header.frameLength)
             return true

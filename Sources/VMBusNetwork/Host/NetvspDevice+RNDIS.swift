@@ -77,8 +77,13 @@ extension NetvspDevice {
         capabilities.ipv6TransmitChecksum = 0x055
         if offloads.contains(.tcp4Segmentation) { capabilities.lsoIPv4MaximumSize = Self.largeSendSize }
         if offloads.contains(.tcp6Segmentation) { capabilities.lsoIPv6MaximumSize = Self.largeSendSize }
+        capabilities.rscIPv4 = Self.offersRSC(offloads)
+        capabilities.rscIPv6 = capabilities.rscIPv4
         return capabilities
     }
+
+    /// RSC needs a backend that hands over whole large segments (and partial checksums).
+    static func offersRSC(_ offloads: NetworkOffloads) -> Bool { offloads.isSuperset(of: .all) }
 
     /// The largest LSO segment offered.
     static let largeSendSize: UInt32 = 0xF53C
@@ -90,7 +95,20 @@ extension NetvspDevice {
             guard let filter = try? reader.readUInt32() else { return .invalidData }
             self.state.withLock { $0.packetFilter = RNDISPacketFilter(rawValue: filter) }
             return .success
-        case .offloadParameters, .rndisConfigParameter:
+        case .offloadParameters:
+            // NDIS_OFFLOAD_PARAMETERS (11 §5.3): only RSC (bytes 22/23, 2 = on) changes what
+            // this host does; the rest follows from the backend.
+            guard information.count >= 24, information[0] == NDISObjectHeader.offloadParametersType else { return .invalidData }
+            let wanted = information[22] == 2 || information[23] == 2
+            let rsc = self.state.withLock { state in
+                state.rsc = wanted && state.version == .v61 && Self.offersRSC(self.backend.offloads)
+                return state.rsc
+            }
+            // The backend hands over partial checksums and large segments only while the guest
+            // takes them whole.
+            self.backend.acceptOffloads(rsc ? self.backend.offloads : [])
+            return .success
+        case .rndisConfigParameter:
             return .success
         case .receiveScaleParameters:
             guard let parameters = try? RSSParameters(parsing: information[...]) else { return .invalidData }

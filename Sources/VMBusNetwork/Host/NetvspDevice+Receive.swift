@@ -15,6 +15,10 @@ extension NetvspDevice {
         var slot: Int
         var length: Int
         var queue: UInt16
+        /// The frame's bytes (``length`` is its RNDIS message length when not chained).
+        var frameLength: Int
+        /// The transfer-page packet of a frame over several sub-allocations, encoded.
+        var chain: [UInt8]? = nil
     }
 
     /// Frames from the backend into the guest (11 §7.2), a batch at a time: each gets a
@@ -28,6 +32,7 @@ extension NetvspDevice {
         placements.reserveCapacity(frames.count - first)
         var header = PacketHeaderTemplate.template
         var dropped: [UInt16: UInt64] = [:]
+        let messageSize = self.messageSize
         let (next, channels, size): (Int, [UInt16: Channel], Int) = self.state.withLock { state in
             guard !state.packetFilter.isEmpty, state.rndisReady, state.receiving, let slots = state.receive, !state.channels.isEmpty else {
                 dropped[0, default: 0] += UInt64(frames.count - first)
@@ -38,8 +43,15 @@ extension NetvspDevice {
                 let range = frames.range(index)
                 var queue = Self.queue(for: frames.bytes[range], table: state.rssTable, channels: state.channels.count)
                 if state.channels[queue] == nil { queue = 0 }
-                guard RNDISPacketHeader.size + range.count <= size else {
-                    dropped[queue, default: 0] += 1
+                let offload = frames.offload(index)
+                if !offload.isNone || RNDISPacketHeader.size + range.count > size {
+                    switch Self.placeOffloaded(frames, index, offload: offload, rsc: state.rsc, slots: &state.receive, messageSize: messageSize) {
+                    case .placed(var placement):
+                        placement.queue = queue
+                        placements.append(placement)
+                    case .dropped: dropped[queue, default: 0] += 1
+                    case .noRoom: return (index, state.channels, size)
+                    }
                     continue
                 }
                 guard let slot = state.receive?.takeData() else { return (index, state.channels, size) }
@@ -52,7 +64,7 @@ extension NetvspDevice {
                     dropped[queue, default: 0] += 1
                     continue
                 }
-                placements.append(Placement(slot: slot, length: RNDISPacketHeader.size + range.count, queue: queue))
+                placements.append(Placement(slot: slot, length: RNDISPacketHeader.size + range.count, queue: queue, frameLength: range.count))
             }
             return (frames.count, state.channels, size)
         }
@@ -66,13 +78,17 @@ extension NetvspDevice {
                 let mine = placements.filter { $0.queue == queue }
                 _ = try? channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
                     for placement in mine {
-                        Self.patch(&packet, slot: placement.slot, length: placement.length, size: size)
-                        guard try writer.write(encoded: packet[...]) else { break }
+                        if let chain = placement.chain {
+                            guard try writer.write(encoded: chain[...]) else { break }
+                        } else {
+                            Self.patch(&packet, slot: placement.slot, length: placement.length, size: size)
+                            guard try writer.write(encoded: packet[...]) else { break }
+                        }
                         written += 1
                     }
                 }
                 for placement in mine.dropFirst(written) { unsent.append(placement.slot) }
-                sent[queue] = (UInt64(written), mine.prefix(written).reduce(0) { $0 + UInt64($1.length - RNDISPacketHeader.size) })
+                sent[queue] = (UInt64(written), mine.prefix(written).reduce(0) { $0 + UInt64($1.frameLength) })
                 dropped[queue, default: 0] += UInt64(mine.count - written)
             }
         }
@@ -85,6 +101,78 @@ extension NetvspDevice {
             for (queue, count) in dropped { state.statistics[queue, default: NetworkQueueStatistics()].rxDropped += count }
         }
         return next
+    }
+
+    enum Offloaded {
+        case placed(Placement)
+        case dropped
+        case noRoom
+    }
+
+    /// A frame with offload state (11 §5.4, §7.2): its partial checksum finished, a checksum
+    /// PPI saying the checksums are good, and — larger than a sub-allocation, with RSC on —
+    /// spread over a chain of sub-allocations, each fragment marked by a packet-id PPI
+    /// (first, last), all lent with one transfer-page packet whose id is the first slot.
+    static func placeOffloaded(
+        _ frames: FrameBatch, _ index: Int, offload: FrameOffload, rsc: Bool, slots: inout ReceiveSlots?, messageSize: Int
+    ) -> Offloaded {
+        guard let size = slots?.size, let memory = slots?.memory else { return .dropped }
+        let range = frames.range(index)
+        let headerSize = PacketHeaderTemplate.withTwoPPIs.count
+        let capacity = size - headerSize
+        let pieces = (range.count + capacity - 1) / capacity
+        // A frame over several sub-allocations only to a guest that takes RSC; at most 64
+        // of them (a 64 KiB segment needs about 40).
+        guard pieces >= 1, pieces == 1 || rsc, pieces <= 64 else { return .dropped }
+        guard slots?.available ?? 0 >= pieces else { return .noRoom }
+        // The finished checksum (the field holds the pseudo-header sum: summing over it, 03).
+        var field: (at: Int, value: UInt16)?
+        var status = ChecksumInfo()
+        if let layout = LargeSend.layout(frames.bytes, base: range.lowerBound, length: range.count) {
+            if let start = offload.checksumStart {
+                guard start + offload.checksumOffset + 2 <= range.count else { return .dropped }
+                let sum = InternetChecksum.sum(frames.bytes[(range.lowerBound + start)..<range.upperBound])
+                field = (start + offload.checksumOffset, ~sum == 0 && offload.checksumOffset == 6 ? 0xFFFF : ~sum)
+            }
+            if field != nil || offload.checksumVerified {
+                status = layout.protocol == 6 ? [.rxTCPSucceeded, .rxIPSucceeded] : layout.protocol == 17 ? [.rxUDPSucceeded, .rxIPSucceeded] : [.rxIPSucceeded]
+            }
+        } else if offload.checksumStart != nil {
+            return .dropped
+        }
+        var taken: [Int] = []
+        var ranges: [TransferPageRange] = []
+        var header = PacketHeaderTemplate.withTwoPPIs
+        for piece in 0..<pieces {
+            guard let slot = slots?.takeData() else { break }
+            taken.append(slot)
+            let start = range.lowerBound + piece * capacity
+            let end = min(range.upperBound, start + capacity)
+            // Packet id (11 §5.4): version 1; 0x1 several sub-allocations, 0x2 first, 0x4 last.
+            var flags: UInt32 = pieces > 1 ? 0x1 : 0
+            if piece == 0 { flags |= 0x2 }
+            if piece == pieces - 1 { flags |= 0x4 }
+            PacketHeaderTemplate.patch(&header, frameLength: end - start, values: (status.rawValue, 1 | flags << 8 | UInt32(taken[0] & 0xFFFF) << 16))
+            do {
+                try memory.write(header[...], at: slot * size)
+                try memory.write(frames.bytes[start..<end], at: slot * size + headerSize)
+                if piece == 0, let field {
+                    try memory.write([UInt8(field.value >> 8), UInt8(truncatingIfNeeded: field.value)][...], at: slot * size + headerSize + field.at)
+                }
+            } catch {
+                break
+            }
+            ranges.append(TransferPageRange(byteCount: UInt32(headerSize + end - start), byteOffset: UInt32(slot * size)))
+        }
+        slots?.chain(taken)
+        guard ranges.count == pieces, let first = taken.first,
+            let packet = try? PacketEncoder.transferPages(
+                setID: NVSP.receiveBufferID, ranges: ranges, payload: Self.transferPayload(NVSP.dataChannel, size: messageSize), transactionID: UInt64(first))
+        else {
+            if let first = taken.first { _ = slots?.release(UInt64(first)) }
+            return .dropped
+        }
+        return .placed(Placement(slot: first, length: 0, queue: 0, frameLength: range.count, chain: packet))
     }
 
     /// A one-range transfer-page packet on the receive buffer carrying SEND_RNDIS_PKT (data);

@@ -37,6 +37,9 @@ public final class NetvspDevice: HostDevice {
         var rssTable: [UInt32] = []
         /// Set-up messages seen on this open (each comes once, 11 §4).
         var setUpSeen: Set<UInt32> = []
+        /// The guest enabled receive segment coalescing (11 §5.3): large segments from the
+        /// backend go to it over several sub-allocations.
+        var rsc = false
         /// Sub-channels granted by the last SUBCHANNEL; the send table goes out once all are open.
         var grantedSubChannels = 0
     }
@@ -134,7 +137,9 @@ public final class NetvspDevice: HostDevice {
             state.rndisReady = false
             state.packetFilter = []
             state.receiving = false
+            state.rsc = false
         }
+        if self.state.withLock({ $0.primaryRelid == nil }) { self.backend.acceptOffloads([]) }
     }
 
     /// Tells the guest the link went up or down (an RNDIS status indication, 11 §5.5).

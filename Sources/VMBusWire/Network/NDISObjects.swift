@@ -42,6 +42,9 @@ public struct NDISOffload: Hashable, Sendable {
     /// LSOv2 maximum sizes (0: no LSO).
     public var lsoIPv4MaximumSize: UInt32 = 0
     public var lsoIPv6MaximumSize: UInt32 = 0
+    /// Receive segment coalescing over IPv4 and IPv6 (revision 3, offsets 144 and 145).
+    public var rscIPv4 = false
+    public var rscIPv6 = false
 
     public init() {}
 
@@ -66,6 +69,10 @@ public struct NDISOffload: Hashable, Sendable {
         self.ipv6ReceiveChecksum = word(32)
         self.lsoIPv4MaximumSize = word(80) == 2 ? word(84) : 0
         self.lsoIPv6MaximumSize = word(92) == 2 && word(104) & 0x005 == 0x005 ? word(96) : 0
+        if header.size >= 146 {
+            self.rscIPv4 = bytes[bytes.startIndex + 144] != 0
+            self.rscIPv6 = bytes[bytes.startIndex + 145] != 0
+        }
     }
 
     /// The object at `revision` 1, 2 or 3 (112, 144, 156 bytes).
@@ -87,6 +94,11 @@ public struct NDISOffload: Hashable, Sendable {
         writer.writeUInt32(self.lsoIPv6MaximumSize)
         writer.writeUInt32(self.lsoIPv6MaximumSize > 0 ? 2 : 0)
         writer.writeUInt32(self.lsoIPv6MaximumSize > 0 ? 0x005 : 0)
+        if size >= 156 {
+            writer.writeZeros(144 - writer.count)
+            writer.writeUInt8(self.rscIPv4 ? 1 : 0)
+            writer.writeUInt8(self.rscIPv6 ? 1 : 0)
+        }
         writer.writeZeros(size - writer.count)
         return writer.bytes
     }
