@@ -240,11 +240,15 @@ public final class MemoryNetworkPort: NetworkBackend {
     /// The stream a test reads, until a NIC attaches its sink; kept for the first ``frames()``.
     let initial: Locked<(stream: AsyncStream<[UInt8]>?, sink: StreamSink?)>
     let peer = Locked<MemoryNetworkPort?>(nil)
+    /// What this port lets the NIC leave undone (a test of the offload paths sets it).
+    public let offloads: NetworkOffloads
+    let accepted = Locked<NetworkOffloads>([])
 
-    init(macAddress: MACAddress, mtu: Int, capacity: Int) {
+    init(macAddress: MACAddress, mtu: Int, capacity: Int, offloads: NetworkOffloads) {
         self.macAddress = macAddress
         self.mtu = mtu
         self.capacity = capacity
+        self.offloads = offloads
         let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(capacity))
         let sink = StreamSink(continuation)
         self.slot.sink.withLock { $0 = sink }
@@ -252,21 +256,29 @@ public final class MemoryNetworkPort: NetworkBackend {
     }
 
     /// A joined pair; a stream end queues at most `capacity` frames (then drops, like a wire).
+    /// With `offloads`, both ends take and hand over frames with that offload state.
     public static func pair(
-        macAddresses: (MACAddress, MACAddress) = (.hyperV(seed: 1), .hyperV(seed: 2)), mtu: Int = 1500, capacity: Int = 4096
+        macAddresses: (MACAddress, MACAddress) = (.hyperV(seed: 1), .hyperV(seed: 2)), mtu: Int = 1500, capacity: Int = 4096,
+        offloads: NetworkOffloads = []
     ) -> (MemoryNetworkPort, MemoryNetworkPort) {
-        let a = MemoryNetworkPort(macAddress: macAddresses.0, mtu: mtu, capacity: capacity)
-        let b = MemoryNetworkPort(macAddress: macAddresses.1, mtu: mtu, capacity: capacity)
+        let a = MemoryNetworkPort(macAddress: macAddresses.0, mtu: mtu, capacity: capacity, offloads: offloads)
+        let b = MemoryNetworkPort(macAddress: macAddresses.1, mtu: mtu, capacity: capacity, offloads: offloads)
         a.peer.withLock { $0 = b }
         b.peer.withLock { $0 = a }
         return (a, b)
     }
 
-    public func send(_ frame: Span<UInt8>) {
+    public func send(_ frame: Span<UInt8>) { self.send(frame, offload: .none) }
+
+    public func send(_ frame: Span<UInt8>, offload: FrameOffload) {
         var bytes: [UInt8] = []
         bytes.append(span: frame)
-        self.send(batch: FrameBatch(frame: bytes))
+        self.send(batch: FrameBatch(frame: bytes, offload: offload))
     }
+
+    /// What the NIC on this port said it can take (``acceptOffloads(_:)``).
+    public var acceptedOffloads: NetworkOffloads { self.accepted.withLock { $0 } }
+    public func acceptOffloads(_ offloads: NetworkOffloads) { self.accepted.withLock { $0 = offloads } }
 
     /// Sends one frame from an array.
     public func send(_ frame: ArraySlice<UInt8>) { self.send(batch: FrameBatch(frame)) }

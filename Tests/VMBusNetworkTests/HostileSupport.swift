@@ -205,13 +205,13 @@ struct HostUnderTest {
     /// Frames each device's backend passed to its wire.
     let frames: [Inbox<[UInt8]>]
 
-    static func make(devices count: Int = 2, queues: Int = 1) async throws -> HostUnderTest {
+    static func make(devices count: Int = 2, queues: Int = 1, offloads: NetworkOffloads = []) async throws -> HostUnderTest {
         let bus = try LoopbackBus()
         var devices: [NetvspDevice] = []
         var wires: [MemoryNetworkPort] = []
         var frames: [Inbox<[UInt8]>] = []
         for n in 0..<count {
-            let (hostEnd, wire) = MemoryNetworkPort.pair()
+            let (hostEnd, wire) = MemoryNetworkPort.pair(offloads: offloads)
             let device = NetvspDevice(instance: netInstance(n), backend: hostEnd, maximumQueues: queues)
             device.attach(to: bus.host)
             bus.host.register(device)

@@ -122,11 +122,14 @@ extension NetvscDriver {
     /// A driver whose NICs are each joined to an in-memory port pair, for tests, demos and
     /// benchmarks: the NIC uses one end; ``MemoryPorts`` hands out the other — the guest
     /// operating system's side, where the NIC's received frames arrive and where frames to
-    /// send go in.
-    public static func inMemory(configuration: Configuration = Configuration(), capacity: Int = 4096) -> (NetvscDriver, MemoryPorts) {
+    /// send go in. `offloads`: what the ports take and hand over (as a TAP with a virtio-net
+    /// header does).
+    public static func inMemory(
+        configuration: Configuration = Configuration(), capacity: Int = 4096, offloads: NetworkOffloads = []
+    ) -> (NetvscDriver, MemoryPorts) {
         let ports = MemoryPorts()
         let driver = NetvscDriver(configuration: configuration) { mac, mtu in
-            let (nicEnd, system) = MemoryNetworkPort.pair(macAddresses: (mac, mac), mtu: mtu, capacity: capacity)
+            let (nicEnd, system) = MemoryNetworkPort.pair(macAddresses: (mac, mac), mtu: mtu, capacity: capacity, offloads: offloads)
             ports.ports.withLock { $0.append(system) }
             return nicEnd
         }

@@ -248,11 +248,21 @@ extension NetvscNIC {
         var headers: [UInt8] = []
         var dropped: UInt64 = 0
         var next = frames.count
-        let (channels, table, large) = self.state.withLock { ($0.channels, $0.indirection, $0.large) }
+        let (channels, table, large, agreed) = self.state.withLock { ($0.channels, $0.indirection, $0.large, $0.offloads) }
         for index in first..<frames.count {
             let range = frames.range(index)
             let offload = frames.offload(index)
             var ppi: PerPacketInfo?
+            // Offload state the host never agreed to (a backend breaking its word): dropped.
+            let segmentation: NetworkOffloads? = switch offload.segmentation {
+            case .tcp4?: .tcp4Segmentation
+            case .tcp6?: .tcp6Segmentation
+            case nil: nil
+            }
+            if (offload.checksumStart != nil && !agreed.contains(.checksum)) || segmentation.map({ !agreed.contains($0) }) == true {
+                dropped += 1
+                continue
+            }
             if offload.checksumStart != nil {
                 // The headers, made NDIS's convention for LSO (11 §5.4), replace the frame's.
                 headers.removeAll(keepingCapacity: true)
