@@ -143,4 +143,6 @@ public final class MemoryPorts: Sendable {
     let ports = Locked<[MemoryNetworkPort]>([])
     /// The first NIC's port.
     public var first: MemoryNetworkPort? { self.ports.withLock { $0.first } }
+    /// The latest NIC's port (a NIC bound again gets a new one).
+    public var last: MemoryNetworkPort? { self.ports.withLock { $0.last } }
 }

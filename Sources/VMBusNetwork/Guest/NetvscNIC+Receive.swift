@@ -123,24 +123,35 @@ extension NetvscNIC {
         _ = try? await self.rndisPost(.halt(requestID: 0))
         try? await Self.post(.revokeReceiveBuffer(id: NVSP.receiveBufferID), on: self.channel)
         try? await Self.post(.revokeSendBuffer(id: NVSP.sendBufferID), on: self.channel)
-        let (backend, tasks, waiters, requests): (
-            (any NetworkBackend)?, [Task<Void, Never>], [CheckedContinuation<Int?, Never>], [CheckedContinuation<RNDISMessage?, Never>]
+        let (backend, waiters, requests, large): (
+            (any NetworkBackend)?, [CheckedContinuation<Int?, Never>], [CheckedContinuation<RNDISMessage?, Never>], GuestBuffer?
         ) = self.state.withLock { state in
             state.closed = true
             defer {
                 state.sectionWaiters = []
                 state.requests = [:]
-                state.tasks = []
                 state.queueWaiters = []
             }
             for waiter in state.queueWaiters { waiter.resume() }
-            return (state.backend, state.tasks, state.sectionWaiters, Array(state.requests.values))
+            return (state.backend, state.sectionWaiters, Array(state.requests.values), state.large)
         }
-        for task in tasks { task.cancel() }
         for waiter in waiters { waiter.resume(returning: nil) }
         for request in requests { request.resume(returning: nil) }
+        backend?.attach(nil)
         backend?.close()
+        // The buffers go back once the bus closed the channel (after this returns): the
+        // GPADLs torn down first, as Linux does after close, so the host has let go of them.
+        let (bus, channel, gpadls) = (self.bus, self.channel, self.gpadls)
+        let buffers = [self.receive, self.send] + (large.map { [$0] } ?? [])
+        self.released.store(Task {
+            _ = await channel.closed()
+            for handle in [gpadls.receive, gpadls.send] { try? await bus.teardownGpadl(handle) }
+            for buffer in buffers { bus.memory.release(buffer) }
+        })
     }
+
+    /// Waits until a NIC that was shut down gave its buffers back to guest memory.
+    public func waitUntilReleased() async { await self.released.load()?.value }
 
     /// An RNDIS message that gets no answer (HALT).
     func rndisPost(_ message: RNDISMessage) async throws {

@@ -34,7 +34,6 @@ public final class NetvscNIC: Sendable {
         var statistics: [UInt16: NetworkQueueStatistics] = [:]
         var indirection: [UInt32] = Array(repeating: 0, count: NVSP.indirectionTableEntries)
         var closed = false
-        var tasks: [Task<Void, Never>] = []
         /// Queues the host granted (sub-channels + 1); `nil` until it answered SUBCHANNEL.
         var grantedQueues: Int?
         var rssRequested = false
@@ -51,6 +50,8 @@ public final class NetvscNIC: Sendable {
     let changes = ChangeWaiters()
     /// Notified when the host completes sends (sections free): a backend thread waiting.
     let room = WakeSignal()
+    /// Gives the buffers back after shut-down.
+    let released = Locked<Task<Void, Never>?>(nil)
 
     /// Transaction ids of this driver's own packets, far above the channel's request ids:
     /// a data send in section N, and a control message in section N.
