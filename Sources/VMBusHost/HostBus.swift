@@ -17,6 +17,11 @@ public final class HostBus: Sendable {
         var channels: [UInt32: Channel] = [:]
         var gpadls: [UInt32: MappedMemory] = [:]
         var violations: [ProtocolViolation] = []
+        /// Each open channel's ring GPADL.
+        var ringGpadls: [UInt32: UInt32] = [:]
+        /// Ring GPADLs of closed channels whose readers may still be taking what the guest
+        /// wrote before it closed: their teardown is answered once the channel ended.
+        var draining: [UInt32: Channel] = [:]
     }
 
     /// Work to do once the lock is released.
@@ -228,17 +233,27 @@ public final class HostBus: Sendable {
                 queue.append(contentsOf: state.machine.completeGpadl(gpadl, accepted: mapping != nil))
             case .unmapGpadl(let gpadl):
                 state.gpadls[gpadl] = nil
-                queue.append(contentsOf: state.machine.completeTeardown(gpadl))
+                if let channel = state.draining.removeValue(forKey: gpadl), channel.closeReason == nil {
+                    // GpadlTorndown lets the guest reuse the ring's pages: not while the reader
+                    // may still read them (at most a second, for a reader that never finishes).
+                    self.answerTeardown(gpadl, after: channel)
+                } else {
+                    queue.append(contentsOf: state.machine.completeTeardown(gpadl))
+                }
             case .openChannel(let open, _):
                 let status = self.open(open, &state, &notices)
                 queue.append(contentsOf: state.machine.completeOpen(open.childRelID, status: status))
             case .closeChannel(let relid):
+                let ring = state.ringGpadls.removeValue(forKey: relid)
                 if let channel = state.channels.removeValue(forKey: relid) {
+                    if let ring { state.draining[ring] = channel }
                     notices.append(.ending(channel, .closedByPeer))
                     self.outbox.enqueue(.closeDoorbells(relid: relid))
                     if let device = state.devices[relid] { notices.append(.closed(device, relid)) }
                 }
             case .resetConnection:
+                state.ringGpadls = [:]
+                state.draining = [:]
                 for (relid, channel) in state.channels.sorted(by: { $0.key < $1.key }) {
                     notices.append(.ending(channel, .connectionLost))
                     self.outbox.enqueue(.closeDoorbells(relid: relid))
@@ -276,6 +291,7 @@ public final class HostBus: Sendable {
                 onFault: { [weak self] reason in self?.channelFailed(relid, reason, channel: identity.load()) })
             identity.store(ObjectIdentifier(channel))
             state.channels[relid] = channel
+            state.ringGpadls[relid] = open.ringBufferGpadl
             self.outbox.enqueue(.openDoorbells(relid: relid, connectionID: VMBusConnectionID.openVMMChannel(relid: relid)))
             var offer = device.offer
             offer.subChannelIndex = state.machine.offerIndex(relid)
@@ -285,6 +301,24 @@ public final class HostBus: Sendable {
             return .success
         } catch {
             return .unsuccessful
+        }
+    }
+
+    /// Answers a ring GPADL's teardown once its closed channel ended, or after a second
+    /// (whichever comes first; a reader that never finishes cannot hold the guest up).
+    func answerTeardown(_ gpadl: UInt32, after channel: Channel) {
+        let answered = Locked(false)
+        let answer: @Sendable () -> Void = { [weak self] in
+            guard answered.withLock({ done in defer { done = true }; return !done }) else { return }
+            self?.run { state in ((), state.machine.completeTeardown(gpadl)) }
+        }
+        Task {
+            _ = await channel.closed()
+            answer()
+        }
+        Task {
+            try? await Task.sleep(for: .seconds(1))
+            answer()
         }
     }
 
