@@ -34,7 +34,9 @@ struct GuestCommand: AsyncParsableCommand {
             interface NAME its operating-system side: it takes the NIC's MAC address and MTU, \
             and frames cross between it and the host's network (vmbus host --net). Give the \
             interface an address (ip addr add … dev NAME) and it is this network namespace's \
-            NIC. --net-queues N asks for N queues (sub-channels, vRSS). Needs CAP_NET_ADMIN.
+            NIC. --net-queues N asks for N queues (sub-channels, vRSS). Large TCP segments cross \
+            whole (LSO out, RSC in) and checksums are left to the receiver where the host offers \
+            it; --no-net-offloads sends every frame complete and MTU-sized. Needs CAP_NET_ADMIN.
             """
     )
 
@@ -88,6 +90,9 @@ struct GuestCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Queues to ask the synthetic NIC for (vRSS sub-channels).")
     var netQueues: Int = 1
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Use the host's checksum, LSO and RSC offloads through the TAP's virtio-net header.")
+    var netOffloads = true
 
     @OptionGroup var log: LogOptions
 
@@ -349,7 +354,7 @@ extension GuestCommand {
         guard let net = self.net else { return nil }
         let name = String(net.dropFirst(4))
         let tap: TapBackend
-        do { tap = try TapBackend(name: name) } catch { throw CLIError("--net \(net): \(error)") }
+        do { tap = try TapBackend(name: name, offloads: self.netOffloads) } catch { throw CLIError("--net \(net): \(error)") }
         var configuration = NetvscDriver.Configuration()
         configuration.queues = self.netQueues
         let driver = NetvscDriver(configuration: configuration) { mac, mtu in

@@ -18,6 +18,9 @@ struct HostNetworkOptions: ParsableArguments {
     @Option(name: .long, help: "Queues a guest may ask for (1 = no vRSS sub-channels).")
     var netQueues: Int = 4
 
+    @Flag(name: .long, inversion: .prefixedNo, help: "Checksum and LSO offloads guest → host and RSC host → guest through the TAP's virtio-net header.")
+    var netOffloads = true
+
     func validate() throws {
         if let net = self.net, net != "switch", !(net.hasPrefix("tap:") && net.count > 4) {
             throw ValidationError("--net takes tap:NAME or switch")
@@ -46,7 +49,7 @@ final class HostNetwork: Sendable {
         } else {
             do {
                 // The TAP keeps the kernel's own address: it is the wire's far end, not the NIC.
-                self.tap = try TapBackend(name: String(net.dropFirst(4)), mtu: options.mtu)
+                self.tap = try TapBackend(name: String(net.dropFirst(4)), mtu: options.mtu, offloads: options.netOffloads)
             } catch {
                 throw CLIError("--net \(net): \(error)")
             }
