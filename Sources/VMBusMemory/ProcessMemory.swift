@@ -1,0 +1,94 @@
+import CLinux
+import Glibc
+
+/// Another process's memory, read through `/proc/PID/mem` with `pread`: how a host reaches a
+/// user-space guest driver's own buffers when the addresses it names are its virtual addresses
+/// (a uio program without hugepages uses them as its "physical" ones, 05 §10).
+///
+/// Reading needs ptrace access to the process (the same user and Yama's `ptrace_scope` ≤ 0,
+/// the process's parent under scope 1, or `CAP_SYS_PTRACE`). An address the process has not
+/// mapped is an error, never a fault here: the kernel checks every byte.
+public final class ProcessMemory: Sendable {
+    /// The process read.
+    public let processID: Int32
+    let fileDescriptor: Int32
+
+    /// Opens `/proc/PID/mem` for reading.
+    /// - Throws: ``MemoryError/system(call:errno:)`` when the process is gone or may not be read.
+    public init(processID: Int32) throws(MemoryError) {
+        let path = "/proc/\(processID)/mem"
+        let fd = unsafe open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw MemoryError.system(call: "open(\(path))", errno: errno) }
+        self.processID = processID
+        self.fileDescriptor = fd
+    }
+
+    deinit { close(self.fileDescriptor) }
+
+    /// Copies `count` bytes at the process's address `address` into `buffer[bufferOffset...]`.
+    /// - Throws: ``MemoryError/system(call:errno:)`` (EIO, EFAULT) when any of them is not
+    ///   mapped in the process, or it exited; ``MemoryError/outOfBounds(offset:count:size:)``
+    ///   for an address beyond what `pread` takes.
+    public func read(at address: UInt64, count: Int, into buffer: inout [UInt8], at bufferOffset: Int = 0) throws(MemoryError) {
+        precondition(count >= 0 && bufferOffset >= 0 && bufferOffset + count <= buffer.count, "destination too small")
+        // pread takes a signed offset: kernel addresses (the upper half) are no user memory.
+        guard address <= UInt64(Int64.max) - UInt64(count) else {
+            throw MemoryError.outOfBounds(offset: Int(truncatingIfNeeded: address), count: count, size: Int(Int64.max))
+        }
+        var done = 0
+        while done < count {
+            let fd = self.fileDescriptor
+            let result = unsafe buffer.withUnsafeMutableBytes { destination in
+                // SAFETY: [bufferOffset + done, bufferOffset + count) lies inside `buffer` (the
+                // precondition above); the kernel writes at most `count - done` bytes.
+                unsafe pread(fd, destination.baseAddress! + bufferOffset + done, count - done, off_t(address) + off_t(done))
+            }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw MemoryError.system(call: "pread(/proc/\(self.processID)/mem)", errno: errno)
+            }
+            // Zero bytes: the range ends in unmapped memory.
+            guard result > 0 else { throw MemoryError.system(call: "pread(/proc/\(self.processID)/mem)", errno: EIO) }
+            done += result
+        }
+    }
+}
+
+extension StreamSocket {
+    /// The process at the other end of a Unix socket (`SO_PEERCRED`: the process that
+    /// connected, as of its `connect`), or `nil` for a socket that has none (TCP).
+    public var peerProcessID: Int32? {
+        var pid: pid_t = 0
+        var uid: uid_t = 0
+        var gid: gid_t = 0
+        guard unsafe clinux_peer_cred(self.fileDescriptor, &pid, &uid, &gid) == 0, pid > 0 else { return nil }
+        return pid
+    }
+}
+
+extension MappedMemory {
+    /// Maps pieces of several descriptors (or of one at several offsets) back to back into
+    /// one contiguous mapping, shared: what a program sees as one memory when a device hands
+    /// it as separate maps (a uio NIC's receive and send buffers, maps 3 and 4).
+    /// - Parameter parts: each descriptor, the file offset of its piece and its size (both
+    ///   whole pages). The descriptors are not taken.
+    public static func joining(_ parts: [(fileDescriptor: Int32, offset: Int, size: Int)]) throws(MemoryError) -> MappedMemory {
+        guard !parts.isEmpty else { throw MemoryError.invalidSize(0) }
+        var length = 0
+        for part in parts {
+            try checkSize(part.size)
+            guard part.offset >= 0, part.offset % pageSize == 0 else { throw MemoryError.invalidSize(part.offset) }
+            length += part.size
+        }
+        // Reserve the whole range first, then place each piece into it.
+        let base = unsafe try mapOrThrow(nil, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        let mapping = unsafe MappedMemory(base: base, size: length, reservedLength: length, fileDescriptor: nil)
+        var at = 0
+        for part in parts {
+            _ = unsafe try mapOrThrow(
+                base + at, part.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, part.fileDescriptor, part.offset)
+            at += part.size
+        }
+        return mapping
+    }
+}
