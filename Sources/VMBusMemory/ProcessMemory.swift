@@ -67,27 +67,49 @@ extension StreamSocket {
 }
 
 extension MappedMemory {
-    /// Maps pieces of several descriptors (or of one at several offsets) back to back into
-    /// one contiguous mapping, shared: what a program sees as one memory when a device hands
-    /// it as separate maps (a uio NIC's receive and send buffers, maps 3 and 4).
-    /// - Parameter parts: each descriptor, the file offset of its piece and its size (both
-    ///   whole pages). The descriptors are not taken.
-    public static func joining(_ parts: [(fileDescriptor: Int32, offset: Int, size: Int)]) throws(MemoryError) -> MappedMemory {
-        guard !parts.isEmpty else { throw MemoryError.invalidSize(0) }
+    /// Where a piece of a joined mapping comes from.
+    public enum Piece: Sendable {
+        /// `size` bytes of an open descriptor at a file offset (not taken).
+        case descriptor(Int32, offset: Int, size: Int)
+        /// A whole file, `size` bytes (opened for the mapping only).
+        case file(String, size: Int)
+
+        var size: Int {
+            switch self {
+            case .descriptor(_, _, let size), .file(_, let size): return size
+            }
+        }
+    }
+
+    /// Maps several pieces back to back into one contiguous shared mapping: what a program
+    /// sees as one memory when a device hands it as separate maps (a uio NIC's receive and
+    /// send buffers, maps 3 and 4).
+    /// - Throws: ``MemoryError`` for a size or offset that is not whole pages, a file that
+    ///   cannot be opened, or a failed mmap.
+    public static func joining(_ pieces: [Piece]) throws(MemoryError) -> MappedMemory {
+        guard !pieces.isEmpty else { throw MemoryError.invalidSize(0) }
         var length = 0
-        for part in parts {
-            try checkSize(part.size)
-            guard part.offset >= 0, part.offset % pageSize == 0 else { throw MemoryError.invalidSize(part.offset) }
-            length += part.size
+        for piece in pieces {
+            try checkSize(piece.size)
+            if case .descriptor(_, let offset, _) = piece, offset < 0 || offset % pageSize != 0 { throw MemoryError.invalidSize(offset) }
+            length += piece.size
         }
         // Reserve the whole range first, then place each piece into it.
         let base = unsafe try mapOrThrow(nil, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         let mapping = unsafe MappedMemory(base: base, size: length, reservedLength: length, fileDescriptor: nil)
         var at = 0
-        for part in parts {
-            _ = unsafe try mapOrThrow(
-                base + at, part.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, part.fileDescriptor, part.offset)
-            at += part.size
+        for piece in pieces {
+            switch piece {
+            case .descriptor(let fd, let offset, let size):
+                _ = unsafe try mapOrThrow(base + at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, offset)
+            case .file(let path, let size):
+                let fd = unsafe open(path, O_RDWR | O_CLOEXEC)
+                guard fd >= 0 else { throw MemoryError.system(call: "open(\(path))", errno: errno) }
+                // The mapping keeps the file; the descriptor is not needed after mmap.
+                defer { close(fd) }
+                _ = unsafe try mapOrThrow(base + at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0)
+            }
+            at += piece.size
         }
         return mapping
     }

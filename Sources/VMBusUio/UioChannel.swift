@@ -153,7 +153,7 @@ public final class UioChannel: Sendable {
         else { throw UioError.notFound("sub-channel \(relid) with a ring file under \(self.device.sysfs.path)") }
         let notifier = self.notifier
         let doorbell: ClosureDoorbell
-        if let monitorID = sysfs.monitorID, (0..<128).contains(monitorID), !notifier.isSocket {
+        if let monitorID = sysfs.monitorID, (0..<128).contains(monitorID) {
             let page = try self.guestToHostMonitorPage()
             let offset = MonitorPage.pendingOffset(monitorID: UInt8(monitorID))
             let bit = UInt32(1) << UInt32(monitorID % 32)
@@ -181,7 +181,10 @@ public final class UioChannel: Sendable {
         let result: Result<MappedMemory, UioError> = self.monitorPage.withLock { page in
             if let page { return .success(page) }
             do {
-                let mapped = try MappedMemory.map(fileDescriptor: notifier.fileDescriptor, size: 4096, offset: 2 * 4096)
+                let mapped =
+                    notifier.isSocket
+                    ? try MappedMemory.file(path: notifier.path + ".map2", size: 4096)
+                    : try MappedMemory.map(fileDescriptor: notifier.fileDescriptor, size: 4096, offset: 2 * 4096)
                 page = mapped
                 return .success(mapped)
             } catch {
@@ -195,22 +198,45 @@ public final class UioChannel: Sendable {
     /// `recv:<handle>` and `send:<handle>`, 05 §10.2): its GPADL handle and its memory.
     /// - Parameter name: `recv` or `send`.
     public func buffer(_ name: String) throws(UioError) -> (gpadl: UInt32, memory: MappedMemory) {
+        let map = try self.bufferMap(name)
+        return (map.gpadl, try self.map([map]))
+    }
+
+    /// Where a buffer map of the device is (NIC only: `recv:<handle>`, `send:<handle>`).
+    public struct BufferMap: Hashable, Sendable {
+        /// The GPADL handle the kernel registered it as (the program names it in NVSP).
+        public let gpadl: UInt32
+        /// The uio map index (mapped at index × 4096 of the node).
+        public let index: Int
+        public let size: Int
+    }
+
+    /// Finds the map named `name:<handle>`.
+    /// - Throws: ``UioError/notFound(_:)`` for a device without it (only the NIC class has them).
+    public func bufferMap(_ name: String) throws(UioError) -> BufferMap {
         guard let uio = self.device.sysfs.uio else { throw UioError.notFound("uio node for \(self.device.sysfs.instance)") }
         let maps = self.device.sysfs.path + "/uio/\(uio)/maps"
         for index in 0..<5 {
             guard let label = VMBusSysfs.text(maps + "/map\(index)/name"), label.hasPrefix(name + ":"),
                 let gpadl = UInt32(label.dropFirst(name.count + 1)),
-                let size = VMBusSysfs.text(maps + "/map\(index)/size").flatMap({ Int($0.dropFirst(2), radix: 16) })
+                let size = VMBusSysfs.text(maps + "/map\(index)/size").flatMap({ Int($0.dropFirst(2), radix: 16) }), size > 0
             else { continue }
-            guard !self.notifier.isSocket else { throw UioError.unavailable("the export has no \(name) buffer to map") }
-            do {
-                let memory = try MappedMemory.map(fileDescriptor: self.notifier.fileDescriptor, size: size, offset: index * 4096)
-                return (gpadl, memory)
-            } catch {
-                throw UioError.unavailable("cannot map \(name) buffer (map \(index)): \(error)")
-            }
+            return BufferMap(gpadl: gpadl, index: index, size: size)
         }
         throw UioError.notFound("\(name) buffer map under \(maps) (only the NIC class has them)")
+    }
+
+    /// Maps the given maps back to back in one mapping (the node at index × 4096 for a real
+    /// device; the export's `DIR/dev/uioN.mapK` files for an export).
+    public func map(_ maps: [BufferMap]) throws(UioError) -> MappedMemory {
+        let pieces = maps.map { map -> MappedMemory.Piece in
+            self.notifier.isSocket
+                ? .file(self.device.nodePath + ".map\(map.index)", size: map.size)
+                : .descriptor(self.notifier.fileDescriptor, offset: map.index * MappedMemory.pageSize, size: map.size)
+        }
+        do { return try MappedMemory.joining(pieces) } catch {
+            throw UioError.unavailable("cannot map \(maps.map { "map \($0.index)" }.joined(separator: ", ")) of \(self.device.nodePath): \(error)")
+        }
     }
 }
 

@@ -39,11 +39,23 @@ public final class UioExport: Sendable {
     /// each (header page included; Linux: the class's preferred size, else 2 MiB + 4 KiB), and
     /// `subChannels` sub-channels (relids `relid + 1`…, opened with the primary, each with its
     /// own `channels/<relid>/ring`).
-    public func export(_ device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int = 0) throws(UioError) {
+    ///
+    /// Every device gets maps 1 and 2 (`int_page`, `monitor_page`); a device whose offer wants
+    /// monitored notification gets a `monitor_id` (its relid modulo 128) and its monitor page
+    /// is watched while a program is connected. With `buffers` (a NIC, 05 §10.1) maps 3 and 4
+    /// are the receive and send buffers, named with their GPADL handles.
+    /// - Returns: the device's stand-in for a bus: give it to a device that maps GPADLs or
+    ///   GPA-direct ranges (``NetvspDevice/attach(to:)`` in `VMBusNetwork`).
+    @discardableResult
+    public func export(
+        _ device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int = 0, buffers: UioNICBuffers? = nil
+    ) throws(UioError) -> UioDeviceBus {
         let exported = try ExportedDevice(
-            device: device, relid: relid, index: index, ringSize: ringSize, subChannels: subChannels, root: self.directory, log: self.log)
+            device: device, relid: relid, index: index, ringSize: ringSize, subChannels: subChannels, buffers: buffers,
+            root: self.directory, log: self.log)
         self.devices.withLock { $0[relid] = exported }
         exported.start()
+        return exported.bus
     }
 
     /// The host rescinds a device: its open channel ends (the reader sees EIO — here, end of
@@ -75,6 +87,11 @@ final class ExportedDevice: Sendable {
     let rings: [RingPairFile]
     let server: StreamSocket
     let log: @Sendable (String) -> Void
+    /// Maps 1–4 (interrupt page, monitor page, NIC buffers).
+    let maps: ExportMaps
+    let bus: UioDeviceBus
+    /// Monitor ids by relid: none unless the offer wants monitored notification.
+    let monitorIDs: [UInt32: UInt8]
 
     struct Open {
         var channels: [Channel] = []
@@ -85,13 +102,14 @@ final class ExportedDevice: Sendable {
         var interruptedSinceOpen = false
         var events: UInt64 = 0
         var removed = false
+        var watcher: MonitorWatcher?
     }
     let state = Locked(Open())
 
     let root: String
 
     init(
-        device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int, root: String,
+        device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int, buffers: UioNICBuffers?, root: String,
         log: @escaping @Sendable (String) -> Void
     ) throws(UioError) {
         self.device = device
@@ -104,12 +122,21 @@ final class ExportedDevice: Sendable {
         self.devicePath = root + "/sys/bus/vmbus/devices/\(offer.interfaceInstance)"
         self.nodePath = root + "/dev/uio\(index)"
         self.relids = (0...subChannels).map { relid + UInt32($0) }
+        self.monitorIDs = offer.wantsMonitor ? Dictionary(uniqueKeysWithValues: self.relids.map { ($0, UInt8($0 % 128)) }) : [:]
+        do {
+            self.maps = try ExportMaps.create(root: root, index: index, relid: relid, buffers: buffers)
+        } catch {
+            throw UioError.unavailable("cannot create the maps of relid \(relid) in \(root)/dev: \(error)")
+        }
+        self.bus = UioDeviceBus(gpadls: self.maps.gpadls)
         let fm = FileManager.default
         do {
             for relid in self.relids {
                 try fm.createDirectory(atPath: self.devicePath + "/channels/\(relid)", withIntermediateDirectories: true)
             }
-            try fm.createDirectory(atPath: self.devicePath + "/uio/uio\(index)/maps/map0", withIntermediateDirectories: true)
+            for map in 0...self.maps.maps.count {
+                try fm.createDirectory(atPath: self.devicePath + "/uio/uio\(index)/maps/map\(map)", withIntermediateDirectories: true)
+            }
             let attributes: [(String, String)] = [
                 ("class_id", "{\(offer.interfaceType)}"), ("device_id", "{\(offer.interfaceInstance)}"), ("id", "\(relid)"),
                 ("state", "3"), ("modalias", offer.interfaceType.modalias), ("vendor", "0x1414"),
@@ -121,6 +148,9 @@ final class ExportedDevice: Sendable {
                 ("uio/uio\(index)/maps/map0/offset", "0x0"),
             ] + self.relids.enumerated().flatMap { sub, relid in
                 [("channels/\(relid)/cpu", "0"), ("channels/\(relid)/subchannel_id", "\(sub)")]
+            } + self.maps.attributes(index: index) + self.monitorIDs.flatMap { channel, id in
+                // Linux shows monitor_id only for a channel that has one (05 §9).
+                [("channels/\(channel)/monitor_id", "\(id)")] + (channel == relid ? [("monitor_id", "\(id)")] : [])
             }
             for (name, value) in attributes {
                 try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: self.devicePath + "/" + name))
@@ -177,6 +207,9 @@ final class ExportedDevice: Sendable {
             client.shutdown()
             return
         }
+        // GPA-direct packets name the program's own memory (05 §10: no hugepages, virtual
+        // addresses as physical ones): the process that connected.
+        self.bus.attach(processID: client.peerProcessID)
         self.state.withLock { state in
             state.channels = channels
             state.client = client
@@ -192,6 +225,7 @@ final class ExportedDevice: Sendable {
             self.device.opened(channel, info: HostChannelInfo(relid: channel.relid, subChannelIndex: UInt16(sub), offer: self.device.offer))
         }
         self.interruptIfPendingAtOpen()
+        let watcher = self.watchMonitorPage(channels)
         var word = [UInt8](repeating: 0, count: 4)
         while (try? DescriptorIO.readFully(client.fileDescriptor, into: &word, count: 4)) == true {
             let value = UInt32(word[0]) | UInt32(word[1]) << 8 | UInt32(word[2]) << 16 | UInt32(word[3]) << 24
@@ -206,9 +240,11 @@ final class ExportedDevice: Sendable {
             }
         }
         // The last close of the node: the kernel closes the channels.
+        watcher?.stop()
         self.state.withLock { state in
             state.channels = []
             state.client = nil
+            state.watcher = nil
         }
         // What the program wrote before closing is still delivered (an answer and then exit is
         // how daemons end), and only then are the rings reset for the next open.
@@ -217,6 +253,7 @@ final class ExportedDevice: Sendable {
             Self.waitUntilClosed(channel, seconds: 10)
             self.device.closed(relid: channel.relid)
         }
+        self.bus.attach(processID: nil)
         self.prepareRings()
         self.log("uio export: relid \(self.relid) closed")
     }
@@ -243,6 +280,8 @@ final class ExportedDevice: Sendable {
         for rings in self.rings {
             for ring in RingPairFile.Ring.allCases { try? rings.ring(ring).initializeControlPage() }
         }
+        // Bits a gone program left pending are no signal for the next one.
+        try? self.maps.monitorPage.zero(at: 0, count: MonitorPage.size)
     }
 
     /// uio counts an interrupt raised while `open()` runs for the first `read()`. A device
@@ -280,10 +319,11 @@ final class ExportedDevice: Sendable {
 
     /// Rescind: the node goes (the reader sees the end), then the device's directory.
     func remove() {
-        let (client, channels) = self.state.withLock { state in
+        let (client, channels, watcher) = self.state.withLock { state in
             state.removed = true
-            return (state.client, state.channels)
+            return (state.client, state.channels, state.watcher)
         }
+        watcher?.stop()
         self.server.shutdown()
         LocalSocket.removeFile(path: self.nodePath)
         self.unlinkUioClass()
