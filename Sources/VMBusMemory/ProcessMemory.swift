@@ -67,6 +67,11 @@ extension StreamSocket {
 }
 
 extension MappedMemory {
+    /// Where this mapping starts in this process's address space, as a number: what a uio
+    /// driver without hugepages names as the "physical" address of its own memory (a host
+    /// reads it through ``ProcessMemory``). Never a way back to a pointer.
+    public var processAddress: UInt64 { UInt64(UInt(bitPattern: unsafe self.base)) }
+
     /// Where a piece of a joined mapping comes from.
     public enum Piece: Sendable {
         /// `size` bytes of an open descriptor at a file offset (not taken).

@@ -104,8 +104,8 @@ public final class UioChannel: Sendable {
             let incoming = try SharedRingMemory(memory: self.memory, offset: half, ringSize: half)
             let notifier = self.notifier
             self.channel = try Channel(
-                relid: device.sysfs.relid ?? 0, outgoing: outgoing, incoming: incoming,
-                doorbell: ClosureDoorbell { try? notifier.control(enable: true) }, options: options)
+                relid: device.sysfs.relid ?? 0, outgoing: outgoing, incoming: incoming, doorbell: try Self.primaryDoorbell(device, notifier),
+                options: options)
         } catch let error as MemoryError {
             throw UioError.unavailable("cannot map the rings of \(device.nodePath): \(error)")
         } catch {
@@ -132,6 +132,26 @@ public final class UioChannel: Sendable {
         }
         thread.name = "vmbus-uio-\(device.sysfs.relid ?? 0)"
         thread.start()
+    }
+
+    /// How the primary kicks the host (05 §10.3): irqcontrol signals the host only for a
+    /// channel without a monitor id; a monitored one (a NIC) sets its bit in the monitor page
+    /// (map 2) instead, as DPDK's netvsc does.
+    static func primaryDoorbell(_ device: UioDevice, _ notifier: UioNotifier) throws(MemoryError) -> ClosureDoorbell {
+        guard let monitorID = device.sysfs.monitorID, (0..<128).contains(monitorID) else {
+            return ClosureDoorbell { try? notifier.control(enable: true) }
+        }
+        let page = try Self.mapMonitorPage(notifier)
+        let offset = MonitorPage.pendingOffset(monitorID: UInt8(monitorID))
+        let bit = MonitorPage.pendingBit(monitorID: UInt8(monitorID))
+        return ClosureDoorbell { _ = try? page.orUInt32(bit, at: offset) }
+    }
+
+    /// Map 2 of the node (the export's `uioN.map2` file).
+    static func mapMonitorPage(_ notifier: UioNotifier) throws(MemoryError) -> MappedMemory {
+        notifier.isSocket
+            ? try MappedMemory.file(path: notifier.path + ".map2", size: MonitorPage.size)
+            : try MappedMemory.map(fileDescriptor: notifier.fileDescriptor, size: MonitorPage.size, offset: 2 * MappedMemory.pageSize)
     }
 
     /// Stops: the channel closes and the node is released (the kernel closes the channel on
@@ -181,10 +201,7 @@ public final class UioChannel: Sendable {
         let result: Result<MappedMemory, UioError> = self.monitorPage.withLock { page in
             if let page { return .success(page) }
             do {
-                let mapped =
-                    notifier.isSocket
-                    ? try MappedMemory.file(path: notifier.path + ".map2", size: 4096)
-                    : try MappedMemory.map(fileDescriptor: notifier.fileDescriptor, size: 4096, offset: 2 * 4096)
+                let mapped = try Self.mapMonitorPage(notifier)
                 page = mapped
                 return .success(mapped)
             } catch {

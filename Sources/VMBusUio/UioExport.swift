@@ -200,7 +200,8 @@ final class ExportedDevice: Sendable {
             for (rings, relid) in zip(self.rings, self.relids) {
                 channels.append(try Channel(
                     relid: relid, outgoing: try rings.ring(.inbound), incoming: try rings.ring(.outbound),
-                    doorbell: ClosureDoorbell { [weak self] in self?.interruptGuest(relid) }, options: ChannelOptions()))
+                    doorbell: ClosureDoorbell { [weak self] in self?.interruptGuest(relid) },
+                    options: self.device.channelOptions(ChannelOptions())))
             }
         } catch {
             self.log("uio export: relid \(self.relid): cannot open the channels: \(error)")
