@@ -119,3 +119,16 @@ extension MappedMemory {
         return mapping
     }
 }
+
+extension StreamSocket {
+    /// Whether the peer has closed or shut down its end (`POLLRDHUP`/`POLLHUP`), even with
+    /// bytes still unread: tells a reconnecting peer from a closed one without reading.
+    public var peerHasClosed: Bool {
+        // POLLRDHUP (Linux's 0x2000) is hidden behind _GNU_SOURCE in Glibc's module.
+        let rdhup: Int16 = 0x2000
+        var entry = pollfd(fd: self.fileDescriptor, events: rdhup | Int16(POLLIN), revents: 0)
+        // SAFETY: one pollfd, passed by address for the call only.
+        let ready = unsafe poll(&entry, 1, 0)
+        return ready > 0 && entry.revents & (rdhup | Int16(POLLHUP) | Int16(POLLERR)) != 0
+    }
+}

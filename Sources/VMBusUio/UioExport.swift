@@ -103,8 +103,13 @@ final class ExportedDevice: Sendable {
         var events: UInt64 = 0
         var removed = false
         var watcher: MonitorWatcher?
+        /// The process holding the node, and its further opens of it (``share(_:)``).
+        var holder: Int32?
+        var shared: [StreamSocket] = []
     }
     let state = Locked(Open())
+    /// Signalled when no program holds the node.
+    let released = DispatchSemaphore(value: 1)
 
     let root: String
 
@@ -177,9 +182,22 @@ final class ExportedDevice: Sendable {
 
     func start() {
         let thread = Thread { [self] in
-            // One open at a time, as a daemon holds /dev/uioN; the next waits for it to close.
             while let client = try? self.server.accept() {
-                self.serve(client)
+                // The holder opening the node again (DPDK opens it once per map) shares it.
+                if self.share(client) { continue }
+                // One program at a time, as a daemon holds /dev/uioN; the next waits for it to
+                // close (while it waits, further opens queue behind it).
+                self.released.wait()
+                self.state.withLock { state in
+                    state.client = client
+                    state.holder = client.peerProcessID
+                }
+                let serving = Thread { [self] in
+                    self.serve(client)
+                    self.released.signal()
+                }
+                serving.name = "vmbus-uio-open-\(self.relid)"
+                serving.start()
             }
         }
         thread.name = "vmbus-uio-export-\(self.relid)"
@@ -205,6 +223,10 @@ final class ExportedDevice: Sendable {
             }
         } catch {
             self.log("uio export: relid \(self.relid): cannot open the channels: \(error)")
+            self.state.withLock { state in
+                state.client = nil
+                state.holder = nil
+            }
             client.shutdown()
             return
         }
@@ -227,26 +249,19 @@ final class ExportedDevice: Sendable {
         }
         self.interruptIfPendingAtOpen()
         let watcher = self.watchMonitorPage(channels)
-        var word = [UInt8](repeating: 0, count: 4)
-        while (try? DescriptorIO.readFully(client.fileDescriptor, into: &word, count: 4)) == true {
-            let value = UInt32(word[0]) | UInt32(word[1]) << 8 | UInt32(word[2]) << 16 | UInt32(word[3]) << 24
-            // irqcontrol acts on the primary's inbound mask; a non-zero write kicks the host.
-            // A real host would only hear the primary's connection id; the export kicks every
-            // channel, standing in for the monitor bits sub-channel users set themselves.
-            try? self.rings[0].ring(.inbound).store(.interruptMask, value != 0 ? 0 : 1, ordering: .releasing)
-            if value != 0 {
-                try? self.rings[0].ring(.inbound).fullFence()
-                self.state.withLock { $0.events += 1 }
-                for channel in channels { channel.interrupt() }
-            }
-        }
-        // The last close of the node: the kernel closes the channels.
+        self.irqcontrol(client, channels)
+        // The holder's first open closed: the kernel closes the channels on the last close;
+        // here the first open is the one that counts (the program's further opens end with it).
         watcher?.stop()
-        self.state.withLock { state in
+        let shared = self.state.withLock { state in
             state.channels = []
             state.client = nil
+            state.holder = nil
             state.watcher = nil
+            defer { state.shared = [] }
+            return state.shared
         }
+        for other in shared { other.shutdown() }
         // What the program wrote before closing is still delivered (an answer and then exit is
         // how daemons end), and only then are the rings reset for the next open.
         for channel in channels.reversed() {
@@ -300,16 +315,17 @@ final class ExportedDevice: Sendable {
         if let index = self.relids.firstIndex(of: relid) {
             try? self.rings[index].ring(.inbound).store(.interruptMask, 1, ordering: .releasing)
         }
-        let (client, count): (StreamSocket?, UInt32) = self.state.withLock { state in
+        let (clients, count): ([StreamSocket], UInt32) = self.state.withLock { state in
             state.interrupts &+= 1
             state.interruptedSinceOpen = true
-            return (state.client, state.interrupts)
+            return ((state.client.map { [$0] } ?? []) + state.shared, state.interrupts)
         }
         let bytes = Self.word(count)
         // uio keeps a counter, not a queue: a program that does not read must not block the
         // host (this runs on whatever thread signalled). A full socket already holds a
-        // wake-up, and the next read's count still includes this one.
-        client?.sendIfRoom(bytes[...])
+        // wake-up, and the next read's count still includes this one. Every open file of
+        // the node sees the interrupt, as every reader of a uio node does.
+        for client in clients { client.sendIfRoom(bytes[...]) }
     }
 
     /// A 4-byte little-endian word of the node's protocol.
@@ -320,16 +336,16 @@ final class ExportedDevice: Sendable {
 
     /// Rescind: the node goes (the reader sees the end), then the device's directory.
     func remove() {
-        let (client, channels, watcher) = self.state.withLock { state in
+        let (clients, channels, watcher) = self.state.withLock { state in
             state.removed = true
-            return (state.client, state.channels, state.watcher)
+            return ((state.client.map { [$0] } ?? []) + state.shared, state.channels, state.watcher)
         }
         watcher?.stop()
         self.server.shutdown()
         LocalSocket.removeFile(path: self.nodePath)
         self.unlinkUioClass()
         for channel in channels.reversed() { channel.close(.rescinded) }
-        client?.shutdown()
+        for client in clients { client.shutdown() }
         try? FileManager.default.removeItem(atPath: self.devicePath)
     }
 

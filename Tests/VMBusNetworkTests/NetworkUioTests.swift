@@ -222,4 +222,24 @@ final class RawUioProgram: Sendable {
         #expect(try await nic.frames.take() == frame)
         await guest.close()
     }
+
+    /// A program opens the node again while it holds it (DPDK opens it once per map): the
+    /// open returns at once and shares the channel; closing it leaves the channel working.
+    @Test func theHolderMayOpenTheNodeAgain() async throws {
+        let nic = try ExportedNIC()
+        defer { nic.finish() }
+        let program = try RawUioProgram(nic.uio)
+        defer { program.uio.close() }
+        let path = nic.uio.nodePath
+        let again = try await within {
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<UioNotifier, any Error>) in
+                // open() blocks until the export answers: on a thread of its own, not the pool's.
+                Thread { done.resume(with: Result { try UioNotifier(path: path) }) }.start()
+            }
+        }
+        let second = try #require(again, "a second open by the holder must not wait for the first to close")
+        second.shutdown()
+        try await program.setUp()
+        #expect(nic.device.version == .v61)
+    }
 }
