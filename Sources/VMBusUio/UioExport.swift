@@ -12,10 +12,13 @@ import VMBusWire
 ///   `device_id`, `id`, `driver` → `uio_hv_generic`, `uio/uioN/maps/map0/size`, and
 ///   `channels/<relid>/` with the `ring` file and counters refreshed twice a second);
 /// - `channels/<relid>/ring` — both rings in the uio layout (outbound, then inbound);
+/// - `DIR/dev/uioN.map1`…`map4` — the interrupt page, the monitor page (watched while a
+///   program holds the node) and, for a NIC, the receive and send buffers;
 /// - `DIR/dev/uioN` — a Unix stream socket speaking uio's 4-byte protocol: connecting is
-///   `open()` (the channel opens with fresh rings), reading 4 bytes waits for an interrupt
-///   (the count), writing 4 bytes is irqcontrol; closing it closes the channel. A rescind
-///   closes the socket and removes the device's directory.
+///   `open()` (the channel opens with fresh rings; the holding process may connect again and
+///   share it), reading 4 bytes waits for an interrupt (the count), writing 4 bytes is
+///   irqcontrol; closing it closes the channel. A rescind closes the socket and removes the
+///   device's directory.
 public final class UioExport: Sendable {
     public let directory: String
     public var sysfsRoot: String { self.directory + "/sys" }
@@ -45,7 +48,7 @@ public final class UioExport: Sendable {
     /// is watched while a program is connected. With `buffers` (a NIC, 05 §10.1) maps 3 and 4
     /// are the receive and send buffers, named with their GPADL handles.
     /// - Returns: the device's stand-in for a bus: give it to a device that maps GPADLs or
-    ///   GPA-direct ranges (``NetvspDevice/attach(to:)`` in `VMBusNetwork`).
+    ///   GPA-direct ranges (`NetvspDevice.attach(to:)` in `VMBusNetwork`).
     @discardableResult
     public func export(
         _ device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int = 0, buffers: UioNICBuffers? = nil
