@@ -9,9 +9,9 @@ public protocol DeviceBus: AnyObject, Sendable {
     /// The mapping of a GPADL the guest created, or `nil` if there is no such GPADL. The
     /// mapping stays valid while the device holds it.
     func gpadlMapping(_ handle: UInt32) -> MappedMemory?
-    /// The guest pages a GPA-direct packet names (03 §4), each checked first.
+    /// Copies what a GPA-direct range names (03 §4) into `buffer[at...]`, every page checked.
     /// - Throws: ``MemoryError`` for a page that is not the guest's.
-    func mapGuestRanges(_ ranges: [GpaRange]) throws(MemoryError) -> MappedMemory
+    func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError)
     /// Offers `count` sub-channels for an open primary, as the device's own protocol asked
     /// (05 §5). - Returns: the relids of all its sub-channels (none where there are none to
     /// offer).

@@ -79,6 +79,8 @@ public final class UioChannel: Sendable {
     public let channel: Channel
     let notifier: UioNotifier
     let memory: MappedMemory
+    /// The primary's host → guest ring, whose mask the kernel sets on every interrupt.
+    let inbound: SharedRingMemory
     /// Open sub-channels and their mappings: uio has one interrupt for the whole device.
     let subChannels = SubChannels()
     /// Map 2, the guest → host monitor page, once a monitored sub-channel needs it.
@@ -102,6 +104,7 @@ public final class UioChannel: Sendable {
             let half = device.ringMapBytes / 2
             let outgoing = try SharedRingMemory(memory: self.memory, offset: 0, ringSize: half)
             let incoming = try SharedRingMemory(memory: self.memory, offset: half, ringSize: half)
+            self.inbound = incoming
             let notifier = self.notifier
             self.channel = try Channel(
                 relid: device.sysfs.relid ?? 0, outgoing: outgoing, incoming: incoming, doorbell: try Self.primaryDoorbell(device, notifier),
@@ -114,18 +117,27 @@ public final class UioChannel: Sendable {
         let channel = self.channel
         let notifier = self.notifier
         let subChannels = self.subChannels
+        let inbound = self.inbound
         let thread = Thread {
             while true {
                 // uio cannot say which channel the interrupt was for: wake them all (each reader
                 // looks at its ring and sleeps again if it is empty).
                 do throws(UioNotifier.Failure) {
                     _ = try notifier.wait()
+                    // The kernel masked the interrupted ring (05 §10.3); this substrate's
+                    // channels expect signals on unless they mask them themselves while reading
+                    // (an interrupt handler never does): unmask before waking, so whatever the
+                    // host writes after this wake-up is signalled again.
+                    Self.unmask(inbound)
                     channel.interrupt()
-                    for (sub, _) in subChannels.list.withLock({ $0 }) { sub.interrupt() }
+                    for sub in subChannels.list.withLock({ $0 }) {
+                        Self.unmask(sub.inbound)
+                        sub.channel.interrupt()
+                    }
                 } catch {
                     // Rescinded (or closed here): what the host sent before is still read.
                     channel.finish(channel.closeReason ?? .rescinded)
-                    for (sub, _) in subChannels.list.withLock({ $0 }) { sub.finish(sub.closeReason ?? .rescinded) }
+                    for sub in subChannels.list.withLock({ $0 }) { sub.channel.finish(sub.channel.closeReason ?? .rescinded) }
                     return
                 }
             }
@@ -157,7 +169,7 @@ public final class UioChannel: Sendable {
     /// Stops: the channel closes and the node is released (the kernel closes the channel on
     /// the last close).
     public func close() {
-        for (sub, _) in self.subChannels.list.withLock({ $0 }) { sub.close(.closedLocally) }
+        for sub in self.subChannels.list.withLock({ $0 }) { sub.channel.close(.closedLocally) }
         self.channel.close(.closedLocally)
         self.notifier.shutdown()
     }
@@ -183,11 +195,11 @@ public final class UioChannel: Sendable {
         }
         do {
             let memory = try MappedMemory.file(path: ring, size: bytes)
+            let inbound = try SharedRingMemory(memory: memory, offset: bytes / 2, ringSize: bytes / 2)
             let channel = try Channel(
-                relid: relid, outgoing: try SharedRingMemory(memory: memory, offset: 0, ringSize: bytes / 2),
-                incoming: try SharedRingMemory(memory: memory, offset: bytes / 2, ringSize: bytes / 2), doorbell: doorbell,
-                options: options)
-            self.subChannels.list.withLock { $0.append((channel, memory)) }
+                relid: relid, outgoing: try SharedRingMemory(memory: memory, offset: 0, ringSize: bytes / 2), incoming: inbound,
+                doorbell: doorbell, options: options)
+            self.subChannels.list.withLock { $0.append((channel, memory, inbound)) }
             return channel
         } catch let error as MemoryError {
             throw UioError.unavailable("cannot map \(ring): \(error)")
@@ -259,5 +271,13 @@ public final class UioChannel: Sendable {
 
 /// The sub-channels a ``UioChannel`` opened (shared with its interrupt thread).
 final class SubChannels: Sendable {
-    let list = Locked<[(Channel, MappedMemory)]>([])
+    let list = Locked<[(channel: Channel, memory: MappedMemory, inbound: SharedRingMemory)]>([])
+}
+
+extension UioChannel {
+    /// Clears a ring's interrupt mask, then fences, so the host's next check of it sees 0.
+    static func unmask(_ ring: SharedRingMemory) {
+        ring.store(.interruptMask, 0, ordering: .releasing)
+        ring.fullFence()
+    }
 }

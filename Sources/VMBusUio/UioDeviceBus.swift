@@ -31,7 +31,7 @@ public final class UioDeviceBus: DeviceBus {
     /// The connected program's memory, while one is connected.
     let program = Locked<ProcessMemory?>(nil)
 
-    /// Pages one GPA-direct request may name at most: 128 KiB of message (netvsp's own limit)
+    /// Pages one GPA-direct range may name at most: 128 KiB of message (netvsp's own limit)
     /// plus a partial page at each end, with room to spare. More is the program's mistake.
     public static let maximumPages = 64
 
@@ -41,24 +41,34 @@ public final class UioDeviceBus: DeviceBus {
 
     public func gpadlMapping(_ handle: UInt32) -> MappedMemory? { self.gpadls[handle] }
 
-    /// Copies the named pages out of the connected program's memory into a private mapping
-    /// (the program may change its pages afterwards; the device reads the copy once).
+    /// Copies what `range` names straight out of the connected program's memory: each page
+    /// number is an address of the program divided by 4096, read with `pread` on
+    /// `/proc/PID/mem` (an address it has not mapped fails; nothing else is touched).
     /// - Throws: ``MemoryError`` when no program is connected, a page is not mapped in it, or
-    ///   the request names more than ``maximumPages`` pages.
-    public func mapGuestRanges(_ ranges: [GpaRange]) throws(MemoryError) -> MappedMemory {
+    ///   the range names more than ``maximumPages`` pages.
+    public func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError) {
         guard let program = self.program.load() else { throw MemoryError.system(call: "read program memory (none connected)", errno: ESRCH) }
-        let pfns = ranges.flatMap(\.pfns)
-        guard !pfns.isEmpty, pfns.count <= Self.maximumPages else { throw MemoryError.invalidSize(pfns.count * MappedMemory.pageSize) }
-        let copy = try MappedMemory.anonymous(size: pfns.count * MappedMemory.pageSize)
-        var page = [UInt8](repeating: 0, count: MappedMemory.pageSize)
-        for (index, pfn) in pfns.enumerated() {
-            guard pfn <= UInt64(Int64.max) / UInt64(MappedMemory.pageSize) else {
-                throw MemoryError.pageOutOfRange(pfn: pfn, pages: Int(Int64.max) / MappedMemory.pageSize)
-            }
-            try program.read(at: pfn * UInt64(MappedMemory.pageSize), count: page.count, into: &page)
-            try copy.write(page[...], at: index * MappedMemory.pageSize)
+        let page = UInt64(MappedMemory.pageSize)
+        guard !range.pfns.isEmpty, range.pfns.count <= Self.maximumPages else {
+            throw MemoryError.invalidSize(range.pfns.count * MappedMemory.pageSize)
         }
-        return copy
+        // Page by page: the range's pages need not be adjacent in the program.
+        var start = UInt64(range.byteOffset)
+        var left = UInt64(range.byteCount)
+        var at = offset
+        for pfn in range.pfns where left > 0 {
+            if start >= page {
+                start -= page
+                continue
+            }
+            guard pfn <= UInt64(Int64.max) / page else { throw MemoryError.pageOutOfRange(pfn: pfn, pages: Int(Int64.max) / Int(page)) }
+            let count = min(page - start, left)
+            try program.read(at: pfn * page + start, count: Int(count), into: &buffer, at: at)
+            at += Int(count)
+            left -= count
+            start = 0
+        }
+        guard left == 0 else { throw MemoryError.outOfBounds(offset: Int(range.byteOffset), count: Int(range.byteCount), size: range.pfns.count * Int(page)) }
     }
 
     /// The export offers no sub-channels on request (a NIC exported with one queue refuses

@@ -77,12 +77,15 @@ final class HostNetwork: Sendable {
     }
 
     /// The NIC of `--uio-export … --uio-device net`: one queue (the export offers no
-    /// sub-channels on request), on the TAP or a switch port like a guest's.
+    /// sub-channels on request), with a monitor id (as on Hyper-V), on the TAP or a switch
+    /// port like a guest's.
     func exportedDevice() -> NetvspDevice {
         let mac = self.options.mac.flatMap(MACAddress.init) ?? .hyperV(seed: 0xE0)
         let backend: any NetworkBackend = self.tap ?? self.fabric!.makePort(macAddress: mac)
         let device = NetvspDevice(
-            instance: GUID(data1: 0x4E1C_E000, data2: 0x5EED, data3: 0, data4: 0), backend: backend, macAddress: mac, maximumQueues: 1)
+            instance: GUID(data1: 0x4E1C_E000, data2: 0x5EED, data3: 0, data4: 0), backend: backend, macAddress: mac, maximumQueues: 1,
+            // The export watches the monitor page: DPDK signals only through it.
+            wantsMonitor: true)
         self.exported.store(device)
         return device
     }
