@@ -75,7 +75,7 @@ let package = Package(
         // The synthetic NIC (spec 11): the host's netvsp and the guest's netvsc, with their
         // network backends. A target of its own so a user links only the devices they need.
         .target(
-            name: "VMBusNetwork", dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            name: "VMBusNetwork", dependencies: ["VMBusHost", "VMBusGuest", "VMBusUio", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             path: "Sources/VMBusNetwork", swiftSettings: strictSafety),
         // The uio_hv_generic substrate (05 §10): sysfs discovery, a device's channel from user
         // space, and a fake export of it served by a user-space host.
@@ -113,7 +113,9 @@ let package = Package(
             swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusNetworkTests",
-            dependencies: ["VMBusNetwork", "VMBusLoopback", "VMBusLocal", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            dependencies: [
+                "VMBusNetwork", "VMBusLoopback", "VMBusLocal", "VMBusHost", "VMBusGuest", "VMBusUio", "VMBusChannel", "VMBusMemory", "VMBusWire",
+            ],
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),

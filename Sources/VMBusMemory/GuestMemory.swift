@@ -8,6 +8,13 @@ public struct GuestBuffer: Hashable, Sendable {
     /// Pages in the run.
     public let pageCount: Int
 
+    /// A run of `pageCount` pages starting at page `firstPFN` (also for buffers a guest did
+    /// not allocate from ``GuestMemory``: the NIC buffers a uio kernel hands over).
+    public init(firstPFN: UInt64, pageCount: Int) {
+        self.firstPFN = firstPFN
+        self.pageCount = pageCount
+    }
+
     /// Byte offset in guest memory.
     public var offset: Int { Int(self.firstPFN) * MappedMemory.pageSize }
     /// Bytes in the run.

@@ -79,6 +79,8 @@ public final class UioChannel: Sendable {
     public let channel: Channel
     let notifier: UioNotifier
     let memory: MappedMemory
+    /// The primary's host → guest ring, whose mask the kernel sets on every interrupt.
+    let inbound: SharedRingMemory
     /// Open sub-channels and their mappings: uio has one interrupt for the whole device.
     let subChannels = SubChannels()
     /// Map 2, the guest → host monitor page, once a monitored sub-channel needs it.
@@ -102,10 +104,11 @@ public final class UioChannel: Sendable {
             let half = device.ringMapBytes / 2
             let outgoing = try SharedRingMemory(memory: self.memory, offset: 0, ringSize: half)
             let incoming = try SharedRingMemory(memory: self.memory, offset: half, ringSize: half)
+            self.inbound = incoming
             let notifier = self.notifier
             self.channel = try Channel(
-                relid: device.sysfs.relid ?? 0, outgoing: outgoing, incoming: incoming,
-                doorbell: ClosureDoorbell { try? notifier.control(enable: true) }, options: options)
+                relid: device.sysfs.relid ?? 0, outgoing: outgoing, incoming: incoming, doorbell: try Self.primaryDoorbell(device, notifier),
+                options: options)
         } catch let error as MemoryError {
             throw UioError.unavailable("cannot map the rings of \(device.nodePath): \(error)")
         } catch {
@@ -114,18 +117,27 @@ public final class UioChannel: Sendable {
         let channel = self.channel
         let notifier = self.notifier
         let subChannels = self.subChannels
+        let inbound = self.inbound
         let thread = Thread {
             while true {
                 // uio cannot say which channel the interrupt was for: wake them all (each reader
                 // looks at its ring and sleeps again if it is empty).
                 do throws(UioNotifier.Failure) {
                     _ = try notifier.wait()
+                    // The kernel masked the interrupted ring (05 §10.3); this substrate's
+                    // channels expect signals on unless they mask them themselves while reading
+                    // (an interrupt handler never does): unmask before waking, so whatever the
+                    // host writes after this wake-up is signalled again.
+                    Self.unmask(inbound)
                     channel.interrupt()
-                    for (sub, _) in subChannels.list.withLock({ $0 }) { sub.interrupt() }
+                    for sub in subChannels.list.withLock({ $0 }) {
+                        Self.unmask(sub.inbound)
+                        sub.channel.interrupt()
+                    }
                 } catch {
                     // Rescinded (or closed here): what the host sent before is still read.
                     channel.finish(channel.closeReason ?? .rescinded)
-                    for (sub, _) in subChannels.list.withLock({ $0 }) { sub.finish(sub.closeReason ?? .rescinded) }
+                    for sub in subChannels.list.withLock({ $0 }) { sub.channel.finish(sub.channel.closeReason ?? .rescinded) }
                     return
                 }
             }
@@ -134,10 +146,30 @@ public final class UioChannel: Sendable {
         thread.start()
     }
 
+    /// How the primary kicks the host (05 §10.3): irqcontrol signals the host only for a
+    /// channel without a monitor id; a monitored one (a NIC) sets its bit in the monitor page
+    /// (map 2) instead, as DPDK's netvsc does.
+    static func primaryDoorbell(_ device: UioDevice, _ notifier: UioNotifier) throws(MemoryError) -> ClosureDoorbell {
+        guard let monitorID = device.sysfs.monitorID, (0..<128).contains(monitorID) else {
+            return ClosureDoorbell { try? notifier.control(enable: true) }
+        }
+        let page = try Self.mapMonitorPage(notifier)
+        let offset = MonitorPage.pendingOffset(monitorID: UInt8(monitorID))
+        let bit = MonitorPage.pendingBit(monitorID: UInt8(monitorID))
+        return ClosureDoorbell { _ = try? page.orUInt32(bit, at: offset) }
+    }
+
+    /// Map 2 of the node (the export's `uioN.map2` file).
+    static func mapMonitorPage(_ notifier: UioNotifier) throws(MemoryError) -> MappedMemory {
+        notifier.isSocket
+            ? try MappedMemory.file(path: notifier.path + ".map2", size: MonitorPage.size)
+            : try MappedMemory.map(fileDescriptor: notifier.fileDescriptor, size: MonitorPage.size, offset: 2 * MappedMemory.pageSize)
+    }
+
     /// Stops: the channel closes and the node is released (the kernel closes the channel on
     /// the last close).
     public func close() {
-        for (sub, _) in self.subChannels.list.withLock({ $0 }) { sub.close(.closedLocally) }
+        for sub in self.subChannels.list.withLock({ $0 }) { sub.channel.close(.closedLocally) }
         self.channel.close(.closedLocally)
         self.notifier.shutdown()
     }
@@ -153,7 +185,7 @@ public final class UioChannel: Sendable {
         else { throw UioError.notFound("sub-channel \(relid) with a ring file under \(self.device.sysfs.path)") }
         let notifier = self.notifier
         let doorbell: ClosureDoorbell
-        if let monitorID = sysfs.monitorID, (0..<128).contains(monitorID), !notifier.isSocket {
+        if let monitorID = sysfs.monitorID, (0..<128).contains(monitorID) {
             let page = try self.guestToHostMonitorPage()
             let offset = MonitorPage.pendingOffset(monitorID: UInt8(monitorID))
             let bit = UInt32(1) << UInt32(monitorID % 32)
@@ -163,11 +195,11 @@ public final class UioChannel: Sendable {
         }
         do {
             let memory = try MappedMemory.file(path: ring, size: bytes)
+            let inbound = try SharedRingMemory(memory: memory, offset: bytes / 2, ringSize: bytes / 2)
             let channel = try Channel(
-                relid: relid, outgoing: try SharedRingMemory(memory: memory, offset: 0, ringSize: bytes / 2),
-                incoming: try SharedRingMemory(memory: memory, offset: bytes / 2, ringSize: bytes / 2), doorbell: doorbell,
-                options: options)
-            self.subChannels.list.withLock { $0.append((channel, memory)) }
+                relid: relid, outgoing: try SharedRingMemory(memory: memory, offset: 0, ringSize: bytes / 2), incoming: inbound,
+                doorbell: doorbell, options: options)
+            self.subChannels.list.withLock { $0.append((channel, memory, inbound)) }
             return channel
         } catch let error as MemoryError {
             throw UioError.unavailable("cannot map \(ring): \(error)")
@@ -181,7 +213,7 @@ public final class UioChannel: Sendable {
         let result: Result<MappedMemory, UioError> = self.monitorPage.withLock { page in
             if let page { return .success(page) }
             do {
-                let mapped = try MappedMemory.map(fileDescriptor: notifier.fileDescriptor, size: 4096, offset: 2 * 4096)
+                let mapped = try Self.mapMonitorPage(notifier)
                 page = mapped
                 return .success(mapped)
             } catch {
@@ -195,26 +227,57 @@ public final class UioChannel: Sendable {
     /// `recv:<handle>` and `send:<handle>`, 05 §10.2): its GPADL handle and its memory.
     /// - Parameter name: `recv` or `send`.
     public func buffer(_ name: String) throws(UioError) -> (gpadl: UInt32, memory: MappedMemory) {
+        let map = try self.bufferMap(name)
+        return (map.gpadl, try self.map([map]))
+    }
+
+    /// Where a buffer map of the device is (NIC only: `recv:<handle>`, `send:<handle>`).
+    public struct BufferMap: Hashable, Sendable {
+        /// The GPADL handle the kernel registered it as (the program names it in NVSP).
+        public let gpadl: UInt32
+        /// The uio map index (mapped at index × 4096 of the node).
+        public let index: Int
+        public let size: Int
+    }
+
+    /// Finds the map named `name:<handle>`.
+    /// - Throws: ``UioError/notFound(_:)`` for a device without it (only the NIC class has them).
+    public func bufferMap(_ name: String) throws(UioError) -> BufferMap {
         guard let uio = self.device.sysfs.uio else { throw UioError.notFound("uio node for \(self.device.sysfs.instance)") }
         let maps = self.device.sysfs.path + "/uio/\(uio)/maps"
         for index in 0..<5 {
             guard let label = VMBusSysfs.text(maps + "/map\(index)/name"), label.hasPrefix(name + ":"),
                 let gpadl = UInt32(label.dropFirst(name.count + 1)),
-                let size = VMBusSysfs.text(maps + "/map\(index)/size").flatMap({ Int($0.dropFirst(2), radix: 16) })
+                let size = VMBusSysfs.text(maps + "/map\(index)/size").flatMap({ Int($0.dropFirst(2), radix: 16) }), size > 0
             else { continue }
-            guard !self.notifier.isSocket else { throw UioError.unavailable("the export has no \(name) buffer to map") }
-            do {
-                let memory = try MappedMemory.map(fileDescriptor: self.notifier.fileDescriptor, size: size, offset: index * 4096)
-                return (gpadl, memory)
-            } catch {
-                throw UioError.unavailable("cannot map \(name) buffer (map \(index)): \(error)")
-            }
+            return BufferMap(gpadl: gpadl, index: index, size: size)
         }
         throw UioError.notFound("\(name) buffer map under \(maps) (only the NIC class has them)")
+    }
+
+    /// Maps the given maps back to back in one mapping (the node at index × 4096 for a real
+    /// device; the export's `DIR/dev/uioN.mapK` files for an export).
+    public func map(_ maps: [BufferMap]) throws(UioError) -> MappedMemory {
+        let pieces = maps.map { map -> MappedMemory.Piece in
+            self.notifier.isSocket
+                ? .file(self.device.nodePath + ".map\(map.index)", size: map.size)
+                : .descriptor(self.notifier.fileDescriptor, offset: map.index * MappedMemory.pageSize, size: map.size)
+        }
+        do { return try MappedMemory.joining(pieces) } catch {
+            throw UioError.unavailable("cannot map \(maps.map { "map \($0.index)" }.joined(separator: ", ")) of \(self.device.nodePath): \(error)")
+        }
     }
 }
 
 /// The sub-channels a ``UioChannel`` opened (shared with its interrupt thread).
 final class SubChannels: Sendable {
-    let list = Locked<[(Channel, MappedMemory)]>([])
+    let list = Locked<[(channel: Channel, memory: MappedMemory, inbound: SharedRingMemory)]>([])
+}
+
+extension UioChannel {
+    /// Clears a ring's interrupt mask, then fences, so the host's next check of it sees 0.
+    static func unmask(_ ring: SharedRingMemory) {
+        ring.store(.interruptMask, 0, ordering: .releasing)
+        ring.fullFence()
+    }
 }

@@ -12,10 +12,13 @@ import VMBusWire
 ///   `device_id`, `id`, `driver` → `uio_hv_generic`, `uio/uioN/maps/map0/size`, and
 ///   `channels/<relid>/` with the `ring` file and counters refreshed twice a second);
 /// - `channels/<relid>/ring` — both rings in the uio layout (outbound, then inbound);
+/// - `DIR/dev/uioN.map1`…`map4` — the interrupt page, the monitor page (watched while a
+///   program holds the node) and, for a NIC, the receive and send buffers;
 /// - `DIR/dev/uioN` — a Unix stream socket speaking uio's 4-byte protocol: connecting is
-///   `open()` (the channel opens with fresh rings), reading 4 bytes waits for an interrupt
-///   (the count), writing 4 bytes is irqcontrol; closing it closes the channel. A rescind
-///   closes the socket and removes the device's directory.
+///   `open()` (the channel opens with fresh rings; the holding process may connect again and
+///   share it), reading 4 bytes waits for an interrupt (the count), writing 4 bytes is
+///   irqcontrol; closing it closes the channel. A rescind closes the socket and removes the
+///   device's directory.
 public final class UioExport: Sendable {
     public let directory: String
     public var sysfsRoot: String { self.directory + "/sys" }
@@ -39,11 +42,23 @@ public final class UioExport: Sendable {
     /// each (header page included; Linux: the class's preferred size, else 2 MiB + 4 KiB), and
     /// `subChannels` sub-channels (relids `relid + 1`…, opened with the primary, each with its
     /// own `channels/<relid>/ring`).
-    public func export(_ device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int = 0) throws(UioError) {
+    ///
+    /// Every device gets maps 1 and 2 (`int_page`, `monitor_page`); a device whose offer wants
+    /// monitored notification gets a `monitor_id` (its relid modulo 128) and its monitor page
+    /// is watched while a program is connected. With `buffers` (a NIC, 05 §10.1) maps 3 and 4
+    /// are the receive and send buffers, named with their GPADL handles.
+    /// - Returns: the device's stand-in for a bus: give it to a device that maps GPADLs or
+    ///   GPA-direct ranges (`NetvspDevice.attach(to:)` in `VMBusNetwork`).
+    @discardableResult
+    public func export(
+        _ device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int = 0, buffers: UioNICBuffers? = nil
+    ) throws(UioError) -> UioDeviceBus {
         let exported = try ExportedDevice(
-            device: device, relid: relid, index: index, ringSize: ringSize, subChannels: subChannels, root: self.directory, log: self.log)
+            device: device, relid: relid, index: index, ringSize: ringSize, subChannels: subChannels, buffers: buffers,
+            root: self.directory, log: self.log)
         self.devices.withLock { $0[relid] = exported }
         exported.start()
+        return exported.bus
     }
 
     /// The host rescinds a device: its open channel ends (the reader sees EIO — here, end of
@@ -75,6 +90,11 @@ final class ExportedDevice: Sendable {
     let rings: [RingPairFile]
     let server: StreamSocket
     let log: @Sendable (String) -> Void
+    /// Maps 1–4 (interrupt page, monitor page, NIC buffers).
+    let maps: ExportMaps
+    let bus: UioDeviceBus
+    /// Monitor ids by relid: none unless the offer wants monitored notification.
+    let monitorIDs: [UInt32: UInt8]
 
     struct Open {
         var channels: [Channel] = []
@@ -85,13 +105,19 @@ final class ExportedDevice: Sendable {
         var interruptedSinceOpen = false
         var events: UInt64 = 0
         var removed = false
+        var watcher: MonitorWatcher?
+        /// The process holding the node, and its further opens of it (``share(_:)``).
+        var holder: Int32?
+        var shared: [StreamSocket] = []
     }
     let state = Locked(Open())
+    /// Signalled when no program holds the node.
+    let released = DispatchSemaphore(value: 1)
 
     let root: String
 
     init(
-        device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int, root: String,
+        device: any HostDevice, relid: UInt32, index: Int, ringSize: Int, subChannels: Int, buffers: UioNICBuffers?, root: String,
         log: @escaping @Sendable (String) -> Void
     ) throws(UioError) {
         self.device = device
@@ -104,12 +130,21 @@ final class ExportedDevice: Sendable {
         self.devicePath = root + "/sys/bus/vmbus/devices/\(offer.interfaceInstance)"
         self.nodePath = root + "/dev/uio\(index)"
         self.relids = (0...subChannels).map { relid + UInt32($0) }
+        self.monitorIDs = offer.wantsMonitor ? Dictionary(uniqueKeysWithValues: self.relids.map { ($0, UInt8($0 % 128)) }) : [:]
+        do {
+            self.maps = try ExportMaps.create(root: root, index: index, relid: relid, buffers: buffers)
+        } catch {
+            throw UioError.unavailable("cannot create the maps of relid \(relid) in \(root)/dev: \(error)")
+        }
+        self.bus = UioDeviceBus(gpadls: self.maps.gpadls)
         let fm = FileManager.default
         do {
             for relid in self.relids {
                 try fm.createDirectory(atPath: self.devicePath + "/channels/\(relid)", withIntermediateDirectories: true)
             }
-            try fm.createDirectory(atPath: self.devicePath + "/uio/uio\(index)/maps/map0", withIntermediateDirectories: true)
+            for map in 0...self.maps.maps.count {
+                try fm.createDirectory(atPath: self.devicePath + "/uio/uio\(index)/maps/map\(map)", withIntermediateDirectories: true)
+            }
             let attributes: [(String, String)] = [
                 ("class_id", "{\(offer.interfaceType)}"), ("device_id", "{\(offer.interfaceInstance)}"), ("id", "\(relid)"),
                 ("state", "3"), ("modalias", offer.interfaceType.modalias), ("vendor", "0x1414"),
@@ -121,6 +156,9 @@ final class ExportedDevice: Sendable {
                 ("uio/uio\(index)/maps/map0/offset", "0x0"),
             ] + self.relids.enumerated().flatMap { sub, relid in
                 [("channels/\(relid)/cpu", "0"), ("channels/\(relid)/subchannel_id", "\(sub)")]
+            } + self.maps.attributes(index: index) + self.monitorIDs.flatMap { channel, id in
+                // Linux shows monitor_id only for a channel that has one (05 §9).
+                [("channels/\(channel)/monitor_id", "\(id)")] + (channel == relid ? [("monitor_id", "\(id)")] : [])
             }
             for (name, value) in attributes {
                 try Data((value + "\n").utf8).write(to: URL(fileURLWithPath: self.devicePath + "/" + name))
@@ -147,9 +185,22 @@ final class ExportedDevice: Sendable {
 
     func start() {
         let thread = Thread { [self] in
-            // One open at a time, as a daemon holds /dev/uioN; the next waits for it to close.
             while let client = try? self.server.accept() {
-                self.serve(client)
+                // The holder opening the node again (DPDK opens it once per map) shares it.
+                if self.share(client) { continue }
+                // One program at a time, as a daemon holds /dev/uioN; the next waits for it to
+                // close (while it waits, further opens queue behind it).
+                self.released.wait()
+                self.state.withLock { state in
+                    state.client = client
+                    state.holder = client.peerProcessID
+                }
+                let serving = Thread { [self] in
+                    self.serve(client)
+                    self.released.signal()
+                }
+                serving.name = "vmbus-uio-open-\(self.relid)"
+                serving.start()
             }
         }
         thread.name = "vmbus-uio-export-\(self.relid)"
@@ -170,13 +221,21 @@ final class ExportedDevice: Sendable {
             for (rings, relid) in zip(self.rings, self.relids) {
                 channels.append(try Channel(
                     relid: relid, outgoing: try rings.ring(.inbound), incoming: try rings.ring(.outbound),
-                    doorbell: ClosureDoorbell { [weak self] in self?.interruptGuest(relid) }, options: ChannelOptions()))
+                    doorbell: ClosureDoorbell { [weak self] in self?.interruptGuest(relid) },
+                    options: self.device.channelOptions(ChannelOptions())))
             }
         } catch {
             self.log("uio export: relid \(self.relid): cannot open the channels: \(error)")
+            self.state.withLock { state in
+                state.client = nil
+                state.holder = nil
+            }
             client.shutdown()
             return
         }
+        // GPA-direct packets name the program's own memory (05 §10: no hugepages, virtual
+        // addresses as physical ones): the process that connected.
+        self.bus.attach(processID: client.peerProcessID)
         self.state.withLock { state in
             state.channels = channels
             state.client = client
@@ -192,24 +251,20 @@ final class ExportedDevice: Sendable {
             self.device.opened(channel, info: HostChannelInfo(relid: channel.relid, subChannelIndex: UInt16(sub), offer: self.device.offer))
         }
         self.interruptIfPendingAtOpen()
-        var word = [UInt8](repeating: 0, count: 4)
-        while (try? DescriptorIO.readFully(client.fileDescriptor, into: &word, count: 4)) == true {
-            let value = UInt32(word[0]) | UInt32(word[1]) << 8 | UInt32(word[2]) << 16 | UInt32(word[3]) << 24
-            // irqcontrol acts on the primary's inbound mask; a non-zero write kicks the host.
-            // A real host would only hear the primary's connection id; the export kicks every
-            // channel, standing in for the monitor bits sub-channel users set themselves.
-            try? self.rings[0].ring(.inbound).store(.interruptMask, value != 0 ? 0 : 1, ordering: .releasing)
-            if value != 0 {
-                try? self.rings[0].ring(.inbound).fullFence()
-                self.state.withLock { $0.events += 1 }
-                for channel in channels { channel.interrupt() }
-            }
-        }
-        // The last close of the node: the kernel closes the channels.
-        self.state.withLock { state in
+        let watcher = self.watchMonitorPage(channels)
+        self.irqcontrol(client, channels)
+        // The holder's first open closed: the kernel closes the channels on the last close;
+        // here the first open is the one that counts (the program's further opens end with it).
+        watcher?.stop()
+        let shared = self.state.withLock { state in
             state.channels = []
             state.client = nil
+            state.holder = nil
+            state.watcher = nil
+            defer { state.shared = [] }
+            return state.shared
         }
+        for other in shared { other.shutdown() }
         // What the program wrote before closing is still delivered (an answer and then exit is
         // how daemons end), and only then are the rings reset for the next open.
         for channel in channels.reversed() {
@@ -217,6 +272,7 @@ final class ExportedDevice: Sendable {
             Self.waitUntilClosed(channel, seconds: 10)
             self.device.closed(relid: channel.relid)
         }
+        self.bus.attach(processID: nil)
         self.prepareRings()
         self.log("uio export: relid \(self.relid) closed")
     }
@@ -243,6 +299,8 @@ final class ExportedDevice: Sendable {
         for rings in self.rings {
             for ring in RingPairFile.Ring.allCases { try? rings.ring(ring).initializeControlPage() }
         }
+        // Bits a gone program left pending are no signal for the next one.
+        try? self.maps.monitorPage.zero(at: 0, count: MonitorPage.size)
     }
 
     /// uio counts an interrupt raised while `open()` runs for the first `read()`. A device
@@ -260,16 +318,17 @@ final class ExportedDevice: Sendable {
         if let index = self.relids.firstIndex(of: relid) {
             try? self.rings[index].ring(.inbound).store(.interruptMask, 1, ordering: .releasing)
         }
-        let (client, count): (StreamSocket?, UInt32) = self.state.withLock { state in
+        let (clients, count): ([StreamSocket], UInt32) = self.state.withLock { state in
             state.interrupts &+= 1
             state.interruptedSinceOpen = true
-            return (state.client, state.interrupts)
+            return ((state.client.map { [$0] } ?? []) + state.shared, state.interrupts)
         }
         let bytes = Self.word(count)
         // uio keeps a counter, not a queue: a program that does not read must not block the
         // host (this runs on whatever thread signalled). A full socket already holds a
-        // wake-up, and the next read's count still includes this one.
-        client?.sendIfRoom(bytes[...])
+        // wake-up, and the next read's count still includes this one. Every open file of
+        // the node sees the interrupt, as every reader of a uio node does.
+        for client in clients { client.sendIfRoom(bytes[...]) }
     }
 
     /// A 4-byte little-endian word of the node's protocol.
@@ -280,15 +339,16 @@ final class ExportedDevice: Sendable {
 
     /// Rescind: the node goes (the reader sees the end), then the device's directory.
     func remove() {
-        let (client, channels) = self.state.withLock { state in
+        let (clients, channels, watcher) = self.state.withLock { state in
             state.removed = true
-            return (state.client, state.channels)
+            return ((state.client.map { [$0] } ?? []) + state.shared, state.channels, state.watcher)
         }
+        watcher?.stop()
         self.server.shutdown()
         LocalSocket.removeFile(path: self.nodePath)
         self.unlinkUioClass()
         for channel in channels.reversed() { channel.close(.rescinded) }
-        client?.shutdown()
+        for client in clients { client.shutdown() }
         try? FileManager.default.removeItem(atPath: self.devicePath)
     }
 

@@ -6,10 +6,8 @@ import Foundation
 /// map for the preload library (`libvmbus-uio-preload.so`), which turns `mmap(/dev/uioN,
 /// offset K × page size)` into a mapping of `dev/uioN.mapK`.
 extension ExportedDevice {
-    /// The map files the export can back, relative to `DIR/dev`: map 0 only, the primary's
-    /// rings (05 §10.2). The interrupt and monitor pages (maps 1–2) and a NIC's receive and
-    /// send buffers (3–4) mean nothing to a user-space host, so they are absent and mapping
-    /// them fails.
+    /// The map links, relative to `DIR/dev`: map 0, the primary's rings (05 §10.2). Maps 1–4
+    /// are files of their own (``ExportMaps``).
     static func mapLinks(index: Int, instance: String, relid: UInt32) -> [(name: String, target: String)] {
         [("uio\(index).map0", "../sys/bus/vmbus/devices/\(instance)/channels/\(relid)/ring")]
     }
@@ -36,6 +34,9 @@ extension ExportedDevice {
         try? fm.removeItem(atPath: self.root + "/sys/class/uio/uio\(self.index)")
         for link in Self.mapLinks(index: self.index, instance: "\(self.device.offer.interfaceInstance)", relid: self.relid) {
             try? fm.removeItem(atPath: self.root + "/dev/" + link.name)
+        }
+        for map in 1...self.maps.maps.count {
+            try? fm.removeItem(atPath: self.root + "/dev/" + ExportMaps.fileName(index: self.index, map: map))
         }
     }
 }

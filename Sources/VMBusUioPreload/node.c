@@ -213,7 +213,7 @@ static void *node_mmap(int number, void *address, size_t length, int protection,
     REAL(open, int (*)(const char *, int, ...));
     int fd = real_open(path, ((protection & PROT_WRITE) ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0) {
-        vmbus_uio_debug("mmap /dev/uio%d: map %d is not exported (%s: %s); the export serves map 0, the rings",
+        vmbus_uio_debug("mmap /dev/uio%d: map %d is not exported (%s: %s); the export serves maps 0-2, and 3-4 for a NIC",
                         number, map, path, strerror(errno));
         errno = EINVAL;
         return MAP_FAILED;

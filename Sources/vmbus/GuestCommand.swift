@@ -37,11 +37,20 @@ struct GuestCommand: AsyncParsableCommand {
             NIC. --net-queues N asks for N queues (sub-channels, vRSS). Large TCP segments cross \
             whole (LSO out, RSC in) and checksums are left to the receiver where the host offers \
             it; --no-net-offloads sends every frame complete and MTU-sized. Needs CAP_NET_ADMIN.
+
+            uio: --sysfs ROOT --net tap:NAME (instead of --connect) drives the NIC as a \
+            user-space netvsc does on a Linux guest where it is bound to uio_hv_generic: ROOT is \
+            /sys there, or DIR/sys of 'vmbus host --uio-export DIR --uio-device net'. It maps \
+            the device's rings and its receive and send buffers (maps 3 and 4) and names their \
+            GPADL handles to the host; it runs until SIGINT/SIGTERM or until the device goes.
             """
     )
 
     @Option(name: .long, help: "The host's socket path.")
-    var connect: String
+    var connect: String?
+
+    @Option(name: .long, help: "Drive the synthetic NIC of a uio device in this sysfs tree instead of connecting (with --net; see below).")
+    var sysfs: String?
 
     @Option(name: .long, help: "Guest memory size: bytes, or with K, M or G.", transform: parseSize)
     var memory: Int = 256 << 20
@@ -108,6 +117,8 @@ struct GuestCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try self.forwards()
+        guard (self.connect == nil) != (self.sysfs == nil) else { throw ValidationError("give --connect SOCKET or --sysfs ROOT (one of them)") }
+        if self.sysfs != nil, self.net == nil { throw ValidationError("--sysfs drives a uio NIC: it needs --net tap:NAME") }
         guard self.memory >= 1 << 20, self.memory % 4096 == 0 else {
             throw ValidationError("--memory must be at least 1M and a multiple of 4096")
         }
@@ -118,11 +129,12 @@ struct GuestCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = self.log.logger("vmbus.guest", default: .warning)
+        guard let connect = self.connect else { return try await self.runNetworkOverUio(root: self.sysfs ?? "/sys") }
         let guest: LocalGuest
         do {
-            guest = try LocalGuest.connect(path: self.connect, memoryBytes: self.memory, monitorPages: self.monitor, logger: logger)
+            guest = try LocalGuest.connect(path: connect, memoryBytes: self.memory, monitorPages: self.monitor, logger: logger)
         } catch {
-            throw CLIError("cannot connect to \(self.connect): \(error)")
+            throw CLIError("cannot connect to \(connect): \(error)")
         }
         let client = EchoClient()
         guest.bus.register(client)
@@ -351,7 +363,15 @@ func className(_ id: GUID) -> String {
 extension GuestCommand {
     /// --net tap:NAME: the TAP interface and the netvsc driver that joins the NIC to it.
     func startNetwork(_ bus: GuestBus) throws -> (NetvscDriver, TapBackend)? {
-        guard let net = self.net else { return nil }
+        guard self.net != nil else { return nil }
+        let (driver, tap) = try self.networkDriver()
+        bus.register(driver)
+        return (driver, tap)
+    }
+
+    /// The netvsc driver whose NIC is the TAP interface of --net tap:NAME.
+    func networkDriver() throws -> (NetvscDriver, TapBackend) {
+        let net = self.net ?? ""
         let name = String(net.dropFirst(4))
         let tap: TapBackend
         do { tap = try TapBackend(name: name, offloads: self.netOffloads) } catch { throw CLIError("--net \(net): \(error)") }
@@ -361,7 +381,6 @@ extension GuestCommand {
             tap.adopt(macAddress: mac, mtu: mtu)
             return tap
         }
-        bus.register(driver)
         return (driver, tap)
     }
 }

@@ -53,7 +53,15 @@ struct HostCommand: ParsableCommand {
             irqcontrol) — and serves the devices' host side on them, with no guest process: \
             'vmbus ls --sysfs DIR/sys' lists them and 'vmbus fcopy-daemon --sysfs DIR/sys' \
             serves file copy, driven by 'vmbus ctl copy --guest uio …'. docs/UIO-EXPORT.md has \
-            the layout.
+            the layout. Every exported device also has map 1 (int_page) and map 2 \
+            (monitor_page, watched while a program holds the node). --uio-device net exports \
+            the synthetic NIC as uio_hv_generic shows it (needs --net, whose backend it uses: \
+            tap:NAME, or switch to join it to the guests' NICs): monitor_id, 2 MiB rings, map 3 \
+            recv:<gpadl> (31 MiB) and map 4 send:<gpadl> (16 MiB), the buffers a user-space \
+            netvsc (DPDK's, or 'vmbus guest --sysfs DIR/sys --net tap:NAME') names in NVSP; \
+            page lists it sends GPA-direct are read from its own memory (/proc/PID/mem of the \
+            process holding the node: run the host as root or as that process's user with \
+            ptrace allowed).
             """
     )
 
@@ -75,7 +83,7 @@ struct HostCommand: ParsableCommand {
     @Option(name: .long, help: "Also serve devices as a fake uio_hv_generic guest in this directory (see below).")
     var uioExport: String?
 
-    @Option(name: .long, help: "A device for --uio-export: fcopy or echo (repeatable; default fcopy).")
+    @Option(name: .long, help: "A device for --uio-export: fcopy, echo or net (repeatable; default fcopy).")
     var uioDevice: [String] = []
 
     @Flag(name: .long, help: "Echo devices answer from the channel's interrupt handler, on the event loop, instead of a task (lower latency).")
@@ -107,8 +115,8 @@ struct HostCommand: ParsableCommand {
     /// The parsed --uio-device list.
     func exportedDevices() throws -> [String] {
         let kinds = self.uioDevice.isEmpty ? ["fcopy"] : self.uioDevice
-        for kind in kinds where !["fcopy", "echo"].contains(kind) {
-            throw ValidationError("unknown --uio-device '\(kind)'; known: fcopy, echo")
+        for kind in kinds where !["fcopy", "echo", "net"].contains(kind) {
+            throw ValidationError("unknown --uio-device '\(kind)'; known: fcopy, echo, net")
         }
         guard Set(kinds).count == kinds.count else { throw ValidationError("each --uio-device kind at most once") }
         return kinds
@@ -118,6 +126,9 @@ struct HostCommand: ParsableCommand {
         _ = try self.devices()
         _ = try self.exportedDevices()
         if !self.uioDevice.isEmpty && self.uioExport == nil { throw ValidationError("--uio-device needs --uio-export") }
+        if self.uioDevice.contains("net") && self.network.net == nil {
+            throw ValidationError("--uio-device net needs --net (tap:NAME or switch): the exported NIC's frames go there")
+        }
         guard self.maxGuests >= 1 else { throw ValidationError("--max-guests must be at least 1") }
     }
 
@@ -178,7 +189,7 @@ struct HostCommand: ParsableCommand {
             throw CLIError("cannot listen on \(self.listen): \(error)")
         }
         let adminPath = self.admin ?? self.listen + ".admin"
-        let (export, exportedServices) = try self.startExport(logger)
+        let (export, exportedServices) = try self.startExport(logger, network: network)
         let admin: AdminServer
         do {
             admin = try AdminServer(path: adminPath, host: host, services: registry, exported: exportedServices, network: network)
@@ -208,7 +219,7 @@ struct HostCommand: ParsableCommand {
 
 extension HostCommand {
     /// The --uio-export devices, served; the integration services among them for `vmbus ctl`.
-    func startExport(_ logger: Logger) throws -> (UioExport?, ICSet?) {
+    func startExport(_ logger: Logger, network: HostNetwork?) throws -> (UioExport?, ICSet?) {
         guard let directory = self.uioExport else { return (nil, nil) }
         let log: @Sendable (String) -> Void = { line in logger.info("\(line)") }
         do {
@@ -220,6 +231,11 @@ extension HostCommand {
                 case "fcopy":
                     // Linux's fcopy daemon works with 16 KiB rings (pref_ring_size, 05 §3.1).
                     try export.export(services.fileCopy.device, relid: relid, index: index, ringSize: 16384)
+                case "net":
+                    // validate() made sure --net is there.
+                    guard let nic = network?.exportedDevice() else { continue }
+                    // uio_hv_generic's rings (the NIC class has no preferred size) and buffers (05 §10).
+                    nic.attach(to: try export.export(nic, relid: relid, index: index, ringSize: (2 << 20) + 4096, buffers: UioNICBuffers()))
                 default:
                     let echo = EchoDevice(instance: GUID(data1: 0xEC40_0100, data2: 0x5EED, data3: 0, data4: 0), maximumSubChannels: 0)
                     // uio_hv_generic's default: 2 MiB of data plus the header page (05 §10.1).

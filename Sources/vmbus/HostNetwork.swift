@@ -39,6 +39,7 @@ final class HostNetwork: Sendable {
     let fabric: NetworkSwitch?
     let devices = Locked<[ObjectIdentifier: (guest: Int, device: NetvspDevice)]>([:])
     let guests = Locked(0)
+    let exported = Locked<NetvspDevice?>(nil)
 
     init?(options: HostNetworkOptions) throws {
         guard let net = options.net else { return nil }
@@ -78,15 +79,30 @@ final class HostNetwork: Sendable {
         return device
     }
 
+    /// The NIC of `--uio-export … --uio-device net`: one queue (the export offers no
+    /// sub-channels on request), with a monitor id (as on Hyper-V), on the TAP or a switch
+    /// port like a guest's.
+    func exportedDevice() -> NetvspDevice {
+        let mac = self.options.mac.flatMap(MACAddress.init) ?? .hyperV(seed: 0xE0)
+        let backend: any NetworkBackend = self.tap ?? self.fabric!.makePort(macAddress: mac)
+        let device = NetvspDevice(
+            instance: GUID(data1: 0x4E1C_E000, data2: 0x5EED, data3: 0, data4: 0), backend: backend, macAddress: mac, maximumQueues: 1,
+            // The export watches the monitor page: DPDK signals only through it.
+            wantsMonitor: true)
+        self.exported.store(device)
+        return device
+    }
+
     /// `vmbus net stat` lines: per guest and queue, like `ethtool -S`.
     func statistics(bus: HostBus?) -> [String] {
         let entries = self.devices.withLock { devices in
             devices.filter { bus == nil || $0.key == ObjectIdentifier(bus!) }.values.sorted { $0.guest < $1.guest }
         }
         var lines: [String] = []
-        for (guest, device) in entries {
+        let exported = bus == nil ? self.exported.load().map { [(0, $0)] } ?? [] : []
+        for (guest, device) in entries + exported {
             let version = device.version.map { "NVSP \($0)" } ?? "not initialised"
-            lines.append("guest \(guest): \(version), \(device.isReady ? "up" : "down"), free receive slots \(device.freeReceiveSlots)")
+            lines.append((guest == 0 ? "uio export" : "guest \(guest)") + ": \(version), \(device.isReady ? "up" : "down"), free receive slots \(device.freeReceiveSlots)")
             for (queue, stats) in device.statistics.sorted(by: { $0.key < $1.key }) {
                 lines.append("  queue \(queue): rx_packets \(stats.rxPackets) rx_bytes \(stats.rxBytes) rx_dropped \(stats.rxDropped) "
                     + "tx_packets \(stats.txPackets) tx_bytes \(stats.txBytes) tx_dropped \(stats.txDropped) malformed \(stats.malformed)")

@@ -145,6 +145,17 @@ import Foundation
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["host", "--listen", "x", "--device", "disk"]) }
         #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["host", "--listen", "x", "--log-level", "loud"]) }
     }
+
+    /// The uio NIC: the export needs a backend for its frames; the guest drives either a
+    /// socket or a sysfs tree, and on a sysfs tree only the NIC.
+    @Test func uioNetworkOptionsAreChecked() throws {
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["host", "--listen", "x", "--uio-export", "d", "--uio-device", "net"]) }
+        _ = try VMBusCommand.parseAsRoot(["host", "--listen", "x", "--uio-export", "d", "--uio-device", "net", "--net", "switch"])
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["guest"]) }
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["guest", "--connect", "x", "--sysfs", "d", "--net", "tap:a"]) }
+        #expect(throws: (any Error).self) { try VMBusCommand.parseAsRoot(["guest", "--sysfs", "d"]) }
+        _ = try VMBusCommand.parseAsRoot(["guest", "--sysfs", "d", "--net", "tap:a"])
+    }
 }
 
 /// `vmbus ring` commands agree with each other: `init` leaves nothing of an old file, `recv`

@@ -73,7 +73,7 @@ extension UioPreloadTests {
         let host = try await Host()
         let probe = try host.spawnPreloaded(Self.probe, ["--edges"])
         #expect(await probe.line() == "opened /dev/uio0, map 0 is 32768 bytes")
-        #expect(await probe.line() == "mmap of map 2: Invalid argument")
+        #expect(await probe.line() == "mmap of map 3: Invalid argument")
         #expect(await probe.line() == "read of 8 bytes: Invalid argument")
         #expect(await probe.line() == "waiting for the rescind")
         await host.stop()

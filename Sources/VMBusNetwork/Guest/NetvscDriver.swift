@@ -76,6 +76,16 @@ public final class NetvscDriver: GuestDriver {
             return self.earlyOffers.withLock { $0.removeValue(forKey: device.relid) } ?? []
         }
         for relid in early { Task { await nic.openSubChannel(relid) } }
+        self.wakeWaiters(nic)
+    }
+
+    /// A NIC brought up outside ``probe(_:bus:)`` (over uio) joins the others.
+    func added(_ nic: NetvscNIC) {
+        self.devices.withLock { $0[nic.relid] = nic }
+        self.wakeWaiters(nic)
+    }
+
+    func wakeWaiters(_ nic: NetvscNIC) {
         let waiting = self.waiters.withLock { waiters in
             defer { waiters = [] }
             return waiters

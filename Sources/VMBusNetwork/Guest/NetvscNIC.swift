@@ -8,7 +8,8 @@ import VMBusWire
 public final class NetvscNIC: Sendable {
     public let relid: UInt32
     public let version: NVSPVersion
-    let bus: GuestBus
+    /// Where sub-channels and large-send buffers come from (a VMBus connection or a uio device).
+    let bus: NetvscSubstrate
     let memory: MappedMemory
     let channel: Channel
     let receive: GuestBuffer
@@ -62,17 +63,18 @@ public final class NetvscNIC: Sendable {
     static let tagMask: UInt64 = 0xFF << 40
 
     init(
-        relid: UInt32, version: NVSPVersion, bus: GuestBus, channel: Channel, receive: GuestBuffer, send: GuestBuffer,
-        gpadls: (UInt32, UInt32), subAllocationSize: Int, sectionSize: Int, configuration: NetvscDriver.Configuration
+        relid: UInt32, version: NVSPVersion, bus: NetvscSubstrate, channel: Channel, buffers: NetvscBuffers, subAllocationSize: Int,
+        sectionSize: Int, configuration: NetvscDriver.Configuration
     ) {
+        let (receive, send) = (buffers.receive, buffers.send)
         self.relid = relid
         self.version = version
         self.bus = bus
-        self.memory = bus.memory.memory
+        self.memory = buffers.memory
         self.channel = channel
         self.receive = receive
         self.send = send
-        self.gpadls = (gpadls.0, gpadls.1)
+        self.gpadls = buffers.gpadls
         self.subAllocationSize = subAllocationSize
         self.sectionSize = sectionSize
         self.sectionCount = send.byteCount / sectionSize
@@ -126,9 +128,34 @@ public final class NetvscNIC: Sendable {
         _ device: GuestDevice, bus: GuestBus, configuration: NetvscDriver.Configuration,
         makeBackend: @escaping @Sendable (MACAddress, Int) -> any NetworkBackend
     ) async throws -> NetvscNIC {
+        let channel = try await bus.open(device.relid, pages: RingPages(each: max(2, configuration.ringPages)), options: Self.channelOptions)
+        return try await Self.bringUp(
+            channel, relid: device.relid, substrate: NetvscSubstrate(bus), configuration: configuration, makeBackend: makeBackend
+        ) { _ in
+            // A VMBus guest allocates both buffers in its memory and describes them with GPADLs.
+            let memory = bus.memory
+            let receive = try memory.allocate(pages: Self.pages(configuration.receiveBufferBytes))
+            let send = try memory.allocate(pages: Self.pages(configuration.sendBufferBytes))
+            let receiveGpadl = try await bus.createGpadl(channel: device.relid, ranges: [try receive.range()])
+            let sendGpadl = try await bus.createGpadl(channel: device.relid, ranges: [try send.range()])
+            return NetvscBuffers(memory: memory.memory, receive: receive, send: send, gpadls: (receiveGpadl, sendGpadl))
+        }
+    }
+
+    /// Completions of this driver's own ids (receive slots, sections) reach it, not the requestor.
+    static var channelOptions: ChannelOptions {
         var options = ChannelOptions()
         options.rejectUnknownCompletions = false
-        let channel = try await bus.open(device.relid, pages: RingPages(each: max(2, configuration.ringPages)), options: options)
+        return options
+    }
+
+    /// Brings a NIC up on its open primary channel; `buffers` supplies the receive and send
+    /// buffers with their GPADL handles once NDIS is configured (made for it, or given).
+    static func bringUp(
+        _ channel: Channel, relid: UInt32, substrate: NetvscSubstrate, configuration: NetvscDriver.Configuration,
+        makeBackend: @escaping @Sendable (MACAddress, Int) -> any NetworkBackend,
+        buffers makeBuffers: (NVSPVersion) async throws -> NetvscBuffers
+    ) async throws -> NetvscNIC {
         // Completions of the set-up requests are routed by the queue's handler: it runs from the start.
         let primary = GuestQueue(channel: channel, queue: 0)
         let version = try await Self.negotiate(channel)
@@ -137,16 +164,12 @@ public final class NetvscNIC: Sendable {
             try await Self.post(.ndisConfig(mtu: frameMTU, capabilities: .ieee8021q), on: channel)
         }
         try await Self.post(.ndisVersion(major: 6, minor: version > .v4 ? 30 : 1), on: channel)
-        let memory = bus.memory
-        let receive = try memory.allocate(pages: Self.pages(configuration.receiveBufferBytes))
-        let send = try memory.allocate(pages: Self.pages(configuration.sendBufferBytes))
-        let receiveGpadl = try await bus.createGpadl(channel: device.relid, ranges: [try receive.range()])
-        let sendGpadl = try await bus.createGpadl(channel: device.relid, ranges: [try send.range()])
-        let subAllocation = try await Self.receiveBuffer(receiveGpadl, bytes: receive.byteCount, on: channel)
-        let sectionSize = try await Self.sendBuffer(sendGpadl, bytes: send.byteCount, on: channel)
+        let buffers = try await makeBuffers(version)
+        let subAllocation = try await Self.receiveBuffer(buffers.gpadls.receive, bytes: buffers.receive.byteCount, on: channel)
+        let sectionSize = try await Self.sendBuffer(buffers.gpadls.send, bytes: buffers.send.byteCount, on: channel)
         let nic = NetvscNIC(
-            relid: device.relid, version: version, bus: bus, channel: channel, receive: receive, send: send,
-            gpadls: (receiveGpadl, sendGpadl), subAllocationSize: subAllocation, sectionSize: sectionSize, configuration: configuration)
+            relid: relid, version: version, bus: substrate, channel: channel, buffers: buffers, subAllocationSize: subAllocation,
+            sectionSize: sectionSize, configuration: configuration)
         primary.attach(nic)
         try await nic.initializeRNDIS(makeBackend: makeBackend)
         return nic

@@ -21,7 +21,7 @@ public final class NetvspDevice: HostDevice {
     public static let sectionSize = 6144
 
     struct State: ~Copyable {
-        var bus: HostBus?
+        var bus: (any DeviceBus)?
         var version: NVSPVersion?
         var frameMTU = 1514
         var receive: ReceiveSlots?
@@ -82,8 +82,8 @@ public final class NetvspDevice: HostDevice {
     }
 
     /// The bus the device is registered on (needed to map the guest's buffers and to offer
-    /// sub-channels).
-    public func attach(to bus: HostBus) { self.state.withLock { $0.bus = bus } }
+    /// sub-channels): a ``HostBus``, or the uio export's stand-in for one.
+    public func attach(to bus: any DeviceBus) { self.state.withLock { $0.bus = bus } }
 
     /// The negotiated NVSP version, once the guest initialised.
     public var version: NVSPVersion? { self.state.withLock { $0.version } }

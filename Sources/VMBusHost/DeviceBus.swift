@@ -1,0 +1,22 @@
+import VMBusMemory
+import VMBusWire
+
+/// What a device asks of whatever carries it beyond its channels: the guest memory its GPADLs
+/// and GPA-direct packets name, and more channels. ``HostBus`` is one; the uio export of
+/// `VMBusUio`, which has no VMBus connection behind it, is another (its GPADLs are buffers it
+/// owns, its "guest memory" a user-space program's).
+public protocol DeviceBus: AnyObject, Sendable {
+    /// The mapping of a GPADL the guest created, or `nil` if there is no such GPADL. The
+    /// mapping stays valid while the device holds it.
+    func gpadlMapping(_ handle: UInt32) -> MappedMemory?
+    /// Copies what a GPA-direct range names (03 §4) into `buffer[at...]`, every page checked.
+    /// - Throws: ``MemoryError`` for a page that is not the guest's.
+    func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError)
+    /// Offers `count` sub-channels for an open primary, as the device's own protocol asked
+    /// (05 §5). - Returns: the relids of all its sub-channels (none where there are none to
+    /// offer).
+    @discardableResult
+    func enableSubChannels(primary: UInt32, count: UInt16) -> [UInt32]
+}
+
+extension HostBus: DeviceBus {}
