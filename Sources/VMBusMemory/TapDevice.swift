@@ -156,14 +156,20 @@ extension TapDevice {
     @discardableResult
     public func write(vnetHeader header: [UInt8], span frame: Span<UInt8>, queue: Int = 0) throws(TapError) -> Bool {
         let fd = self.descriptors[queue]
-        while true {
+        return try self.writing {
             // SAFETY: writev(2) reads both buffers, each valid for its closure's duration.
-            let n = unsafe header.withUnsafeBytes { head in
+            unsafe header.withUnsafeBytes { head in
                 unsafe frame.withUnsafeBytes { body in
                     unsafe clinux_writev2(fd, head.baseAddress, head.count, body.baseAddress, body.count)
                 }
             }
-            if n >= 0 { return true }
+        }
+    }
+
+    /// Runs a write until it is not interrupted: `true` once written, `false` on EAGAIN.
+    private func writing(_ write: () -> Int) throws(TapError) -> Bool {
+        while true {
+            if write() >= 0 { return true }
             switch errno {
             case EINTR: continue
             case EAGAIN: return false
@@ -176,16 +182,8 @@ extension TapDevice {
     @discardableResult
     public func write(span frame: Span<UInt8>, queue: Int = 0) throws(TapError) -> Bool {
         let fd = self.descriptors[queue]
-        while true {
-            // SAFETY: write(2) reads `count` bytes from the span's storage, valid in the closure.
-            let n = unsafe frame.withUnsafeBytes { unsafe Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n >= 0 { return true }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return false
-            case let code: throw .system(call: "write \(self.name)", errno: code)
-            }
-        }
+        // SAFETY: write(2) reads `count` bytes from the span's storage, valid in the closure.
+        return try self.writing { unsafe frame.withUnsafeBytes { unsafe Glibc.write(fd, $0.baseAddress, $0.count) } }
     }
 
     /// Writes one whole Ethernet frame (destination MAC first): the kernel receives it on this
@@ -196,16 +194,8 @@ extension TapDevice {
     @discardableResult
     public func write(_ frame: ArraySlice<UInt8>, queue: Int = 0) throws(TapError) -> Bool {
         let fd = self.descriptors[queue]
-        while true {
-            // SAFETY: write(2) reads `count` bytes from the slice's storage, valid in the closure.
-            let n = unsafe frame.withUnsafeBytes { unsafe Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n >= 0 { return true }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return false
-            case let code: throw .system(call: "write \(self.name)", errno: code)
-            }
-        }
+        // SAFETY: write(2) reads `count` bytes from the slice's storage, valid in the closure.
+        return try self.writing { unsafe frame.withUnsafeBytes { unsafe Glibc.write(fd, $0.baseAddress, $0.count) } }
     }
 
     /// ``write(_:queue:)`` for a whole array.

@@ -29,7 +29,7 @@ extension NetvscNIC {
             state.backend = backend
         }
         try await self.negotiateOffloads(backend)
-        backend.attach(NetvscSink(self))
+        backend.attach(NICSink(room: self.room) { [self] frames, first in self.transmit(frames, from: first) })
         var granted = 1
         if self.configuration.queues > 1 && self.version >= .v5 {
             let requested = UInt32(self.configuration.queues - 1)

@@ -12,10 +12,8 @@ final class GuestQueue: Sendable {
     let nic = Locked<NetvscNIC?>(nil)
     /// Packets for the control path (the send table, anything unexpected), in order.
     let control: AsyncStream<ChannelPacket>.Continuation
-    /// Completions of transfer-page packets that found the ring full: sent first next run.
-    let owed = Locked<[(id: UInt64, status: NVSPStatus)]>([])
-    /// The message copy buffer, taken for a run and put back (no allocation per frame).
-    let scratch = Locked<[UInt8]>([])
+    /// Completions of transfer-page packets owed to the host, and the message copy buffer.
+    let backlog = CompletionBacklog()
 
     init(channel: Channel, queue: UInt16) {
         self.channel = channel
@@ -46,14 +44,7 @@ final class GuestQueue: Sendable {
 
     func interrupted() {
         let nic = self.nic.withLock { $0 }
-        var owed = self.owed.withLock { owed in
-            defer { owed.removeAll(keepingCapacity: true) }
-            return owed
-        }
-        var scratch = self.scratch.withLock { scratch in
-            defer { scratch = [] }
-            return scratch
-        }
+        var (owed, scratch) = self.backlog.take()
         var run = NetvscNIC.RunCounts()
         do {
             _ = try self.channel.drainPackets(limit: 256) { descriptor, packet in
@@ -61,53 +52,17 @@ final class GuestQueue: Sendable {
                 switch nic.fast(descriptor, packet, queue: self.queue, scratch: &scratch, run: &run) {
                 case .complete(let status): owed.append((descriptor.transactionID, status))
                 case .done: break
-                case .slow:
-                    var bytes: [UInt8] = []
-                    bytes.append(span: packet)
-                    self.control.yield(ChannelPacket(descriptor: descriptor, bytes: bytes[...]))
+                case .slow: self.control.yield(ChannelPacket(copying: packet, descriptor: descriptor))
                 }
             }
         } catch {
             // Closed or corrupted: the bus ends the channel.
         }
-        self.scratch.withLock { $0 = scratch }
+        self.backlog.putBack(scratch: scratch)
         guard let nic else { return }
         nic.finish(run, queue: self.queue)
-        self.complete(&owed)
+        self.backlog.send(&owed, on: self.channel, success: NetvscNIC.completions.success, failure: NetvscNIC.completions.failure)
     }
-
-    /// Completes transfer-page packets in one batch; what does not fit waits for the host's
-    /// signal that it made room.
-    func complete(_ owed: inout [(id: UInt64, status: NVSPStatus)]) {
-        while !owed.isEmpty {
-            var sent = 0
-            do {
-                _ = try self.channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
-                    for (id, status) in owed {
-                        let payload = status == .success ? NetvscNIC.completions.success : NetvscNIC.completions.failure
-                        guard try writer.write(completion: payload, transactionID: id) else { break }
-                        sent += 1
-                    }
-                }
-            } catch {
-                return
-            }
-            owed.removeFirst(sent)
-            guard !owed.isEmpty else { return }
-            let length = PacketSize.inBand(payload: NetvscNIC.completions.success.count)
-            guard (try? self.channel.requestRoom(for: length)) == true else { break }
-        }
-        let left = owed
-        self.owed.withLock { $0.append(contentsOf: left) }
-    }
-}
-
-/// The NIC as its backend's sink: frames the operating system sends go to the host.
-final class NetvscSink: FrameSink {
-    let nic: NetvscNIC
-    init(_ nic: NetvscNIC) { self.nic = nic }
-    func deliver(_ frames: FrameBatch, from first: Int) -> Int { self.nic.transmit(frames, from: first) }
-    func waitForRoom(timeout: Duration) { self.nic.room.wait(timeout: timeout) }
 }
 
 extension NetvscNIC {

@@ -10,24 +10,14 @@ final class QueueContext: Sendable {
     let queue: UInt16
     /// Packets for the control path (set-up, RNDIS control, GPA-direct data), in order.
     let control: AsyncStream<ChannelPacket>.Continuation
-    /// Completions owed to the guest that found its ring full: sent first on the next run.
-    let owed = Locked<[(id: UInt64, status: NVSPStatus)]>([])
-    /// The section copy buffer, taken for a run and put back (no allocation per frame).
-    let scratch = Locked<[UInt8]>([UInt8](repeating: 0, count: NetvspDevice.sectionSize))
+    /// Completions owed to the guest, and the section copy buffer.
+    let backlog = CompletionBacklog(scratchBytes: NetvspDevice.sectionSize)
 
     init(channel: Channel, queue: UInt16, control: AsyncStream<ChannelPacket>.Continuation) {
         self.channel = channel
         self.queue = queue
         self.control = control
     }
-}
-
-/// The host device as its backend's sink: frames the backend pushes go into the guest.
-final class NetvspSink: FrameSink {
-    let device: NetvspDevice
-    init(_ device: NetvspDevice) { self.device = device }
-    func deliver(_ frames: FrameBatch, from first: Int) -> Int { self.device.deliver(frames, from: first) }
-    func waitForRoom(timeout: Duration) { self.device.room.wait(timeout: timeout) }
 }
 
 extension NetvspDevice {
@@ -73,14 +63,7 @@ extension NetvspDevice {
     /// One run of a queue's interrupt handler: the guest's completions of receive slots and its
     /// frames in send sections are handled here; the rest goes to the control path.
     func interrupted(_ context: QueueContext) {
-        var owed = context.owed.withLock { owed in
-            defer { owed.removeAll(keepingCapacity: true) }
-            return owed
-        }
-        var scratch = context.scratch.withLock { scratch in
-            defer { scratch = [] }
-            return scratch
-        }
+        var (owed, scratch) = context.backlog.take()
         var counts = RunCounts()
         var fault: String?
         let ready: (send: MappedMemory?, versioned: Bool) = self.state.withLock { ($0.sendBuffer, $0.version != nil) }
@@ -91,16 +74,13 @@ extension NetvspDevice {
                 case .done(let status?): owed.append((descriptor.transactionID, status))
                 case .done(nil): break
                 case .fatal(let why): fault = why
-                case .slow:
-                    var bytes: [UInt8] = []
-                    bytes.append(span: packet)
-                    context.control.yield(ChannelPacket(descriptor: descriptor, bytes: bytes[...]))
+                case .slow: context.control.yield(ChannelPacket(copying: packet, descriptor: descriptor))
                 }
             }
         } catch {
             // Closed or corrupted: the bus ends the channel; nothing more to do here.
         }
-        context.scratch.withLock { $0 = scratch }
+        context.backlog.putBack(scratch: scratch)
         if counts.released > 0 {
             self.room.notify()
             self.changes.wake()
@@ -116,32 +96,8 @@ extension NetvspDevice {
             self.stop(context.channel, queue: context.queue, fault)
             return
         }
-        self.complete(&owed, on: context)
-    }
-
-    /// Sends the owed completions in one batch; what does not fit waits for the guest's signal
-    /// that it made room (the handler runs again then).
-    func complete(_ owed: inout [(id: UInt64, status: NVSPStatus)], on context: QueueContext) {
-        let encoded = Self.completionPayloads(size: self.messageSize)
-        while !owed.isEmpty {
-            var sent = 0
-            do {
-                _ = try context.channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
-                    for (id, status) in owed {
-                        guard try writer.write(completion: status == .success ? encoded.success : encoded.failure, transactionID: id) else { break }
-                        sent += 1
-                    }
-                }
-            } catch {
-                return
-            }
-            owed.removeFirst(sent)
-            guard !owed.isEmpty else { return }
-            let length = PacketSize.inBand(payload: encoded.success.count)
-            guard (try? context.channel.requestRoom(for: length)) == true else { break }
-        }
-        let left = owed
-        context.owed.withLock { $0.append(contentsOf: left) }
+        let payloads = Self.completionPayloads(size: self.messageSize)
+        context.backlog.send(&owed, on: context.channel, success: payloads.success, failure: payloads.failure)
     }
 
     /// The frames of a gathered data message to the backend; the completion owed.

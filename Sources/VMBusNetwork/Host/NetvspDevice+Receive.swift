@@ -7,7 +7,7 @@ extension NetvspDevice {
     /// Starts taking the backend's frames into the guest (once per primary open).
     func startReceiving() {
         self.state.withLock { $0.receiving = true }
-        self.backend.attach(NetvspSink(self))
+        self.backend.attach(NICSink(room: self.room) { [self] frames, first in self.deliver(frames, from: first) })
     }
 
     /// Where a placed frame went: its slot, its RNDIS message length, its queue.
