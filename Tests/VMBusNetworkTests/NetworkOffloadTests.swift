@@ -208,3 +208,18 @@ func tcpChecksumIsValid(_ frame: [UInt8]) -> Bool {
         #expect(try await buffers.send(rndisPacket(Self.frame, ppis: Self.lso(mss: 1448, offset: 34)), section: 1, on: raw) == .failure)
     }
 }
+
+@Suite struct NetvspVLANTests {
+    /// A frame whose 802.1Q tag the guest moved into a VLAN PPI (as Linux does): the host puts
+    /// the tag back after the MAC addresses (priority 5, CFI 0, VLAN 100).
+    @Test func aVLANPPIBecomesTheFramesTag() async throws {
+        let host = try await HostUnderTest.make(devices: 1)
+        let raw = host.channel(0)
+        let buffers = try await RawNetBuffers.setUp(raw)
+        let frame = flowFrame(flow: 2, n: 3)
+        let value: UInt32 = 5 | 100 << 4
+        #expect(try await buffers.send(rndisPacket(frame, ppis: NetvspOffloadHostileTests.ppiBytes(type: 6, value: value)), section: 1, on: raw) == .success)
+        let tagged = try await host.frames[0].take()
+        #expect(tagged == Array(frame[0..<12]) + [0x81, 0x00, 0xA0, 0x64] + Array(frame[12...]))
+    }
+}

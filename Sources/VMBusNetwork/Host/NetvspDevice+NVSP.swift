@@ -194,6 +194,7 @@ extension NetvspDevice {
             // Every PPI must be whole (OpenVMM: PPI size 0 or an overrun fails the packet).
             var checksum: UInt32?
             var lso: UInt32?
+            var vlan: UInt32?
             guard let header = try? RNDISPacketHeader(parsing: rest),
                 (try? PerPacketInfo.walk(rest[(start + header.ppiOffset)..<(start + header.ppiOffset + header.ppiLength)]) { type, data in
                     guard data.count >= 4 else { return }
@@ -201,13 +202,26 @@ extension NetvspDevice {
                         | UInt32(data[data.startIndex + 2]) << 16 | UInt32(data[data.startIndex + 3]) << 24
                     if type == .checksum { checksum = value }
                     if type == .lso { lso = value }
+                    if type == .vlan { vlan = value }
                 }) != nil
             else { return (false, frames, sent) }
             let frame = (start + header.frameOffset)..<(start + header.frameOffset + header.frameLength)
-            guard let offload = LargeSend.offload(checksum: checksum, lso: lso, frame: &message, range: frame, backend: offloads) else {
+            guard var offload = LargeSend.offload(checksum: checksum, lso: lso, frame: &message, range: frame, backend: offloads) else {
                 return (false, frames, sent)
             }
-            self.backend.send(message[frame].span, offload: offload)
+            if let vlan {
+                // The tag the guest moved into a PPI (11 §5.4) goes back into the frame, after
+                // the MAC addresses: 802.1Q, priority and CFI above the VLAN id.
+                guard frame.count >= 14 else { return (false, frames, sent) }
+                let tci = UInt16(truncatingIfNeeded: (vlan & 0x7) << 13 | (vlan >> 3 & 1) << 12 | (vlan >> 4) & 0xFFF)
+                var tagged = Array(message[frame.lowerBound..<(frame.lowerBound + 12)])
+                tagged += [0x81, 0x00, UInt8(tci >> 8), UInt8(truncatingIfNeeded: tci)]
+                tagged += message[(frame.lowerBound + 12)..<frame.upperBound]
+                offload.checksumStart = offload.checksumStart.map { $0 + 4 }
+                self.backend.send(tagged.span, offload: offload)
+            } else {
+                self.backend.send(message[frame].span, offload: offload)
+            }
             frames += 1
             sent += header.frameLength
             start += header.messageLength
