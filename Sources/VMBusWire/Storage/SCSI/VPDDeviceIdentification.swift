@@ -59,9 +59,13 @@ public struct VPDDeviceIdentification: Hashable, Sendable {
     /// Reads every designator of the page's data.
     /// - Throws: ``WireError/unknownType(_:)`` for another page;
     ///   ``WireError/truncated(needed:available:)`` when a designator runs past the data
-    ///   (including a page cut by the allocation length: ask again with the page length).
+    ///   or the page was cut by the allocation length (ask again with the page length): a
+    ///   cut list cannot be told from a complete one otherwise.
     public init(_ page: VPDPage) throws(WireError) {
         try page.expect(.deviceIdentification)
+        if page.data.count < Int(page.pageLength) {
+            throw WireError.truncated(needed: Int(page.pageLength), available: page.data.count)
+        }
         var reader = WireReader(page.data)
         var designators: [Designator] = []
         // Each designator takes at least 4 of the data's bytes, so this grows no further
