@@ -114,8 +114,9 @@ public struct VPDUnitSerialNumber: Hashable, Sendable {
     public var page: VPDPage { VPDPage(pageCode: .unitSerialNumber, data: self.serial) }
 }
 
-/// VPD 0xB0 Block Limits (SBC), page length 0x3C. Linux reads it when VPD 0x00 lists it and
-/// turns on discard only if the unmap counts are non-zero and VPD 0xB2 has LBPU.
+/// VPD 0xB0 Block Limits (SBC), page length 0x3C. Linux reads it when VPD 0x00 lists it: the
+/// transfer lengths from a 16-byte page, the unmap and WRITE SAME fields only from the whole
+/// 64 bytes; it turns on discard only if the unmap counts are non-zero and VPD 0xB2 has LBPU.
 ///
 /// ```
 /// 5      maximum COMPARE AND WRITE length
