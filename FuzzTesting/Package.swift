@@ -24,6 +24,7 @@ let package = Package(
         .executableTarget(name: "FuzzHost", dependencies: [wire, host, "FuzzSupport"]),
         .executableTarget(name: "FuzzGuest", dependencies: [wire, guest, "FuzzSupport"]),
         .executableTarget(name: "FuzzNetwork", dependencies: [wire, "FuzzSupport"]),
+        .executableTarget(name: "FuzzStorage", dependencies: [wire, "FuzzSupport"]),
         .executableTarget(name: "FuzzHostBus", dependencies: [wire, host, channel, memory, "FuzzSupport"]),
     ]
 )
