@@ -339,6 +339,10 @@ public struct NetworkQueueStatistics: Hashable, Sendable {
     public var txDropped: UInt64 = 0
     /// Messages from the peer refused as malformed.
     public var malformed: UInt64 = 0
+    /// Large TCP segments sent whole (LSO guest → host, counted in tx_packets too).
+    public var txLargeSegments: UInt64 = 0
+    /// Segments received whole over several sub-allocations (RSC host → guest, in rx_packets too).
+    public var rxCoalesced: UInt64 = 0
     /// Why the host last stopped this channel (a protocol breach, 11 §8), if it did.
     public var lastFault: String?
 

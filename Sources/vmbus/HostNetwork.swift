@@ -102,10 +102,15 @@ final class HostNetwork: Sendable {
         let exported = bus == nil ? self.exported.load().map { [(0, $0)] } ?? [] : []
         for (guest, device) in entries + exported {
             let version = device.version.map { "NVSP \($0)" } ?? "not initialised"
-            lines.append((guest == 0 ? "uio export" : "guest \(guest)") + ": \(version), \(device.isReady ? "up" : "down"), free receive slots \(device.freeReceiveSlots)")
+            let (advertised, rsc) = device.offloads
+            var offloads = advertised.contains(.checksum) ? ["checksum"] : []
+            if !advertised.isDisjoint(with: [.tcp4Segmentation, .tcp6Segmentation]) { offloads.append("lso") }
+            if rsc { offloads.append("rsc") }
+            lines.append((guest == 0 ? "uio export" : "guest \(guest)") + ": \(version), \(device.isReady ? "up" : "down"), free receive slots \(device.freeReceiveSlots), "
+                + "offloads \(offloads.isEmpty ? "none" : offloads.joined(separator: " "))")
             for (queue, stats) in device.statistics.sorted(by: { $0.key < $1.key }) {
-                lines.append("  queue \(queue): rx_packets \(stats.rxPackets) rx_bytes \(stats.rxBytes) rx_dropped \(stats.rxDropped) "
-                    + "tx_packets \(stats.txPackets) tx_bytes \(stats.txBytes) tx_dropped \(stats.txDropped) malformed \(stats.malformed)")
+                lines.append("  queue \(queue): rx_packets \(stats.rxPackets) rx_bytes \(stats.rxBytes) rx_dropped \(stats.rxDropped) rx_coalesced \(stats.rxCoalesced) "
+                    + "tx_packets \(stats.txPackets) tx_bytes \(stats.txBytes) tx_dropped \(stats.txDropped) tx_large \(stats.txLargeSegments) malformed \(stats.malformed)")
                 if let fault = stats.lastFault { lines.append("    stopped: \(fault)") }
             }
         }

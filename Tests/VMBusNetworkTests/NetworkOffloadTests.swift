@@ -113,6 +113,7 @@ func tcpChecksumIsValid(_ frame: [UInt8]) -> Bool {
         #expect(received == small && receivedOffload == partial)
         #expect(await pair.nic.waitForSendsCompleted())
         #expect(pair.device.statistics[0]?.malformed == 0)
+        #expect(pair.device.statistics[0]?.txLargeSegments == 3)
     }
 
     /// A 40 000-byte segment from the host's backend, to a guest that asked for RSC: its
@@ -134,6 +135,8 @@ func tcpChecksumIsValid(_ frame: [UInt8]) -> Bool {
         }
         #expect(await pair.device.waitForSlotsReturned())
         #expect(pair.device.freeReceiveSlots == slots)
+        #expect(pair.device.statistics[0]?.rxCoalesced == 3)
+        #expect(pair.device.offloads.receiveSegmentCoalescing)
     }
 
     /// A guest that does not ask for RSC: the host's backend keeps large segments to itself

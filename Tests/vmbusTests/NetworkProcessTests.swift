@@ -79,6 +79,14 @@ import Testing
 
         let stat = try await Spawned(["net", "stat", "--host", socket + ".admin"]).finish()
         #expect(stat.status == 0 && stat.output.contains("queue 0: rx_packets") && stat.output.contains("malformed 0"), "\(stat)")
+        // The TCP runs crossed as large segments both ways exactly when offloads are on.
+        func counter(_ name: String) -> Int? {
+            let fields = stat.output.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            return fields.firstIndex(of: Substring(name)).flatMap { Int(fields[$0 + 1]) }
+        }
+        #expect(stat.output.contains(offloads ? "offloads checksum lso rsc" : "offloads none"), "\(stat.output)")
+        #expect(offloads ? (counter("tx_large") ?? 0) > 0 : counter("tx_large") == 0, "\(stat.output)")
+        #expect(offloads ? (counter("rx_coalesced") ?? 0) > 0 : counter("rx_coalesced") == 0, "\(stat.output)")
         guest.kill(SIGTERM)
         #expect(await guest.finish().status == 0)
         host.kill(SIGTERM)

@@ -138,6 +138,7 @@ extension NetvspDevice {
         self.count(queue) { stats in
             stats.txPackets += UInt64(sent.frames)
             stats.txBytes += UInt64(sent.bytes)
+            stats.txLargeSegments += UInt64(sent.large)
             if !sent.ok { stats.malformed += 1 }
         }
         return await self.complete(.rndisPacketComplete(status: sent.ok ? .success : .failure), id: id, on: channel)
@@ -184,10 +185,11 @@ extension NetvspDevice {
     /// offloads its PPIs ask for (11 §5.4). Any bad one fails the whole send (the frames before
     /// it went out, as on OpenVMM). `message` is a private copy: offload fix-ups are made in it.
     /// - Returns: whether all were well-formed, and the frames and bytes sent.
-    func transmit(_ message: inout [UInt8], count: Int) -> (ok: Bool, frames: Int, bytes: Int) {
+    func transmit(_ message: inout [UInt8], count: Int) -> (ok: Bool, frames: Int, bytes: Int, large: Int) {
         var start = 0
         var frames = 0
         var sent = 0
+        var large = 0
         let offloads = self.backend.offloads
         while start < count {
             let rest = message[start..<count]
@@ -204,15 +206,15 @@ extension NetvspDevice {
                     if type == .lso { lso = value }
                     if type == .vlan { vlan = value }
                 }) != nil
-            else { return (false, frames, sent) }
+            else { return (false, frames, sent, large) }
             let frame = (start + header.frameOffset)..<(start + header.frameOffset + header.frameLength)
             guard var offload = LargeSend.offload(checksum: checksum, lso: lso, frame: &message, range: frame, backend: offloads) else {
-                return (false, frames, sent)
+                return (false, frames, sent, large)
             }
             if let vlan {
                 // The tag the guest moved into a PPI (11 §5.4) goes back into the frame, after
                 // the MAC addresses: 802.1Q, priority and CFI above the VLAN id.
-                guard frame.count >= 14 else { return (false, frames, sent) }
+                guard frame.count >= 14 else { return (false, frames, sent, large) }
                 let tci = UInt16(truncatingIfNeeded: (vlan & 0x7) << 13 | (vlan >> 3 & 1) << 12 | (vlan >> 4) & 0xFFF)
                 var tagged = Array(message[frame.lowerBound..<(frame.lowerBound + 12)])
                 tagged += [0x81, 0x00, UInt8(tci >> 8), UInt8(truncatingIfNeeded: tci)]
@@ -224,11 +226,12 @@ extension NetvspDevice {
             }
             frames += 1
             sent += header.frameLength
+            if offload.segmentation != nil { large += 1 }
             start += header.messageLength
             // Batches end with zero padding up to the alignment, counted in the last msg_len.
             if message[start..<count].allSatisfy({ $0 == 0 }) { break }
         }
-        return (frames > 0, frames, sent)
+        return (frames > 0, frames, sent, large)
     }
 
     // MARK: Answers

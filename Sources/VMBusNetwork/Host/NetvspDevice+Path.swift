@@ -56,6 +56,7 @@ extension NetvspDevice {
     struct RunCounts {
         var frames: UInt64 = 0
         var bytes: UInt64 = 0
+        var large: UInt64 = 0
         var malformed: UInt64 = 0
         var released = 0
     }
@@ -89,6 +90,7 @@ extension NetvspDevice {
             self.count(context.queue) { stats in
                 stats.txPackets += counts.frames
                 stats.txBytes += counts.bytes
+                stats.txLargeSegments += counts.large
                 stats.malformed += counts.malformed
             }
         }
@@ -105,6 +107,7 @@ extension NetvspDevice {
         let sent = self.transmit(&scratch, count: count)
         counts.frames += UInt64(sent.frames)
         counts.bytes += UInt64(sent.bytes)
+        counts.large += UInt64(sent.large)
         if !sent.ok { counts.malformed += 1 }
         return descriptor.flags.contains(.completionRequested) ? .done(sent.ok ? .success : .failure) : .done(nil)
     }

@@ -17,8 +17,10 @@ extension NetvspDevice {
         var queue: UInt16
         /// The frame's bytes (``length`` is its RNDIS message length when not chained).
         var frameLength: Int
-        /// The transfer-page packet of a frame over several sub-allocations, encoded.
+        /// The transfer-page packet of a frame with offload state, encoded.
         var chain: [UInt8]? = nil
+        /// Spread over several sub-allocations (RSC).
+        var coalesced = false
     }
 
     /// Frames from the backend into the guest (11 §7.2), a batch at a time: each gets a
@@ -68,7 +70,7 @@ extension NetvspDevice {
             }
             return (frames.count, state.channels, size)
         }
-        var sent: [UInt16: (packets: UInt64, bytes: UInt64)] = [:]
+        var sent: [UInt16: (packets: UInt64, bytes: UInt64, coalesced: UInt64)] = [:]
         var unsent: [Int] = []
         if !placements.isEmpty {
             var packet = Self.transferTemplate(size: self.messageSize)
@@ -88,7 +90,10 @@ extension NetvspDevice {
                     }
                 }
                 for placement in mine.dropFirst(written) { unsent.append(placement.slot) }
-                sent[queue] = (UInt64(written), mine.prefix(written).reduce(0) { $0 + UInt64($1.frameLength) })
+                sent[queue] = (
+                    UInt64(written), mine.prefix(written).reduce(0) { $0 + UInt64($1.frameLength) },
+                    UInt64(mine.prefix(written).count { $0.coalesced })
+                )
                 dropped[queue, default: 0] += UInt64(mine.count - written)
             }
         }
@@ -97,6 +102,7 @@ extension NetvspDevice {
             for (queue, counts) in sent {
                 state.statistics[queue, default: NetworkQueueStatistics()].rxPackets += counts.packets
                 state.statistics[queue, default: NetworkQueueStatistics()].rxBytes += counts.bytes
+                state.statistics[queue, default: NetworkQueueStatistics()].rxCoalesced += counts.coalesced
             }
             for (queue, count) in dropped { state.statistics[queue, default: NetworkQueueStatistics()].rxDropped += count }
         }
@@ -172,7 +178,7 @@ extension NetvspDevice {
             if let first = taken.first { _ = slots?.release(UInt64(first)) }
             return .dropped
         }
-        return .placed(Placement(slot: first, length: 0, queue: 0, frameLength: range.count, chain: packet))
+        return .placed(Placement(slot: first, length: 0, queue: 0, frameLength: range.count, chain: packet, coalesced: pieces > 1))
     }
 
     /// A one-range transfer-page packet on the receive buffer carrying SEND_RNDIS_PKT (data);

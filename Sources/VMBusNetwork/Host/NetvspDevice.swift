@@ -91,6 +91,12 @@ public final class NetvspDevice: HostDevice {
     /// Whether RNDIS is initialised and the guest set a packet filter (frames flow).
     public var isReady: Bool { self.state.withLock { $0.rndisReady && !$0.packetFilter.isEmpty } }
 
+    /// The offloads advertised to the guest (its backend's), and whether the guest turned
+    /// RSC on.
+    public var offloads: (advertised: NetworkOffloads, receiveSegmentCoalescing: Bool) {
+        (self.backend.offloads, self.state.withLock { $0.rsc })
+    }
+
     /// Per-queue counters, by sub-channel index (0: the primary).
     public var statistics: [UInt16: NetworkQueueStatistics] { self.state.withLock { $0.statistics } }
 
