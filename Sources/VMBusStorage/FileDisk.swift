@@ -63,7 +63,8 @@ public final class FileDisk: DiskBackend {
     /// zeros and occupies no blocks yet, then opens it for writing. Refuses to replace an
     /// existing file.
     /// - Throws: as ``open(path:sectorSize:readOnly:directIO:)``; `open` with `EEXIST` if the
-    ///   file exists. A file that cannot be sized is removed again.
+    ///   file exists. A file that cannot be sized is removed again; one created but refused
+    ///   `O_DIRECT` (with ``DirectIO/required``) stays, to be opened another way.
     public static func create(
         path: String, byteCount: UInt64, sectorSize: Int = 512, directIO: DirectIO = .off
     ) throws(DiskError) -> FileDisk {
