@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "VMBusLocal", targets: ["VMBusLocal"]),
         .library(name: "VMBusDevices", targets: ["VMBusDevices"]),
         .library(name: "VMBusNetwork", targets: ["VMBusNetwork"]),
+        .library(name: "VMBusStorage", targets: ["VMBusStorage"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
         // LD_PRELOAD shim that runs unmodified uio_hv_generic programs against the export of
         // `vmbus host --uio-export` (docs/UIO-EXPORT.md): libvmbus-uio-preload.so.
@@ -77,6 +78,10 @@ let package = Package(
         .target(
             name: "VMBusNetwork", dependencies: ["VMBusHost", "VMBusGuest", "VMBusUio", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             path: "Sources/VMBusNetwork", swiftSettings: strictSafety),
+        // The synthetic SCSI controller (spec 10): its disk backends (files, memory) so far.
+        .target(
+            name: "VMBusStorage", dependencies: ["VMBusMemory", "VMBusWire"], path: "Sources/VMBusStorage",
+            swiftSettings: strictSafety),
         // The uio_hv_generic substrate (05 §10): sysfs discovery, a device's channel from user
         // space, and a fake export of it served by a user-space host.
         .target(
@@ -117,6 +122,8 @@ let package = Package(
                 "VMBusNetwork", "VMBusLoopback", "VMBusLocal", "VMBusHost", "VMBusGuest", "VMBusUio", "VMBusChannel", "VMBusMemory", "VMBusWire",
             ],
             swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusStorageTests", dependencies: ["VMBusStorage", "VMBusMemory", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
         // A minimal C uio driver for the file-copy device, run by the tests under the preload

@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -27,6 +29,32 @@ int clinux_peer_cred(int sock, pid_t *pid, uid_t *uid, gid_t *gid) {
         *gid = cred.gid;
     }
     return rc;
+}
+
+const int CLINUX_O_DIRECT = O_DIRECT;
+
+int clinux_punch_hole(int fd, off_t offset, off_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+}
+
+int clinux_dio_alignment(int fd, unsigned int *memory_alignment, unsigned int *offset_alignment) {
+#ifdef STATX_DIOALIGN
+    struct statx st;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &st) != 0) return -1;
+    if (!(st.stx_mask & STATX_DIOALIGN) || st.stx_dio_mem_align == 0) {
+        errno = EOPNOTSUPP;
+        return -1;
+    }
+    *memory_alignment = st.stx_dio_mem_align;
+    *offset_alignment = st.stx_dio_offset_align;
+    return 0;
+#else
+    (void)fd;
+    (void)memory_alignment;
+    (void)offset_alignment;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
 }
 
 const unsigned int CLINUX_MFD_CLOEXEC = MFD_CLOEXEC;

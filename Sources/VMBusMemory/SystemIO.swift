@@ -167,6 +167,11 @@ public enum FileSystem {
     public static func rename(_ source: String, over destination: String) throws(MemoryError) {
         guard unsafe Glibc.rename(source, destination) == 0 else { throw MemoryError.system(call: "rename", errno: errno) }
     }
+
+    /// `unlink(2)`: removes a file's name (its data goes when the last descriptor closes).
+    public static func remove(_ path: String) throws(MemoryError) {
+        guard unsafe Glibc.unlink(path) == 0 else { throw MemoryError.system(call: "unlink", errno: errno) }
+    }
 }
 
 extension SystemClock {

@@ -69,6 +69,18 @@ int clinux_epoll_wait(int ep, uint64_t *tokens, int max, int timeout_ms);
 /// stopped, -1 with errno if it could not start; `*status` is its wait status (-1 if lost).
 int clinux_run_command(const char *path, char *const argv[], int timeout_ms, int grace_ms, int *status);
 
+/* Disk images (VMBusStorage's FileDisk). */
+/// O_DIRECT, which needs _GNU_SOURCE and so is not visible through Glibc.
+extern const int CLINUX_O_DIRECT;
+/// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): frees the blocks of a byte range,
+/// which then reads as zeros; the file's size is kept. -1 and errno on failure (EOPNOTSUPP
+/// where the file system cannot punch holes).
+int clinux_punch_hole(int fd, off_t offset, off_t length);
+/// statx(STATX_DIOALIGN): the alignment O_DIRECT needs of memory buffers and of file offsets
+/// and lengths. 0 on success; -1 and errno (EOPNOTSUPP when the kernel, its headers or the file
+/// system do not report it, or the file does not support direct I/O).
+int clinux_dio_alignment(int fd, unsigned int *memory_alignment, unsigned int *offset_alignment);
+
 /// Installs SIGINT/SIGTERM handlers (once) that count signals on the returned eventfd; -1 on
 /// failure.
 int clinux_termination_signals(void);

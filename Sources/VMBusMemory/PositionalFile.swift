@@ -1,0 +1,202 @@
+import CLinux
+import Glibc
+
+/// A file or block device read and written at explicit offsets (`pread`/`pwrite` and their
+/// vector forms), so any number of threads can share one descriptor with no lock and no seek:
+/// what a disk image needs when many requests are in flight at once.
+///
+/// Transfers loop over short counts and `EINTR`, so a call moves every byte or throws; only a
+/// read that meets the end of the file stops early, and says how far it got. The descriptor is
+/// closed when the object goes away.
+@safe
+public final class PositionalFile: Sendable {
+    /// How to open the file.
+    public struct Mode: Hashable, Sendable {
+        /// Open for reading only (`O_RDONLY`); writes then fail with `EBADF`.
+        public var readOnly = false
+        /// Create the file, which must not exist yet (`O_CREAT | O_EXCL`, mode 0600): a disk
+        /// image is never replaced by accident.
+        public var createNew = false
+        /// Bypass the page cache (`O_DIRECT`): memory, offsets and lengths must then be aligned
+        /// as ``directIOAlignment()`` says.
+        public var direct = false
+
+        public init(readOnly: Bool = false, createNew: Bool = false, direct: Bool = false) {
+            self.readOnly = readOnly
+            self.createNew = createNew
+            self.direct = direct
+        }
+    }
+
+    /// The descriptor, owned by this object.
+    public let fileDescriptor: Int32
+
+    /// The most pieces one `preadv`/`pwritev` takes (Linux's `UIO_MAXIOV`).
+    static let maximumPieces = 1024
+
+    /// Opens `path`.
+    /// - Throws: ``MemoryError/system(call:errno:)`` with call `open`; `EINVAL` with
+    ///   ``Mode/direct`` means the file system refuses `O_DIRECT`.
+    public init(path: String, mode: Mode) throws(MemoryError) {
+        var flags = O_CLOEXEC | (mode.readOnly ? O_RDONLY : O_RDWR)
+        if mode.createNew { flags |= O_CREAT | O_EXCL }
+        if mode.direct { flags |= CLINUX_O_DIRECT }
+        let fd = unsafe open(path, flags, 0o600)
+        guard fd >= 0 else { throw MemoryError.system(call: "open", errno: errno) }
+        self.fileDescriptor = fd
+    }
+
+    deinit { _ = close(self.fileDescriptor) }
+
+    // MARK: Size and space
+
+    /// Bytes in the file: its size, or a block device's capacity (where `st_size` is 0).
+    public func endOffset() throws(MemoryError) -> Int64 {
+        let end = lseek(self.fileDescriptor, 0, SEEK_END)
+        guard end >= 0 else { throw MemoryError.system(call: "lseek", errno: errno) }
+        return Int64(end)
+    }
+
+    /// Bytes the file occupies on its file system (`st_blocks` × 512): less than its size
+    /// where it has holes.
+    public func allocatedBytes() throws(MemoryError) -> Int64 {
+        var st = stat()
+        guard unsafe fstat(self.fileDescriptor, &st) == 0 else { throw MemoryError.system(call: "fstat", errno: errno) }
+        return Int64(st.st_blocks) * 512
+    }
+
+    /// Sets the file's size (`ftruncate`); growing it adds a hole, which costs no blocks.
+    public func truncate(to size: Int64) throws(MemoryError) {
+        while ftruncate(self.fileDescriptor, off_t(size)) != 0 {
+            guard errno == EINTR else { throw MemoryError.system(call: "ftruncate", errno: errno) }
+        }
+    }
+
+    /// Writes the file's data (and the metadata needed to read it back) to stable storage
+    /// (`fdatasync`).
+    public func syncData() throws(MemoryError) {
+        while fdatasync(self.fileDescriptor) != 0 {
+            guard errno == EINTR else { throw MemoryError.system(call: "fdatasync", errno: errno) }
+        }
+    }
+
+    /// Frees the blocks of `count` bytes at `offset`, which then read as zeros; the size is
+    /// kept (`fallocate(PUNCH_HOLE | KEEP_SIZE)`).
+    /// - Throws: ``MemoryError/system(call:errno:)``; `EOPNOTSUPP` where the file system
+    ///   cannot punch holes.
+    public func punchHole(at offset: Int64, count: Int64) throws(MemoryError) {
+        while clinux_punch_hole(self.fileDescriptor, off_t(offset), off_t(count)) != 0 {
+            guard errno == EINTR else { throw MemoryError.system(call: "fallocate", errno: errno) }
+        }
+    }
+
+    /// The alignment `O_DIRECT` needs of memory addresses and of file offsets and lengths, as
+    /// the kernel reports it (`statx(STATX_DIOALIGN)`), or `nil` where it does not say.
+    public func directIOAlignment() -> (memory: Int, offset: Int)? {
+        var memory: UInt32 = 0
+        var offset: UInt32 = 0
+        guard unsafe clinux_dio_alignment(self.fileDescriptor, &memory, &offset) == 0 else { return nil }
+        return (Int(memory), Int(offset))
+    }
+
+    // MARK: Transfers
+
+    /// Reads into the pieces of `buffer` from `fileOffset` on, straight into their memory.
+    /// - Returns: the bytes read: `buffer.byteCount`, or fewer if the file ends first.
+    public func read(into buffer: MemoryExtents, at fileOffset: Int64) throws(MemoryError) -> Int {
+        try self.transfer(buffer, at: fileOffset, writing: false)
+    }
+
+    /// Writes the bytes of `buffer`'s pieces at `fileOffset`, straight from their memory.
+    public func write(from buffer: MemoryExtents, at fileOffset: Int64) throws(MemoryError) {
+        _ = try self.transfer(buffer, at: fileOffset, writing: true)
+    }
+
+    /// Reads `buffer.count` bytes at `fileOffset` into `buffer`.
+    /// - Returns: the bytes read: `buffer.count`, or fewer if the file ends first.
+    public func read(into buffer: inout [UInt8], at fileOffset: Int64) throws(MemoryError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = unsafe buffer.withUnsafeMutableBytes { bytes in
+                // SAFETY: the pointer stays inside the array's storage (done < count).
+                unsafe pread(self.fileDescriptor, bytes.baseAddress! + done, bytes.count - done, off_t(fileOffset) + off_t(done))
+            }
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MemoryError.system(call: "pread", errno: errno)
+            }
+            done += n
+        }
+        return done
+    }
+
+    /// Writes all of `bytes` at `fileOffset`.
+    public func write(_ bytes: ArraySlice<UInt8>, at fileOffset: Int64) throws(MemoryError) {
+        var done = 0
+        while done < bytes.count {
+            let n = unsafe bytes.withUnsafeBytes { source in
+                // SAFETY: the pointer stays inside the slice's storage (done < count).
+                unsafe pwrite(self.fileDescriptor, source.baseAddress! + done, source.count - done, off_t(fileOffset) + off_t(done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MemoryError.system(call: "pwrite", errno: errno)
+            }
+            // pwrite returns 0 only for an empty request; anything else would loop forever.
+            guard n > 0 else { throw MemoryError.system(call: "pwrite", errno: EIO) }
+            done += n
+        }
+    }
+
+    /// The loop behind both vector transfers: from piece `index`, `skip` bytes in, up to
+    /// ``maximumPieces`` pieces per call, resuming where a short transfer stopped.
+    private func transfer(_ buffer: MemoryExtents, at fileOffset: Int64, writing: Bool) throws(MemoryError) -> Int {
+        let extents = buffer.extents
+        var index = 0
+        var skip = 0
+        var done = 0
+        // SAFETY: zeroed iovecs (null base, length 0) are only placeholders, filled before use.
+        var vector = unsafe [iovec](repeating: iovec(), count: min(extents.count, Self.maximumPieces))
+        while index < extents.count {
+            let pieces = min(extents.count - index, Self.maximumPieces)
+            for i in 0..<pieces {
+                let extent = extents[index + i]
+                let start = i == 0 ? skip : 0
+                // SAFETY: each piece was checked against `buffer.memory` when it was added;
+                // `buffer` keeps that mapping alive for this call.
+                unsafe vector[i] = iovec(iov_base: buffer.memory.base + extent.offset + start, iov_len: extent.count - start)
+            }
+            let n = unsafe vector.withUnsafeBufferPointer { iov in
+                let position = off_t(fileOffset) + off_t(done)
+                return unsafe writing
+                    ? pwritev(self.fileDescriptor, iov.baseAddress!, Int32(pieces), position)
+                    : preadv(self.fileDescriptor, iov.baseAddress!, Int32(pieces), position)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MemoryError.system(call: writing ? "pwritev" : "preadv", errno: errno)
+            }
+            if n == 0 {
+                // End of file for a read; a write of a non-empty vector never returns 0.
+                guard !writing else { throw MemoryError.system(call: "pwritev", errno: EIO) }
+                break
+            }
+            done += n
+            // Step over the pieces this call finished.
+            var left = n
+            while left > 0 {
+                let rest = extents[index].count - skip
+                if left >= rest {
+                    left -= rest
+                    index += 1
+                    skip = 0
+                } else {
+                    skip += left
+                    left = 0
+                }
+            }
+        }
+        return done
+    }
+}
