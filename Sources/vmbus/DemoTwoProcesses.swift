@@ -142,33 +142,34 @@ extension DemoCommand {
     /// would.
     func runServices(admin: String, work: String, shutdownAsked: Locked<String?>) async throws {
         print("integration services (driven through the host's admin socket, as 'vmbus ctl' does):")
+        // Guest 1 is this demo's guest; the network step's guests may still be leaving.
         // The host negotiates each service as its channel opens; wait until all six are up.
         for _ in 0..<100 {
             let ready = (try? self.statusShowsAllOpen(admin)) ?? false
             if ready { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        try adminRequest(admin, "heartbeat", prefix: "  ")
-        try adminRequest(admin, "time", prefix: "  ")
-        try adminRequest(admin, "kvp", ["set", "0", "DemoKey", "written by the host"], prefix: "  ")
+        try adminRequest(admin, guest: "1", "heartbeat", prefix: "  ")
+        try adminRequest(admin, guest: "1", "time", prefix: "  ")
+        try adminRequest(admin, guest: "1", "kvp", ["set", "0", "DemoKey", "written by the host"], prefix: "  ")
         print("  kvp: the guest stored DemoKey; reading it back:")
-        try adminRequest(admin, "kvp", ["get", "0", "DemoKey"], prefix: "    ")
+        try adminRequest(admin, guest: "1", "kvp", ["get", "0", "DemoKey"], prefix: "    ")
         print("  kvp: the guest's AUTO pool (first entries):")
-        try adminRequest(admin, "kvp", ["list", "2"], prefix: "    ")
+        try adminRequest(admin, guest: "1", "kvp", ["list", "2"], prefix: "    ")
         let source = work + "/source.txt"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         try Data("hello from the host\n".utf8).write(to: URL(fileURLWithPath: source))
-        try adminRequest(admin, "copy", [source, "inbox/hello.txt", "create-path"], prefix: "  ")
+        try adminRequest(admin, guest: "1", "copy", [source, "inbox/hello.txt", "create-path"], prefix: "  ")
         let arrived = FileManager.default.contents(atPath: work + "/root/inbox/hello.txt").map { String(decoding: $0, as: UTF8.self) }
         print("  fcopy: the guest's file holds: \(arrived?.trimmingCharacters(in: .newlines) ?? "nothing")")
-        try adminRequest(admin, "backup", prefix: "  vss ")
-        try adminRequest(admin, "shutdown", ["reboot"], prefix: "  ")
+        try adminRequest(admin, guest: "1", "backup", prefix: "  vss ")
+        try adminRequest(admin, guest: "1", "shutdown", ["reboot"], prefix: "  ")
         print("  shutdown: the guest's handler got \(shutdownAsked.withLock { $0 } ?? "nothing yet") (the demo does not act on it)")
     }
 
     func statusShowsAllOpen(_ admin: String) throws -> Bool {
         var open = 0
-        try adminRequest(admin, "status", output: { if $0.contains(": open,") { open += 1 } })
+        try adminRequest(admin, guest: "1", "status", output: { if $0.contains(": open,") { open += 1 } })
         return open == 6
     }
 }
