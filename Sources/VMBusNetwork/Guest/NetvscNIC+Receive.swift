@@ -45,9 +45,8 @@ extension NetvscNIC {
             var packetID: UInt32?
             guard let header = try? RNDISPacketHeader(parsing: bytes.prefix(length)),
                 (try? PerPacketInfo.walk(bytes[(base + header.ppiOffset)..<(base + header.ppiOffset + header.ppiLength)]) { type, data in
-                    guard data.count >= 4 else { return }
-                    let at = data.startIndex
-                    let value = UInt32(data[at]) | UInt32(data[at + 1]) << 8 | UInt32(data[at + 2]) << 16 | UInt32(data[at + 3]) << 24
+                    var reader = WireReader(data)
+                    guard let value = try? reader.readUInt32() else { return }
                     if type == .checksum { checksum = value }
                     if type == .packetID { packetID = value }
                 }) != nil

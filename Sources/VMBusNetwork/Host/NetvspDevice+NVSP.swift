@@ -199,9 +199,8 @@ extension NetvspDevice {
             var vlan: UInt32?
             guard let header = try? RNDISPacketHeader(parsing: rest),
                 (try? PerPacketInfo.walk(rest[(start + header.ppiOffset)..<(start + header.ppiOffset + header.ppiLength)]) { type, data in
-                    guard data.count >= 4 else { return }
-                    let value = UInt32(data[data.startIndex]) | UInt32(data[data.startIndex + 1]) << 8
-                        | UInt32(data[data.startIndex + 2]) << 16 | UInt32(data[data.startIndex + 3]) << 24
+                    var reader = WireReader(data)
+                    guard let value = try? reader.readUInt32() else { return }
                     if type == .checksum { checksum = value }
                     if type == .lso { lso = value }
                     if type == .vlan { vlan = value }

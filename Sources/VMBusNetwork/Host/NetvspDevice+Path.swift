@@ -142,13 +142,7 @@ extension NetvspDevice {
         let start = descriptor.payloadOffset
         // Each word read once from the shared bytes; the message is zero-extended as the
         // parser does (a short completion reads as type 0).
-        func word(_ index: Int) -> UInt32 {
-            var value: UInt32 = 0
-            for byte in 0..<4 where start + 4 * index + byte < packet.count {
-                value |= UInt32(packet[start + 4 * index + byte]) << (8 * byte)
-            }
-            return value
-        }
+        func word(_ index: Int) -> UInt32 { packet.littleEndianUInt32(at: start + 4 * index, zeroExtended: true) }
         switch descriptor.type {
         case .completion:
             guard word(0) == NVSPMessageType.sendRNDISPacketComplete.rawValue else { return .fatal("completion is not type 108") }
