@@ -78,9 +78,11 @@ let package = Package(
         .target(
             name: "VMBusNetwork", dependencies: ["VMBusHost", "VMBusGuest", "VMBusUio", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             path: "Sources/VMBusNetwork", swiftSettings: strictSafety),
-        // The synthetic SCSI controller (spec 10): its disk backends (files, memory) so far.
+        // The synthetic SCSI controller (spec 10): the host's storvsp with its disk backends (files,
+        // memory), the guest's storvsc with a block-device API, and an NBD server on that API.
         .target(
-            name: "VMBusStorage", dependencies: ["VMBusMemory", "VMBusWire"], path: "Sources/VMBusStorage",
+            name: "VMBusStorage", dependencies: ["VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            path: "Sources/VMBusStorage",
             swiftSettings: strictSafety),
         // The uio_hv_generic substrate (05 §10): sysfs discovery, a device's channel from user
         // space, and a fake export of it served by a user-space host.
@@ -123,7 +125,9 @@ let package = Package(
             ],
             swiftSettings: strictSafety),
         .testTarget(
-            name: "VMBusStorageTests", dependencies: ["VMBusStorage", "VMBusMemory", "VMBusWire"], swiftSettings: strictSafety),
+            name: "VMBusStorageTests",
+            dependencies: ["VMBusStorage", "VMBusLoopback", "VMBusLocal", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
         // A minimal C uio driver for the file-copy device, run by the tests under the preload

@@ -15,8 +15,21 @@ public protocol DeviceBus: AnyObject, Sendable {
     /// Offers `count` sub-channels for an open primary, as the device's own protocol asked
     /// (05 §5). - Returns: the relids of all its sub-channels (none where there are none to
     /// offer).
+    /// The guest pages a GPA-direct range names (03 §4), as pieces of a mapping a device can
+    /// read and write in place — a disk moves its sectors straight to and from them.
+    /// - Throws: ``MemoryError`` for a page that is not the guest's, or a bus that cannot map
+    ///   guest memory.
+    func guestExtents(_ range: GpaRange) throws(MemoryError) -> MemoryExtents
     @discardableResult
     func enableSubChannels(primary: UInt32, count: UInt16) -> [UInt32]
 }
 
 extension HostBus: DeviceBus {}
+
+extension DeviceBus {
+    /// Buses with no guest memory to map (the uio export: its "guest" is a program whose pages
+    /// it can only read).
+    public func guestExtents(_ range: GpaRange) throws(MemoryError) -> MemoryExtents {
+        throw MemoryError.system(call: "map guest memory (this bus cannot)", errno: 95)
+    }
+}

@@ -130,6 +130,16 @@ public final class HostBus: Sendable {
         try mapping.read(at: Int(range.byteOffset), count: Int(range.byteCount), into: &buffer, at: offset)
     }
 
+    /// The guest pages `range` names, in place: in the transport's mapping of all of guest
+    /// memory where it has one, else in a new mapping of just those pages.
+    public func guestExtents(_ range: GpaRange) throws(MemoryError) -> MemoryExtents {
+        if let reader = self.transport as? any GuestMemoryReader, let memory = reader.wholeGuestMemory {
+            return try MemoryExtents(memory: memory, range: range)
+        }
+        let mapping = try self.transport.mapGpadl([range])
+        return try MemoryExtents(memory: mapping, offset: Int(range.byteOffset), count: Int(range.byteCount))
+    }
+
     /// What negotiation settled, while connected.
     public var negotiated: HostConnection.Negotiated? { self.state.withLock { $0.machine.negotiated } }
 

@@ -24,6 +24,10 @@ public protocol HostTransport: Sendable {
 public protocol GuestMemoryReader: Sendable {
     /// Copies what `range` names into `buffer[at...]`, every page checked against guest memory.
     func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError)
+    /// All of guest memory, page N at offset N × 4096, while the guest is connected: devices
+    /// move data between it and their backends in place (a disk's `preadv` into the guest's
+    /// pages).
+    var wholeGuestMemory: MappedMemory? { get }
 }
 
 extension HostTransport {

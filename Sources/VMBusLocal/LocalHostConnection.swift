@@ -246,4 +246,6 @@ extension LocalHostTransport: GuestMemoryReader {
         }
         try memory.read(range: range, into: &buffer, at: offset)
     }
+
+    var wholeGuestMemory: MappedMemory? { self.connection.state.withLock { $0.wholeMemory } }
 }

@@ -215,6 +215,8 @@ extension LoopbackHostSide: GuestMemoryReader {
     func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError) {
         try self.memory.memory.read(range: range, into: &buffer, at: offset)
     }
+
+    var wholeGuestMemory: MappedMemory? { self.memory.memory }
 }
 
 struct LoopbackGuestSide: GuestTransport {

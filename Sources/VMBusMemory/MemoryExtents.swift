@@ -120,3 +120,49 @@ extension MappedMemory {
         }
     }
 }
+
+extension MemoryExtents {
+    /// The first `count` bytes of the pieces (all of them if `count` is larger): a transfer
+    /// shorter than the buffer that carries it.
+    public func prefix(_ count: Int) -> MemoryExtents {
+        guard count < self.byteCount else { return self }
+        var cut = MemoryExtents(memory: self.memory)
+        var left = max(0, count)
+        for extent in self.extents where left > 0 {
+            let piece = min(extent.count, left)
+            cut.extents.append(Extent(offset: extent.offset, count: piece))
+            cut.byteCount += piece
+            left -= piece
+        }
+        return cut
+    }
+
+    /// Copies `bytes` into the pieces from their start, as far as they reach: a small answer
+    /// (INQUIRY data, a mode page) into a guest's buffer.
+    /// - Returns: the bytes copied, `min(bytes.count, byteCount)`.
+    @discardableResult
+    public func copy(from bytes: ArraySlice<UInt8>) -> Int {
+        var source = bytes.startIndex
+        for extent in self.extents where source < bytes.endIndex {
+            let piece = min(extent.count, bytes.endIndex - source)
+            // In bounds: each piece was checked against the mapping when it was added.
+            self.memory.copyIn(extent.offset, bytes[source..<(source + piece)])
+            source += piece
+        }
+        return source - bytes.startIndex
+    }
+
+    /// The first `count` bytes of the pieces (fewer if they hold fewer), copied out: a small
+    /// parameter list (UNMAP's) from a guest's buffer.
+    public func bytes(count: Int) -> [UInt8] {
+        let total = min(max(0, count), self.byteCount)
+        var bytes = [UInt8](repeating: 0, count: total)
+        var at = 0
+        for extent in self.extents where at < total {
+            let piece = min(extent.count, total - at)
+            self.memory.copyOut(extent.offset, piece, &bytes, at)
+            at += piece
+        }
+        return bytes
+    }
+}

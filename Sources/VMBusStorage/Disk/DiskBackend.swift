@@ -22,6 +22,9 @@ public protocol DiskBackend: AnyObject, Sendable {
     var sectorCount: UInt64 { get }
     /// Whether writes and discards are refused (MODE SENSE's write-protect bit).
     var isReadOnly: Bool { get }
+    /// Whether a transfer is a memory copy that never blocks: the storvsp then runs it on the
+    /// channel's interrupt handler instead of handing it to a disk thread.
+    var completesInline: Bool { get }
 
     /// Fills `buffer` from the disk, starting at `byteOffset`.
     /// - Throws: ``DiskError/misaligned(byteOffset:count:sectorSize:)``,
@@ -44,6 +47,8 @@ public protocol DiskBackend: AnyObject, Sendable {
 }
 
 extension DiskBackend {
+    public var completesInline: Bool { false }
+
     /// The disk's capacity in bytes.
     public var byteCount: UInt64 { self.sectorCount * UInt64(self.sectorSize) }
 

@@ -9,6 +9,7 @@ public final class MemoryDisk: DiskBackend {
     public let sectorSize: Int
     public let sectorCount: UInt64
     public let isReadOnly: Bool
+    public var completesInline: Bool { true }
     let memory: MappedMemory
 
     /// An empty (all-zero) disk of `sectorCount` sectors.
