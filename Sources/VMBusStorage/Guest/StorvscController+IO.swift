@@ -30,7 +30,7 @@ extension StorvscController {
         do {
             if length > 0 {
                 let range = try self.slots.range(slot, bytes: length)
-                answer = try await channel.request(gpaDirect: [range], payload: payload[...], form: .multipage)
+                answer = try await channel.request(gpaDirect: [range], payload: payload[...], form: .mpb)
             } else {
                 answer = try await channel.request(payload[...])
             }

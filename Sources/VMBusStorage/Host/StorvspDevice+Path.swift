@@ -107,6 +107,13 @@ extension StorvspDevice {
         return true
     }
 
+    /// What a guest may ask (10 §2.2), Fibre Channel's FCHBA_DATA aside (not a SCSI
+    /// controller's).
+    static let guestOperations: Set<StorageOperation> = [
+        .executeSRB, .resetLUN, .resetAdapter, .resetBus, .beginInitialization, .endInitialization, .queryProtocolVersion,
+        .queryProperties, .createSubChannels,
+    ]
+
     /// Checks one packet and answers it or starts it (10 §8's rules).
     func accept(_ descriptor: PacketDescriptor, _ packet: Span<UInt8>, queue: StorvspQueue) -> Accepted {
         switch descriptor.type {
@@ -131,6 +138,11 @@ extension StorvspDevice {
         }
         let request: StoragePacket
         do { request = try StoragePacket(parsing: payload) } catch { return .fatal("vstor packet: \(error)") }
+        // Completions, unsolicited host packets and unknown operations from a guest break the
+        // protocol (10 §8: OpenVMM's worker stops).
+        guard Self.guestOperations.contains(request.operation) else {
+            return .fatal("operation \(request.operation.rawValue) is not a guest request")
+        }
         let replySize = StorageProtocol.replySize(forRequestOfSize: payload.count)
         let id = descriptor.transactionID
         func answer(_ status: NTStatus, _ body: StoragePacket.Body = .none) -> Accepted {
