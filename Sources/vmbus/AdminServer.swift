@@ -59,13 +59,19 @@ final class AdminServer: Sendable {
 
     /// The guests' synthetic NICs (`--net`).
     let network: HostNetwork?
+    /// The guests' SCSI controllers (`--disk`).
+    let storage: HostStorage?
 
-    init(path: String, host: LocalHost, services: ICRegistry, exported: ICSet? = nil, network: HostNetwork? = nil) throws {
+    init(
+        path: String, host: LocalHost, services: ICRegistry, exported: ICSet? = nil, network: HostNetwork? = nil,
+        storage: HostStorage? = nil
+    ) throws {
         self.socket = try LocalSocket.listen(path: path)
         self.host = host
         self.services = services
         self.exported = exported
         self.network = network
+        self.storage = storage
     }
 
     func start() {
@@ -144,6 +150,12 @@ final class AdminServer: Sendable {
             guard let network = self.network else { throw CLIError("the host offers no synthetic NIC (start it with --net)") }
             let bus = Int(args[1]).flatMap { $0 > 0 ? self.host.bus(guest: $0) : nil }
             for line in network.statistics(bus: bus) { output(line) }
+            return
+        }
+        if command == "disk" {
+            guard let storage = self.storage else { throw CLIError("the host serves no disks (start it with --disk)") }
+            let bus = Int(args[1]).flatMap { $0 > 0 ? self.host.bus(guest: $0) : nil }
+            for line in storage.statistics(bus: bus) { output(line) }
             return
         }
         let (id, set) = try self.services(args[1])

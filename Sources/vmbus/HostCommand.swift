@@ -94,6 +94,8 @@ struct HostCommand: ParsableCommand {
 
     @OptionGroup var network: HostNetworkOptions
 
+    @OptionGroup var storage: HostStorageOptions
+
     @OptionGroup var log: LogOptions
 
     /// The parsed device list.
@@ -139,6 +141,7 @@ struct HostCommand: ParsableCommand {
         options.maximumGuests = self.maxGuests
         let registry = ICRegistry()
         let network = try HostNetwork(options: self.network)
+        let storage = try HostStorage(options: self.storage)
         let relay: HvSocketRelay?
         do {
             relay = try self.vsockRelay.map { directory throws(HvSocketRelayError) in
@@ -152,6 +155,7 @@ struct HostCommand: ParsableCommand {
             host = try LocalHost(path: self.listen, options: options, logger: logger) { bus in
                 var devices: [any HostDevice] = []
                 if let network { devices.append(network.device(for: bus)) }
+                if let storage { devices.append(storage.device(for: bus)) }
                 for (kind, count) in specs {
                     if kind == "hvsock" {
                         let sockets = HvSocketHost(bus: bus)
@@ -192,7 +196,8 @@ struct HostCommand: ParsableCommand {
         let (export, exportedServices) = try self.startExport(logger, network: network)
         let admin: AdminServer
         do {
-            admin = try AdminServer(path: adminPath, host: host, services: registry, exported: exportedServices, network: network)
+            admin = try AdminServer(
+                path: adminPath, host: host, services: registry, exported: exportedServices, network: network, storage: storage)
         } catch {
             host.stop()
             throw CLIError("cannot listen on \(adminPath): \(error)")
@@ -204,6 +209,9 @@ struct HostCommand: ParsableCommand {
         print("vmbus host: admin socket \(adminPath)")
         if let relay { print("vmbus host: vsock relay \(relay.connectPath)") }
         if let tap = network?.tap { print("vmbus host: network tap \(tap.device.name) (MAC \(tap.macAddress), MTU \(tap.mtu))") }
+        for disk in storage?.disks ?? [] {
+            print("vmbus host: disk lun \(disk.lun): \(disk.label), \(disk.backend.byteCount) bytes\(disk.backend.isReadOnly ? ", read-only" : "")")
+        }
         if let export { print("vmbus host: uio export \(export.sysfsRoot)") }
         print("vmbus host: listening on \(self.listen)")
         DescriptorIO.flushOutput()
@@ -214,6 +222,8 @@ struct HostCommand: ParsableCommand {
         admin.stop()
         LocalSocket.removeFile(path: adminPath)
         host.stop()
+        // Writes the guests completed are made durable before the disks close.
+        storage?.flush()
     }
 }
 
