@@ -14,9 +14,11 @@ import Glibc
 /// The API mirrors `Mutex.withLock`. The lock is not recursive: calling `withLock` on the
 /// same value from inside its own body deadlocks (as with `Mutex`).
 @safe public final class Locked<Value: ~Copyable>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    // Visible to inlined callers: `withLock` is inlined into other modules, so a call costs a
+    // lock and an unlock, not a generic call that looks up the value's metadata every time.
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
     // Only touched with `mutex` held.
-    private var value: Value
+    @usableFromInline var value: Value
 
     public init(_ value: consuming Value) {
         unsafe self.mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -38,6 +40,7 @@ import Glibc
     /// concrete function type converts it on the way in and again on the way out, wrapping the
     /// stored closure in two more thunks every time — a handler read once per packet would
     /// grow without bound and slow every call.
+    @inlinable
     public func load() -> Value where Value: Copyable {
         _ = unsafe pthread_mutex_lock(self.mutex)
         defer { _ = unsafe pthread_mutex_unlock(self.mutex) }
@@ -45,6 +48,7 @@ import Glibc
     }
 
     /// Replaces the value under the lock (see ``load()``).
+    @inlinable
     public func store(_ newValue: consuming Value) {
         _ = unsafe pthread_mutex_lock(self.mutex)
         defer { _ = unsafe pthread_mutex_unlock(self.mutex) }
@@ -52,7 +56,7 @@ import Glibc
     }
 
     /// Runs `body` with exclusive access to the value and returns what it returns.
-    @inline(__always)
+    @inlinable
     public func withLock<Result: ~Copyable, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {
         _ = unsafe pthread_mutex_lock(self.mutex)
         defer { _ = unsafe pthread_mutex_unlock(self.mutex) }

@@ -159,6 +159,9 @@ struct BenchDisk: AsyncParsableCommand {
             }
             return (total, histogram)
         }
+        if ProcessInfo.processInfo.environment["VMBUS_BENCH_HISTOGRAM"] != nil {
+            for (index, count) in results.1.buckets.enumerated() where count > 0 { print("  <\((1 << (index + 1)) / 1000) µs: \(count)") }
+        }
         let (s, atto) = (ContinuousClock.now - start).components
         let elapsed = Double(s) + Double(atto) / 1e18
         let iops = Double(results.0) / elapsed
