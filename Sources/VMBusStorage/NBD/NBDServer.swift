@@ -94,8 +94,12 @@ public final class NBDServer: Sendable {
         } catch {
             throw NBDServerError.listen(address: address, error)
         }
-        var bound = address
-        if case .tcp(let host, _) = address, let port = socket.localPort { bound = .tcp(host: host, port: port) }
+        let bound: StreamAddress
+        if case .tcp(let host, _) = address, let port = socket.localPort {
+            bound = .tcp(host: host, port: port)
+        } else {
+            bound = address
+        }
         let accepted = self.state.withLock { state in
             guard !state.stopped else { return false }
             state.listeners.append(Listener(socket: socket, address: bound))
@@ -106,9 +110,19 @@ public final class NBDServer: Sendable {
             throw NBDServerError.stopped
         }
         startThread("nbd-accept") { [weak self] in
-            while let client = try? socket.accept() {
-                guard let self else { break }
-                self.serve(client)
+            let pause = WakeSignal()
+            while true {
+                do {
+                    let client = try socket.accept()
+                    guard let self else { break }
+                    self.serve(client)
+                } catch {
+                    // After stop() the listener is shut down and accept fails for good; any
+                    // other failure (out of descriptors, an aborted connection) passes.
+                    guard let self, !self.state.withLock({ $0.stopped }) else { break }
+                    self.configuration.log("nbd: accept on \(bound) failed: \(error)")
+                    pause.wait(timeout: .milliseconds(100))
+                }
             }
         }
         return bound
