@@ -94,6 +94,36 @@ public final class StreamSocket: @unchecked Sendable {
         try DescriptorIO.readSome(self.fileDescriptor, into: &buffer, count: buffer.count)
     }
 
+    /// Reads what is there, up to `count` bytes, into `buffer[offset..<offset + count]`; 0 at
+    /// end of stream. Blocks until something arrives; retries on EINTR.
+    ///
+    /// The range must lie inside `buffer` (a caller's mistake, not the peer's, so it traps).
+    public func read(into buffer: inout [UInt8], at offset: Int, count: Int) throws(MemoryError) -> Int {
+        precondition(offset >= 0 && count >= 0 && count <= buffer.count - offset, "range outside the buffer")
+        guard count > 0 else { return 0 }
+        while true {
+            // SAFETY: the range was checked against the buffer above; the pointer does not
+            // escape the closure.
+            let n = unsafe buffer.withUnsafeMutableBytes {
+                unsafe Glibc.recv(self.fileDescriptor, $0.baseAddress! + offset, count, 0)
+            }
+            if n >= 0 { return n }
+            if errno != EINTR { throw MemoryError.system(call: "recv", errno: errno) }
+        }
+    }
+
+    /// Reads exactly `count` bytes into `buffer[offset..<offset + count]` (blocking).
+    /// - Returns: `false` if the stream ended first (what arrived before is in the buffer).
+    public func readFully(into buffer: inout [UInt8], at offset: Int, count: Int) throws(MemoryError) -> Bool {
+        var done = 0
+        while done < count {
+            let n = try self.read(into: &buffer, at: offset + done, count: count - done)
+            if n == 0 { return false }
+            done += n
+        }
+        return true
+    }
+
     /// Writes all of `bytes` (blocking while the peer does not read).
     public func write(_ bytes: ArraySlice<UInt8>) throws(MemoryError) {
         var done = 0
@@ -129,6 +159,10 @@ public final class StreamSocket: @unchecked Sendable {
 
     /// Ends this side's writing: the peer reads end of stream; reading goes on.
     public func shutdownWrite() { _ = Glibc.shutdown(self.fileDescriptor, Int32(SHUT_WR)) }
+
+    /// Ends this side's reading: a blocked read returns end of stream (once what already
+    /// arrived is read); writing goes on.
+    public func shutdownRead() { _ = Glibc.shutdown(self.fileDescriptor, Int32(SHUT_RD)) }
 
     /// Ends both directions: blocked reads, writes and accepts on this socket return.
     public func shutdown() { _ = Glibc.shutdown(self.fileDescriptor, Int32(SHUT_RDWR)) }
