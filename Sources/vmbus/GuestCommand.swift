@@ -8,6 +8,7 @@ import VMBusGuest
 import VMBusLocal
 import VMBusMemory
 import VMBusNetwork
+import VMBusStorage
 import VMBusWire
 
 /// `vmbus guest`: a VMBus guest process on the local substrate.
@@ -29,6 +30,11 @@ struct GuestCommand: AsyncParsableCommand {
             'CONNECT <port>\\n' to reach a host port; a host connection to port N is joined to \
             DIR/vsock_N if it exists); --forward ADDRESS=PORT listens on ADDRESS (tcp:HOST:PORT \
             or unix:PATH) in this guest and carries each client to host port PORT.
+
+            Storage: --disk-nbd SOCKET drives the host's synthetic SCSI controller (storvsc; \
+            vmbus host --disk) and serves its disk (the lowest LUN, or --disk-lun N) to NBD \
+            clients on the Unix socket SOCKET: qemu-io, qemu-img, nbdinfo, fio, nbd-client \
+            (nbd+unix:///?socket=SOCKET). --disk-queues N asks for N queues (sub-channels).
 
             Network: --net tap:NAME drives the host's synthetic NIC (netvsc) and makes a TAP \
             interface NAME its operating-system side: it takes the NIC's MAC address and MTU, \
@@ -103,6 +109,8 @@ struct GuestCommand: AsyncParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Use the host's checksum, LSO and RSC offloads through the TAP's virtio-net header.")
     var netOffloads = true
 
+    @OptionGroup var storage: GuestStorageOptions
+
     @OptionGroup var log: LogOptions
 
     /// The parsed --forward list.
@@ -139,6 +147,7 @@ struct GuestCommand: AsyncParsableCommand {
         let client = EchoClient()
         guest.bus.register(client)
         let network = try self.startNetwork(guest.bus)
+        let storage = self.storage.startDriver(guest.bus)
         for service in self.integrationServices(logger) { guest.bus.register(ICGuestDriver(service)) }
         let sockets = HvSocketGuest(bus: guest.bus)
         guest.bus.register(sockets)
@@ -177,6 +186,14 @@ struct GuestCommand: AsyncParsableCommand {
             guard let nic = driver.nics.first else { throw CLIError("--net: the host offers no synthetic NIC (start it with --net)") }
             print("guest: network \(tap.device.name) up: NVSP \(nic.version), MAC \(nic.macAddress.map { "\($0)" } ?? "?"), MTU \(nic.mtu), \(nic.queueCount) queue(s)")
         }
+        var nbd: NBDServer?
+        if let storage {
+            let (server, disk) = try self.storage.serve(storage) { line in logger.warning("\(line)") }
+            nbd = server
+            let controller = storage.allControllers.first
+            print("guest: disk lun \(disk.lun): \(disk.sectorCount) × \(disk.sectorSize) bytes\(disk.isReadOnly ? ", read-only" : ""), "
+                + "protocol \(controller.map { "\($0.version)" } ?? "?"), \(controller?.queueCount ?? 0) queue(s); NBD on \(self.storage.diskNbd ?? "")")
+        }
         if let relay { print("guest: vsock relay \(relay.connectPath)") }
         for forwarder in forwarders {
             // The real port, when the address asked for any free one (port 0).
@@ -188,6 +205,7 @@ struct GuestCommand: AsyncParsableCommand {
         let traffic = self.traffic ? Task { try? await echoForever(client) } : nil
         let ending = await guest.ended()
         traffic?.cancel()
+        await nbd?.stop()
         withExtendedLifetime(sources) {}
         switch ending {
         case .local: return
