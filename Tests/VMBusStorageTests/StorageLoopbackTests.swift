@@ -111,7 +111,8 @@ final class TemporaryPath: Sendable {
         let pair = try await StoragePair.make(disks: [0: backend])
         let big = pattern(7, bytes: 256 * 1024)
         try await pair.disk.write(lba: 100, big)
-        #expect(try await pair.disk.read(lba: 100, count: 512) == big)
+        let same = try await pair.disk.read(lba: 100, count: 512) == big
+        #expect(same)
         // One sector more than a request may carry is refused before anything is sent.
         await #expect(throws: BlockDeviceError.self) { try await pair.disk.read(lba: 0, count: 513) }
     }
@@ -142,7 +143,8 @@ final class TemporaryPath: Sendable {
         let (outcome, _) = try await controller.command(lun: 0, cdb: cdb, direction: .write, data: [UInt8](repeating: 1, count: 512)[...])
         #expect(outcome.sense?.senseKey == .dataProtect && outcome.sense?.additionalSense == .writeProtected)
         #expect(outcome.srbStatus.code == .error && outcome.scsiStatus == .checkCondition)
-        #expect(try backend.read(at: 0, count: contents.count) == contents)
+        let unchanged = try backend.read(at: 0, count: contents.count) == contents
+        #expect(unchanged)
         #expect(try await pair.disk.read(lba: 10, count: 8) == Array(contents[5120..<9216]))
     }
 
