@@ -185,8 +185,11 @@ func spawnHost(_ path: String, devices: [String], logLevel: String = "error", ex
     let output = Pipe()
     host.standardOutput = output
     try host.run()
+    // The admin socket, the disks, the TAP…: "listening" comes last.
     var line = readLine(output.fileHandleForReading)
-    if line?.hasPrefix("vmbus host: admin socket") == true { line = readLine(output.fileHandleForReading) }
+    while let seen = line, seen.hasPrefix("vmbus host: "), !seen.hasPrefix("vmbus host: listening") {
+        line = readLine(output.fileHandleForReading)
+    }
     guard line?.hasPrefix("vmbus host: listening") == true else {
         stopHost(host, socket: path)
         throw CLIError("the host process did not start")

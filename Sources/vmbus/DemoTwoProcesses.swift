@@ -17,7 +17,7 @@ extension DemoCommand {
         let sources = onTerminationSignal { stop.withLock { $0 = true } }
         defer { withExtendedLifetime(sources) {} }
 
-        let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic", "hvsock"], logLevel: "warning", extra: ["--net", "switch"])
+        let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic", "hvsock"], logLevel: "warning", extra: ["--net", "switch", "--disk", "mem:64M"])
         // Whatever happens, the host goes too and nothing is left behind.
         defer { stopHost(host, socket: path) }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-demo-\(getpid())").path
@@ -98,6 +98,7 @@ extension DemoCommand {
         }
         if !stop.withLock({ $0 }), guest.ending == nil {
             try await Self.runNetwork(path, logger: logger)
+            try await Self.runStorage(path, logger: logger)
         }
         if !stop.withLock({ $0 }), guest.ending == nil {
             try await self.runServices(admin: path + ".admin", work: work, shutdownAsked: shutdownAsked)
