@@ -13,7 +13,15 @@
 #include <string.h>
 #include <unistd.h>
 #include <errno.h>
+#include <sys/uio.h>
 #include "CLinux.h"
+
+long clinux_preadv_nowait(int fd, const struct iovec *iov, int count, long long offset) {
+    return preadv2(fd, iov, count, offset, RWF_NOWAIT);
+}
+long clinux_pwritev_nowait(int fd, const struct iovec *iov, int count, long long offset) {
+    return pwritev2(fd, iov, count, offset, RWF_NOWAIT);
+}
 
 int clinux_memfd_create(const char *name, unsigned int flags) { return memfd_create(name, flags); }
 int clinux_add_seals(int fd, int seals) { return fcntl(fd, F_ADD_SEALS, seals); }

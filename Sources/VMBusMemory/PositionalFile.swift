@@ -112,6 +112,31 @@ public final class PositionalFile: Sendable {
         _ = try self.transfer(buffer, at: fileOffset, writing: true)
     }
 
+    /// ``read(into:at:)`` only if it need not wait for the device (`preadv2` with RWF_NOWAIT:
+    /// the data is in the page cache): a caller on an event loop serves cached data at once and
+    /// hands the rest to a thread that may block.
+    /// - Returns: the bytes read, or `nil` when the read would block (or the file system cannot
+    ///   tell); nothing useful is in `buffer` then.
+    public func readIfReady(into buffer: MemoryExtents, at fileOffset: Int64) throws(MemoryError) -> Int? {
+        do {
+            return try self.transfer(buffer, at: fileOffset, writing: false, nowait: true)
+        } catch MemoryError.system(_, let code) where [EAGAIN, EOPNOTSUPP, EINVAL].contains(code) {
+            return nil
+        }
+    }
+
+    /// ``write(from:at:)`` only if it need not block (`pwritev2` with RWF_NOWAIT).
+    /// - Returns: `false` when it would block (or the file system cannot tell): the write must
+    ///   be done again with ``write(from:at:)`` (part of it may have been written: the same bytes).
+    public func writeIfReady(from buffer: MemoryExtents, at fileOffset: Int64) throws(MemoryError) -> Bool {
+        do {
+            _ = try self.transfer(buffer, at: fileOffset, writing: true, nowait: true)
+            return true
+        } catch MemoryError.system(_, let code) where [EAGAIN, EOPNOTSUPP, EINVAL].contains(code) {
+            return false
+        }
+    }
+
     /// Reads `buffer.count` bytes at `fileOffset` into `buffer`.
     /// - Returns: the bytes read: `buffer.count`, or fewer if the file ends first.
     public func read(into buffer: inout [UInt8], at fileOffset: Int64) throws(MemoryError) -> Int {
@@ -151,7 +176,7 @@ public final class PositionalFile: Sendable {
 
     /// The loop behind both vector transfers: from piece `index`, `skip` bytes in, up to
     /// ``maximumPieces`` pieces per call, resuming where a short transfer stopped.
-    private func transfer(_ buffer: MemoryExtents, at fileOffset: Int64, writing: Bool) throws(MemoryError) -> Int {
+    private func transfer(_ buffer: MemoryExtents, at fileOffset: Int64, writing: Bool, nowait: Bool = false) throws(MemoryError) -> Int {
         let extents = buffer.extents
         var index = 0
         var skip = 0
@@ -169,6 +194,11 @@ public final class PositionalFile: Sendable {
             }
             let n = unsafe vector.withUnsafeBufferPointer { iov in
                 let position = off_t(fileOffset) + off_t(done)
+                if nowait {
+                    return unsafe writing
+                        ? clinux_pwritev_nowait(self.fileDescriptor, iov.baseAddress!, Int32(pieces), Int64(position))
+                        : clinux_preadv_nowait(self.fileDescriptor, iov.baseAddress!, Int32(pieces), Int64(position))
+                }
                 return unsafe writing
                     ? pwritev(self.fileDescriptor, iov.baseAddress!, Int32(pieces), position)
                     : preadv(self.fileDescriptor, iov.baseAddress!, Int32(pieces), position)

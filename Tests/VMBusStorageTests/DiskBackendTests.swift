@@ -128,6 +128,32 @@ import VMBusWire
         }
     }
 
+    /// The non-blocking transfers (RWF_NOWAIT on a file): a memory disk always does them; a
+    /// file serves data it just wrote from the page cache. Whatever they report done is done,
+    /// byte for byte; a write they decline is simply not claimed.
+    @Test(arguments: Kind.allCases)
+    func transfersIfReadyAreExactWhenTheyHappen(_ kind: Kind) throws {
+        let scratch = try Scratch()
+        let disk = try Self.makeDisk(kind, sectors: 64, in: scratch)
+        let guest = try MappedMemory.anonymous(size: 16 * 4096)
+        let bytes = Self.pattern(9, 4 * 4096)
+        try guest.write(bytes[...], at: 0)
+        let buffer = try MemoryExtents(memory: guest, offset: 0, count: bytes.count)
+        if try disk.writeIfReady(at: 0, from: buffer) {
+            #expect(try disk.read(at: 0, count: bytes.count) == bytes)
+        } else {
+            #expect(!disk.completesInline, "a memory disk never declines")
+            try disk.write(at: 0, from: buffer)
+        }
+        try guest.zero(at: 0, count: guest.size)
+        let read = try disk.readIfReady(at: 0, into: buffer)
+        // Just written through the page cache (or memory): it is there. With O_DIRECT the file
+        // system may decline; that is allowed, a wrong byte is not.
+        if kind == .file512 || kind == .file4096 || disk.completesInline { #expect(read) }
+        if read { #expect(try Self.contents(of: buffer) == bytes) }
+        #expect(throws: DiskError.self) { _ = try disk.readIfReady(at: 64 * UInt64(disk.sectorSize), into: buffer) }
+    }
+
     /// More pieces than one `preadv`/`pwritev` takes (1024): the transfer goes on where the
     /// first call stopped.
     @Test(arguments: Kind.allCases)

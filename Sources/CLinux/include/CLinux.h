@@ -16,6 +16,11 @@
 
 /// memfd_create(2).
 int clinux_memfd_create(const char *name, unsigned int flags);
+/// preadv2/pwritev2 with RWF_NOWAIT: -1 with EAGAIN when the data is not in the page cache
+/// (or the write would block); EOPNOTSUPP where the file system cannot say.
+struct iovec;
+long clinux_preadv_nowait(int fd, const struct iovec *iov, int count, long long offset);
+long clinux_pwritev_nowait(int fd, const struct iovec *iov, int count, long long offset);
 /// fcntl(fd, F_ADD_SEALS, seals).
 int clinux_add_seals(int fd, int seals);
 /// fcntl(fd, F_GET_SEALS).

@@ -33,6 +33,13 @@ public protocol DiskBackend: AnyObject, Sendable {
     /// Writes `buffer` to the disk at `byteOffset`. Durable only after ``flush()``.
     /// - Throws: ``DiskError/readOnly`` first, then as ``read(at:into:)``.
     func write(at byteOffset: UInt64, from buffer: MemoryExtents) throws(DiskError)
+    /// ``read(at:into:)``, but only if it need not block (the data is in memory or the page
+    /// cache): the storvsp tries this on the channel's handler before handing a command to a
+    /// disk thread. - Returns: `false` if it would block; `buffer` holds nothing useful then.
+    func readIfReady(at byteOffset: UInt64, into buffer: MemoryExtents) throws(DiskError) -> Bool
+    /// ``write(at:from:)``, but only if it need not block. - Returns: `false` if it would block
+    /// (part of `buffer` may be on the disk already; the write is to be done again).
+    func writeIfReady(at byteOffset: UInt64, from buffer: MemoryExtents) throws(DiskError) -> Bool
     /// Reads `count` bytes at `byteOffset` into a new array: for tools and tests, not the data
     /// path.
     func read(at byteOffset: UInt64, count: Int) throws(DiskError) -> [UInt8]
@@ -48,6 +55,19 @@ public protocol DiskBackend: AnyObject, Sendable {
 
 extension DiskBackend {
     public var completesInline: Bool { false }
+
+    /// A backend that never blocks transfers at once; others say they would block.
+    public func readIfReady(at byteOffset: UInt64, into buffer: MemoryExtents) throws(DiskError) -> Bool {
+        guard self.completesInline else { return false }
+        try self.read(at: byteOffset, into: buffer)
+        return true
+    }
+
+    public func writeIfReady(at byteOffset: UInt64, from buffer: MemoryExtents) throws(DiskError) -> Bool {
+        guard self.completesInline else { return false }
+        try self.write(at: byteOffset, from: buffer)
+        return true
+    }
 
     /// The disk's capacity in bytes.
     public var byteCount: UInt64 { self.sectorCount * UInt64(self.sectorSize) }

@@ -162,6 +162,32 @@ public final class FileDisk: DiskBackend {
         }
     }
 
+    /// With RWF_NOWAIT: served from the page cache, or `false`.
+    public func readIfReady(at byteOffset: UInt64, into buffer: MemoryExtents) throws(DiskError) -> Bool {
+        try self.checkRange(byteOffset: byteOffset, count: UInt64(buffer.byteCount))
+        guard self.inPlace(buffer) else { return false }
+        let done: Int?
+        do {
+            done = try self.file.readIfReady(into: buffer, at: Int64(byteOffset))
+        } catch {
+            throw DiskError(error)
+        }
+        guard let done else { return false }
+        guard done == buffer.byteCount else { throw DiskError.io(operation: "preadv2 (file shorter than the disk)", errno: EIO) }
+        return true
+    }
+
+    /// With RWF_NOWAIT: into the page cache without waiting, or `false`.
+    public func writeIfReady(at byteOffset: UInt64, from buffer: MemoryExtents) throws(DiskError) -> Bool {
+        try self.checkWritable(byteOffset: byteOffset, count: UInt64(buffer.byteCount))
+        guard self.inPlace(buffer) else { return false }
+        do {
+            return try self.file.writeIfReady(from: buffer, at: Int64(byteOffset))
+        } catch {
+            throw DiskError(error)
+        }
+    }
+
     public func read(at byteOffset: UInt64, count: Int) throws(DiskError) -> [UInt8] {
         precondition(count >= 0, "negative count")
         try self.checkRange(byteOffset: byteOffset, count: UInt64(count))

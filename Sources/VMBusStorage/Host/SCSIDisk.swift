@@ -56,8 +56,9 @@ public struct SCSIDisk: Sendable {
     ///   - buffer: the guest's data buffer, cut to `data_transfer_length`; `nil` for none.
     public func execute(_ command: SCSICommand, direction: SCSIDataDirection, buffer: MemoryExtents?) -> SCSIOutcome {
         switch command {
-        case .read(let block): return self.transfer(block, write: false, direction: direction, buffer: buffer)
-        case .write(let block): return self.transfer(block, write: true, direction: direction, buffer: buffer)
+        // Without `ifReady` a transfer always answers.
+        case .read(let block): return self.transfer(block, write: false, direction: direction, buffer: buffer, ifReady: false) ?? .good()
+        case .write(let block): return self.transfer(block, write: true, direction: direction, buffer: buffer, ifReady: false) ?? .good()
         case .testUnitReady: return .good()
         case .inquiry(let evpd, let cmdDt, let page, let allocation):
             guard !cmdDt, evpd || page == 0 else { return .illegal(.invalidFieldInCDB) }
@@ -103,10 +104,24 @@ public struct SCSIDisk: Sendable {
         SCSIOperationCode(rawValue: 0x8F),  // VERIFY(16)
     ]
 
+    /// ``execute(_:direction:buffer:)`` for a command that can finish without blocking: a
+    /// READ or WRITE (without FUA) whose data the backend moves at once, or any command the
+    /// backend's data is not needed for. `nil`: it would block; execute it on a disk thread.
+    public func executeIfReady(_ command: SCSICommand, direction: SCSIDataDirection, buffer: MemoryExtents?) -> SCSIOutcome? {
+        if self.backend.completesInline { return self.execute(command, direction: direction, buffer: buffer) }
+        switch command {
+        case .read(let block): return self.transfer(block, write: false, direction: direction, buffer: buffer, ifReady: true)
+        case .write(let block) where !block.fua: return self.transfer(block, write: true, direction: direction, buffer: buffer, ifReady: true)
+        case .write, .synchronizeCache, .unmap: return nil
+        default: return self.execute(command, direction: direction, buffer: buffer)
+        }
+    }
+
     /// READ and WRITE (6/10/12/16): range-checked, then moved between the disk and the guest's
     /// pages in place. Zero blocks, a buffer shorter than the blocks, or blocks beyond the disk
-    /// ⇒ 5/21 (as OpenVMM); a buffer in the wrong direction ⇒ 5/24.
-    func transfer(_ block: SCSIBlockCommand, write: Bool, direction: SCSIDataDirection, buffer: MemoryExtents?) -> SCSIOutcome {
+    /// ⇒ 5/21 (as OpenVMM); a buffer in the wrong direction ⇒ 5/24. With `ifReady`, `nil` if the
+    /// backend would have to block (checks that fail still answer at once).
+    func transfer(_ block: SCSIBlockCommand, write: Bool, direction: SCSIDataDirection, buffer: MemoryExtents?, ifReady: Bool) -> SCSIOutcome? {
         guard block.flags & SCSIBlockCommand.relativeAddressFlag == 0 else { return .illegal(.invalidFieldInCDB) }
         let sector = UInt64(self.backend.sectorSize)
         let bytes = UInt64(block.blockCount) * sector
@@ -116,6 +131,10 @@ public struct SCSIDisk: Sendable {
         guard !overflow else { return .illegal(.lbaOutOfRange) }
         let data = buffer.prefix(Int(bytes))
         do {
+            if ifReady {
+                let done = write ? try self.backend.writeIfReady(at: offset, from: data) : try self.backend.readIfReady(at: offset, into: data)
+                return done ? .good(transferred: Int(bytes)) : nil
+            }
             if write {
                 try self.backend.write(at: offset, from: data)
                 if block.fua { try self.backend.flush() }

@@ -43,8 +43,9 @@ extension StorvspDevice {
         }
         guard let disk else { return reply(Self.absentLUN(command, lun: request.lun, direction: request.dataDirection, buffer: buffer)) }
         let direction = request.dataDirection
-        guard !disk.backend.completesInline, Self.mayBlock(command) else {
-            let outcome = disk.execute(command, direction: direction, buffer: buffer)
+        // Whatever can finish without blocking is answered on the handler: memory disks, and
+        // file data already in the page cache (RWF_NOWAIT) — no thread hand-off, no wake-up.
+        if let outcome = disk.executeIfReady(command, direction: direction, buffer: buffer) {
             return reply(outcome, Self.counted(command, outcome))
         }
         queue.started()
@@ -58,14 +59,6 @@ extension StorvspDevice {
             queue.runner.kick { self.run(queue) }
         }
         return .started
-    }
-
-    /// Commands that touch the backend (and so may block on a file).
-    static func mayBlock(_ command: SCSICommand) -> Bool {
-        switch command {
-        case .read, .write, .synchronizeCache, .unmap: return true
-        default: return false
-        }
     }
 
     static func counted(_ command: SCSICommand, _ outcome: SCSIOutcome) -> Counted {
