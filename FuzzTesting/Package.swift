@@ -11,6 +11,7 @@ let host: Target.Dependency = .product(name: "VMBusHost", package: "swift-vmbus"
 let guest: Target.Dependency = .product(name: "VMBusGuest", package: "swift-vmbus")
 let channel: Target.Dependency = .product(name: "VMBusChannel", package: "swift-vmbus")
 let memory: Target.Dependency = .product(name: "VMBusMemory", package: "swift-vmbus")
+let storage: Target.Dependency = .product(name: "VMBusStorage", package: "swift-vmbus")
 
 let package = Package(
     name: "FuzzTesting",
@@ -25,6 +26,7 @@ let package = Package(
         .executableTarget(name: "FuzzGuest", dependencies: [wire, guest, "FuzzSupport"]),
         .executableTarget(name: "FuzzNetwork", dependencies: [wire, "FuzzSupport"]),
         .executableTarget(name: "FuzzStorage", dependencies: [wire, "FuzzSupport"]),
+        .executableTarget(name: "FuzzNBD", dependencies: [wire, storage, "FuzzSupport"]),
         .executableTarget(name: "FuzzHostBus", dependencies: [wire, host, channel, memory, "FuzzSupport"]),
     ]
 )
