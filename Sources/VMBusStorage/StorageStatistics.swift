@@ -13,6 +13,12 @@ public struct LatencyHistogram: Hashable, Sendable {
         self.count += 1
     }
 
+    /// Nanoseconds from `start` to now: what ``record(nanoseconds:)`` takes.
+    public static func nanoseconds(since start: ContinuousClock.Instant) -> UInt64 {
+        let (seconds, attoseconds) = (ContinuousClock.now - start).components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+
     public mutating func merge(_ other: LatencyHistogram) {
         for index in self.buckets.indices { self.buckets[index] += other.buckets[index] }
         self.count += other.count

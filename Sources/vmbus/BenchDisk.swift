@@ -144,8 +144,7 @@ struct BenchDisk: AsyncParsableCommand {
                             }
                             offset += count
                         }
-                        let (s, atto) = (ContinuousClock.now - began).components
-                        histogram.record(nanoseconds: UInt64(s) * 1_000_000_000 + UInt64(atto / 1_000_000_000))
+                        histogram.record(nanoseconds: LatencyHistogram.nanoseconds(since: began))
                         done += 1
                     }
                     return (done, histogram)

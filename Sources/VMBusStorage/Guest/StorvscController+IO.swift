@@ -47,7 +47,7 @@ extension StorvscController {
                 throw BlockDeviceError.failed("guest memory: \(error)")
             }
         }
-        let nanoseconds = Self.nanoseconds(since: start)
+        let nanoseconds = LatencyHistogram.nanoseconds(since: start)
         self.state.withLock { state in
             state.statistics.requests += 1
             if direction == .read, outcome.transferred > 0 {
@@ -81,11 +81,6 @@ extension StorvscController {
             outcome.transferred = min(Int(request.dataTransferLength), requested)
         }
         return outcome
-    }
-
-    static func nanoseconds(since start: ContinuousClock.Instant) -> UInt64 {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 
     // MARK: Scanning (10 §6.1)

@@ -24,7 +24,7 @@ extension StorvspDevice {
             var counted = counted
             counted.isIO = true
             counted.failed = !outcome.isGood
-            counted.nanoseconds = Self.nanoseconds(since: start)
+            counted.nanoseconds = LatencyHistogram.nanoseconds(since: start)
             return .reply(id: id, bytes: Self.completion(outcome, replySize: replySize), counts: counted)
         }
         var buffer: MemoryExtents?
@@ -54,7 +54,7 @@ extension StorvspDevice {
             var counted = Self.counted(command, outcome)
             counted.isIO = true
             counted.failed = !outcome.isGood
-            counted.nanoseconds = Self.nanoseconds(since: start)
+            counted.nanoseconds = LatencyHistogram.nanoseconds(since: start)
             queue.finished(id: id, bytes: Self.completion(outcome, replySize: replySize)) { counted.apply(to: &$0) }
             queue.runner.kick { self.run(queue) }
         }
@@ -71,11 +71,6 @@ extension StorvspDevice {
         default: break
         }
         return counted
-    }
-
-    static func nanoseconds(since start: ContinuousClock.Instant) -> UInt64 {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 
     /// The completion packet: COMPLETE_IO, the NTSTATUS OpenVMM derives from the SRB status,
