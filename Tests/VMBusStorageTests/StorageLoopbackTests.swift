@@ -200,7 +200,7 @@ final class TemporaryPath: Sendable {
         let backend = try MemoryDisk(sectorCount: 4096)
         let pair = try await StoragePair.make(disks: [0: backend], configuration: host, guest: guest)
         let controller = try #require(pair.driver.allControllers.first)
-        _ = try #require(try await within { await waitUntil { controller.queueCount == 4 } })
+        _ = try #require(try await within { await controller.waitUntil { $0.queueCount == 4 } })
         for n in 0..<16 { try await pair.disk.write(lba: UInt64(n * 8), pattern(n, bytes: 4096)) }
         for n in 0..<16 { #expect(try await pair.disk.read(lba: UInt64(n * 8), count: 8) == pattern(n, bytes: 4096)) }
         let stats = pair.device.statistics
@@ -209,17 +209,8 @@ final class TemporaryPath: Sendable {
     }
 }
 
-/// Polls `controller`'s LUNs after each rescan until `condition` holds.
+/// `controller`'s disks once their LUNs satisfy `condition` (woken by each rescan, no polling).
 func waitForLUNs(_ controller: StorvscController, _ condition: @escaping @Sendable ([UInt8]) -> Bool) async -> [StorvscDisk] {
-    while true {
-        let disks = controller.disks
-        if condition(disks.map(\.lun)) { return disks }
-        await Task.yield()
-    }
-}
-
-/// Yields until `condition` holds (under a caller's ``within(seconds:_:)``).
-func waitUntil(_ condition: @escaping @Sendable () -> Bool) async -> Bool {
-    while !condition() { await Task.yield() }
-    return true
+    await controller.waitUntil { condition($0.disks.map(\.lun)) }
+    return controller.disks
 }

@@ -106,7 +106,10 @@ extension StorvscController {
             return Array(gone.values)
         }
         for disk in gone { disk.markGone("the host removed LUN \(disk.lun)") }
-        if !found.isEmpty || !gone.isEmpty { self.changed(self) }
+        if !found.isEmpty || !gone.isEmpty {
+            self.changed(self)
+            self.announceChange()
+        }
     }
 
     /// One LUN: a direct-access disk that is there (qualifier 0, type 0), its capacity and

@@ -24,6 +24,8 @@ public final class StorvscController: Sendable {
         var closed = false
         var statistics = StorageQueueStatistics()
         var next = 0
+        /// Waiting for the disks or queues to change (``waitUntil(_:)``).
+        var changeWaiters: [CheckedContinuation<Void, Never>] = []
     }
     let state: Locked<State>
     /// Called after a rescan changed the disks (the driver tells its waiters).
@@ -132,6 +134,32 @@ public final class StorvscController: Sendable {
         if rescan, let controller { Task { try? await controller.scan() } }
     }
 
+    /// Waits until `condition` holds of this controller — checked now, then after each change
+    /// of its disks (a rescan) or queues (a sub-channel opened), or once it shut down.
+    public func waitUntil(_ condition: @Sendable (StorvscController) -> Bool) async {
+        while !condition(self) {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Checked again under the lock the changes are made under: none slips between.
+                let now = self.state.withLock { state in
+                    if state.closed { return true }
+                    state.changeWaiters.append(continuation)
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+            if self.state.withLock({ $0.closed }) { return }
+        }
+    }
+
+    /// Wakes ``waitUntil(_:)``: the disks or the queues changed.
+    func announceChange() {
+        let waiters = self.state.withLock { state in
+            defer { state.changeWaiters = [] }
+            return state.changeWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     /// Opens a sub-channel the host offered and adds it to the queues.
     func openSubChannel(_ relid: UInt32) async {
         guard let channel = try? await self.bus.open(relid, pages: RingPages(each: max(2, self.configuration.ringPages))) else { return }
@@ -143,6 +171,7 @@ public final class StorvscController: Sendable {
             return true
         }
         if !keep { await self.bus.close(relid) }
+        self.announceChange()
     }
 
     /// The next queue, round robin.
@@ -166,6 +195,7 @@ public final class StorvscController: Sendable {
             await self.bus.close(channel.relid)
         }
         for disk in self.disks { disk.markGone("the controller went away") }
+        self.announceChange()
     }
 }
 
