@@ -180,12 +180,15 @@ final class TemporaryPath: Sendable {
         let controller = try #require(pair.driver.allControllers.first)
         let added = try MemoryDisk(sectorCount: 300)
         pair.device.addDisk(added, lun: 2)
-        let disks = try #require(try await within { await waitForLUNs(controller) { $0 == [0, 2] } })
+        #expect(await controller.waitUntil(timeout: .seconds(10)) { $0.disks.map(\.lun) == [0, 2] })
+        let disks = controller.disks
+        try #require(disks.count == 2)
         try await disks[1].write(lba: 0, pattern(4, bytes: 512))
         #expect(try added.read(at: 0, count: 512) == pattern(4, bytes: 512))
         let old = disks[0]
         pair.device.removeDisk(lun: 0)
-        _ = try #require(try await within { await waitForLUNs(controller) { $0 == [2] } })
+        #expect(await controller.waitUntil(timeout: .seconds(10)) { $0.disks.map(\.lun) == [2] })
+        #expect(controller.disks.map(\.lun) == [2])
         #expect(old.goneReason != nil)
         await #expect(throws: BlockDeviceError.self) { try await old.read(lba: 0, count: 1) }
     }
@@ -200,17 +203,12 @@ final class TemporaryPath: Sendable {
         let backend = try MemoryDisk(sectorCount: 4096)
         let pair = try await StoragePair.make(disks: [0: backend], configuration: host, guest: guest)
         let controller = try #require(pair.driver.allControllers.first)
-        _ = try #require(try await within { await controller.waitUntil { $0.queueCount == 4 } })
+        try #require(await controller.waitUntil(timeout: .seconds(10)) { $0.queueCount == 4 })
+        try #require(controller.queueCount == 4)
         for n in 0..<16 { try await pair.disk.write(lba: UInt64(n * 8), pattern(n, bytes: 4096)) }
         for n in 0..<16 { #expect(try await pair.disk.read(lba: UInt64(n * 8), count: 8) == pattern(n, bytes: 4096)) }
         let stats = pair.device.statistics
         #expect(stats.count == 4)
         #expect(stats.values.allSatisfy { $0.requests > 0 })
     }
-}
-
-/// `controller`'s disks once their LUNs satisfy `condition` (woken by each rescan, no polling).
-func waitForLUNs(_ controller: StorvscController, _ condition: @escaping @Sendable ([UInt8]) -> Bool) async -> [StorvscDisk] {
-    await controller.waitUntil { condition($0.disks.map(\.lun)) }
-    return controller.disks
 }

@@ -108,7 +108,7 @@ extension StorvscController {
         for disk in gone { disk.markGone("the host removed LUN \(disk.lun)") }
         if !found.isEmpty || !gone.isEmpty {
             self.changed(self)
-            self.announceChange()
+            self.changes.wake()
         }
     }
 

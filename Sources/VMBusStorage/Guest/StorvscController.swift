@@ -24,10 +24,10 @@ public final class StorvscController: Sendable {
         var closed = false
         var statistics = StorageQueueStatistics()
         var next = 0
-        /// Waiting for the disks or queues to change (``waitUntil(_:)``).
-        var changeWaiters: [CheckedContinuation<Void, Never>] = []
     }
     let state: Locked<State>
+    /// Woken when the disks or the queues change (``waitUntil(timeout:_:)``).
+    let changes = ChangeWaiters()
     /// Called after a rescan changed the disks (the driver tells its waiters).
     let changed: @Sendable (StorvscController) -> Void
 
@@ -135,29 +135,10 @@ public final class StorvscController: Sendable {
     }
 
     /// Waits until `condition` holds of this controller — checked now, then after each change
-    /// of its disks (a rescan) or queues (a sub-channel opened), or once it shut down.
-    public func waitUntil(_ condition: @Sendable (StorvscController) -> Bool) async {
-        while !condition(self) {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                // Checked again under the lock the changes are made under: none slips between.
-                let now = self.state.withLock { state in
-                    if state.closed { return true }
-                    state.changeWaiters.append(continuation)
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-            if self.state.withLock({ $0.closed }) { return }
-        }
-    }
-
-    /// Wakes ``waitUntil(_:)``: the disks or the queues changed.
-    func announceChange() {
-        let waiters = self.state.withLock { state in
-            defer { state.changeWaiters = [] }
-            return state.changeWaiters
-        }
-        for waiter in waiters { waiter.resume() }
+    /// of its disks (a rescan) or queues (a sub-channel opened) — or it shut down, at most
+    /// `timeout`. - Returns: whether the condition holds (or the controller shut down).
+    public func waitUntil(timeout: Duration, _ condition: @escaping @Sendable (StorvscController) -> Bool) async -> Bool {
+        await self.changes.wait(timeout: timeout) { [self] in condition(self) || self.state.withLock { $0.closed } }
     }
 
     /// Opens a sub-channel the host offered and adds it to the queues.
@@ -171,7 +152,7 @@ public final class StorvscController: Sendable {
             return true
         }
         if !keep { await self.bus.close(relid) }
-        self.announceChange()
+        self.changes.wake()
     }
 
     /// The next queue, round robin.
@@ -195,7 +176,7 @@ public final class StorvscController: Sendable {
             await self.bus.close(channel.relid)
         }
         for disk in self.disks { disk.markGone("the controller went away") }
-        self.announceChange()
+        self.changes.wake()
     }
 }
 

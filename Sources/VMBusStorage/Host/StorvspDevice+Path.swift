@@ -152,8 +152,7 @@ extension StorvspDevice {
             guard ranges.isEmpty else { return .fatal("set-up request with a data buffer") }
             // Set-up belongs to the primary (10 §3); a sub-channel has nothing to set up.
             guard queue.index == 0 else { return answer(.invalidDeviceState) }
-            let bus = self.state.withLock { $0.bus }
-            let reply = self.state.withLock { $0.negotiation.receive(request) }
+            let (bus, reply) = self.state.withLock { ($0.bus, $0.negotiation.receive(request)) }
             if let count = reply.createSubChannels, count > 0 {
                 bus?.enableSubChannels(primary: queue.channel.relid, count: count)
             }

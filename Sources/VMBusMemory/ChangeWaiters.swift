@@ -1,12 +1,13 @@
-import VMBusMemory
-
 /// Tasks waiting for a condition on some state to hold; the owner calls ``wake()`` after
-/// every change that may satisfy one.
-final class ChangeWaiters: Sendable {
+/// every change that may satisfy one (the NIC's returned buffers, a storage controller's disks
+/// and queues).
+public final class ChangeWaiters: Sendable {
     let waiting = Locked<[CheckedContinuation<Void, Never>]>([])
 
     /// Waits until `condition` holds or `timeout` passes. - Returns: whether it holds.
-    func wait(timeout: Duration, until condition: @escaping @Sendable () -> Bool) async -> Bool {
+    public init() {}
+
+    public func wait(timeout: Duration, until condition: @escaping @Sendable () -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         let timer = Task { [weak self] in
             try? await Task.sleep(until: deadline)
@@ -24,7 +25,7 @@ final class ChangeWaiters: Sendable {
         return true
     }
 
-    func wake() {
+    public func wake() {
         let waiters = self.waiting.withLock { waiting in
             defer { waiting = [] }
             return waiting
