@@ -7,12 +7,15 @@ import VMBusWire
 /// A minimal NBD client speaking raw bytes, for what real clients never send (bad magic, huge
 /// lengths, unaligned requests without block-size negotiation) and for checking replies byte by
 /// byte. Blocking: call it from ``offPool(_:)``. A watchdog shuts its socket down after
-/// `timeout`, so a server that never answers fails the test instead of hanging it.
+/// `timeout`, so a server that never answers fails the test instead of hanging it. The default
+/// is generous: the server's request tasks share the cooperative pool with every other suite,
+/// and under the whole parallel run on two cores a correct server was once seen to take more
+/// than 30 s to answer.
 final class NBDTestClient: @unchecked Sendable {
     let socket: StreamSocket
     private let watchdog: DispatchWorkItem
 
-    init(path: String, timeout: TimeInterval = 30) throws {
+    init(path: String, timeout: TimeInterval = 120) throws {
         self.socket = try StreamSocket.connect(.unix(path))
         let socket = self.socket
         self.watchdog = DispatchWorkItem { socket.shutdown() }
