@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
@@ -371,4 +373,21 @@ int clinux_termination_signals(void) {
     action.sa_flags = SA_RESTART;
     if (sigaction(SIGINT, &action, NULL) != 0 || sigaction(SIGTERM, &action, NULL) != 0) return -1;
     return fd;
+}
+
+int clinux_instruction_counter_open(void) {
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.size = sizeof attr;
+    attr.type = PERF_TYPE_HARDWARE;
+    attr.config = PERF_COUNT_HW_INSTRUCTIONS;
+    attr.exclude_kernel = 1;
+    attr.exclude_hv = 1;
+    // pid 0, cpu -1: this thread, on whichever CPU it runs.
+    return (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+long long clinux_instruction_counter_read(int fd) {
+    long long count = 0;
+    return read(fd, &count, sizeof count) == (ssize_t)sizeof count ? count : -1;
 }

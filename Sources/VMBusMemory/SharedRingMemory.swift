@@ -9,8 +9,14 @@ import VMBusWire
 /// With a double mapping (``doubleMapped(fileDescriptor:offset:ringSize:)``) the data area
 /// appears twice in a row, so a packet that wraps is contiguous and every copy is one memcpy;
 /// otherwise copies are split at the end of the data area (uio and other single mappings).
+///
+/// The data path is inlined into the ring code that uses it and reaches memory through two
+/// pointers formed once at init: no call, no reference counting and no class access per
+/// packet (a non-inlined accessor on a struct holding the mapping cost a retain and a release
+/// per call, a third of a small packet's time).
+@safe
 public struct SharedRingMemory: RingMemory, @unchecked Sendable {
-    /// The mapping the ring lives in.
+    /// The mapping the ring lives in; holding it keeps the pointers below valid.
     public let memory: MappedMemory
     /// Offset of the control page in the mapping.
     public let controlOffset: Int
@@ -19,6 +25,9 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
     public let dataSize: Int
     /// Whether the data area is mapped a second time right after itself.
     public let isDoubleMapped: Bool
+    /// The control page and the data area, inside `memory` (checked at init).
+    @usableFromInline let control: UnsafeMutableRawPointer
+    @usableFromInline let data: UnsafeMutableRawPointer
 
     /// The ring of `ringSize` bytes at `offset` of `memory` (single mapping).
     /// - Throws: ``MemoryError`` unless the ring is page-aligned, at least two pages, and inside
@@ -31,11 +40,7 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
             throw MemoryError.outOfBounds(offset: offset, count: ringSize, size: memory.size)
         }
         try memory.check(offset, ringSize)
-        self.memory = memory
-        self.controlOffset = offset
-        self.dataOffset = offset + RingSize.pageSize
-        self.dataSize = ringSize - RingSize.pageSize
-        self.isDoubleMapped = false
+        self.init(memory: memory, controlOffset: offset, dataSize: ringSize - RingSize.pageSize, doubleMapped: false)
     }
 
     /// Maps the ring of `ringSize` bytes at `offset` of a file or memfd with its data area
@@ -55,83 +60,140 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
         _ = unsafe try MappedMemory.mapOrThrow(
             base + ringSize, dataSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
             offset + RingSize.pageSize)
-        return SharedRingMemory(mapping: mapping, dataSize: dataSize)
+        return SharedRingMemory(memory: mapping, controlOffset: 0, dataSize: dataSize, doubleMapped: true)
     }
 
-    private init(mapping: MappedMemory, dataSize: Int) {
-        self.memory = mapping
-        self.controlOffset = 0
-        self.dataOffset = RingSize.pageSize
+    /// A double mapping of a new memfd-backed ring of `ringSize` bytes, its control page
+    /// initialised: for benchmarks and tests that want the layout the local substrate uses.
+    public static func doubleMappedAnonymous(ringSize: Int) throws(MemoryError) -> SharedRingMemory {
+        let file = try MappedMemory.memfd(name: "vmbus-ring", size: ringSize)
+        guard let fd = file.fileDescriptor else { throw MemoryError.invalidSize(ringSize) }
+        // The new mapping has its own view of the memfd; `file` may go (the pages stay while
+        // mapped, the descriptor is closed with `file`).
+        let ring = try doubleMapped(fileDescriptor: fd, offset: 0, ringSize: ringSize)
+        withExtendedLifetime(file) {}
+        return ring
+    }
+
+    private init(memory: MappedMemory, controlOffset: Int, dataSize: Int, doubleMapped: Bool) {
+        self.memory = memory
+        self.controlOffset = controlOffset
+        self.dataOffset = controlOffset + RingSize.pageSize
         self.dataSize = dataSize
-        self.isDoubleMapped = true
+        self.isDoubleMapped = doubleMapped
+        // SAFETY: both offsets lie inside the mapping (checked by the callers above), which
+        // `self.memory` keeps alive as long as these pointers can be used.
+        unsafe self.control = memory.base + controlOffset
+        unsafe self.data = memory.base + controlOffset + RingSize.pageSize
     }
 
     // MARK: RingMemory
 
-    public func load(_ word: RingControlWord, ordering: RingLoadOrdering) -> UInt32 {
-        // Control words are fixed offsets inside the control page, checked at init.
-        self.memory.load32(self.controlOffset + word.rawValue, ordering)
+    @inlinable
+    func atomic32(_ word: RingControlWord) -> UnsafeAtomic<UInt32> {
+        // SAFETY: control words are fixed, aligned offsets inside the 4 KiB control page.
+        unsafe UnsafeAtomic<UInt32>(at: (self.control + word.rawValue).assumingMemoryBound(to: UnsafeAtomic<UInt32>.Storage.self))
     }
 
-    public func store(_ word: RingControlWord, _ value: UInt32, ordering: RingStoreOrdering) {
-        let atomic = self.memory.atomic32(self.controlOffset + word.rawValue)
+    @inlinable
+    func atomic64(_ offset: Int) -> UnsafeAtomic<UInt64> {
+        precondition(offset >= 0 && offset < self.dataSize && offset & 7 == 0, "ring word offset \(offset)")
+        // SAFETY: checked just above: an aligned word inside the data area.
+        return unsafe UnsafeAtomic<UInt64>(at: (self.data + offset).assumingMemoryBound(to: UnsafeAtomic<UInt64>.Storage.self))
+    }
+
+    @inlinable
+    public func load(_ word: RingControlWord, ordering: RingLoadOrdering) -> UInt32 {
         switch ordering {
-        case .relaxed: atomic.store(value, ordering: .relaxed)
-        case .releasing: atomic.store(value, ordering: .releasing)
+        case .relaxed: return self.atomic32(word).load(ordering: .relaxed)
+        case .acquiring: return self.atomic32(word).load(ordering: .acquiring)
         }
     }
 
+    @inlinable
+    public func store(_ word: RingControlWord, _ value: UInt32, ordering: RingStoreOrdering) {
+        switch ordering {
+        case .relaxed: self.atomic32(word).store(value, ordering: .relaxed)
+        case .releasing: self.atomic32(word).store(value, ordering: .releasing)
+        }
+    }
+
+    @inlinable
     public func fullFence() {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
     }
 
+    @inlinable
     public func loadWord(at offset: Int) -> UInt64 {
-        precondition(offset >= 0 && offset < self.dataSize && offset & 7 == 0, "ring word offset \(offset)")
         // One relaxed atomic load: the peer may be writing, and the value is validated after.
-        return self.memory.atomic64(self.dataOffset + offset).load(ordering: .relaxed)
+        self.atomic64(offset).load(ordering: .relaxed)
     }
 
+    @inlinable
     public func storeWord(_ value: UInt64, at offset: Int) {
-        precondition(offset >= 0 && offset < self.dataSize && offset & 7 == 0, "ring word offset \(offset)")
-        self.memory.atomic64(self.dataOffset + offset).store(value, ordering: .relaxed)
+        self.atomic64(offset).store(value, ordering: .relaxed)
     }
 
+    /// Bytes of a copy of `count` at `offset` that lie before the end of the data area (all of
+    /// them on a double mapping).
+    @inlinable
+    func firstPart(_ offset: Int, _ count: Int) -> Int {
+        self.checkRange(offset, count)
+        return self.isDoubleMapped ? count : min(count, self.dataSize - offset)
+    }
+
+    @inlinable
     public func copyOut(from offset: Int, count: Int, into buffer: inout [UInt8], at bufferOffset: Int) {
-        self.checkRange(offset, count)
-        precondition(bufferOffset >= 0 && bufferOffset + count <= buffer.count, "destination too small")
-        let first = self.isDoubleMapped ? count : min(count, self.dataSize - offset)
-        self.memory.copyOut(self.dataOffset + offset, first, &buffer, bufferOffset)
-        if first < count { self.memory.copyOut(self.dataOffset, count - first, &buffer, bufferOffset + first) }
+        let first = self.firstPart(offset, count)
+        precondition(bufferOffset >= 0 && bufferOffset <= buffer.count && count <= buffer.count - bufferOffset,
+                     "destination too small")
+        guard count > 0 else { return }
+        unsafe buffer.withUnsafeMutableBytes { destination in
+            // SAFETY: the source range is inside the data area (or its second mapping) and the
+            // destination range inside the buffer, both checked above.
+            let target = unsafe destination.baseAddress! + bufferOffset
+            unsafe target.copyMemory(from: self.data + offset, byteCount: first)
+            if first < count { unsafe (target + first).copyMemory(from: self.data, byteCount: count - first) }
+        }
     }
 
+    @inlinable
     public func copyIn(to offset: Int, from source: ArraySlice<UInt8>) {
-        self.checkRange(offset, source.count)
-        let first = self.isDoubleMapped ? source.count : min(source.count, self.dataSize - offset)
-        self.memory.copyIn(self.dataOffset + offset, source.prefix(first))
-        if first < source.count { self.memory.copyIn(self.dataOffset, source.dropFirst(first)) }
+        let count = source.count
+        let first = self.firstPart(offset, count)
+        guard count > 0 else { return }
+        unsafe source.withUnsafeBytes { bytes in
+            // SAFETY: the destination range is inside the data area (or its second mapping),
+            // checked above; the source is the slice's own storage.
+            unsafe (self.data + offset).copyMemory(from: bytes.baseAddress!, byteCount: first)
+            if first < count { unsafe self.data.copyMemory(from: bytes.baseAddress! + first, byteCount: count - first) }
+        }
     }
 
+    @inlinable
     public func zero(at offset: Int, count: Int) {
-        self.checkRange(offset, count)
-        let first = self.isDoubleMapped ? count : min(count, self.dataSize - offset)
-        self.memory.zeroBytes(self.dataOffset + offset, first)
-        if first < count { self.memory.zeroBytes(self.dataOffset, count - first) }
+        let first = self.firstPart(offset, count)
+        // SAFETY: inside the data area (or its second mapping), checked above.
+        unsafe (self.data + offset).initializeMemory(as: UInt8.self, repeating: 0, count: first)
+        if first < count { unsafe self.data.initializeMemory(as: UInt8.self, repeating: 0, count: count - first) }
     }
 
+    @inlinable
     public func withContiguousBytes<R>(at offset: Int, count: Int, _ body: (Span<UInt8>) throws -> R) rethrows -> R? {
         self.checkRange(offset, count)
         guard self.isDoubleMapped || offset + count <= self.dataSize else { return nil }
         // SAFETY: the range lies inside the mapping (checked above; a double mapping holds the
-        // data area twice), and the span does not outlive `body`, during which `self.memory`
-        // keeps the mapping alive.
-        let pointer = unsafe (self.memory.base + self.dataOffset + offset).assumingMemoryBound(to: UInt8.self)
+        // data area twice), and the span does not outlive `body`, during which `self` (and so
+        // `self.memory`) stays alive.
+        let pointer = unsafe (self.data + offset).assumingMemoryBound(to: UInt8.self)
         let buffer = unsafe UnsafeBufferPointer(start: pointer, count: count)
         return try unsafe body(buffer.span)
     }
 
     /// Ring offsets come from the ring logic, which validated every peer value before forming
     /// them; a bad one here is a bug in this project, not peer input.
-    private func checkRange(_ offset: Int, _ count: Int) {
+    @inlinable
+    func checkRange(_ offset: Int, _ count: Int) {
         precondition(offset >= 0 && offset < self.dataSize && count >= 0 && count <= self.dataSize,
                       "ring access of \(count) bytes at \(offset) in \(self.dataSize)")
     }

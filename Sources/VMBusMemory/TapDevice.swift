@@ -146,7 +146,7 @@ extension TapDevice {
         if checksum { flags |= CLINUX_TUN_F_CSUM }
         if checksum && tcp4 { flags |= CLINUX_TUN_F_TSO4 }
         if checksum && tcp6 { flags |= CLINUX_TUN_F_TSO6 }
-        for fd in self.descriptors where unsafe clinux_tap_set_offload(fd, flags) != 0 {
+        for fd in self.descriptors where clinux_tap_set_offload(fd, flags) != 0 {
             throw .system(call: "TUNSETOFFLOAD \(self.name)", errno: errno)
         }
     }

@@ -70,6 +70,32 @@ public struct IncomingRing<Memory: RingMemory> {
     @inlinable
     public mutating func next() throws(RingError) -> IncomingPacket? {
         guard !self.isBroken else { throw RingError.broken }
+        // The fast path — the packet lies wholly before the write index already known — is
+        // inlined into the caller; reloading the index and every failure are calls.
+        let start = self.nextRead
+        let available = RingIndex.bytesToRead(read: start, write: self.cachedWrite, dataSize: self.dataSize)
+        guard available >= PacketDescriptor.wireSize + RingControlPage.trailerSize else {
+            return try self.nextAfterReload()
+        }
+        let words = (self.memory.loadWord(at: start), self.memory.loadWord(at: RingIndex.advance(start, by: 8, dataSize: self.dataSize)))
+        // The checks of PacketDescriptor(words:), on the words read once (02 §9.3).
+        let offset8 = Int(UInt16(truncatingIfNeeded: words.0 >> 16))
+        let len8 = Int(UInt16(truncatingIfNeeded: words.0 >> 32))
+        let length = len8 * 8
+        guard offset8 >= Int(PacketDescriptor.minimumOffset8), len8 >= offset8,
+            length + RingControlPage.trailerSize <= available, length <= self.maximumPacketLength
+        else { return try self.nextAfterReload() }
+        let descriptor = PacketDescriptor(
+            type: PacketType(rawValue: UInt16(truncatingIfNeeded: words.0)), offset8: UInt16(truncatingIfNeeded: offset8),
+            len8: UInt16(truncatingIfNeeded: len8), flags: PacketFlags(rawValue: UInt16(truncatingIfNeeded: words.0 >> 48)),
+            transactionID: words.1)
+        return self.accept(IncomingPacket(descriptor: descriptor, offset: start))
+    }
+
+    /// ``next()`` when the packet is not wholly inside the known write index, or is invalid:
+    /// reloads the index and validates in full (the descriptor read again from the ring, once).
+    @usableFromInline
+    mutating func nextAfterReload() throws(RingError) -> IncomingPacket? {
         let found: IncomingPacket?
         do {
             (found, self.cachedWrite) = try self.locate(at: self.nextRead, knownWrite: self.cachedWrite)
@@ -78,10 +104,16 @@ public struct IncomingRing<Memory: RingMemory> {
             throw error
         }
         guard let packet = found else { return nil }
+        return self.accept(packet)
+    }
+
+    /// Moves past a validated packet.
+    @inlinable
+    mutating func accept(_ packet: IncomingPacket) -> IncomingPacket {
         self.nextRead = RingIndex.advance(
             packet.offset, by: packet.length + RingControlPage.trailerSize, dataSize: self.dataSize)
-        self.stats.packets += 1
-        self.stats.bytes += UInt64(packet.length)
+        self.stats.packets &+= 1
+        self.stats.bytes &+= UInt64(truncatingIfNeeded: packet.length)
         return packet
     }
 
@@ -89,7 +121,7 @@ public struct IncomingRing<Memory: RingMemory> {
     /// one known is not enough), then the descriptor read once, then its length against what
     /// was written and against this reader's limit.
     /// - Returns: the packet, or `nil` when the ring is empty, and the write index used.
-    @inlinable
+    @usableFromInline
     func locate(at start: Int, knownWrite: Int) throws(RingError) -> (IncomingPacket?, Int) {
         var write = knownWrite
         var fresh = false
@@ -127,7 +159,7 @@ public struct IncomingRing<Memory: RingMemory> {
     @inlinable
     public func copyPayload(of packet: IncomingPacket, into buffer: inout [UInt8]) {
         let count = packet.descriptor.payloadLength
-        Self.resize(&buffer, to: count)
+        if buffer.count != count { Self.resize(&buffer, to: count) }
         let from = RingIndex.advance(packet.offset, by: packet.descriptor.payloadOffset, dataSize: self.dataSize)
         self.memory.copyOut(from: from, count: count, into: &buffer, at: 0)
     }
@@ -159,7 +191,7 @@ public struct IncomingRing<Memory: RingMemory> {
     @inlinable
     public func copyPacket(_ packet: IncomingPacket, into buffer: inout [UInt8]) {
         let count = packet.length
-        Self.resize(&buffer, to: count)
+        if buffer.count != count { Self.resize(&buffer, to: count) }
         let words = packet.descriptor.words
         for i in 0..<8 {
             buffer[i] = UInt8(truncatingIfNeeded: words.0 >> (8 * i))
@@ -179,7 +211,7 @@ public struct IncomingRing<Memory: RingMemory> {
         }
     }
 
-    @inlinable
+    @usableFromInline
     static func resize(_ buffer: inout [UInt8], to count: Int) {
         if buffer.count > count {
             buffer.removeLast(buffer.count - count)
@@ -230,6 +262,7 @@ public struct IncomingRing<Memory: RingMemory> {
 
     /// Ring bytes of the packets returned since the last commit: room the writer gets back at
     /// the next ``commit()``.
+    @inlinable
     public var uncommittedBytes: Int {
         RingIndex.bytesToRead(read: self.committedRead, write: self.nextRead, dataSize: self.dataSize)
     }

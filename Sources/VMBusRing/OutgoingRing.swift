@@ -101,6 +101,12 @@ public struct OutgoingRing<Memory: RingMemory> {
         return true
     }
 
+    /// Ring bytes written since the last ``commit()``: what the reader gets at the next one.
+    @inlinable
+    public var uncommittedBytes: Int {
+        RingIndex.bytesToRead(read: self.committedWrite, write: self.pendingWrite, dataSize: self.dataSize)
+    }
+
     /// Free bytes right now (the peer's read index reloaded): for writers that size their
     /// packets to the room they have, as hvsock does (07 §4.1).
     public mutating func freeBytes() throws(RingError) -> Int {

@@ -3,17 +3,18 @@ import VMBusWire
 /// A word of a ring's control page (02 §1). The raw value is the byte offset.
 public struct RingControlWord: RawRepresentable, Hashable, Sendable {
     public var rawValue: Int
-    public init(rawValue: Int) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: Int) { self.rawValue = rawValue }
+    // Computed, not stored: the data path names these per packet (see RingControlPage).
     /// `write_index`, written by the ring's writer.
-    public static let writeIndex = Self(rawValue: RingControlPage.writeIndexOffset)
+    @inlinable public static var writeIndex: Self { Self(rawValue: RingControlPage.writeIndexOffset) }
     /// `read_index`, written by the ring's reader.
-    public static let readIndex = Self(rawValue: RingControlPage.readIndexOffset)
+    @inlinable public static var readIndex: Self { Self(rawValue: RingControlPage.readIndexOffset) }
     /// `interrupt_mask`, written by the reader.
-    public static let interruptMask = Self(rawValue: RingControlPage.interruptMaskOffset)
+    @inlinable public static var interruptMask: Self { Self(rawValue: RingControlPage.interruptMaskOffset) }
     /// `pending_send_sz`, written by the writer.
-    public static let pendingSendSize = Self(rawValue: RingControlPage.pendingSendSizeOffset)
+    @inlinable public static var pendingSendSize: Self { Self(rawValue: RingControlPage.pendingSendSizeOffset) }
     /// `feature_bits`.
-    public static let featureBits = Self(rawValue: RingControlPage.featureBitsOffset)
+    @inlinable public static var featureBits: Self { Self(rawValue: RingControlPage.featureBitsOffset) }
 }
 
 /// Memory ordering of a control-word load.
@@ -89,6 +90,7 @@ public enum RingSize {
     /// The largest packet (descriptor through padding) a ring with `dataSize` bytes of data can
     /// ever hold: the write admission rule needs free space strictly greater than the packet
     /// and its trailer, so `dataSize − 16` (02 §2).
+    @inlinable
     public static func maximumPacketLength(dataSize: Int) -> Int {
         dataSize - 2 * RingControlPage.trailerSize
     }

@@ -1,27 +1,29 @@
 /// Byte layout of a ring's 4 KiB control page (02 §1). The ring layer reads and writes these
 /// words atomically in shared memory; the offsets live here so every layer agrees on them.
+/// They are inlinable constants: the ring's data path uses them per packet, and a `static let`
+/// of another module is reached through a call.
 public enum RingControlPage {
     /// Size of the control page; the data area starts right after it.
-    public static let size = 4096
+    @inlinable public static var size: Int { 4096 }
     /// `write_index` (OpenVMM `in`), written by the ring's writer.
-    public static let writeIndexOffset = 0
+    @inlinable public static var writeIndexOffset: Int { 0 }
     /// `read_index` (OpenVMM `out`), written by the ring's reader.
-    public static let readIndexOffset = 4
+    @inlinable public static var readIndexOffset: Int { 4 }
     /// `interrupt_mask`, written by the reader: non-zero means "I am draining, do not interrupt".
-    public static let interruptMaskOffset = 8
+    @inlinable public static var interruptMaskOffset: Int { 8 }
     /// `pending_send_sz`, written by the writer: interrupt me when this many bytes are free.
-    public static let pendingSendSizeOffset = 12
+    @inlinable public static var pendingSendSizeOffset: Int { 12 }
     /// `feature_bits`.
-    public static let featureBitsOffset = 64
+    @inlinable public static var featureBitsOffset: Int { 64 }
     /// Feature bit 0: the endpoint uses and honours `pending_send_sz` (02 §1.1).
-    public static let featurePendingSendSize: UInt32 = 1
+    @inlinable public static var featurePendingSendSize: UInt32 { 1 }
     /// The 8-byte trailer after every packet: `start_offset << 32` (02 §5).
-    public static let trailerSize = 8
+    @inlinable public static var trailerSize: Int { 8 }
     /// Packets and indices are multiples of 8 bytes.
-    public static let alignment = 8
+    @inlinable public static var alignment: Int { 8 }
 
     /// The trailer value written after a packet that started at `startOffset`.
-    public static func trailer(startOffset: UInt32) -> UInt64 { UInt64(startOffset) << 32 }
+    @inlinable public static func trailer(startOffset: UInt32) -> UInt64 { UInt64(startOffset) << 32 }
 }
 
 /// Byte layout of a 4 KiB monitor page (02 §10; monitored notification, 01 §1.3).

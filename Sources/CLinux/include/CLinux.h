@@ -25,6 +25,12 @@ long clinux_pwritev_nowait(int fd, const struct iovec *iov, int count, long long
 int clinux_add_seals(int fd, int seals);
 /// fcntl(fd, F_GET_SEALS).
 int clinux_get_seals(int fd);
+/// perf_event_open(2) for this thread's user-space instructions retired, counting from now:
+/// the descriptor, or -1 with errno (ENOENT/EOPNOTSUPP where the machine has no hardware
+/// counters, as in most VMs; EACCES under a strict perf_event_paranoid).
+int clinux_instruction_counter_open(void);
+/// The count of a counter from clinux_instruction_counter_open, or -1.
+long long clinux_instruction_counter_read(int fd);
 /// getsockopt(SO_PEERCRED) on a connected Unix socket.
 int clinux_peer_cred(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
 
@@ -35,6 +41,15 @@ extern const int CLINUX_F_SEAL_SHRINK;
 extern const int CLINUX_F_SEAL_GROW;
 extern const int CLINUX_F_SEAL_WRITE;
 
+/// The CPU's spin-wait hint (x86 PAUSE): a polling loop that uses it yields the core's
+/// resources to a sibling thread and stops hammering the cache line it watches.
+static inline void clinux_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 static inline size_t clinux_cmsg_space(size_t n) { return CMSG_SPACE(n); }
 static inline size_t clinux_cmsg_len(size_t n) { return CMSG_LEN(n); }
 static inline struct cmsghdr *clinux_cmsg_firsthdr(struct msghdr *m) { return CMSG_FIRSTHDR(m); }

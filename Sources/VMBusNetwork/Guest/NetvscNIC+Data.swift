@@ -9,7 +9,7 @@ extension NetvscNIC {
     /// INITIALIZE, the OIDs Linux asks at probe, the packet filter; then frames flow between
     /// the channel and a backend made for the reported MAC and MTU.
     func initializeRNDIS(makeBackend: @escaping @Sendable (MACAddress, Int) -> any NetworkBackend) async throws {
-        guard case .initializeComplete(let complete)? = try await self.rndis { .initialize(requestID: $0, major: 1, minor: 0, maximumTransferSize: 0x4000) },
+        guard case .initializeComplete(let complete)? = try await self.rndis({ .initialize(requestID: $0, major: 1, minor: 0, maximumTransferSize: 0x4000) }),
             complete.status == .success
         else { throw NetvscError.refused("RNDIS initialisation") }
         let frameSize = try await self.queryWord(.maximumFrameSize)

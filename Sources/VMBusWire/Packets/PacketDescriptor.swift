@@ -11,11 +11,11 @@
 /// `len8 × 8` bytes long, followed in the ring by an 8-byte trailer.
 public struct PacketDescriptor: Hashable, Sendable {
     /// Bytes on the wire.
-    public static let wireSize = 16
+    @inlinable public static var wireSize: Int { 16 }
     /// Ring bytes after every packet: the "previous packet offset" trailer (02 §5).
-    public static let trailerSize = 8
+    @inlinable public static var trailerSize: Int { 8 }
     /// The smallest legal `offset8`: the payload cannot start inside the descriptor.
-    public static let minimumOffset8: UInt16 = 2
+    @inlinable public static var minimumOffset8: UInt16 { 2 }
     /// `len8` is a u16, so no packet is longer than 65535 × 8 = 524280 bytes (03 §1). Rings and
     /// receivers usually impose a much smaller limit of their own.
     public static let maximumPacketLength = Int(UInt16.max) * 8
@@ -55,6 +55,7 @@ public struct PacketDescriptor: Hashable, Sendable {
     public var transactionID: UInt64
 
     /// A descriptor with the given fields, unchecked: encoders compute them, parsers validate.
+    @inlinable
     public init(type: PacketType, offset8: UInt16, len8: UInt16, flags: PacketFlags = [], transactionID: UInt64 = 0) {
         self.type = type
         self.offset8 = offset8
@@ -90,6 +91,7 @@ public struct PacketDescriptor: Hashable, Sendable {
     /// ``init(from:)``.
     ///
     /// Word 0 is `type | offset8 << 16 | len8 << 32 | flags << 48`; word 1 is the transaction id.
+    @inlinable
     public init(words: (UInt64, UInt64)) throws(WireError) {
         self.type = PacketType(rawValue: UInt16(truncatingIfNeeded: words.0))
         self.offset8 = UInt16(truncatingIfNeeded: words.0 >> 16)
@@ -103,6 +105,7 @@ public struct PacketDescriptor: Hashable, Sendable {
     }
 
     /// The two words of the wire form (see ``init(words:)``).
+    @inlinable
     public var words: (UInt64, UInt64) {
         let word0 = UInt64(self.type.rawValue) | UInt64(self.offset8) << 16 | UInt64(self.len8) << 32
             | UInt64(self.flags.rawValue) << 48
@@ -114,14 +117,14 @@ public struct PacketDescriptor: Hashable, Sendable {
     // offset8 and len8 are u16s: they widen to Int losslessly and × 8 cannot overflow.
 
     /// Bytes from the descriptor's start to the payload: `offset8 × 8`.
-    public var payloadOffset: Int { Int(self.offset8) * 8 }
+    @inlinable public var payloadOffset: Int { Int(self.offset8) * 8 }
     /// The packet's length, descriptor through padding, trailer excluded: `len8 × 8`.
-    public var totalLength: Int { Int(self.len8) * 8 }
+    @inlinable public var totalLength: Int { Int(self.len8) * 8 }
     /// Payload bytes, the sender's zero padding included: `(len8 − offset8) × 8`. Negative only
     /// for a hand-built descriptor that a parser would reject.
-    public var payloadLength: Int { self.totalLength - self.payloadOffset }
+    @inlinable public var payloadLength: Int { self.totalLength - self.payloadOffset }
     /// Ring bytes the packet consumes, trailer included: `len8 × 8 + 8`.
-    public var ringBytes: Int { self.totalLength + Self.trailerSize }
+    @inlinable public var ringBytes: Int { self.totalLength + Self.trailerSize }
 
     // MARK: Strict validation
 

@@ -6,7 +6,7 @@
 /// ``PacketDescriptor/maximumPacketLength``.
 public enum PacketSize {
     /// An in-band packet or completion with `payload` bytes: `align8(16 + payload)`.
-    public static func inBand(payload: Int) -> Int { Self.align8(PacketDescriptor.wireSize + payload) }
+    @inlinable public static func inBand(payload: Int) -> Int { Self.align8(PacketDescriptor.wireSize + payload) }
 
     /// A compact GPA-direct packet (Linux's MPB and page-buffer forms):
     /// `align8(24 + Σ(8 + 8·kᵢ) + payload)`.
@@ -32,8 +32,8 @@ public enum PacketSize {
     }
 
     /// Ring bytes a packet of `length` (`len8 × 8`) consumes: `length + 8`.
-    public static func ringBytes(length: Int) -> Int { length + PacketDescriptor.trailerSize }
+    @inlinable public static func ringBytes(length: Int) -> Int { length + PacketDescriptor.trailerSize }
 
     /// `n` rounded up to a multiple of 8.
-    public static func align8(_ n: Int) -> Int { (n + 7) & ~7 }
+    @inlinable public static func align8(_ n: Int) -> Int { (n + 7) & ~7 }
 }

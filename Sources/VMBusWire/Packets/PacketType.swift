@@ -9,40 +9,40 @@ public struct PacketType: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt16
 
     /// Wraps any u16, known or not.
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// 0x0 `VM_PKT_INVALID`: never valid.
-    public static let invalid = Self(rawValue: 0x0)
+    @inlinable public static var invalid: Self { Self(rawValue: 0x0) }
     /// 0x1 `VM_PKT_SYNCH`: declared, never sent by Linux or OpenVMM.
-    public static let synch = Self(rawValue: 0x1)
+    @inlinable public static var synch: Self { Self(rawValue: 0x1) }
     /// 0x2 `VM_PKT_ADD_XFER_PAGESET`: unused; device protocols (NVSP) set up transfer page sets.
-    public static let addTransferPageSet = Self(rawValue: 0x2)
+    @inlinable public static var addTransferPageSet: Self { Self(rawValue: 0x2) }
     /// 0x3 `VM_PKT_RM_XFER_PAGESET`: unused.
-    public static let removeTransferPageSet = Self(rawValue: 0x3)
+    @inlinable public static var removeTransferPageSet: Self { Self(rawValue: 0x3) }
     /// 0x4 `VM_PKT_ESTABLISH_GPADL`: unused; GPADLs are created with channel messages (04 §4).
-    public static let establishGpadl = Self(rawValue: 0x4)
+    @inlinable public static var establishGpadl: Self { Self(rawValue: 0x4) }
     /// 0x5 `VM_PKT_TEARDOWN_GPADL`: unused.
-    public static let teardownGpadl = Self(rawValue: 0x5)
+    @inlinable public static var teardownGpadl: Self { Self(rawValue: 0x5) }
     /// 0x6 `VM_PKT_DATA_INBAND` (OpenVMM `DataInBand`): the payload follows the descriptor.
     /// Most traffic (03 §3).
-    public static let dataInBand = Self(rawValue: 0x6)
+    @inlinable public static var dataInBand: Self { Self(rawValue: 0x6) }
     /// 0x7 `VM_PKT_DATA_USING_XFER_PAGES` (OpenVMM `DataUsingTransferPages`): ranges of a
     /// transfer page set, host → guest network receive (03 §5).
-    public static let dataUsingTransferPages = Self(rawValue: 0x7)
+    @inlinable public static var dataUsingTransferPages: Self { Self(rawValue: 0x7) }
     /// 0x8 `VM_PKT_DATA_USING_GPADL`: unused.
-    public static let dataUsingGpadl = Self(rawValue: 0x8)
+    @inlinable public static var dataUsingGpadl: Self { Self(rawValue: 0x8) }
     /// 0x9 `VM_PKT_DATA_USING_GPA_DIRECT` (OpenVMM `DataUsingGpaDirect`): guest buffers by
     /// page number, guest → host storage and network (03 §4).
-    public static let dataUsingGpaDirect = Self(rawValue: 0x9)
+    @inlinable public static var dataUsingGpaDirect: Self { Self(rawValue: 0x9) }
     /// 0xA `VM_PKT_CANCEL_REQUEST` (OpenVMM `CancelRequest`): declared, never sent.
-    public static let cancelRequest = Self(rawValue: 0xA)
+    @inlinable public static var cancelRequest: Self { Self(rawValue: 0xA) }
     /// 0xB `VM_PKT_COMP` (OpenVMM `Completion`): the answer to a request, same transaction id
     /// (03 §3).
-    public static let completion = Self(rawValue: 0xB)
+    @inlinable public static var completion: Self { Self(rawValue: 0xB) }
     /// 0xC `VM_PKT_DATA_USING_ADDITIONAL_PKT`: unused.
-    public static let dataUsingAdditionalPacket = Self(rawValue: 0xC)
+    @inlinable public static var dataUsingAdditionalPacket: Self { Self(rawValue: 0xC) }
     /// 0xD `VM_PKT_ADDITIONAL_DATA`: unused.
-    public static let additionalData = Self(rawValue: 0xD)
+    @inlinable public static var additionalData: Self { Self(rawValue: 0xD) }
 
     /// The four types hosts and guests really exchange (6, 7, 9, 0xB). OpenVMM's ring reader
     /// declares any other type ring corruption (02 §9.3).
@@ -66,7 +66,7 @@ public struct PacketFlags: OptionSet, Hashable, Sendable {
     public var rawValue: UInt16
 
     /// Wraps any u16, unknown bits included.
-    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt16) { self.rawValue = rawValue }
 
     /// Bit 0 `VMBUS_DATA_PACKET_FLAG_COMPLETION_REQUESTED`: the sender wants an answer carrying
     /// the same transaction id, which must then be non-zero (03 §6).
