@@ -246,6 +246,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
         while clock.now < deadline {
             if self.channel.isClosed.load(ordering: .relaxed) { return true }
             if let available = try? self.ring.bytesAvailableToRead(), available > 0 { return true }
+            spinLoopPause()
         }
         return false
     }

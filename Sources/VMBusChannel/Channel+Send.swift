@@ -250,11 +250,15 @@ extension Channel {
 
     // MARK: The write loop
 
-    /// Writes with `write` until it fits, waiting for the reader to free room in between.
+    /// Writes with `write` until it fits, waiting for the reader to free room in between:
+    /// first by watching the ring for ``ChannelOptions/pollMicroseconds`` (no signal asked
+    /// for, so the reader never has to send one), then by asking for a signal and sleeping.
     func send(
         length: Int, _ write: (inout OutgoingRing<SharedRingMemory>) throws(RingError) -> Bool
     ) async throws(ChannelError) {
         while true {
+            if try self.attempt(length: length, askForRoom: false, write) { return }
+            if self.pollForRoom(length) { continue }
             if try self.attempt(length: length, askForRoom: true, write) { return }
             await self.waitForRoom()
         }
@@ -332,6 +336,7 @@ extension Channel {
         while clock.now < deadline {
             guard let free = try? self.outgoingFreeBytes() else { return true }  // closed: let the attempt say so
             if free > length + RingControlPage.trailerSize { return true }
+            spinLoopPause()
         }
         return false
     }

@@ -69,12 +69,18 @@ public struct ChannelOptions: Sendable {
     public var strictPackets = false
     /// Fault-injection delays.
     public var faultInjection: FaultInjection = .none
-    /// How long a reader that found its ring empty keeps polling before it sleeps until the
-    /// peer's signal, in microseconds (0: sleep at once). Polling trades a little CPU while
-    /// busy for fewer wake-ups; an idle channel never polls for longer than this.
+    /// How long a reader that found its ring empty, or a writer that found it full, keeps
+    /// polling before it sleeps until the peer's signal, in microseconds (0: sleep at once).
+    /// Polling trades a little CPU while busy for fewer wake-ups (and, for a writer, spares
+    /// the reader a signal); an idle channel never polls for longer than this.
     public var pollMicroseconds = 0
 
     public init() {}
+
+    /// Default options, polling for `pollMicroseconds`.
+    public init(pollMicroseconds: Int) {
+        self.pollMicroseconds = pollMicroseconds
+    }
 }
 
 /// Why a channel stopped.

@@ -217,8 +217,11 @@ func requireRelid(_ bus: LoopbackBus) throws -> UInt32 {
 }
 
 func elapsedSeconds(since start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    seconds(ContinuousClock.now - start)
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
 func milliseconds(_ seconds: Double) -> String { String(Double(Int(seconds * 1e5)) / 100) }

@@ -57,23 +57,10 @@ struct BenchLocal: AsyncParsableCommand {
         _ = try await guest.bus.connect()
         await guest.bus.settle()
         self.latency("substrate echo 64 B", try await echoLatency(client, rounds: self.rounds))
-        try await self.interruptLatency(path + ".isr", quiet)
-
-        guard let sink = guest.bus.devices.first(where: { $0.classID == Discard.classID }) else { throw NoDevice() }
-        let channel = try await guest.bus.open(sink.relid, pages: RingPages(each: 64 + 1))
-        let reader = Task { _ = try? await channel.receive { _ in } }
-        for size in [64, 16 << 10] {
-            let count = max(1, self.bytes / size / (size == 64 ? 16 : 1))
-            let message = [UInt8](repeating: 1, count: size)
-            let start = ContinuousClock.now
-            try await sendStream(channel, message, count: count)
-            _ = try await channel.request([][...])  // answered once everything before it was read
-            self.throughput("substrate one-way \(size) B", count: count, size: size, seconds: elapsedSeconds(since: start))
-        }
-        channel.close(.closedLocally)
-        await reader.value
+        try await self.oneWay(guest, "substrate one-way", ChannelOptions())
         guest.disconnect()
         _ = await guest.ended()
+        try await self.interruptDriven(path + ".isr", quiet)
 
         for kind in ["seqpacket", "stream"] { try self.socketBaseline(kind) }
 
@@ -96,9 +83,12 @@ struct BenchLocal: AsyncParsableCommand {
     }
 
     /// The echo round trip with both ends answering from their channels' interrupt handlers
-    /// (`vmbus host --echo-interrupts`, an interrupt-driven ``EchoClient``).
-    func interruptLatency(_ path: String, _ logger: Logger) async throws {
-        let host = try spawnHost(path, devices: ["echo"], extra: ["--echo-interrupts"])
+    /// (`vmbus host --echo-interrupts`, an interrupt-driven ``EchoClient``), first with the
+    /// caller awaiting each answer, then with the round trips driven by the handler itself;
+    /// and one-way throughput into a discard device that drops packets in place in its
+    /// handler, from a writer that polls for room before it sleeps.
+    func interruptDriven(_ path: String, _ logger: Logger) async throws {
+        let host = try spawnHost(path, devices: ["echo", "discard"], extra: ["--echo-interrupts"])
         defer { stopHost(host, socket: path) }
         let guest = try LocalGuest.connect(path: path, memoryBytes: 64 << 20, logger: logger)
         let client = EchoClient(interruptDriven: true)
@@ -106,8 +96,30 @@ struct BenchLocal: AsyncParsableCommand {
         _ = try await guest.bus.connect()
         await guest.bus.settle()
         self.latency("substrate echo 64 B, interrupt-driven", try await echoLatency(client, rounds: self.rounds))
+        let payload = [UInt8](repeating: 0x5A, count: 64)
+        _ = try await client.pingPong(rounds: 1000, payload: payload)
+        self.latency("substrate echo 64 B, in the handlers", try await client.pingPong(rounds: self.rounds, payload: payload).map(seconds))
+        try await self.oneWay(guest, "substrate one-way, sink in handler", ChannelOptions(pollMicroseconds: 50))
         guest.disconnect()
         _ = await guest.ended()
+    }
+
+    /// One-way throughput at 64 B and 16 KiB into the bus's discard device, timed until it
+    /// answers a request sent after the last packet (it reads in order).
+    func oneWay(_ guest: LocalGuest, _ label: String, _ options: ChannelOptions) async throws {
+        guard let sink = guest.bus.devices.first(where: { $0.classID == Discard.classID }) else { throw NoDevice() }
+        let channel = try await guest.bus.open(sink.relid, pages: RingPages(each: 64 + 1), options: options)
+        let reader = Task { _ = try? await channel.receive { _ in } }
+        for size in [64, 16 << 10] {
+            let count = max(1, self.bytes / size / (size == 64 ? 16 : 1))
+            let message = [UInt8](repeating: 1, count: size)
+            let start = ContinuousClock.now
+            try await sendStream(channel, message, count: count)
+            _ = try await channel.request([][...])  // answered once everything before it was read
+            self.throughput("\(label) \(size) B", count: count, size: size, seconds: elapsedSeconds(since: start))
+        }
+        channel.close(.closedLocally)
+        await reader.value
     }
 
     func latency(_ name: String, _ values: [Double]) {
