@@ -238,17 +238,38 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
 
     /// Watches the ring's write index for ``ChannelOptions/pollMicroseconds``; `true` if data
     /// arrived (the caller reads on without sleeping).
+    ///
+    /// The writer's interrupts are masked while we watch (02 §7.2): a reader that is looking
+    /// needs no signal, and a signal would wake the peer's event loop for nothing — on a small
+    /// machine that thread then competes for the cores both ends are using. The mask is
+    /// cleared before we sleep, then the ring looked at once more, so a packet published
+    /// while masked is never slept through.
     func pollBriefly() -> Bool {
         let budget = self.channel.options.pollMicroseconds
         guard budget > 0 else { return false }
         let clock = ContinuousClock()
-        let deadline = clock.now + .microseconds(budget)
-        while clock.now < deadline {
-            if self.channel.isClosed.load(ordering: .relaxed) { return true }
-            if let available = try? self.ring.bytesAvailableToRead(), available > 0 { return true }
-            spinLoopPause()
+        let start = clock.now
+        let deadline = start + .microseconds(budget)
+        let yieldAfter = start + .microseconds(2)
+        self.ring.beginDrain()
+        var arrived = false
+        while true {
+            let now = clock.now
+            if now >= deadline { break }
+            if self.channel.isClosed.load(ordering: .relaxed) {
+                arrived = true
+                break
+            }
+            if let available = try? self.ring.bytesAvailableToRead(), available > 0 {
+                arrived = true
+                break
+            }
+            if now < yieldAfter { spinLoopPause() } else { yieldProcessor() }
         }
-        return false
+        // A failed unmask means a corrupt index: report "data" so the caller's next step finds
+        // the error and closes the channel.
+        let more = (try? self.ring.endDrain()) ?? true
+        return arrived || more
     }
 
     /// One look at the ring. Only a closed-flag load is shared with other threads. A packet

@@ -332,13 +332,18 @@ extension Channel {
         let budget = self.options.pollMicroseconds
         guard budget > 0 else { return false }
         let clock = ContinuousClock()
-        let deadline = clock.now + .microseconds(budget)
-        while clock.now < deadline {
+        let start = clock.now
+        let deadline = start + .microseconds(budget)
+        // As the reader's poll: spin briefly, then yield on each turn (the reader may share
+        // this core).
+        let yieldAfter = start + .microseconds(2)
+        while true {
+            let now = clock.now
+            if now >= deadline { return false }
             guard let free = try? self.outgoingFreeBytes() else { return true }  // closed: let the attempt say so
             if free > length + RingControlPage.trailerSize { return true }
-            spinLoopPause()
+            if now < yieldAfter { spinLoopPause() } else { yieldProcessor() }
         }
-        return false
     }
 
     func waitForRoom() async {

@@ -41,3 +41,11 @@ public final class InstructionCounter {
 public func spinLoopPause() {
     clinux_spin_pause()
 }
+
+/// Gives the CPU to another runnable thread, if any (`sched_yield`). A poll that outlasts a
+/// few microseconds yields on each turn: when the thread it waits for shares its core, the
+/// poll would otherwise spin out its time slice while that thread cannot run; on a core of
+/// its own it returns at once.
+public func yieldProcessor() {
+    _ = sched_yield()
+}
