@@ -46,6 +46,9 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     var unpublished = 0
     /// Draining with the writer's signals masked.
     var draining = false
+    /// How long the next poll lasts, in microseconds: ``ChannelOptions/pollMicroseconds`` at
+    /// first, learnt from the gaps between packets (see ``adaptPoll(sleptSince:)``).
+    var pollBudget: Int
     /// Why the reader stopped, once it did.
     public private(set) var closeReason: CloseReason?
 
@@ -56,6 +59,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     init(channel: Channel, ring: IncomingRing<SharedRingMemory>) {
         self.channel = channel
         self.ring = ring
+        self.pollBudget = channel.options.pollMicroseconds
         self.buffer.reserveCapacity(4096)
     }
 
@@ -174,7 +178,9 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
                 }
                 // Poll briefly before sleeping: a reply often lands within microseconds, and
                 // a task wake-up costs more than that.
+                let pollStart = ContinuousClock.now
                 if self.pollBriefly() { continue }
+                defer { self.adaptPoll(sleptSince: pollStart) }
                 if interruptible {
                     if Task.isCancelled { throw ChannelError.cancelled }
                     if let deadline, ContinuousClock.now >= deadline { throw ChannelError.timedOut }
@@ -245,7 +251,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     /// cleared before we sleep, then the ring looked at once more, so a packet published
     /// while masked is never slept through.
     func pollBriefly() -> Bool {
-        let budget = self.channel.options.pollMicroseconds
+        let budget = self.pollBudget
         guard budget > 0 else { return false }
         let clock = ContinuousClock()
         let start = clock.now
@@ -270,6 +276,26 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
         // the error and closes the channel.
         let more = (try? self.ring.endDrain()) ?? true
         return arrived || more
+    }
+
+    /// Learns the poll window from a sleep that began with a poll at `start` and has just
+    /// ended: a packet that came soon after the poll gave up (a peer that was descheduled for
+    /// a moment, a reply slower than usual) means the window was too short, so it grows to
+    /// cover such a gap, up to 16 times ``ChannelOptions/pollMicroseconds`` (at most 1 ms);
+    /// a long gap (the stream went idle) halves it back toward the configured value. A
+    /// steady stream then never sleeps through its hiccups, and an idle one polls at most
+    /// once per burst, for a bounded time.
+    func adaptPoll(sleptSince start: ContinuousClock.Instant) {
+        let base = self.channel.options.pollMicroseconds
+        guard base > 0 else { return }
+        let ceiling = Swift.min(base * 16, 1000)
+        let gap = (ContinuousClock.now - start).components
+        let microseconds = Int(gap.seconds) * 1_000_000 + Int(gap.attoseconds / 1_000_000_000_000)
+        if microseconds <= ceiling {
+            self.pollBudget = Swift.min(ceiling, Swift.max(self.pollBudget * 2, microseconds + microseconds / 2))
+        } else {
+            self.pollBudget = Swift.max(base, self.pollBudget / 2)
+        }
     }
 
     /// One look at the ring. Only a closed-flag load is shared with other threads. A packet

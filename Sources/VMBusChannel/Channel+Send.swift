@@ -45,6 +45,23 @@ public struct ChannelBatchWriter: ~Copyable {
         return true
     }
 
+    /// Writes an in-band packet whose payload is an 8-byte word then `payload` (a pipe
+    /// packet, 07 §4); `false` when the ring has no room left.
+    public mutating func write(leadingWord: UInt64, payload: ArraySlice<UInt8>) throws(ChannelError) -> Bool {
+        let length = PacketSize.inBand(payload: 8 + payload.count)
+        guard length <= self.ring.maximumPacketLength else {
+            throw ChannelError.packetTooLarge(length: length, limit: self.ring.maximumPacketLength)
+        }
+        do {
+            guard try self.ring.write(leadingWord: leadingWord, payload: payload) else { return false }
+        } catch {
+            self.failure = error
+            throw ChannelError.closed(.ringCorrupted(error))
+        }
+        self.count += 1
+        return true
+    }
+
     /// Writes a completion for `transactionID`; `false` when the ring has no room left.
     public mutating func write(completion payload: ArraySlice<UInt8>, transactionID: UInt64) throws(ChannelError) -> Bool {
         try self.write(type: .completion, flags: [], transactionID, payload)

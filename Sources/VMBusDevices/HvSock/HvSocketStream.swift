@@ -249,16 +249,27 @@ public final class HvSocketStream: Sendable {
         guard !self.writes.withLock({ $0.finSent }) else { throw HvSocketError.closed }
         let deadline = timeout.map { ContinuousClock.now + $0 }
         var offset = bytes.startIndex
+        let size = self.packetPayload
         while offset < bytes.endIndex {
-            let end = min(offset + self.packetPayload, bytes.endIndex)
             do {
+                // As many packets as the ring takes now, published together with at most one
+                // signal; then one packet waiting for room, and again.
+                _ = try self.channel.sendBatch { writer throws(ChannelError) in
+                    while offset < bytes.endIndex {
+                        let end = min(offset + size, bytes.endIndex)
+                        guard try writer.write(leadingWord: Self.header(end - offset), payload: bytes[offset..<end]) else { return }
+                        offset = end
+                    }
+                }
+                guard offset < bytes.endIndex else { break }
+                let end = min(offset + size, bytes.endIndex)
                 try await self.channel.send(leadingWord: Self.header(end - offset), payload: bytes[offset..<end], deadline: deadline)
+                offset = end
             } catch {
                 let sent = offset - bytes.startIndex
                 if sent > 0, error == .timedOut || error == .cancelled { return sent }
                 throw Self.mapped(error)
             }
-            offset = end
         }
         return bytes.count
     }
