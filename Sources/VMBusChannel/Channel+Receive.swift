@@ -46,9 +46,8 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     var unpublished = 0
     /// Draining with the writer's signals masked.
     var draining = false
-    /// How long the next poll lasts, in microseconds: ``ChannelOptions/pollMicroseconds`` at
-    /// first, learnt from the gaps between packets (see ``adaptPoll(sleptSince:)``).
-    var pollBudget: Int
+    /// How long the next poll lasts, learnt from the gaps between packets.
+    var pollWindow: PollWindow
     /// Why the reader stopped, once it did.
     public private(set) var closeReason: CloseReason?
 
@@ -59,7 +58,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     init(channel: Channel, ring: IncomingRing<SharedRingMemory>) {
         self.channel = channel
         self.ring = ring
-        self.pollBudget = channel.options.pollMicroseconds
+        self.pollWindow = PollWindow(base: channel.options.pollMicroseconds)
         self.buffer.reserveCapacity(4096)
     }
 
@@ -251,7 +250,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     /// cleared before we sleep, then the ring looked at once more, so a packet published
     /// while masked is never slept through.
     func pollBriefly() -> Bool {
-        let budget = self.pollBudget
+        let budget = self.pollWindow.current
         guard budget > 0 else { return false }
         let clock = ContinuousClock()
         let start = clock.now
@@ -279,23 +278,10 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     }
 
     /// Learns the poll window from a sleep that began with a poll at `start` and has just
-    /// ended: a packet that came soon after the poll gave up (a peer that was descheduled for
-    /// a moment, a reply slower than usual) means the window was too short, so it grows to
-    /// cover such a gap, up to 16 times ``ChannelOptions/pollMicroseconds`` (at most 1 ms);
-    /// a long gap (the stream went idle) halves it back toward the configured value. A
-    /// steady stream then never sleeps through its hiccups, and an idle one polls at most
-    /// once per burst, for a bounded time.
+    /// ended (see ``PollWindow``).
     func adaptPoll(sleptSince start: ContinuousClock.Instant) {
-        let base = self.channel.options.pollMicroseconds
-        guard base > 0 else { return }
-        let ceiling = Swift.min(base * 16, 1000)
         let gap = (ContinuousClock.now - start).components
-        let microseconds = Int(gap.seconds) * 1_000_000 + Int(gap.attoseconds / 1_000_000_000_000)
-        if microseconds <= ceiling {
-            self.pollBudget = Swift.min(ceiling, Swift.max(self.pollBudget * 2, microseconds + microseconds / 2))
-        } else {
-            self.pollBudget = Swift.max(base, self.pollBudget / 2)
-        }
+        self.pollWindow.learn(gapMicroseconds: Int(gap.seconds) * 1_000_000 + Int(gap.attoseconds / 1_000_000_000_000))
     }
 
     /// One look at the ring. Only a closed-flag load is shared with other threads. A packet

@@ -1,4 +1,7 @@
 import VMBusChannel
+import VMBusGuest
+import VMBusLoopback
+import VMBusWire
 import VMBusDevices
 import VMBusMemory
 import Testing
@@ -53,5 +56,47 @@ import Testing
             }
         }
         #expect(received.withLock { $0 } == sent)
+    }
+
+    /// Round trips driven by the client's handler: every one is timed, in order; the usual
+    /// handler is back afterwards; a client reading with a task cannot drive them.
+    @Test func pingPongRunsInTheHandlersAndRestoresTheClient() async throws {
+        let (bus, _, client) = try echoBus(devices: 1, interruptDriven: true)
+        _ = try await bus.guest.connect()
+        await bus.guest.settle()
+        let samples = try await client.pingPong(rounds: 300, payload: [UInt8](repeating: 0x5A, count: 64))
+        #expect(samples.count == 300)
+        #expect(samples.allSatisfy { $0 > .zero })
+        #expect(try await client.echo([1, 2, 3]) == [1, 2, 3])
+        #expect(bus.host.violations.isEmpty && bus.guest.misbehaviours.isEmpty)
+        withExtendedLifetime(bus) {}
+
+        let (taskBus, _, taskClient) = try echoBus(devices: 1)
+        _ = try await taskBus.guest.connect()
+        await taskBus.guest.settle()
+        await #expect(throws: BusError.self) { try await taskClient.pingPong(rounds: 1, payload: [1]) }
+        withExtendedLifetime(taskBus) {}
+    }
+
+    /// The discard device dropping packets in its handler: a stream many times the ring,
+    /// then a request that is answered only once everything before it was read.
+    @Test func anInterruptDrivenDiscardDeviceDrainsStreamsAndAnswersRequests() async throws {
+        let bus = try LoopbackBus()
+        let sink = DiscardDevice(instance: instance(9), interruptDriven: true)
+        bus.host.register(sink)
+        _ = try await bus.guest.connect()
+        await bus.guest.settle()
+        let offered = try #require(bus.guest.devices.first { $0.classID == Discard.classID })
+        let channel = try await bus.guest.open(offered.relid, pages: RingPages(each: 3))
+        // Completions are routed by whoever reads the guest's ring.
+        let reader = Task { _ = try? await channel.receive { _ in } }
+        let payload = [UInt8](repeating: 0xA5, count: 3000)
+        for _ in 0..<500 { try await channel.send(inBand: payload[...]) }
+        for _ in 0..<3 { #expect(try await channel.request([7][...]).isEmpty) }
+        #expect(channel.statistics.outgoing.packets >= 503)
+        #expect(bus.host.violations.isEmpty && bus.guest.misbehaviours.isEmpty)
+        channel.close(.closedLocally)
+        await reader.value
+        withExtendedLifetime(bus) {}
     }
 }

@@ -66,6 +66,33 @@ import VMBusWire
         #expect(single.load(.writeIndex, ordering: .acquiring) == (12224 + 224) % 12288)
     }
 
+    /// The memfd ring benchmarks use: packets of every size class cross the wrap many times,
+    /// each read back whole both in place (one span, even across the wrap) and copied out.
+    @Test func anAnonymousDoubleMappedRingIsContiguousAcrossItsWrap() throws {
+        let ring = try SharedRingMemory.doubleMappedAnonymous(ringSize: 4096 + 8192)
+        #expect(ring.isDoubleMapped && ring.dataSize == 8192)
+        ring.initializeControlPage()
+        var writer = try OutgoingRing(memory: ring)
+        var reader = try IncomingRing(memory: ring)
+        var wrapped = 0
+        var copy: [UInt8] = []
+        for round in 0..<400 {
+            let payload = (0..<(round * 37 % 3000 + 1)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ round) }
+            #expect(try writer.write(transactionID: UInt64(round), payload: payload[...]))
+            #expect(writer.uncommittedBytes > 0)
+            _ = try writer.commit()
+            let packet = try #require(try reader.next())
+            if packet.offset + packet.length > ring.dataSize { wrapped += 1 }
+            #expect(packet.descriptor.transactionID == UInt64(round))
+            let inPlace = try #require(reader.withPayload(of: packet) { span in (0..<payload.count).allSatisfy { span[$0] == payload[$0] } })
+            reader.copyPayload(of: packet, into: &copy)
+            #expect(inPlace && Array(copy.prefix(payload.count)) == payload)
+            #expect(reader.uncommittedBytes == packet.length + 8)
+            _ = try reader.commit()
+        }
+        #expect(wrapped > 10)
+    }
+
     /// Producer and consumer threads stream sequence-numbered, checksummed packets of varying
     /// sizes through one shared ring. Waiting is by spinning with sched_yield, never sleeping.
     @Test func twoThreadsStreamEveryPacketIntact() async throws {

@@ -235,3 +235,38 @@ extension Spawned {
         }
     }
 }
+
+@Suite struct BenchRingCLITests {
+    func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("vmbus")
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = await offThePool {
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return output
+        }
+        return (process.terminationStatus, output)
+    }
+
+    /// A short time-based run reports both reader rows and the one-thread cost for each size
+    /// (each run itself checks that the reader saw every packet), and a payload that cannot
+    /// fit the ring is refused with a reason.
+    @Test func aShortRunReportsEveryCaseAndBadSizesAreRefused() async throws {
+        let (status, output) = try await self.run(["bench", "ring", "--seconds", "0.02", "--runs", "1", "--sizes", "64", "16384", "--ring-only", "--json"])
+        #expect(status == 0, "\(output)")
+        for size in [64, 16384] {
+            for name in ["ring copy", "ring in-place", "one thread"] {
+                #expect(output.contains("\"case\": \"\(name)\", \"payload\": \(size)"), "\(name) \(size): \(output)")
+            }
+        }
+        #expect(!output.contains("\"packets_per_s\": 0,"))
+        let refused = try await self.run(["bench", "ring", "--ring-size", "8192", "--sizes", "16384"])
+        #expect(refused.status != 0 && refused.output.contains("does not fit"), "\(refused.output)")
+    }
+}
