@@ -2,8 +2,10 @@
 /// through.
 ///
 /// A packet that came soon after the poll gave up — a peer descheduled for a moment, a reply
-/// slower than usual — means the window was too short: it grows to cover such a gap, up to 16
-/// times the configured poll (at most 1 ms). A long gap — the stream went idle — halves it back
+/// slower than usual — means the window was too short: it grows to cover such a gap, up to 4
+/// times the configured poll (at most 250 µs: a poll holds a thread of the cooperative pool,
+/// which other tasks of the process may need to produce the very packet it waits for). A long
+/// gap — the stream went idle — halves it back
 /// toward the configured value. A steady stream then stops sleeping through its hiccups
 /// (each sleep costs two thread wake-ups, the p99 of a round trip), and an idle one still polls
 /// only once per burst, for a bounded time.
@@ -19,7 +21,7 @@ struct PollWindow: Hashable, Sendable {
     }
 
     /// The longest window it learns.
-    var ceiling: Int { min(self.base * 16, 1000) }
+    var ceiling: Int { min(self.base * 4, 250) }
 
     /// A poll of ``current`` found nothing, and the next packet came `gapMicroseconds` after
     /// the poll began.

@@ -32,7 +32,16 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Confine copies below this directory (default: paths as the host gives them).")
     var root: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Microseconds to watch the ring for the next request before sleeping (0: sleep at once).",
+        discussion: "A copy is one request per 6 KiB fragment, each answered before the host sends the next: watching for the next one costs less than being woken for it. The window adapts to the gaps between requests; between copies the daemon sleeps."))
+    var pollMicroseconds: Int = 50
+
     @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard (0...10_000).contains(self.pollMicroseconds) else { throw ValidationError("--poll-microseconds must be in 0...10000") }
+    }
 
     func run() async throws {
         let logger = self.log.logger("vmbus.fcopy", default: .info)
@@ -48,7 +57,7 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
         }
         let uio: UioChannel
         do {
-            uio = try UioChannel(device)
+            uio = try UioChannel(device, options: ChannelOptions(pollMicroseconds: self.pollMicroseconds))
         } catch {
             throw CLIError("\(error)")
         }
