@@ -270,3 +270,15 @@ extension Spawned {
         #expect(refused.status != 0 && refused.output.contains("does not fit"), "\(refused.output)")
     }
 }
+
+extension BenchRingCLITests {
+    /// Two guest processes with two channels each echo through one host and report a row.
+    @Test func aSmallScaleRunReportsARow() async throws {
+        let (status, output) = try await self.run([
+            "bench", "scale", "--guests", "2", "--channels", "2", "--seconds", "0.3", "--idle-seconds", "0.2", "--memory", "4", "--json",
+        ])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("\"guests\": 2, \"channels_per_guest\": 2"), "\(output)")
+        #expect(!output.contains("\"round_trips_per_s\": 0,"), "\(output)")
+    }
+}
