@@ -48,6 +48,8 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     var draining = false
     /// How long the next poll lasts, learnt from the gaps between packets.
     var pollWindow: PollWindow
+    /// Packets taken since this reader last suspended (see ``yieldNowAndThen()``).
+    var sinceSuspension = 0
     /// Why the reader stopped, once it did.
     public private(set) var closeReason: CloseReason?
 
@@ -162,6 +164,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
         while self.closeReason == nil {
             switch self.step() {
             case .packet(let packet):
+                await self.yieldNowAndThen()
                 guard packet.descriptor.type == .completion else { return .inRing(packet) }
                 guard let copy = self.routeCompletion(packet) else { continue }
                 return .copied(copy)
@@ -178,8 +181,12 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
                 // Poll briefly before sleeping: a reply often lands within microseconds, and
                 // a task wake-up costs more than that.
                 let pollStart = ContinuousClock.now
-                if self.pollBriefly() { continue }
-                defer { self.adaptPoll(sleptSince: pollStart) }
+                let budget = self.pollWindow.begin()
+                if self.pollBriefly(budget) {
+                    self.pollWindow.succeeded()
+                    continue
+                }
+                defer { if budget > 0 { self.adaptPoll(sleptSince: pollStart) } }
                 if interruptible {
                     if Task.isCancelled { throw ChannelError.cancelled }
                     if let deadline, ContinuousClock.now >= deadline { throw ChannelError.timedOut }
@@ -190,6 +197,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
                 } else {
                     await self.channel.waitForInput()
                 }
+                self.sinceSuspension = 0
                 let delay = self.channel.options.faultInjection.interruptDelayMicroseconds
                 if delay > 0 { try? await Task.sleep(for: .microseconds(delay)) }
             case .corrupted(let error):
@@ -241,17 +249,17 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
         return true
     }
 
-    /// Watches the ring's write index for ``ChannelOptions/pollMicroseconds``; `true` if data
-    /// arrived (the caller reads on without sleeping).
+    /// Watches the ring's write index for `budget` microseconds (the ``PollWindow``'s); `true`
+    /// if data arrived (the caller reads on without sleeping).
     ///
     /// The writer's interrupts are masked while we watch (02 §7.2): a reader that is looking
     /// needs no signal, and a signal would wake the peer's event loop for nothing — on a small
     /// machine that thread then competes for the cores both ends are using. The mask is
     /// cleared before we sleep, then the ring looked at once more, so a packet published
     /// while masked is never slept through.
-    func pollBriefly() -> Bool {
-        let budget = self.pollWindow.current
-        guard budget > 0 else { return false }
+    func pollBriefly(_ budget: Int) -> Bool {
+        guard budget > 0, PollGate.enter() else { return false }
+        defer { PollGate.leave() }
         let clock = ContinuousClock()
         let start = clock.now
         let deadline = start + .microseconds(budget)
@@ -276,6 +284,21 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
         let more = (try? self.ring.endDrain()) ?? true
         return arrived || more
     }
+
+    /// Lets the pool's other tasks run now and then. A reader whose packets keep coming —
+    /// already in the ring, or within its poll — never suspends, so without this it would keep
+    /// its pool thread for as long as the stream lasts, and with many channels in one process
+    /// (a host serving many guests) the others' tasks would wait behind it: their p99 grew to
+    /// hundreds of milliseconds. Every ``yieldInterval`` packets without a suspension, it yields.
+    func yieldNowAndThen() async {
+        self.sinceSuspension += 1
+        guard self.sinceSuspension >= Self.yieldInterval else { return }
+        self.sinceSuspension = 0
+        await Task.yield()
+    }
+
+    /// Packets a reader takes without suspending before it yields.
+    static let yieldInterval = 16
 
     /// Learns the poll window from a sleep that began with a poll at `start` and has just
     /// ended (see ``PollWindow``).

@@ -347,7 +347,8 @@ extension Channel {
     /// frees room within microseconds, sooner than its signal would wake us.
     func pollForRoom(_ length: Int) -> Bool {
         let budget = self.options.pollMicroseconds
-        guard budget > 0 else { return false }
+        guard budget > 0, PollGate.enter() else { return false }
+        defer { PollGate.leave() }
         let clock = ContinuousClock()
         let start = clock.now
         let deadline = start + .microseconds(budget)

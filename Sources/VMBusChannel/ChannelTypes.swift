@@ -71,16 +71,20 @@ public struct ChannelOptions: Sendable {
     public var faultInjection: FaultInjection = .none
     /// How long a reader that found its ring empty, or a writer that found it full, keeps
     /// polling before it sleeps until the peer's signal, in microseconds (0: sleep at once).
-    /// Polling trades a little CPU while busy for fewer wake-ups (and, for a writer, spares
-    /// the reader a signal). A reader learns a longer window, up to 4 times this, from gaps
-    /// it slept through; an idle channel polls once after its last packet, then sleeps.
+    /// Polling trades CPU while busy for fewer wake-ups (and, for a writer, spares the reader a
+    /// signal). A reader learns a longer window, up to 4 times this, from gaps it slept
+    /// through, and rests from polling when its polls keep failing (``PollWindow``); at most
+    /// one channel per spare CPU polls at a time (``PollGate``); an idle channel polls once
+    /// after its last packet, then sleeps.
     ///
-    /// On by default: a sleep costs two thread wake-ups (the event loop's, then the task's),
-    /// tens of microseconds each on a small VM, while a peer's next packet usually comes
-    /// within a few; with polling, a task-driven echo round trip between two processes went
-    /// from 124–130 µs to 11–21 µs at the median, and one-way 16 KiB packets from 1.2–1.7 to
-    /// 10.7–11.5 GB/s (BENCHMARKS.md).
-    public var pollMicroseconds = 20
+    /// Off by default. For one busy stream between two processes it pays handsomely (a
+    /// task-driven echo round trip 124–130 µs → 11–21 µs at the median, one-way 16 KiB
+    /// packets 1.2–1.7 → 10–15 GB/s on the 2-CPU machine of BENCHMARKS.md); with many busy
+    /// channels on few CPUs the polls take CPU from the threads they wait for (64 guest
+    /// processes × 8 channels on 2 CPUs: fewer round trips per second and a worse p99). Turn
+    /// it on for the channels that carry a stream: hvsock does (``HvSock``), as does
+    /// `vmbus fcopy-daemon`.
+    public var pollMicroseconds = 0
 
     public init() {}
 

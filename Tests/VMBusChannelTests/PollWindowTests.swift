@@ -30,3 +30,24 @@ import Testing
         #expect(large.current == 200)
     }
 }
+
+extension PollWindowTests {
+    /// Four failed polls in a row: the next 64 waits sleep at once, then polling resumes at
+    /// the configured length; a success in between resets the count.
+    @Test func pollsThatKeepFailingRestForAWhile() {
+        var window = PollWindow(base: 20)
+        for _ in 0..<3 {
+            #expect(window.begin() > 0)
+            window.learn(gapMicroseconds: 30)
+        }
+        window.succeeded()
+        for _ in 0..<3 {
+            #expect(window.begin() > 0)
+            window.learn(gapMicroseconds: 5000)
+        }
+        #expect(window.begin() > 0)
+        window.learn(gapMicroseconds: 5000)
+        for _ in 0..<PollWindow.restingWaits { #expect(window.begin() == 0) }
+        #expect(window.begin() == 20)
+    }
+}
