@@ -87,24 +87,9 @@ import Foundation
 @Suite struct DemoTests {
     /// `vmbus demo` runs a device's whole life on the in-process bus and reports it.
     @Test func theDemoRunsEndToEndWithoutMistakes() async throws {
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("vmbus")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            Issue.record("vmbus binary not found next to the test bundle at \(binary.path)")
-            return
-        }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = ["demo", "--in-process", "--devices", "3", "--rounds", "20", "--sub-channels", "2", "--monitor", "--trace"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = await offThePool {
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return output
-        }
-        #expect(process.terminationStatus == 0)
+        let (status, output) = try await runVMBus(
+            ["demo", "--in-process", "--devices", "3", "--rounds", "20", "--sub-channels", "2", "--monitor", "--trace"], errors: false)
+        #expect(status == 0)
         #expect(output.contains("bound: relid 1 → echo, relid 2 → echo, relid 3 → echo"))
         #expect(output.contains("host enabled 2"))
         #expect(output.contains("guest mistakes 0, host mistakes 0"))
@@ -114,19 +99,8 @@ import Foundation
 
     /// The default demo: a host child process and this guest, for one second of traffic.
     @Test func theTwoProcessDemoEndsCleanlyByItself() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("vmbus")
-        process.arguments = ["demo", "--seconds", "1"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = await offThePool {
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return output
-        }
-        #expect(process.terminationStatus == 0, "\(output)")
+        let (status, output) = try await runVMBus(["demo", "--seconds", "1"], errors: false)
+        #expect(status == 0, "\(output)")
         #expect(output.contains("connected at VMBus 6.0"))
         #expect(output.contains("every byte checked"))
         #expect(output.contains("host enabled 2, offered as relids ["))
@@ -236,23 +210,27 @@ extension Spawned {
     }
 }
 
-@Suite struct BenchRingCLITests {
-    func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            .appendingPathComponent("vmbus")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = await offThePool {
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return output
-        }
-        return (process.terminationStatus, output)
+/// Runs the `vmbus` built next to the test bundle to its end: its exit status and standard
+/// output (with standard error too unless `errors` is false).
+func runVMBus(_ arguments: [String], errors: Bool = true) async throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("vmbus")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    if errors { process.standardError = pipe }
+    try process.run()
+    let output = await offThePool {
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return output
     }
+    return (process.terminationStatus, output)
+}
+
+@Suite struct BenchRingCLITests {
+    func run(_ arguments: [String]) async throws -> (status: Int32, output: String) { try await runVMBus(arguments) }
 
     /// A short time-based run reports both reader rows and the one-thread cost for each size
     /// (each run itself checks that the reader saw every packet), and a payload that cannot
