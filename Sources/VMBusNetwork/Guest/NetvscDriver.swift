@@ -36,11 +36,9 @@ public final class NetvscDriver: GuestDriver {
     public let configuration: Configuration
     /// Makes the backend of each device (given its MAC address and MTU, once known).
     let makeBackend: @Sendable (MACAddress, Int) -> any NetworkBackend
-    let devices = Locked<[UInt32: NetvscNIC]>([:])
-    /// Sub-channels offered while their device was still being brought up (the offers answer
-    /// the SUBCHANNEL request bring-up sends), opened once it is up. Only taken inside
-    /// `devices`' lock, so an offer and the end of bring-up cannot miss each other.
-    let earlyOffers = Locked<[UInt32: [UInt32]]>([:])
+    /// NICs by primary relid, with the sub-channels offered while one was still being brought
+    /// up (the offers answer the SUBCHANNEL request bring-up sends), opened once it is up.
+    let devices = BoundDevices<NetvscNIC>()
     let waiters = Locked<[CheckedContinuation<NetvscNIC, Never>]>([])
 
     public init(configuration: Configuration = Configuration(), backend: @escaping @Sendable (MACAddress, Int) -> any NetworkBackend) {
@@ -49,15 +47,12 @@ public final class NetvscDriver: GuestDriver {
     }
 
     /// The NICs brought up so far, by primary relid.
-    public var nics: [NetvscNIC] { self.devices.withLock { devices in devices.keys.sorted().compactMap { devices[$0] } } }
+    public var nics: [NetvscNIC] { self.devices.all }
 
     /// Waits until a NIC is up (at once if one is).
     public func firstNIC() async -> NetvscNIC {
         await withCheckedContinuation { (continuation: CheckedContinuation<NetvscNIC, Never>) in
-            let nic: NetvscNIC? = self.devices.withLock { devices in
-                devices.keys.min().flatMap { devices[$0] }
-            }
-            if let nic {
+            if let nic = self.devices.first {
                 continuation.resume(returning: nic)
             } else {
                 self.waiters.withLock { $0.append(continuation) }
@@ -68,20 +63,17 @@ public final class NetvscDriver: GuestDriver {
     public func probe(_ device: GuestDevice, bus: GuestBus) async throws {
         let nic: NetvscNIC
         do { nic = try await NetvscNIC.bringUp(device, bus: bus, configuration: self.configuration, makeBackend: self.makeBackend) } catch {
-            self.earlyOffers.withLock { _ = $0.removeValue(forKey: device.relid) }
+            self.devices.failed(relid: device.relid)
             throw error
         }
-        let early: [UInt32] = self.devices.withLock { devices in
-            devices[device.relid] = nic
-            return self.earlyOffers.withLock { $0.removeValue(forKey: device.relid) } ?? []
-        }
-        for relid in early { Task { await nic.openSubChannel(relid) } }
+        for relid in self.devices.add(nic, relid: device.relid) { Task { await nic.openSubChannel(relid) } }
         self.wakeWaiters(nic)
     }
 
     /// A NIC brought up outside ``probe(_:bus:)`` (over uio) joins the others.
     func added(_ nic: NetvscNIC) {
-        self.devices.withLock { $0[nic.relid] = nic }
+        // Over uio sub-channels come another way: no offers were kept for it.
+        _ = self.devices.add(nic, relid: nic.relid)
         self.wakeWaiters(nic)
     }
 
@@ -94,20 +86,11 @@ public final class NetvscDriver: GuestDriver {
     }
 
     public func remove(_ device: GuestDevice, bus: GuestBus) async {
-        let nic = self.devices.withLock { devices in
-            self.earlyOffers.withLock { _ = $0.removeValue(forKey: device.relid) }
-            return devices.removeValue(forKey: device.relid)
-        }
-        await nic?.shutDown()
+        await self.devices.remove(relid: device.relid)?.shutDown()
     }
 
     public func subChannelOffered(_ relid: UInt32, of device: GuestDevice, bus: GuestBus) {
-        let nic: NetvscNIC? = self.devices.withLock { devices in
-            if let nic = devices[device.relid] { return nic }
-            self.earlyOffers.withLock { $0[device.relid, default: []].append(relid) }
-            return nil
-        }
-        if let nic { Task { await nic.openSubChannel(relid) } }
+        if let nic = self.devices.subChannelOffered(relid, of: device.relid) { Task { await nic.openSubChannel(relid) } }
     }
 }
 

@@ -26,18 +26,16 @@ public final class StorvscDriver: GuestDriver {
     }
 
     public let configuration: Configuration
-    let controllers = Locked<[UInt32: StorvscController]>([:])
+    /// Controllers by primary relid, with sub-channels offered during their bring-up.
+    let controllers = BoundDevices<StorvscController>()
     let waiters = Locked<[CheckedContinuation<StorvscDisk, Never>]>([])
-    let earlyOffers = Locked<[UInt32: [UInt32]]>([:])
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
     }
 
     /// Controllers bound, by primary relid.
-    public var allControllers: [StorvscController] {
-        self.controllers.withLock { controllers in controllers.keys.sorted().compactMap { controllers[$0] } }
-    }
+    public var allControllers: [StorvscController] { self.controllers.all }
 
     /// Every disk of every controller.
     public var disks: [StorvscDisk] { self.allControllers.flatMap(\.disks) }
@@ -62,14 +60,10 @@ public final class StorvscDriver: GuestDriver {
                 self?.disksChanged()
             }
         } catch {
-            self.earlyOffers.withLock { _ = $0.removeValue(forKey: device.relid) }
+            self.controllers.failed(relid: device.relid)
             throw error
         }
-        let early: [UInt32] = self.controllers.withLock { controllers in
-            controllers[device.relid] = controller
-            return self.earlyOffers.withLock { $0.removeValue(forKey: device.relid) } ?? []
-        }
-        for relid in early { await controller.openSubChannel(relid) }
+        for relid in self.controllers.add(controller, relid: device.relid) { await controller.openSubChannel(relid) }
         self.disksChanged()
     }
 
@@ -83,19 +77,12 @@ public final class StorvscDriver: GuestDriver {
     }
 
     public func remove(_ device: GuestDevice, bus: GuestBus) async {
-        let controller = self.controllers.withLock { controllers in
-            self.earlyOffers.withLock { _ = $0.removeValue(forKey: device.relid) }
-            return controllers.removeValue(forKey: device.relid)
-        }
-        await controller?.shutDown()
+        await self.controllers.remove(relid: device.relid)?.shutDown()
     }
 
     public func subChannelOffered(_ relid: UInt32, of device: GuestDevice, bus: GuestBus) {
-        let controller: StorvscController? = self.controllers.withLock { controllers in
-            if let controller = controllers[device.relid] { return controller }
-            self.earlyOffers.withLock { $0[device.relid, default: []].append(relid) }
-            return nil
+        if let controller = self.controllers.subChannelOffered(relid, of: device.relid) {
+            Task { await controller.openSubChannel(relid) }
         }
-        if let controller { Task { await controller.openSubChannel(relid) } }
     }
 }
