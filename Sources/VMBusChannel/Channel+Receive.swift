@@ -258,26 +258,12 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     /// cleared before we sleep, then the ring looked at once more, so a packet published
     /// while masked is never slept through.
     func pollBriefly(_ budget: Int) -> Bool {
-        guard budget > 0, PollGate.enter() else { return false }
-        defer { PollGate.leave() }
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + .microseconds(budget)
-        let yieldAfter = start + .microseconds(2)
+        guard budget > 0 else { return false }
         self.ring.beginDrain()
-        var arrived = false
-        while true {
-            let now = clock.now
-            if now >= deadline { break }
-            if self.channel.isClosed.load(ordering: .relaxed) {
-                arrived = true
-                break
-            }
-            if let available = try? self.ring.bytesAvailableToRead(), available > 0 {
-                arrived = true
-                break
-            }
-            if now < yieldAfter { spinLoopPause() } else { yieldProcessor() }
+        let arrived = PollGate.poll(microseconds: budget) {
+            if self.channel.isClosed.load(ordering: .relaxed) { return true }
+            // An impossible index is found by the unmask below.
+            return ((try? self.ring.bytesAvailableToRead()) ?? 0) > 0
         }
         // A failed unmask means a corrupt index: report "data" so the caller's next step finds
         // the error and closes the channel.

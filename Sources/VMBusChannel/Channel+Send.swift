@@ -32,34 +32,15 @@ public struct ChannelBatchWriter: ~Copyable {
     /// Writes a packet already encoded by `PacketEncoder` (any type); `false` when the ring
     /// has no room left.
     public mutating func write(encoded packet: ArraySlice<UInt8>) throws(ChannelError) -> Bool {
-        guard packet.count <= self.ring.maximumPacketLength else {
-            throw ChannelError.packetTooLarge(length: packet.count, limit: self.ring.maximumPacketLength)
-        }
-        do {
-            guard try self.ring.write(packet: packet) else { return false }
-        } catch {
-            self.failure = error
-            throw ChannelError.closed(.ringCorrupted(error))
-        }
-        self.count += 1
-        return true
+        try self.write(length: packet.count) { ring throws(RingError) in try ring.write(packet: packet) }
     }
 
     /// Writes an in-band packet whose payload is an 8-byte word then `payload` (a pipe
     /// packet, 07 §4); `false` when the ring has no room left.
     public mutating func write(leadingWord: UInt64, payload: ArraySlice<UInt8>) throws(ChannelError) -> Bool {
-        let length = PacketSize.inBand(payload: 8 + payload.count)
-        guard length <= self.ring.maximumPacketLength else {
-            throw ChannelError.packetTooLarge(length: length, limit: self.ring.maximumPacketLength)
+        try self.write(length: PacketSize.inBand(payload: 8 + payload.count)) { ring throws(RingError) in
+            try ring.write(leadingWord: leadingWord, payload: payload)
         }
-        do {
-            guard try self.ring.write(leadingWord: leadingWord, payload: payload) else { return false }
-        } catch {
-            self.failure = error
-            throw ChannelError.closed(.ringCorrupted(error))
-        }
-        self.count += 1
-        return true
     }
 
     /// Writes a completion for `transactionID`; `false` when the ring has no room left.
@@ -70,14 +51,21 @@ public struct ChannelBatchWriter: ~Copyable {
     mutating func write(type: PacketType, flags: PacketFlags, _ transactionID: UInt64, _ payload: ArraySlice<UInt8>)
         throws(ChannelError) -> Bool
     {
-        let length = PacketSize.inBand(payload: payload.count)
+        try self.write(length: PacketSize.inBand(payload: payload.count)) { ring throws(RingError) in
+            try ring.write(type: type, flags: flags, transactionID: transactionID, payload: payload)
+        }
+    }
+
+    /// Every write of a batch: refuses a `length`-byte packet that can never fit, writes it
+    /// with `write`, counts it, and keeps a ring failure for ``Channel/sendBatch(_:)``.
+    mutating func write(length: Int, _ write: (inout OutgoingRing<SharedRingMemory>) throws(RingError) -> Bool)
+        throws(ChannelError) -> Bool
+    {
         guard length <= self.ring.maximumPacketLength else {
             throw ChannelError.packetTooLarge(length: length, limit: self.ring.maximumPacketLength)
         }
         do {
-            guard try self.ring.write(type: type, flags: flags, transactionID: transactionID, payload: payload) else {
-                return false
-            }
+            guard try write(&self.ring) else { return false }
         } catch {
             self.failure = error
             throw ChannelError.closed(.ringCorrupted(error))
@@ -341,29 +329,17 @@ extension Channel {
         }
     }
 
-    /// Suspends until a signal from the peer (or close) might have freed room.
     /// Watches the ring for room for a `length`-byte packet for
     /// ``ChannelOptions/pollMicroseconds``, as a reader polls for data: the reader usually
     /// frees room within microseconds, sooner than its signal would wake us.
     func pollForRoom(_ length: Int) -> Bool {
-        let budget = self.options.pollMicroseconds
-        guard budget > 0, PollGate.enter() else { return false }
-        defer { PollGate.leave() }
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + .microseconds(budget)
-        // As the reader's poll: spin briefly, then yield on each turn (the reader may share
-        // this core).
-        let yieldAfter = start + .microseconds(2)
-        while true {
-            let now = clock.now
-            if now >= deadline { return false }
+        PollGate.poll(microseconds: self.options.pollMicroseconds) {
             guard let free = try? self.outgoingFreeBytes() else { return true }  // closed: let the attempt say so
-            if free > length + RingControlPage.trailerSize { return true }
-            if now < yieldAfter { spinLoopPause() } else { yieldProcessor() }
+            return free > length + RingControlPage.trailerSize
         }
     }
 
+    /// Suspends until a signal from the peer (or close) might have freed room.
     func waitForRoom() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now: Bool = self.sender.withLock { state in

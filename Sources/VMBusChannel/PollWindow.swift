@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import VMBusMemory
 
 /// How long a reader polls its empty ring before it sleeps, learnt from the gaps it slept
 /// through.
@@ -89,5 +90,26 @@ enum PollGate {
     /// Gives the slot back.
     static func leave() {
         Self.active.subtract(1, ordering: .relaxed)
+    }
+
+    /// Polls `ready` for up to `microseconds`, if a slot is free: spinning for the first 2 µs,
+    /// then yielding the CPU on each turn (the thread being waited for may share this core and
+    /// would otherwise wait out the poller's time slice). The one poll loop of readers waiting
+    /// for data and writers waiting for room.
+    /// - Returns: `true` as soon as `ready` does; `false` when the time ran out, or no slot was
+    ///   free or nothing was to be polled (then nothing was polled).
+    static func poll(microseconds: Int, until ready: () -> Bool) -> Bool {
+        guard microseconds > 0, Self.enter() else { return false }
+        defer { Self.leave() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = start + .microseconds(microseconds)
+        let yieldAfter = start + .microseconds(2)
+        while true {
+            let now = clock.now
+            if now >= deadline { return false }
+            if ready() { return true }
+            if now < yieldAfter { spinLoopPause() } else { yieldProcessor() }
+        }
     }
 }

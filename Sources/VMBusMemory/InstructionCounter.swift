@@ -3,8 +3,7 @@ import Glibc
 
 /// The calling thread's user-space instructions retired, from the CPU's performance counter:
 /// benchmarks divide it by the packets a thread moved. Most virtual machines expose no
-/// hardware counters, so ``start()`` returns `nil` there (count with
-/// `valgrind --tool=callgrind` instead, as BENCHMARKS.md does).
+/// hardware counters, so ``start()`` returns `nil` there.
 public final class InstructionCounter {
     private let fd: Int32
     private let origin: Int64
@@ -33,19 +32,4 @@ public final class InstructionCounter {
         let now = clinux_instruction_counter_read(self.fd)
         return now >= 0 ? UInt64(now - self.origin) : nil
     }
-}
-
-/// The CPU's spin-wait hint, for loops that poll shared memory (a ring's index) for a
-/// change another thread makes: it frees the core for a sibling hardware thread and slows the
-/// loop's hammering of the watched cache line, which the other side needs to write.
-public func spinLoopPause() {
-    clinux_spin_pause()
-}
-
-/// Gives the CPU to another runnable thread, if any (`sched_yield`). A poll that outlasts a
-/// few microseconds yields on each turn: when the thread it waits for shares its core, the
-/// poll would otherwise spin out its time slice while that thread cannot run; on a core of
-/// its own it returns at once.
-public func yieldProcessor() {
-    _ = sched_yield()
 }

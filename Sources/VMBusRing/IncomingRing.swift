@@ -78,17 +78,11 @@ public struct IncomingRing<Memory: RingMemory> {
             return try self.nextAfterReload()
         }
         let words = (self.memory.loadWord(at: start), self.memory.loadWord(at: RingIndex.advance(start, by: 8, dataSize: self.dataSize)))
-        // The checks of PacketDescriptor(words:), on the words read once (02 §9.3).
-        let offset8 = Int(UInt16(truncatingIfNeeded: words.0 >> 16))
-        let len8 = Int(UInt16(truncatingIfNeeded: words.0 >> 32))
-        let length = len8 * 8
-        guard offset8 >= Int(PacketDescriptor.minimumOffset8), len8 >= offset8,
-            length + RingControlPage.trailerSize <= available, length <= self.maximumPacketLength
+        // The words are read once and validated (02 §9.3); anything unusual goes the slow way.
+        guard let descriptor = try? PacketDescriptor(words: words),
+            descriptor.totalLength + RingControlPage.trailerSize <= available,
+            descriptor.totalLength <= self.maximumPacketLength
         else { return try self.nextAfterReload() }
-        let descriptor = PacketDescriptor(
-            type: PacketType(rawValue: UInt16(truncatingIfNeeded: words.0)), offset8: UInt16(truncatingIfNeeded: offset8),
-            len8: UInt16(truncatingIfNeeded: len8), flags: PacketFlags(rawValue: UInt16(truncatingIfNeeded: words.0 >> 48)),
-            transactionID: words.1)
         return self.accept(IncomingPacket(descriptor: descriptor, offset: start))
     }
 

@@ -16,8 +16,7 @@ extension EchoClient {
     /// - Returns: each round trip's duration, in order.
     public func pingPong(rounds: Int, payload: [UInt8], device relid: UInt32? = nil) async throws -> [Duration] {
         precondition(rounds > 0, "pingPong needs at least one round")
-        let channel = self.bound.withLock { bound in relid.flatMap { bound[$0] } ?? bound.values.min { $0.device.relid < $1.device.relid } }?.channel
-        guard let channel else { throw BusError.invalidChannel(relid ?? 0) }
+        let channel = try self.channel(for: relid)
         guard self.interruptDriven else { throw BusError.invalidChannel(channel.relid) }
         let run = Locked(PingPongRun(rounds: rounds))
         let samples: Result<[Duration], ChannelError> = await withCheckedContinuation { continuation in

@@ -91,14 +91,20 @@ public final class EchoClient: GuestDriver {
     /// The channel of a bound device.
     public func channel(_ relid: UInt32) -> Channel? { self.bound.withLock { $0[relid]?.channel } }
 
+    /// The channel of `relid`, or of the first bound device when `nil`.
+    func channel(for relid: UInt32?) throws(BusError) -> Channel {
+        let channel = self.bound.withLock { bound in relid.flatMap { bound[$0] } ?? bound.values.min { $0.device.relid < $1.device.relid } }?.channel
+        guard let channel else { throw BusError.invalidChannel(relid ?? 0) }
+        return channel
+    }
+
     /// Sub-channels offered so far for a device.
     public func subChannels(of relid: UInt32) -> [UInt32] { self.subChannels.withLock { $0.offered[relid] ?? [] } }
 
     /// Sends `bytes` to a device and returns what came back (trimmed to the length sent).
     /// - Parameter relid: the device; by default the first bound one.
     public func echo(_ bytes: [UInt8], device relid: UInt32? = nil) async throws -> [UInt8] {
-        let channel = self.bound.withLock { bound in relid.flatMap { bound[$0] } ?? bound.values.min { $0.device.relid < $1.device.relid } }?.channel
-        guard let channel else { throw BusError.invalidChannel(relid ?? 0) }
+        let channel = try self.channel(for: relid)
         return Array(try await channel.request(bytes[...]).prefix(bytes.count))
     }
 
