@@ -46,7 +46,8 @@ extension Channel {
         var count = 0
         let outcome: Outcome
         do throws(RingError) {
-            while count < limit, let packet = try ring.next() {
+            // A hold stops the walk at the next packet boundary.
+            while count < limit, !self.isHeld.load(ordering: .acquiring), let packet = try ring.next() {
                 if packet.descriptor.type == .completion && (!wholePackets || self.awaitsCompletion(packet.descriptor.transactionID)) {
                     var bytes: [UInt8] = []
                     ring.copyPacket(packet, into: &bytes)

@@ -29,6 +29,8 @@ extension Channel {
     /// Runs the handler unless it is running already, then again as long as signals came in
     /// meanwhile or the ring still holds data the handler could not have been signalled for.
     func runInterruptHandler() {
+        // A held channel starts no run; ``release()`` starts one.
+        guard !self.isHeld.load(ordering: .acquiring) else { return }
         let handler: (@Sendable () -> Void)? = self.interruptHandler.withLock { state in
             guard let handler = state.handler else { return nil }
             guard !state.running else {
@@ -57,12 +59,17 @@ extension Channel {
             // One decision under the lock: a signal that came during the run (or up to now)
             // also means one more run.
             let again = self.interruptHandler.withLock { state in
-                let again = state.handler != nil && (state.again || unsignalled)
+                let again = state.handler != nil && (state.again || unsignalled) && !self.isHeld.load(ordering: .acquiring)
                 state.again = false
                 if !again { state.running = false }
                 return again
             }
-            if !again { return }
+            if !again {
+                // Only a holder waits for a run to end (the lock above orders its hold against
+                // this load).
+                if self.isHeld.load(ordering: .acquiring) { self.wakeHolders() }
+                return
+            }
         }
     }
 }

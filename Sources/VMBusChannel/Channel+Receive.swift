@@ -86,6 +86,8 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
         case again(signal: Bool)
         case corrupted(RingError)
         case closed(CloseReason)
+        /// The channel is held: everything consumed is published; take nothing more.
+        case held(signal: Bool)
     }
 
     /// The next packet for the consumer, or `nil` once the channel closed (``closeReason``
@@ -135,7 +137,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
                 return body(copy.descriptor, copy.payload.span)
             case .again(let signal):
                 if signal { self.channel.doorbell.ring() }
-            case .empty(let signal):
+            case .empty(let signal), .held(let signal):
                 if signal { self.channel.doorbell.ring() }
                 return nil
             case .corrupted(let error):
@@ -200,6 +202,9 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
                 self.sinceSuspension = 0
                 let delay = self.channel.options.faultInjection.interruptDelayMicroseconds
                 if delay > 0 { try? await Task.sleep(for: .microseconds(delay)) }
+            case .held(let signal):
+                if signal { self.channel.doorbell.ring() }
+                await self.channel.parkWhileHeld()
             case .corrupted(let error):
                 self.closeReason = self.channel.fail(error)
             case .closed(let reason):
@@ -298,6 +303,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     func step() -> Step {
         if self.channel.isClosed.load(ordering: .acquiring) { return .closed(self.channel.closeReason ?? .closedLocally) }
         let batched = self.channel.options.delivery == .batched
+        if self.channel.isHeld.load(ordering: .acquiring) { return self.stepHeld() }
         do throws(RingError) {
             if batched && !self.draining {
                 self.ring.beginDrain()
@@ -311,6 +317,23 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
             // Unmask, then look again: a packet published while masked came unsignalled.
             if try self.ring.endDrain() { return .again(signal: signal) }
             return .empty(signal: signal)
+        } catch {
+            self.publishStatistics()
+            return .corrupted(error)
+        }
+    }
+}
+
+extension ChannelReader {
+    /// Publishes what was consumed and unmasks, as an empty ring would, then reports the hold.
+    func stepHeld() -> Step {
+        do throws(RingError) {
+            let signal = try self.ring.commit()
+            self.unpublished = 0
+            self.draining = false
+            self.publishStatistics()
+            _ = try self.ring.endDrain()
+            return .held(signal: signal)
         } catch {
             self.publishStatistics()
             return .corrupted(error)

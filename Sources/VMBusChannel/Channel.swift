@@ -40,6 +40,12 @@ public final class Channel: Sendable {
         var readerStatistics = RingStatistics()
         /// Set by ``Channel/finish(_:)``: end once the ring is empty.
         var finishing: CloseReason?
+        /// The reader stopped at a packet boundary because the channel is held (``Channel/hold(timeout:)``).
+        var readerParked = false
+        /// Counts reader parks and handler ends, so a holder never misses one between its check
+        /// and its wait.
+        var holdEpoch: UInt64 = 0
+        var holdWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     enum RequestSlot {
@@ -86,6 +92,8 @@ public final class Channel: Sendable {
     let interruptHandler = Locked(InterruptHandlerState())
     /// Whether a handler is installed: ``interrupt()`` skips the lock when none is.
     let hasInterruptHandler = Atomic<Bool>(false)
+    /// Set by ``hold(timeout:)``: packets stay in the ring until ``release()``.
+    let isHeld = Atomic<Bool>(false)
 
     /// Attaches to an initialised ring pair.
     /// - Parameters:
