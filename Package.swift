@@ -103,7 +103,9 @@ let package = Package(
         ),
         .testTarget(name: "VMBusWireTests", dependencies: ["VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "CLinuxTests", dependencies: ["CLinux"]),
-        .testTarget(name: "VMBusControlTests", dependencies: ["VMBusHost", "VMBusGuest", "VMBusWire"], swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusControlTests", dependencies: ["VMBusHost", "VMBusGuest", "VMBusWire"], exclude: ["Fixtures"],
+            swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusLocalTests",
             dependencies: ["VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],

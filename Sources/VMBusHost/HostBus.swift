@@ -17,8 +17,9 @@ public final class HostBus: Sendable {
         var channels: [UInt32: Channel] = [:]
         var gpadls: [UInt32: MappedMemory] = [:]
         var violations: [ProtocolViolation] = []
-        /// Each open channel's ring GPADL.
-        var ringGpadls: [UInt32: UInt32] = [:]
+        /// Each open channel's OpenChannel request: its ring GPADL, and what a saved state
+        /// needs to attach to the rings again.
+        var opens: [UInt32: OpenChannel] = [:]
         /// Ring GPADLs of closed channels whose readers may still be taking what the guest
         /// wrote before it closed: their teardown is answered once the channel ended.
         var draining: [UInt32: Channel] = [:]
@@ -36,6 +37,10 @@ public final class HostBus: Sendable {
 
     let state: Locked<State>
     let transport: any HostTransport
+    /// Devices quiesced by ``hold(timeout:)``, to resume if the takeover fails.
+    let quiesced = Locked<[any ServiceableDevice]>([])
+    /// Device states of a restored bus, until ``restoreDevices(_:)`` hands them out.
+    let restoredDeviceStates = Locked<[UInt32: [UInt8]]>([:])
     let connectHandler = Locked<(@Sendable (TLConnectRequest) -> Void)?>(nil)
     let lostHandlers = Locked<[@Sendable () -> Void]>([])
     /// What leaves for the transport, in the machine's order: messages and doorbell set-up.
@@ -254,7 +259,7 @@ public final class HostBus: Sendable {
                 let status = self.open(open, &state, &notices)
                 queue.append(contentsOf: state.machine.completeOpen(open.childRelID, status: status))
             case .closeChannel(let relid):
-                let ring = state.ringGpadls.removeValue(forKey: relid)
+                let ring = state.opens.removeValue(forKey: relid)?.ringBufferGpadl
                 if let channel = state.channels.removeValue(forKey: relid) {
                     if let ring { state.draining[ring] = channel }
                     notices.append(.ending(channel, .closedByPeer))
@@ -262,7 +267,7 @@ public final class HostBus: Sendable {
                     if let device = state.devices[relid] { notices.append(.closed(device, relid)) }
                 }
             case .resetConnection:
-                state.ringGpadls = [:]
+                state.opens = [:]
                 state.draining = [:]
                 for (relid, channel) in state.channels.sorted(by: { $0.key < $1.key }) {
                     notices.append(.ending(channel, .connectionLost))
@@ -288,30 +293,43 @@ public final class HostBus: Sendable {
     func open(_ open: OpenChannel, _ state: inout State, _ notices: inout [Notice]) -> NTStatus {
         let relid = open.childRelID
         guard let memory = state.gpadls[open.ringBufferGpadl], let device = state.devices[relid] else { return .unsuccessful }
-        let transport = self.transport
-        // The channel's fault rescinds its relid only while that relid is still this channel's
-        // (a closed channel's reader may fail after the guest reopened the relid).
-        let identity = Locked<ObjectIdentifier?>(nil)
         do {
-            let rings = try ChannelRings.rings(
-                in: memory, downstreamPageOffset: Int(open.downstreamRingBufferPageOffset), side: .host)
-            let channel = try Channel(
-                relid: relid, outgoing: rings.outgoing, incoming: rings.incoming,
-                doorbell: ClosureDoorbell { transport.signalGuest(relid: relid) }, options: device.channelOptions(self.channelOptions),
-                onFault: { [weak self] reason in self?.channelFailed(relid, reason, channel: identity.load()) })
-            identity.store(ObjectIdentifier(channel))
+            let (channel, info) = try self.attach(open, memory: memory, device: device, subChannelIndex: state.machine.offerIndex(relid))
             state.channels[relid] = channel
-            state.ringGpadls[relid] = open.ringBufferGpadl
+            state.opens[relid] = open
             self.outbox.enqueue(.openDoorbells(relid: relid, connectionID: VMBusConnectionID.openVMMChannel(relid: relid)))
-            var offer = device.offer
-            offer.subChannelIndex = state.machine.offerIndex(relid)
-            notices.append(.opened(device, channel, HostChannelInfo(
-                relid: relid, subChannelIndex: offer.subChannelIndex, offer: offer, userData: open.userData,
-                targetVP: open.targetVP)))
+            notices.append(.opened(device, channel, info))
             return .success
         } catch {
             return .unsuccessful
         }
+    }
+
+    /// The host end of a channel on rings the guest laid out in `memory` (already initialised:
+    /// nothing is written to them here, so a restored channel reads on where its rings stand).
+    func attach(_ open: OpenChannel, memory: MappedMemory, device: any HostDevice, subChannelIndex: UInt16)
+        throws(ChannelError) -> (Channel, HostChannelInfo)
+    {
+        let relid = open.childRelID
+        let transport = self.transport
+        // The channel's fault rescinds its relid only while that relid is still this channel's
+        // (a closed channel's reader may fail after the guest reopened the relid).
+        let identity = Locked<ObjectIdentifier?>(nil)
+        let rings: (outgoing: SharedRingMemory, incoming: SharedRingMemory)
+        do {
+            rings = try ChannelRings.rings(in: memory, downstreamPageOffset: Int(open.downstreamRingBufferPageOffset), side: .host)
+        } catch {
+            throw ChannelError.invalidOption("ring layout: \(error)")
+        }
+        let channel = try Channel(
+            relid: relid, outgoing: rings.outgoing, incoming: rings.incoming,
+            doorbell: ClosureDoorbell { transport.signalGuest(relid: relid) }, options: device.channelOptions(self.channelOptions),
+            onFault: { [weak self] reason in self?.channelFailed(relid, reason, channel: identity.load()) })
+        identity.store(ObjectIdentifier(channel))
+        var offer = device.offer
+        offer.subChannelIndex = subChannelIndex
+        let info = HostChannelInfo(relid: relid, subChannelIndex: subChannelIndex, offer: offer, userData: open.userData, targetVP: open.targetVP)
+        return (channel, info)
     }
 
     /// Answers a ring GPADL's teardown once its closed channel ended, or after a second

@@ -63,9 +63,10 @@ struct DoorbellPair: Sendable {
     var toGuest: EventFD
 }
 
-/// Epoll tokens: the socket is 0; a doorbell is its relid with bit 32 set.
+/// Epoll tokens: the socket is 0, the control eventfd 2; a doorbell is its relid with bit 32 set.
 enum Token {
     static let socket: UInt64 = 0
+    static let control: UInt64 = 2
     static func doorbell(_ relid: UInt32) -> UInt64 { 1 << 32 | UInt64(relid) }
     static func relid(_ token: UInt64) -> UInt32? { token >> 32 == 1 ? UInt32(truncatingIfNeeded: token) : nil }
 }

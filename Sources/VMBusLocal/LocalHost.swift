@@ -35,6 +35,9 @@ public final class LocalHost: Sendable {
     let makeDevices: @Sendable (HostBus) -> [any HostDevice]
     let logger: Logger
     let state = Locked(ServerState())
+    /// The accept thread waits on the listener and on ``acceptParking``'s control eventfd.
+    let acceptPoll: EventPoll
+    let acceptParking: LoopPark
 
     struct ServerState: ~Copyable {
         var connections: [Int: LocalHostConnection] = [:]
@@ -42,24 +45,49 @@ public final class LocalHost: Sendable {
         var stopped = false
         var served = 0
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Connections paused and buses held by ``prepareHandover(timeout:)``.
+        var handingOver: [LocalHostConnection] = []
+        /// Restored connections whose loops ``start()`` starts.
+        var restored: [LocalHostConnection] = []
     }
 
     /// Listens at `path` (replacing a stale socket file).
     /// - Parameter devices: builds the devices for each new guest (registered on its bus).
-    public init(
+    public convenience init(
         path: String, options: Options = Options(), logger: Logger = Logger(label: "vmbus.host"),
         devices: @escaping @Sendable (HostBus) -> [any HostDevice]
     ) throws(MemoryError) {
-        self.path = path
-        self.options = options
-        self.listener = try LocalSocket.listen(path: path)
-        self.makeDevices = devices
-        self.logger = logger
+        try self.init(path: path, listener: try LocalSocket.listen(path: path), options: options, logger: logger, devices: devices)
     }
 
-    /// Starts accepting guests on a background thread.
+    init(
+        path: String, listener: LocalSocket, options: Options, logger: Logger, devices: @escaping @Sendable (HostBus) -> [any HostDevice]
+    ) throws(MemoryError) {
+        self.path = path
+        self.options = options
+        self.listener = listener
+        self.makeDevices = devices
+        self.logger = logger
+        self.acceptPoll = try EventPoll()
+        self.acceptParking = try LoopPark()
+        try self.acceptPoll.add(listener.fileDescriptor, token: Token.socket)
+        try self.acceptPoll.add(self.acceptParking.control.fileDescriptor, token: Token.control)
+    }
+
+    /// Starts accepting guests on a background thread (and serving restored ones).
     public func start() {
-        let thread = Thread { [self] in self.acceptLoop() }
+        let restored = self.state.withLock { state in
+            defer { state.restored = [] }
+            return state.restored
+        }
+        for connection in restored {
+            let id = connection.id
+            connection.start { [weak self] in self?.released(id) }
+        }
+        let thread = Thread { [self] in
+            self.acceptLoop()
+            _ = self.acceptParking.ended()
+        }
         thread.name = "vmbus-host-accept"
         thread.start()
         self.logger.info("listening", metadata: ["socket": "\(self.path)"])
@@ -83,6 +111,7 @@ public final class LocalHost: Sendable {
             return Array(state.connections.values)
         }
         self.listener.shutdown()
+        self.acceptParking.control.signal()
         for connection in connections { connection.close(reason: .normal) }
         LocalSocket.removeFile(path: self.path)
     }
@@ -111,6 +140,18 @@ public final class LocalHost: Sendable {
 
     func acceptLoop() {
         while true {
+            guard let tokens = try? self.acceptPoll.wait(timeoutMilliseconds: -1) else { return }
+            if self.state.withLock({ $0.stopped }) { return }
+            if tokens.contains(Token.control) {
+                self.acceptParking.control.drain()
+                // A takeover: stop accepting until it fails (go on) or succeeds (end here, the
+                // listener now belongs to the new process).
+                if self.acceptParking.isRequested {
+                    guard self.acceptParking.parkHere() else { return }
+                    continue
+                }
+            }
+            guard tokens.contains(Token.socket) else { continue }
             guard let socket = try? self.listener.accept() else {
                 if self.state.withLock({ $0.stopped }) { return }
                 continue

@@ -26,6 +26,8 @@ final class LocalHostConnection: Sendable {
     let logger: Logger
     let makeDevices: @Sendable (HostBus) -> [any HostDevice]
     let state = Locked(State())
+    /// Pauses the loop for a takeover.
+    let parking: LoopPark
 
     init(
         id: Int, socket: LocalSocket, options: LocalHost.Options, logger: Logger,
@@ -37,7 +39,9 @@ final class LocalHostConnection: Sendable {
         self.logger = logger
         self.makeDevices = makeDevices
         self.loop = try EventLoop(policy: options.waitPolicy)
+        self.parking = try LoopPark()
         try self.loop.poll.add(socket.fileDescriptor, token: Token.socket)
+        try self.loop.poll.add(self.parking.control.fileDescriptor, token: Token.control)
     }
 
     var bus: HostBus? { self.state.withLock { $0.bus } }
@@ -49,7 +53,9 @@ final class LocalHostConnection: Sendable {
             periodic: { [self] in self.bus?.negotiated?.monitorPages ?? false },
             handle: { [self] tokens in self.handle(tokens) },
             finished: { [self] in
-                self.teardown()
+                // A loop that handed its guest to another process leaves everything as it is:
+                // the guest's socket, memory and doorbells now belong to the new host.
+                if !self.parking.ended() { self.teardown() }
                 finished()
             })
     }
@@ -64,7 +70,9 @@ final class LocalHostConnection: Sendable {
 
     func handle(_ tokens: ArraySlice<UInt64>) -> Bool {
         for token in tokens {
-            if token == Token.socket {
+            if token == Token.control {
+                self.parking.control.drain()
+            } else if token == Token.socket {
                 guard self.receiveFrame() else { return false }
             } else if let relid = Token.relid(token) {
                 let doorbell = self.state.withLock { $0.doorbells[relid]?.toHost }
@@ -73,6 +81,8 @@ final class LocalHostConnection: Sendable {
             }
         }
         self.scanMonitorPage()
+        // Between two batches of events: a clean point to pause at.
+        if self.parking.isRequested { return self.parking.parkHere() }
         return true
     }
 

@@ -137,6 +137,14 @@ public enum DescriptorIO {
         _ = fflush(nil)
     }
 
+    /// A second descriptor for the same open file (close-on-exec), as a process that receives
+    /// `fd` over SCM_RIGHTS would get.
+    public static func duplicate(_ fd: Int32) throws(MemoryError) -> Int32 {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else { throw MemoryError.system(call: "fcntl(F_DUPFD_CLOEXEC)", errno: errno) }
+        return copy
+    }
+
     /// Closes a descriptor.
     public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)

@@ -59,3 +59,6 @@ public final class DiscardDevice: HostDevice {
         _ = self.served.withLock { $0.removeValue(forKey: relid) }
     }
 }
+
+/// A sink keeps nothing: its held channels are the whole of its state.
+extension DiscardDevice: ServiceableDevice {}

@@ -95,3 +95,18 @@ public final class EchoDevice: HostDevice {
         self.interruptServers.withLock { $0.removeValue(forKey: relid) }?.stop()
     }
 }
+
+/// Echo channels carry no state of their own beyond their rings: a held channel's answers are
+/// either sent or, for the interrupt-driven server, waiting in its backlog — which quiescing
+/// empties before the hand-over.
+extension EchoDevice: ServiceableDevice {
+    public func quiesce(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !self.interruptServers.withLock({ $0.values.allSatisfy(\.isIdle) }) {
+            guard ContinuousClock.now < deadline else { return false }
+            // Rare (once per takeover) and short: the backlog drains as fast as the guest reads.
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return true
+    }
+}

@@ -86,3 +86,8 @@ final class EchoInterruptServer: @unchecked Sendable {
         }
     }
 }
+
+extension EchoInterruptServer {
+    /// No answer waits in the backlog: everything this server owes the guest is in the ring.
+    var isIdle: Bool { self.backlog.withLock { $0.queue.isEmpty && !$0.sending } }
+}

@@ -1,0 +1,248 @@
+import VMBusChannel
+import VMBusMemory
+import VMBusWire
+
+/// Saving a bus for a takeover and restoring it in the new process (docs/SERVICING.md,
+/// docs/SAVED-STATE.md §4). The substrate first stops handing the bus guest messages and
+/// doorbells; then ``hold(timeout:)`` stops every channel at a packet boundary and quiesces the
+/// devices; ``save(into:)`` writes the machine, each open channel's attachment and each
+/// device's state. The new process builds the bus with ``init(restoring:configuration:transport:channelOptions:)``,
+/// lets its devices be made for it, and hands them over with ``restoreDevices(_:)``.
+extension HostBus {
+    enum Tag {
+        static let machine: UInt16 = 1
+        static let open: UInt16 = 2
+        static let device: UInt16 = 3
+    }
+
+    enum OpenTag {
+        static let relid: UInt16 = 1
+        static let openID: UInt16 = 2
+        static let ringGpadl: UInt16 = 3
+        static let downstreamPageOffset: UInt16 = 4
+        static let targetVP: UInt16 = 5
+        static let userData: UInt16 = 6
+    }
+
+    enum DeviceTag {
+        static let relid: UInt16 = 1
+        static let state: UInt16 = 2
+    }
+
+    /// The open channels whose devices cannot be saved, as "relid (class GUID)" — a takeover is
+    /// refused while any exists.
+    public var unserviceableChannels: [String] {
+        self.state.withLock { state in
+            state.channels.keys.sorted().compactMap { relid in
+                guard let device = state.devices[relid], !(device is any ServiceableDevice) else { return nil }
+                return "channel \(relid) (\(device.offer.interfaceType))"
+            }
+        }
+    }
+
+    /// Holds every open channel at a packet boundary, waits for closed channels' teardowns to
+    /// be answered, then quiesces every device with an open channel.
+    /// - Throws: ``SavedStateError`` naming what could not be held in time; everything is
+    ///   released again first.
+    public func hold(timeout: Duration) async throws(SavedStateError) {
+        let unserviceable = self.unserviceableChannels
+        guard unserviceable.isEmpty else {
+            throw SavedStateError("devices that cannot be saved have open channels: \(unserviceable.joined(separator: ", "))")
+        }
+        let channels = self.state.withLock { Array($0.channels.values) }
+        var stuck: [UInt32] = []
+        for channel in channels where !(await channel.hold(timeout: timeout)) { stuck.append(channel.relid) }
+        guard stuck.isEmpty else {
+            self.release()
+            throw SavedStateError("channels \(stuck) were still handling a packet after \(timeout)")
+        }
+        // A closed channel's teardown is answered within a second (``answerTeardown``).
+        let deadline = ContinuousClock.now + timeout
+        while self.state.withLock({ !$0.draining.isEmpty }) {
+            guard ContinuousClock.now < deadline else {
+                self.release()
+                throw SavedStateError("a closed channel's ring was still being read after \(timeout)")
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        let devices: [any ServiceableDevice] = self.state.withLock { state in
+            var seen = Set<ObjectIdentifier>()
+            return state.channels.keys.sorted().compactMap { relid in
+                guard let device = state.devices[relid] as? any ServiceableDevice, seen.insert(ObjectIdentifier(device)).inserted
+                else { return nil }
+                return device
+            }
+        }
+        self.quiesced.withLock { $0 = devices }
+        for device in devices where !(await device.quiesce(timeout: timeout)) {
+            self.release()
+            throw SavedStateError("device \(device.offer.interfaceType) could not be quiesced in \(timeout)")
+        }
+    }
+
+    /// Undoes ``hold(timeout:)``: the takeover failed and this process carries on.
+    public func release() {
+        let channels = self.state.withLock { Array($0.channels.values) }
+        for channel in channels { channel.release() }
+        let quiesced = self.quiesced.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for device in quiesced { device.resumeAfterQuiesce() }
+    }
+
+    /// Writes the bus: the machine, every open channel's attachment, every device's state.
+    /// Call it between ``hold(timeout:)`` and the hand-over.
+    public func save(into w: inout StateWriter) throws(SavedStateError) {
+        let (machine, opens, devices) = self.state.withLock { state in (state.machine, state.opens, state.devices) }
+        var failure: SavedStateError?
+        w.nested(Tag.machine) { m in
+            do throws(SavedStateError) { try machine.save(into: &m) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        for relid in opens.keys.sorted() {
+            guard let open = opens[relid] else { continue }
+            w.nested(Tag.open) { o in
+                o.write(OpenTag.relid, relid)
+                o.write(OpenTag.openID, open.openID)
+                o.write(OpenTag.ringGpadl, open.ringBufferGpadl)
+                o.write(OpenTag.downstreamPageOffset, open.downstreamRingBufferPageOffset)
+                o.write(OpenTag.targetVP, open.targetVP)
+                o.write(OpenTag.userData, bytes: open.userData.bytes)
+            }
+            guard let device = devices[relid] as? any ServiceableDevice else {
+                throw SavedStateError("channel \(relid)'s device cannot be saved")
+            }
+            let saved = try device.saveState(relid: relid)
+            w.nested(Tag.device) { d in
+                d.write(DeviceTag.relid, relid)
+                d.write(DeviceTag.state, bytes: saved)
+            }
+        }
+    }
+
+    /// A bus restored from ``save(into:)``: the machine as it was, every ready GPADL mapped
+    /// again (each page checked against guest memory by the transport), every open channel
+    /// attached to its rings. No message is sent: the guest saw nothing happen. Devices come
+    /// next, with ``restoreDevices(_:)``.
+    public convenience init(
+        restoring r: StateReader, configuration: HostConfiguration, transport: any HostTransport, channelOptions: ChannelOptions? = nil
+    ) throws(SavedStateError) {
+        let machine = try HostConnection(restoring: try r.nested(Tag.machine), configuration: configuration)
+        self.init(configuration: configuration, transport: transport, channelOptions: channelOptions)
+        var gpadls: [UInt32: MappedMemory] = [:]
+        for (handle, ranges) in machine.readyGpadls {
+            do {
+                gpadls[handle] = try transport.mapGpadl(ranges)
+            } catch {
+                throw SavedStateError("GPADL \(handle) cannot be mapped again: \(error)")
+            }
+        }
+        var opens: [UInt32: OpenChannel] = [:]
+        for o in try r.all(Tag.open) {
+            let relid = try o.uint32(OpenTag.relid)
+            let gpadl = try o.uint32(OpenTag.ringGpadl)
+            guard machine.openGpadl(relid) == gpadl, opens[relid] == nil else {
+                throw SavedStateError("open channel \(relid) on GPADL \(gpadl) does not match the machine")
+            }
+            let userData: UserDefinedBytes
+            do { userData = try UserDefinedBytes(try o.bytes(OpenTag.userData)) } catch {
+                throw SavedStateError("open channel \(relid): bad user data")
+            }
+            opens[relid] = OpenChannel(
+                childRelID: relid, openID: try o.uint32(OpenTag.openID), ringBufferGpadl: gpadl, targetVP: try o.uint32(OpenTag.targetVP),
+                downstreamRingBufferPageOffset: try o.uint32(OpenTag.downstreamPageOffset), userData: userData)
+        }
+        let openInMachine = machine.relids.filter { machine.isOpen($0) }
+        guard Set(openInMachine) == Set(opens.keys) else {
+            throw SavedStateError("the machine's open channels \(openInMachine) and the saved attachments \(opens.keys.sorted()) differ")
+        }
+        var deviceStates: [UInt32: [UInt8]] = [:]
+        for d in try r.all(Tag.device) {
+            let relid = try d.uint32(DeviceTag.relid)
+            guard opens[relid] != nil, deviceStates[relid] == nil else { throw SavedStateError("device state for channel \(relid), which is not open") }
+            deviceStates[relid] = Array(try d.bytes(DeviceTag.state))
+        }
+        self.state.withLock { state in
+            state.machine = machine
+            state.gpadls = gpadls
+            state.opens = opens
+        }
+        self.restoredDeviceStates.withLock { $0 = deviceStates }
+    }
+
+    /// Hands the new process's devices their channels: each device is matched to its saved
+    /// primary by class and instance GUID (sub-channels follow their primary), its open channels
+    /// are attached and given to ``ServiceableDevice/restored(_:info:state:)``; a device the
+    /// saved state does not know is offered as a new one (hot add).
+    /// - Throws: ``SavedStateError`` for a saved channel no device claims, or a device that
+    ///   refused its state.
+    public func restoreDevices(_ devices: [any HostDevice]) throws(SavedStateError) {
+        let machine = self.state.withLock { $0.machine }
+        var byRelid: [UInt32: any HostDevice] = [:]
+        var fresh: [any HostDevice] = []
+        for device in devices {
+            let primary = machine.relids.first { relid in
+                machine.primary(of: relid) == nil && machine.offer(relid).map {
+                    $0.interfaceType == device.offer.interfaceType && $0.interfaceInstance == device.offer.interfaceInstance
+                } == true
+            }
+            guard let primary else {
+                fresh.append(device)
+                continue
+            }
+            byRelid[primary] = device
+            for sub in machine.subChannels(of: primary) { byRelid[sub] = device }
+        }
+        let unclaimed = machine.relids.filter { byRelid[$0] == nil && machine.offer($0) != nil && !machine.isRevoked($0) }
+        guard unclaimed.isEmpty else { throw SavedStateError("no device in this host for saved channels \(unclaimed)") }
+        let states = self.restoredDeviceStates.withLock { saved in
+            defer { saved = [:] }
+            return saved
+        }
+        var started: [(any ServiceableDevice, Channel, HostChannelInfo, [UInt8])] = []
+        try self.state.withLock { (state: inout State) throws(SavedStateError) in
+            state.devices = byRelid
+            for (relid, open) in state.opens.sorted(by: { $0.key < $1.key }) {
+                guard let device = byRelid[relid] as? any ServiceableDevice, let memory = state.gpadls[open.ringBufferGpadl] else {
+                    throw SavedStateError("open channel \(relid) has no serviceable device or no ring")
+                }
+                do {
+                    let (channel, info) = try self.attach(open, memory: memory, device: device, subChannelIndex: state.machine.offerIndex(relid))
+                    state.channels[relid] = channel
+                    started.append((device, channel, info, states[relid] ?? []))
+                } catch {
+                    throw SavedStateError("channel \(relid) cannot be attached again: \(error)")
+                }
+            }
+        }
+        for (device, channel, info, saved) in started {
+            try device.restored(channel, info: info, state: saved)
+            // Whatever the guest wrote while the channel was held, and any signal the old
+            // process took but never acted on: look once.
+            channel.interrupt()
+        }
+        for device in fresh { self.register(device) }
+    }
+}
+
+extension HostConnection {
+    /// Handles and ranges of every GPADL ready for use (the ones a restored bus maps again).
+    var readyGpadls: [(UInt32, [GpaRange])] {
+        self.gpadls.keys.sorted().compactMap { handle in
+            guard case .ready(let ranges)? = self.gpadls[handle]?.state else { return nil }
+            return (handle, ranges)
+        }
+    }
+
+    /// The ring GPADL of an open channel.
+    func openGpadl(_ relid: UInt32) -> UInt32? {
+        guard case .open(_, let gpadl)? = self.channels[relid]?.state else { return nil }
+        return gpadl
+    }
+
+    /// The offer of a channel.
+    func offer(_ relid: UInt32) -> HostOffer? { self.channels[relid]?.offer }
+
+    func isRevoked(_ relid: UInt32) -> Bool { self.channels[relid]?.state == .revoked }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import VMBusHost
+import VMBusMemory
+import VMBusWire
+
+/// Handing a running host to another process (docs/SERVICING.md). The old process
+/// ``prepareHandover(timeout:)``s: it stops accepting, parks every guest's loop between two
+/// batches of events, holds every channel at a packet boundary, quiesces the devices and saves
+/// it all, with the descriptors the new process needs (listener, each guest's socket, memory
+/// file and doorbells). The new process builds itself with ``init(restoring:descriptors:path:options:logger:devices:)``
+/// and starts; then the old one ``completeHandover()``s — its loops end without touching the
+/// guests — or, if the new one failed, ``abortHandover()``s and carries on as if nothing
+/// happened. Guests see a pause, nothing else: no reconnect, no lost or repeated packet.
+extension LocalHost {
+    /// What a takeover passes from the old process to the new one.
+    public struct Handover: Sendable {
+        /// A saved-state file (``SavedStateFile``, kind host).
+        public var state: [UInt8]
+        /// The descriptors the state refers to by index, in order. Still this process's: pass
+        /// them (SCM_RIGHTS), do not close them.
+        public var descriptors: [Int32]
+    }
+
+    enum Tag {
+        static let listener: UInt16 = 1
+        static let nextID: UInt16 = 2
+        static let served: UInt16 = 3
+        static let guest: UInt16 = 4
+    }
+
+    /// Pauses everything and saves it (see the extension's comment).
+    /// - Throws: ``SavedStateError`` when something cannot be held or saved in `timeout` (a
+    ///   device that cannot be saved has an open channel, a packet still being handled); the
+    ///   host has then carried on already.
+    public func prepareHandover(timeout: Duration) async throws(SavedStateError) -> Handover {
+        guard await self.acceptParking.pause() else { throw SavedStateError("the host is stopping") }
+        let connections = self.state.withLock { state in state.connections.values.sorted { $0.id < $1.id } }
+        var paused: [LocalHostConnection] = []
+        for connection in connections where await connection.parking.pause() { paused.append(connection) }
+        self.state.withLock { $0.handingOver = paused }
+        do throws(SavedStateError) {
+            var held: [HostBus] = []
+            for connection in paused {
+                guard let bus = connection.bus else { continue }
+                do throws(SavedStateError) {
+                    try await bus.hold(timeout: timeout)
+                } catch {
+                    for other in held { other.release() }
+                    throw SavedStateError("guest \(connection.id): \(error)")
+                }
+                held.append(bus)
+            }
+            var descriptors = [self.listener.fileDescriptor]
+            var w = StateWriter()
+            w.write(Tag.listener, UInt32(0))
+            let (nextID, served) = self.state.withLock { ($0.nextID, $0.served) }
+            w.write(Tag.nextID, UInt32(nextID))
+            w.write(Tag.served, UInt64(served))
+            var failure: SavedStateError?
+            for connection in paused {
+                w.nested(Tag.guest) { g in
+                    do throws(SavedStateError) { try connection.save(into: &g, descriptors: &descriptors) } catch { failure = error }
+                }
+                if let failure {
+                    for bus in held { bus.release() }
+                    throw failure
+                }
+            }
+            return Handover(state: SavedStateFile(kind: .host, body: w.bytes).encode(), descriptors: descriptors)
+        } catch {
+            self.resumeLoops(handedOver: false)
+            throw error
+        }
+    }
+
+    /// The new process has everything and runs: this one's loops and accept thread end without
+    /// touching the guests, whose descriptors close here with the process.
+    public func completeHandover() {
+        self.resumeLoops(handedOver: true)
+    }
+
+    /// The new process failed before it took over: every channel is released and every loop
+    /// goes on where it stopped.
+    public func abortHandover() {
+        let paused = self.state.withLock { $0.handingOver }
+        for connection in paused { connection.bus?.release() }
+        self.resumeLoops(handedOver: false)
+    }
+
+    func resumeLoops(handedOver: Bool) {
+        let paused = self.state.withLock { state in
+            defer { state.handingOver = [] }
+            return state.handingOver
+        }
+        for connection in paused { connection.parking.unpause(handedOver: handedOver) }
+        self.acceptParking.unpause(handedOver: handedOver)
+    }
+
+    /// A host restored from a ``Handover``: it takes `descriptors` (all of them, even when it
+    /// throws: what it did not adopt it closes), restores every guest connection, bus and
+    /// device, and is ready to ``start()``. `path` is the listener's path (for ``stop()``).
+    /// - Throws: ``SavedStateError`` for a state that is damaged, from an unknown format
+    ///   version, or that does not match the descriptors.
+    public convenience init(
+        restoring handover: [UInt8], descriptors fds: [Int32], path: String, options: Options = Options(),
+        logger: Logger = Logger(label: "vmbus.host"), devices: @escaping @Sendable (HostBus) -> [any HostDevice]
+    ) throws(SavedStateError) {
+        var descriptors = HandoverDescriptors(fds)
+        do throws(SavedStateError) {
+            let file = try SavedStateFile.decode(handover[...], expecting: .host)
+            let r = try StateReader(file.body[...])
+            let listener = LocalSocket(taking: try descriptors.take(try r.uint32(Tag.listener)))
+            do {
+                try self.init(path: path, listener: listener, options: options, logger: logger, devices: devices)
+            } catch {
+                throw SavedStateError("\(error)")
+            }
+            var connections: [Int: LocalHostConnection] = [:]
+            for g in try r.all(Tag.guest) {
+                let connection = try LocalHostConnection.restore(
+                    g, descriptors: &descriptors, options: options, logger: logger, makeDevices: devices)
+                guard connections.updateValue(connection, forKey: connection.id) == nil else {
+                    throw SavedStateError("guest \(connection.id) appears twice")
+                }
+            }
+            let nextID = Int(try r.uint32(Tag.nextID))
+            guard connections.keys.allSatisfy({ $0 < nextID }) else { throw SavedStateError("guest ids beyond the next id \(nextID)") }
+            let served = Int(truncatingIfNeeded: try r.uint64(Tag.served))
+            self.state.withLock { state in
+                state.connections = connections
+                state.nextID = nextID
+                state.served = served
+                state.restored = connections.values.sorted { $0.id < $1.id }
+            }
+            descriptors.closeRest()
+        } catch {
+            descriptors.closeRest()
+            throw error
+        }
+    }
+}
