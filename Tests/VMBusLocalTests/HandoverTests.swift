@@ -44,13 +44,21 @@ final class Progress: Sendable {
 /// processes, with the descriptors duplicated as SCM_RIGHTS would): the guest keeps streaming
 /// and sees a pause, nothing else.
 @Suite(.serialized) struct HandoverTests {
-    /// Two echo devices: one answers from a reader task, one from its interrupt handler.
+    /// Heartbeat services made so far, newest last (the new host's is the last one).
+    static let heartbeats = Locked<[HeartbeatHost]>([])
+
+    /// Two echo devices — one answers from a reader task, one from its interrupt handler — and
+    /// the heartbeat service.
     static let devices: @Sendable (HostBus) -> [any HostDevice] = { bus in
-        (0..<2).map { n in
+        var devices: [any HostDevice] = (0..<2).map { n in
             let device = EchoDevice(instance: GUID(data1: UInt32(n), data2: 7, data3: 7, data4: 7), interruptDriven: n == 1)
             device.attach(to: bus)
             return device
         }
+        let heartbeat = HeartbeatHost()
+        Self.heartbeats.withLock { $0.append(heartbeat) }
+        devices.append(heartbeat.device)
+        return devices
     }
 
     /// Requests on every device from several tasks at once; each answer must be its own
@@ -90,9 +98,13 @@ final class Progress: Sendable {
         let guest = try LocalGuest.connect(path: path, memoryBytes: 16 << 20)
         let client = EchoClient(pages: RingPages(each: 4))
         guest.bus.register(client)
+        let heartbeatGuest = HeartbeatGuest()
+        guest.bus.register(ICGuestDriver(heartbeatGuest))
         _ = try await guest.bus.connect()
         await guest.bus.settle()
         #expect(client.devices.count == 2)
+        let oldHeartbeat = try #require(Self.heartbeats.withLock { $0.last })
+        _ = try await oldHeartbeat.beat()
         let progress = Progress()
         let (lanes, rounds) = (4, 1500)
         let stream = Self.stream(client, lanes: lanes, rounds: rounds, progress: progress)
@@ -109,6 +121,14 @@ final class Progress: Sendable {
         #expect(progress.count == 2 * lanes * rounds)
         #expect(guest.ending == nil, "the guest never lost its connection")
         #expect(new.guests.map(\.id) == [1] && new.servedCount == 1)
+        // The heartbeat service carries on at the versions negotiated before, without a new
+        // negotiation: the guest answers the new host's beat.
+        let newHeartbeat = try #require(Self.heartbeats.withLock { $0.last })
+        #expect(newHeartbeat !== oldHeartbeat)
+        #expect(newHeartbeat.device.negotiated != nil && newHeartbeat.device.negotiated?.service == oldHeartbeat.device.negotiated?.service)
+        let answeredBefore = heartbeatGuest.count
+        _ = try await newHeartbeat.beat()
+        #expect(heartbeatGuest.count == answeredBefore + 1)
         // The old host let go of its guest without a goodbye; the new one has the listener.
         await old.idle()
         let second = try LocalGuest.connect(path: path, memoryBytes: 8 << 20)
@@ -150,17 +170,26 @@ final class Progress: Sendable {
         guest.disconnect()
     }
 
+    /// An echo device that does not say it can be saved.
+    final class PlainEcho: HostDevice {
+        let inner = EchoDevice(instance: GUID(data1: 9, data2: 9, data3: 9, data4: 9))
+        var offer: HostOffer { self.inner.offer }
+        func opened(_ channel: Channel, info: HostChannelInfo) { self.inner.opened(channel, info: info) }
+    }
+
     /// A device that cannot be saved, with an open channel, makes the host refuse the
     /// hand-over — and keep serving.
     @Test func anUnserviceableDeviceRefusesTheHandover() async throws {
         let path = socketPath()
-        let old = try LocalHost(path: path) { _ in [ShutdownHost().device] }
+        let old = try LocalHost(path: path) { _ in [PlainEcho()] }
         old.start()
         defer { old.stop() }
         let guest = try LocalGuest.connect(path: path, memoryBytes: 4 << 20)
-        guest.bus.register(ICGuestDriver(ShutdownGuest { _, _ in }))
+        let client = EchoClient(pages: RingPages(each: 2))
+        guest.bus.register(client)
         _ = try await guest.bus.connect()
         await guest.bus.settle()
+        #expect(client.devices.count == 1)
         do {
             _ = try await old.prepareHandover(timeout: .seconds(5))
             Issue.record("the hand-over should have been refused")
@@ -169,6 +198,7 @@ final class Progress: Sendable {
         }
         #expect(old.guests.count == 1)
         #expect(guest.ending == nil)
+        #expect(try await client.echo([1, 2, 3, 4, 5, 6, 7, 8]) == [1, 2, 3, 4, 5, 6, 7, 8])
         guest.disconnect()
     }
 }
