@@ -28,5 +28,6 @@ let package = Package(
         .executableTarget(name: "FuzzStorage", dependencies: [wire, "FuzzSupport"]),
         .executableTarget(name: "FuzzNBD", dependencies: [wire, storage, "FuzzSupport"]),
         .executableTarget(name: "FuzzHostBus", dependencies: [wire, host, channel, memory, "FuzzSupport"]),
+        .executableTarget(name: "FuzzSavedState", dependencies: [wire, host, "FuzzSupport"]),
     ]
 )
