@@ -58,14 +58,16 @@ public final class LocalGuest: Sendable {
     ///   - memoryBytes: guest memory (default 256 MiB; sparse until touched).
     ///   - monitorPages: give the host monitor pages (it then scans them periodically).
     /// - Throws: ``LocalError``.
+    ///   - memory: memory to use instead of new memory of `memoryBytes` (a resumed guest's).
     public static func connect(
-        path: String, memoryBytes: Int = 256 << 20, configuration: GuestConfiguration = GuestConfiguration(),
+        path: String, memoryBytes: Int = 256 << 20, memory existing: GuestMemory? = nil, configuration: GuestConfiguration = GuestConfiguration(),
         monitorPages: Bool = false, waitPolicy: WaitPolicy = WaitPolicy(), logger: Logger = Logger(label: "vmbus.guest")
     ) throws(LocalError) -> LocalGuest {
         let memory: GuestMemory
         let socket: LocalSocket
+        let memoryBytes = existing?.memory.size ?? memoryBytes
         do {
-            memory = try GuestMemory(size: memoryBytes)
+            if let existing { memory = existing } else { memory = try GuestMemory(size: memoryBytes) }
             socket = try LocalSocket.connect(path: path)
             try socket.send(
                 SubstrateFrame.hello(
