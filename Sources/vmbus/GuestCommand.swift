@@ -111,6 +111,8 @@ struct GuestCommand: AsyncParsableCommand {
 
     @OptionGroup var storage: GuestStorageOptions
 
+    @OptionGroup var hibernation: HibernationOptions
+
     @OptionGroup var log: LogOptions
 
     /// The parsed --forward list.
@@ -138,9 +140,11 @@ struct GuestCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = self.log.logger("vmbus.guest", default: .warning)
         guard let connect = self.connect else { return try await self.runNetworkOverUio(root: self.sysfs ?? "/sys") }
+        let resumed = try self.hibernation.resumed()
         let guest: LocalGuest
         do {
-            guest = try LocalGuest.connect(path: connect, memoryBytes: self.memory, monitorPages: self.monitor, logger: logger)
+            guest = try LocalGuest.connect(
+                path: connect, memoryBytes: self.memory, memory: resumed?.0, monitorPages: self.monitor, logger: logger)
         } catch {
             throw CLIError("cannot connect to \(connect): \(error)")
         }
@@ -153,7 +157,14 @@ struct GuestCommand: AsyncParsableCommand {
         guest.bus.register(sockets)
         let version: VMBusVersion
         do {
-            version = try await guest.bus.connect()
+            if let saved = resumed?.1 {
+                let (back, missing) = try await guest.bus.resume(saved)
+                print("guest: resumed from \(self.hibernation.resume ?? ""): \(back.count) device(s) back with their drivers"
+                    + (missing.isEmpty ? "" : "; no longer offered: \(missing.map { "\($0.driver) \($0.instanceID)" })"))
+            } else {
+                _ = try await guest.bus.connect()
+            }
+            version = guest.bus.version ?? .copper
         } catch {
             throw CLIError("VMBus negotiation failed: \(error)")
         }
@@ -181,6 +192,8 @@ struct GuestCommand: AsyncParsableCommand {
         }
         // Handle SIGTERM before saying we are up: a signal right after the ready line is not lost.
         let sources = onTerminationSignal { guest.disconnect() }
+        // SIGUSR1 too, for the same reason.
+        let hibernation = self.hibernation.arm(guest)
         print("guest: connected at VMBus \(version); channels open: \(client.devices.map(\.relid))")
         if let (driver, tap) = network {
             guard let nic = driver.nics.first else { throw CLIError("--net: the host offers no synthetic NIC (start it with --net)") }
@@ -205,6 +218,18 @@ struct GuestCommand: AsyncParsableCommand {
         let traffic = self.traffic ? Task { try? await echoForever(client) } : nil
         let ending = await guest.ended()
         traffic?.cancel()
+        withExtendedLifetime(hibernation.source) {}
+        // A hibernation ends the connection itself (its goodbye): report how it went.
+        if hibernation.started.withLock({ $0 }) {
+            await nbd?.stop()
+            do {
+                if let line = try await hibernation.task.value { print(line) }
+                return
+            } catch {
+                throw CLIError("hibernation failed: \(error)")
+            }
+        }
+        hibernation.task.cancel()
         await nbd?.stop()
         withExtendedLifetime(sources) {}
         switch ending {
