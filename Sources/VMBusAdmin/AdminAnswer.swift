@@ -82,7 +82,8 @@ public enum AdminAnswer: Hashable, Sendable {
     /// A non-empty run of ASCII digits that fits an `Int`; `Int(_:)` alone would also take a
     /// sign.
     static func decimal(_ bytes: ArraySlice<UInt8>) -> Int? {
-        guard !bytes.isEmpty, bytes.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
+        guard !bytes.isEmpty, bytes.allSatisfy(digits.contains) else { return nil }
         return Int(String(decoding: bytes, as: UTF8.self))
     }
 }

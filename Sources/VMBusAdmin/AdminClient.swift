@@ -23,7 +23,8 @@ public enum AdminClient {
     ) throws(AdminError) {
         let bytes: [UInt8]
         do {
-            bytes = try AdminProtocol.encodeRequest(AdminRequest(command: command, guest: guest, parameters: parameters))
+            let request = AdminRequest(command: command, guest: guest, parameters: parameters)
+            bytes = try AdminProtocol.encodeRequest(request)
         } catch {
             throw AdminError("cannot send the request: \(error)")
         }

@@ -104,7 +104,8 @@ public final class AdminServer: Sendable {
         let handler = self.state.withLock { $0.handlers[request.command] }
         do {
             guard let handler else {
-                throw AdminError("unknown command '\(request.command)'; known: \(self.commands.joined(separator: ", "))")
+                let known = self.commands.joined(separator: ", ")
+                throw AdminError("unknown command '\(request.command)'; known: \(known)")
             }
             try await handler(request, session)
             session.end(failure: nil)

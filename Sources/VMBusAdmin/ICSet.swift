@@ -40,7 +40,10 @@ public final class ICSet: Sendable {
 
     /// The six devices, to offer on the guest's bus.
     public var devices: [any HostDevice] {
-        [self.heartbeat.device, self.shutdown.device, self.timeSync.device, self.kvp.device, self.fileCopy.device, self.vss.device]
+        [
+            self.heartbeat.device, self.shutdown.device, self.timeSync.device, self.kvp.device, self.fileCopy.device,
+            self.vss.device,
+        ]
     }
 }
 

@@ -37,7 +37,9 @@ struct IntegrationCommands: Sendable {
     func services(_ guest: String) throws(AdminError) -> (String, ICSet) {
         let guests = self.host.guests.map(\.id)
         if guest == "uio" || (guest == "0" && guests.isEmpty && self.exported != nil) {
-            guard let exported = self.exported else { throw AdminError("nothing is exported (start the host with --uio-export)") }
+            guard let exported = self.exported else {
+                throw AdminError("nothing is exported (start the host with --uio-export)")
+            }
             return ("uio", exported)
         }
         let id: Int
@@ -45,7 +47,8 @@ struct IntegrationCommands: Sendable {
             id = wanted
         } else {
             guard guests.count == 1, let only = guests.first else {
-                throw AdminError(guests.isEmpty ? "no guest is connected" : "several guests are connected: give --guest (\(guests))")
+                throw AdminError(
+                    guests.isEmpty ? "no guest is connected" : "several guests are connected: give --guest (\(guests))")
             }
             id = only
         }
@@ -59,7 +62,9 @@ struct IntegrationCommands: Sendable {
     /// connected may not have opened it yet.
     func opened(_ guest: String, _ device: (ICSet) -> ICHostDevice) async throws -> (String, ICSet) {
         let (id, set) = try self.services(guest)
-        guard await device(set).waitForOpen(timeout: .seconds(5)) else { throw AdminError("guest \(id) has not opened the service") }
+        guard await device(set).waitForOpen(timeout: .seconds(5)) else {
+            throw AdminError("guest \(id) has not opened the service")
+        }
         return (id, set)
     }
 
@@ -69,12 +74,14 @@ struct IntegrationCommands: Sendable {
         for guest in guests {
             let bus = self.host.bus(guest: guest.id)
             let set = bus.flatMap { self.services.services(for: $0) }
-            session.output("guest \(guest.id): memory \(guest.memoryBytes >> 20) MiB, channels offered \(bus?.relids ?? [])")
+            let memory = guest.memoryBytes >> 20
+            session.output("guest \(guest.id): memory \(memory) MiB, channels offered \(bus?.relids ?? [])")
             guard let set else { continue }
             session.output("  heartbeat: \(describe(set.heartbeat.health))")
             let devices = [
-                ("heartbeat", set.heartbeat.device), ("shutdown", set.shutdown.device), ("timesync", set.timeSync.device),
-                ("kvp", set.kvp.device), ("fcopy", set.fileCopy.device), ("vss", set.vss.device),
+                ("heartbeat", set.heartbeat.device), ("shutdown", set.shutdown.device),
+                ("timesync", set.timeSync.device), ("kvp", set.kvp.device), ("fcopy", set.fileCopy.device),
+                ("vss", set.vss.device),
             ]
             for (name, device) in devices { session.output("  \(name): \(device.phase)") }
         }
@@ -110,7 +117,9 @@ struct IntegrationCommands: Sendable {
     func kvp(_ request: AdminRequest, _ session: AdminSession) async throws {
         let (_, set) = try await self.opened(request.guest) { $0.kvp.device }
         let p = request.parameters
-        guard p.count >= 2, let poolNumber = UInt8(p[1]), poolNumber < 5 else { throw AdminError("kvp needs an operation and a pool 0–4") }
+        guard p.count >= 2, let poolNumber = UInt8(p[1]), poolNumber < 5 else {
+            throw AdminError("kvp needs an operation and a pool 0–4")
+        }
         let pool = KVPPool(rawValue: poolNumber)
         try await daemonService("KVP", "hv_kvp_daemon") {
             switch (p[0], p.count) {
