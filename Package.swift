@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "VMBusDevices", targets: ["VMBusDevices"]),
         .library(name: "VMBusNetwork", targets: ["VMBusNetwork"]),
         .library(name: "VMBusStorage", targets: ["VMBusStorage"]),
+        .library(name: "VMBusAdmin", targets: ["VMBusAdmin"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
         // LD_PRELOAD shim that runs unmodified uio_hv_generic programs against the export of
         // `vmbus host --uio-export` (docs/UIO-EXPORT.md): libvmbus-uio-preload.so.
@@ -89,13 +90,18 @@ let package = Package(
         .target(
             name: "VMBusUio", dependencies: ["VMBusHost", "VMBusChannel", "VMBusMemory", "VMBusRing", "VMBusWire"],
             swiftSettings: strictSafety),
+        // The admin protocol (docs/ADMIN.md): its server, its client and the integration-service
+        // commands, so a program embedding the host serves the same socket `vmbus ctl` drives.
+        .target(
+            name: "VMBusAdmin", dependencies: ["VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
         // The preload library's C code: interposes libc calls, links only libc and libdl.
         .target(name: "VMBusUioPreload", linkerSettings: [.linkedLibrary("dl")]),
         .executableTarget(
             name: "vmbus",
             dependencies: [
                 "VMBusWire", "VMBusRing", "VMBusMemory", "VMBusChannel", "VMBusHost", "VMBusGuest", "VMBusLoopback",
-                "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusStorage", "VMBusUio",
+                "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusStorage", "VMBusUio", "VMBusAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -130,6 +136,9 @@ let package = Package(
         .testTarget(
             name: "VMBusStorageTests",
             dependencies: ["VMBusStorage", "VMBusLoopback", "VMBusLocal", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusAdminTests", dependencies: ["VMBusAdmin", "VMBusDevices", "VMBusLocal", "VMBusMemory"],
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),

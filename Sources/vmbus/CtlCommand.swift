@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import VMBusMemory
+import VMBusAdmin
 
 /// `vmbus ctl`: drives a running `vmbus host` through its admin socket.
 struct CtlCommand: ParsableCommand {
@@ -26,33 +26,21 @@ struct CtlTarget: ParsableArguments {
     }
 }
 
-/// One request to a host's admin socket; prints the output lines (with `prefix`), or hands
-/// them to `output`.
+/// One request to a host's admin socket (``AdminClient``); prints the output lines (with
+/// `prefix`), or hands them to `output`.
 func adminRequest(
     _ admin: String, guest: String? = nil, _ command: String, _ parameters: [String] = [], progressBar: Bool = false,
     prefix: String = "", output: ((String) -> Void)? = nil
 ) throws {
-    let socket: LocalSocket
-    do { socket = try LocalSocket.connect(path: admin) } catch { throw CLIError("cannot reach \(admin): \(error)") }
-    let args = [command, guest ?? "0"] + parameters
-    try socket.send(Array(args.joined(separator: "\u{0}").utf8))
-    while true {
-        let datagram = try socket.receive()
-        guard let kind = datagram.bytes.first else { throw CLIError("the host closed the admin connection") }
-        let text = String(decoding: datagram.bytes.dropFirst(kind == UInt8(ascii: "E") ? 2 : 1), as: UTF8.self)
-        switch kind {
-        case UInt8(ascii: "O"):
-            if let output { output(text) } else { print(prefix + text) }
-        case UInt8(ascii: "P"):
-            guard progressBar else { continue }
-            let numbers = text.split(separator: " ").compactMap { Int($0) }
-            if numbers.count == 2 { renderProgress(numbers[0], numbers[1]) }
-        case UInt8(ascii: "E"):
-            if progressBar { print("") }
-            guard datagram.bytes.count >= 2, datagram.bytes[1] == 0 else { throw CLIError(text) }
-            return
-        default: throw CLIError("unexpected answer from the host")
-        }
+    // The bar is drawn on standard error without a newline; end its line whatever happens.
+    defer { if progressBar { print("") } }
+    do {
+        try AdminClient.request(
+            path: admin, guest: guest ?? "0", command: command, parameters: parameters,
+            output: { line in if let output { output(line) } else { print(prefix + line) } },
+            progress: { done, total in if progressBar { renderProgress(done, total) } })
+    } catch {
+        throw CLIError(error.message)
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import VMBusAdmin
 import VMBusDevices
 import VMBusHost
 import VMBusLocal
@@ -196,12 +197,13 @@ struct HostCommand: ParsableCommand {
         let (export, exportedServices) = try self.startExport(logger, network: network)
         let admin: AdminServer
         do {
-            admin = try AdminServer(
-                path: adminPath, host: host, services: registry, exported: exportedServices, network: network, storage: storage)
+            admin = try AdminServer(path: adminPath)
         } catch {
             host.stop()
             throw CLIError("cannot listen on \(adminPath): \(error)")
         }
+        admin.registerIntegrationServices(host: host, services: registry, exported: exportedServices)
+        admin.registerStatistics(host: host, network: network, storage: storage)
         let termination = TerminationSignal()
         admin.start()
         host.start()
@@ -220,7 +222,6 @@ struct HostCommand: ParsableCommand {
         relay?.stop()
         export?.stop()
         admin.stop()
-        LocalSocket.removeFile(path: adminPath)
         host.stop()
         // Writes the guests completed are made durable before the disks close.
         storage?.flush()
