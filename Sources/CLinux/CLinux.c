@@ -375,6 +375,31 @@ int clinux_termination_signals(void) {
     return fd;
 }
 
+static int clinux_hibernate_fd = -1;
+
+static void clinux_on_hibernate(int signal_number) {
+    (void)signal_number;
+    int saved = errno;
+    uint64_t one = 1;
+    ssize_t written = write(clinux_hibernate_fd, &one, sizeof(one));
+    (void)written;
+    errno = saved;
+}
+
+int clinux_hibernate_signal(void) {
+    if (clinux_hibernate_fd >= 0) return clinux_hibernate_fd;
+    int fd = eventfd(0, EFD_CLOEXEC);
+    if (fd < 0) return -1;
+    clinux_hibernate_fd = fd;
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = clinux_on_hibernate;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (sigaction(SIGUSR1, &action, NULL) != 0) return -1;
+    return fd;
+}
+
 int clinux_instruction_counter_open(void) {
     struct perf_event_attr attr;
     memset(&attr, 0, sizeof attr);

@@ -29,15 +29,38 @@ public final class AdminServer: Sendable {
     struct State {
         var handlers: [String: Handler] = [:]
         var stopped = false
+        /// A takeover is handing the listener over: accept nothing meanwhile.
+        var paused = false
+        /// The listener now belongs to another process.
+        var handedOff = false
+        /// Requests being served.
+        var inFlight = 0
     }
     let state = Locked(State())
+    /// The accept thread waits on the listener and on ``control`` (rung to make it look at
+    /// ``State``), so a takeover can stop it without touching the listener.
+    let poll: EventPoll
+    let control: EventFD
+    let resumed = WakeSignal()
+    /// Notified whenever a request ends.
+    let requestEnded = WakeSignal()
 
     /// Listens at `path` (a stale socket file there is replaced, a live one refused); serving
     /// begins with ``start()``.
     /// - Throws: `MemoryError` when the path is in use or cannot be bound.
-    public init(path: String) throws(MemoryError) {
+    public convenience init(path: String) throws(MemoryError) {
+        try self.init(path: path, listener: try LocalSocket.listen(path: path))
+    }
+
+    /// Serves on a listening socket this process already has — one handed over by a host
+    /// this one took over from (docs/SERVICING.md). `path` is where it is bound.
+    public init(path: String, listener: LocalSocket) throws(MemoryError) {
         self.path = path
-        self.listener = try LocalSocket.listen(path: path)
+        self.listener = listener
+        self.poll = try EventPoll()
+        self.control = try EventFD.nonBlocking()
+        try self.poll.add(listener.fileDescriptor, token: 0)
+        try self.poll.add(self.control.fileDescriptor, token: 1)
     }
 
     /// Serves `name` with `handler` from now on, replacing any handler registered for it.
@@ -60,13 +83,48 @@ public final class AdminServer: Sendable {
     /// Stops accepting clients and removes the socket file. Requests already being served run
     /// to their end.
     public func stop() {
-        self.state.withLock { $0.stopped = true }
+        let handedOff = self.state.withLock { state in
+            state.stopped = true
+            return state.handedOff
+        }
+        self.control.signal()
+        // A handed-off listener is the new host's: shutting it down or unlinking its path
+        // would end that host's admin socket too.
+        guard !handedOff else { return }
         self.listener.shutdown()
         LocalSocket.removeFile(path: self.path)
     }
 
+    /// Stops accepting (a takeover is about to hand the listener over); clients wait in the
+    /// listen queue.
+    func pauseAccepting() {
+        self.state.withLock { $0.paused = true }
+        self.control.signal()
+    }
+
+    /// Accepts again (the takeover failed).
+    func resumeAccepting() {
+        self.state.withLock { $0.paused = false }
+        self.resumed.notify()
+    }
+
+    /// The listener now belongs to another process: accept nothing more, and leave the socket
+    /// and its path alone.
+    func handOff() {
+        self.state.withLock {
+            $0.handedOff = true
+            $0.paused = false
+        }
+        self.resumed.notify()
+    }
+
     func acceptLoop() {
         while true {
+            guard let tokens = try? self.poll.wait(timeoutMilliseconds: -1) else { return }
+            if tokens.contains(1) { self.control.drain() }
+            while self.state.withLock({ $0.paused && !$0.stopped && !$0.handedOff }) { self.resumed.wait(timeout: .seconds(1)) }
+            if self.state.withLock({ $0.stopped || $0.handedOff }) { return }
+            guard tokens.contains(0) else { continue }
             guard let client = try? self.listener.accept() else {
                 if self.state.withLock({ $0.stopped }) { return }
                 // Out of descriptors, say: without a pause the loop would spin on the error.
@@ -97,10 +155,28 @@ public final class AdminServer: Sendable {
             session.end(failure: "\(error)")
             return
         }
+        self.state.withLock { $0.inFlight += 1 }
         Task { await self.serve(request, session) }
     }
 
+    /// Waits (blocking) until every request being served has been answered, at most
+    /// `timeout`: a host that handed over answers its takeover and `service` requests before
+    /// it exits. Returns whether all were answered.
+    public func finishRequests(timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while self.state.withLock({ $0.inFlight > 0 }) {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            self.requestEnded.wait(timeout: left)
+        }
+        return true
+    }
+
     func serve(_ request: AdminRequest, _ session: AdminSession) async {
+        defer {
+            self.state.withLock { $0.inFlight -= 1 }
+            self.requestEnded.notify()
+        }
         let handler = self.state.withLock { $0.handlers[request.command] }
         do {
             guard let handler else {

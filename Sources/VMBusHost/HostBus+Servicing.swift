@@ -171,10 +171,10 @@ extension HostBus {
         self.restoredDeviceStates.withLock { $0 = deviceStates }
     }
 
-    /// Hands the new process's devices their channels: each device is matched to its saved
-    /// primary by class and instance GUID (sub-channels follow their primary), its open channels
-    /// are attached and given to ``ServiceableDevice/restored(_:info:state:)``; a device the
-    /// saved state does not know is offered as a new one (hot add).
+    /// Matches the new process's devices to the saved channels — by class and instance GUID
+    /// of the primary; sub-channels follow their primary — and attaches every open channel to
+    /// its rings. Nothing is read or sent yet: ``startRestored()`` does that. A device the
+    /// saved state does not know is offered then, as a new one (hot add).
     /// - Throws: ``SavedStateError`` for a saved channel no device claims, or a device that
     ///   refused its state.
     public func restoreDevices(_ devices: [any HostDevice]) throws(SavedStateError) {
@@ -200,7 +200,7 @@ extension HostBus {
             defer { saved = [:] }
             return saved
         }
-        var started: [(any ServiceableDevice, Channel, HostChannelInfo, [UInt8])] = []
+        var started: [RestoredChannel] = []
         try self.state.withLock { (state: inout State) throws(SavedStateError) in
             state.devices = byRelid
             for (relid, open) in state.opens.sorted(by: { $0.key < $1.key }) {
@@ -210,20 +210,59 @@ extension HostBus {
                 do {
                     let (channel, info) = try self.attach(open, memory: memory, device: device, subChannelIndex: state.machine.offerIndex(relid))
                     state.channels[relid] = channel
-                    started.append((device, channel, info, states[relid] ?? []))
+                    started.append(RestoredChannel(device: device, channel: channel, info: info, state: states[relid] ?? []))
                 } catch {
                     throw SavedStateError("channel \(relid) cannot be attached again: \(error)")
                 }
             }
         }
-        for (device, channel, info, saved) in started {
-            try device.restored(channel, info: info, state: saved)
+        self.restoredChannels.withLock { $0 = started }
+        self.restoredFresh.withLock { $0 = fresh }
+    }
+
+    /// Starts what ``restoreDevices(_:)`` attached: each device gets its channels
+    /// (``ServiceableDevice/restored(_:info:state:)``) and each ring is looked at once. Call it
+    /// only once the old process has let go — until then it may still resume, and nothing here
+    /// may take a packet from the guest.
+    /// - Returns: the channels whose device refused its saved state; they are rescinded (the
+    ///   guest sees that device's channel go, nothing else).
+    @discardableResult
+    public func startRestored() -> [UInt32] {
+        let channels = self.restoredChannels.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        var refused: [UInt32] = []
+        for restored in channels {
+            do {
+                try restored.device.restored(restored.channel, info: restored.info, state: restored.state)
+            } catch {
+                refused.append(restored.info.relid)
+                self.run { state in
+                    state.violations.append(ProtocolViolation(.channel(restored.info.relid), "restored state refused: \(error)"))
+                    return ((), state.machine.rescind(restored.info.relid))
+                }
+                continue
+            }
             // Whatever the guest wrote while the channel was held, and any signal the old
             // process took but never acted on: look once.
-            channel.interrupt()
+            restored.channel.interrupt()
+        }
+        let fresh = self.restoredFresh.withLock { list in
+            defer { list = [] }
+            return list
         }
         for device in fresh { self.register(device) }
+        return refused
     }
+}
+
+/// A channel attached by ``HostBus/restoreDevices(_:)``, waiting for ``HostBus/startRestored()``.
+struct RestoredChannel: Sendable {
+    var device: any ServiceableDevice
+    var channel: Channel
+    var info: HostChannelInfo
+    var state: [UInt8]
 }
 
 extension HostConnection {

@@ -41,6 +41,10 @@ public final class HostBus: Sendable {
     let quiesced = Locked<[any ServiceableDevice]>([])
     /// Device states of a restored bus, until ``restoreDevices(_:)`` hands them out.
     let restoredDeviceStates = Locked<[UInt32: [UInt8]]>([:])
+    /// Channels attached by ``restoreDevices(_:)`` and devices new to the saved state, until
+    /// ``startRestored()``.
+    let restoredChannels = Locked<[RestoredChannel]>([])
+    let restoredFresh = Locked<[any HostDevice]>([])
     let connectHandler = Locked<(@Sendable (TLConnectRequest) -> Void)?>(nil)
     let lostHandlers = Locked<[@Sendable () -> Void]>([])
     /// What leaves for the transport, in the machine's order: messages and doorbell set-up.

@@ -81,6 +81,9 @@ public final class LocalHost: Sendable {
             return state.restored
         }
         for connection in restored {
+            // Only now — the old host has let go — do the devices take packets again.
+            let refused = connection.bus?.startRestored() ?? []
+            if !refused.isEmpty { connection.logger.error("restored channels \(refused) refused their saved state: rescinded") }
             let id = connection.id
             connection.start { [weak self] in self?.released(id) }
         }

@@ -45,6 +45,20 @@ public final class EventFD: @unchecked Sendable {
 }
 
 extension EventFD {
+    /// SIGUSR1 from now on, counted on an eventfd by a signal handler that is in place when
+    /// this returns, instead of its default action (which ends the process). The same eventfd
+    /// for every call.
+    public static func hibernateSignal() throws(MemoryError) -> EventFD {
+        let fd = clinux_hibernate_signal()
+        guard fd >= 0 else { throw MemoryError.system(call: "sigaction", errno: errno) }
+        return Self.hibernate.withLock { shared in
+            if let shared { return shared }
+            let made = EventFD(unchecked: fd)
+            shared = made
+            return made
+        }
+    }
+
     /// SIGINT and SIGTERM from now on, counted on an eventfd by a signal handler that is in
     /// place when this returns — no signal sent after it is lost — instead of their default
     /// action. ``wait()`` blocks until one arrived. The same eventfd for every call.
@@ -60,6 +74,7 @@ extension EventFD {
     }
 
     static let termination = Locked<EventFD?>(nil)
+    static let hibernate = Locked<EventFD?>(nil)
 }
 
 /// Byte and datagram I/O on file descriptors, for the pipe and socket baselines of the

@@ -8,7 +8,9 @@ struct CtlCommand: ParsableCommand {
         commandName: "ctl",
         abstract: "Drive a running host's integration services (status, heartbeat, shutdown, time, kvp, copy, backup).",
         discussion: "ADMIN is the admin socket 'vmbus host' prints at start-up (by default its listen path + .admin).",
-        subcommands: [CtlStatus.self, CtlHeartbeat.self, CtlShutdown.self, CtlTime.self, CtlKVP.self, CtlCopy.self, CtlBackup.self]
+        subcommands: [
+            CtlStatus.self, CtlHeartbeat.self, CtlShutdown.self, CtlTime.self, CtlKVP.self, CtlCopy.self, CtlBackup.self, CtlService.self,
+        ]
     )
 }
 
@@ -57,6 +59,20 @@ struct CtlStatus: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "status", abstract: "Guests, channels and service health.")
     @OptionGroup var target: CtlTarget
     func run() throws { try self.target.request("status") }
+}
+
+struct CtlService: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "service",
+        abstract: "Replace the running host with a new process of the same program, under traffic (docs/SERVICING.md).",
+        discussion: """
+            The host starts its successor — the vmbus binary at the path it was started from \
+            (replace the file first to upgrade), with the same arguments and --takeover — which \
+            takes over every guest, channel and device. Guests see a pause of milliseconds, no \
+            reconnect. If the successor fails, the host carries on and this command says why.
+            """)
+    @OptionGroup var target: CtlTarget
+    func run() throws { try self.target.request("service") }
 }
 
 struct CtlHeartbeat: ParsableCommand {

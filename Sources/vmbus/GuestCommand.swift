@@ -218,7 +218,6 @@ struct GuestCommand: AsyncParsableCommand {
         let traffic = self.traffic ? Task { try? await echoForever(client) } : nil
         let ending = await guest.ended()
         traffic?.cancel()
-        withExtendedLifetime(hibernation.source) {}
         // A hibernation ends the connection itself (its goodbye): report how it went.
         if hibernation.started.withLock({ $0 }) {
             await nbd?.stop()

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import VMBusGuest
 import VMBusLocal
@@ -32,25 +31,33 @@ struct HibernationOptions: ParsableArguments {
     }
 
     /// Hibernates on SIGUSR1 or after --hibernate-after; the task's result says how it went
-    /// (`nil` when hibernation is not configured), once `started` is set. Keep the returned
-    /// source alive.
-    func arm(_ guest: LocalGuest) -> (task: Task<String?, any Error>, started: Locked<Bool>, source: DispatchSourceSignal?) {
+    /// (`nil` when hibernation is not configured), once `started` is set. The SIGUSR1 handler
+    /// is in place when this returns, so a signal sent right after is not lost.
+    func arm(_ guest: LocalGuest) -> (task: Task<String?, any Error>, started: Locked<Bool>) {
         let started = Locked(false)
-        guard let file = self.hibernateTo else { return (Task { nil }, started, nil) }
-        let trigger = Locked<CheckedContinuation<Void, Never>?>(nil)
-        let fired = Locked(false)
+        guard let file = self.hibernateTo else { return (Task { nil }, started) }
+        // One lock for both: a signal between the task's look and its wait is not lost.
+        struct Trigger {
+            var fired = false
+            var waiter: CheckedContinuation<Void, Never>?
+        }
+        let trigger = Locked(Trigger())
         let fire: @Sendable () -> Void = {
-            let waiter: CheckedContinuation<Void, Never>? = trigger.withLock { waiter in
-                defer { waiter = nil }
-                return waiter
+            let waiter: CheckedContinuation<Void, Never>? = trigger.withLock { state in
+                state.fired = true
+                defer { state.waiter = nil }
+                return state.waiter
             }
-            if waiter == nil { fired.withLock { $0 = true } }
             waiter?.resume()
         }
-        signal(SIGUSR1, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGUSR1)
-        source.setEventHandler(handler: fire)
-        source.resume()
+        if let signal = try? EventFD.hibernateSignal() {
+            let thread = Thread {
+                signal.wait()
+                fire()
+            }
+            thread.name = "vmbus-hibernate-signal"
+            thread.start()
+        }
         let after = self.hibernateAfter
         let task = Task<String?, any Error> {
             let timer = after.map { seconds in
@@ -61,8 +68,9 @@ struct HibernationOptions: ParsableArguments {
             }
             defer { timer?.cancel() }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = fired.withLock { $0 } || trigger.withLock { waiter in
-                    waiter = continuation
+                let now = trigger.withLock { state in
+                    if state.fired { return true }
+                    state.waiter = continuation
                     return false
                 }
                 if now { continuation.resume() }
@@ -71,6 +79,6 @@ struct HibernationOptions: ParsableArguments {
             let saved = try await guest.hibernate(to: file)
             return "guest: hibernated to \(file): VMBus \(saved.version), \(saved.devices.count) device(s) to resume"
         }
-        return (task, started, source)
+        return (task, started)
     }
 }

@@ -97,6 +97,12 @@ struct HostCommand: ParsableCommand {
 
     @OptionGroup var storage: HostStorageOptions
 
+    @Option(name: .long, help: "Take over from the host serving this admin socket, with no pause for its guests beyond a few milliseconds (docs/SERVICING.md); give the same device options as it has.")
+    var takeover: String?
+
+    @Option(name: .long, help: .hidden)
+    var takeoverFault: String?
+
     @OptionGroup var log: LogOptions
 
     /// The parsed device list.
@@ -133,6 +139,12 @@ struct HostCommand: ParsableCommand {
             throw ValidationError("--uio-device net needs --net (tap:NAME or switch): the exported NIC's frames go there")
         }
         guard self.maxGuests >= 1 else { throw ValidationError("--max-guests must be at least 1") }
+        if self.takeover != nil && (self.vsockRelay != nil || self.uioExport != nil) {
+            throw ValidationError("--takeover cannot carry --vsock-relay or --uio-export yet (their sockets are not handed over)")
+        }
+        if let fault = self.takeoverFault, !["received", "restored"].contains(fault) {
+            throw ValidationError("--takeover-fault is received or restored")
+        }
     }
 
     func run() throws {
@@ -151,9 +163,7 @@ struct HostCommand: ParsableCommand {
         } catch {
             throw CLIError("cannot start the vsock relay: \(error)")
         }
-        let host: LocalHost
-        do {
-            host = try LocalHost(path: self.listen, options: options, logger: logger) { bus in
+        let makeDevices: @Sendable (HostBus) -> [any HostDevice] = { [monitor = self.monitor, echoInterrupts = self.echoInterrupts] bus in
                 var devices: [any HostDevice] = []
                 if let network { devices.append(network.device(for: bus)) }
                 if let storage { devices.append(storage.device(for: bus)) }
@@ -179,10 +189,10 @@ struct HostCommand: ParsableCommand {
                         let n = UInt32(devices.count)
                         let instance = GUID(data1: 0xEC40_0000 | n, data2: 0x5EED, data3: 0, data4: 0)
                         if kind == "discard" {
-                            devices.append(DiscardDevice(instance: instance, wantsMonitor: self.monitor, interruptDriven: self.echoInterrupts))
+                            devices.append(DiscardDevice(instance: instance, wantsMonitor: monitor, interruptDriven: echoInterrupts))
                         } else {
                             let echo = EchoDevice(
-                                instance: instance, maximumSubChannels: 64, wantsMonitor: self.monitor, interruptDriven: self.echoInterrupts)
+                                instance: instance, maximumSubChannels: 64, wantsMonitor: monitor, interruptDriven: echoInterrupts)
                             echo.attach(to: bus)
                             devices.append(echo)
                         }
@@ -190,23 +200,31 @@ struct HostCommand: ParsableCommand {
                 }
                 return devices
             }
-        } catch {
-            throw CLIError("cannot listen on \(self.listen): \(error)")
-        }
-        let adminPath = self.admin ?? self.listen + ".admin"
+        let adminPath = self.takeover ?? self.admin ?? self.listen + ".admin"
+        let (host, admin, takenOver) = try self.startHost(options: options, adminPath: adminPath, logger: logger, devices: makeDevices)
         let (export, exportedServices) = try self.startExport(logger, network: network)
-        let admin: AdminServer
-        do {
-            admin = try AdminServer(path: adminPath)
-        } catch {
-            host.stop()
-            throw CLIError("cannot listen on \(adminPath): \(error)")
-        }
         admin.registerIntegrationServices(host: host, services: registry, exported: exportedServices)
         admin.registerStatistics(host: host, network: network, storage: storage)
         let termination = TerminationSignal()
-        admin.start()
-        host.start()
+        let handedOver = Locked(false)
+        admin.registerTakeover(host: host) { _ in
+            handedOver.withLock { $0 = true }
+            termination.wake()
+        }
+        admin.registerService(successor: Self.successor())
+        if let takenOver {
+            // Restored but not started: until the old host lets go it may still resume, so
+            // nothing here reads from the guests yet.
+            if self.takeoverFault == "restored" { Foundation.exit(3) }
+            let report: String
+            do { report = try takenOver.confirm() } catch { throw CLIError("the old host did not let go: \(error)") }
+            admin.start()
+            host.start()
+            print("vmbus host: pid \(getpid()) took over from pid \(takenOver.previousPID): \(report)")
+        } else {
+            admin.start()
+            host.start()
+        }
         // Lines on standard output once guests can connect: scripts and tests wait for them.
         print("vmbus host: admin socket \(adminPath)")
         if let relay { print("vmbus host: vsock relay \(relay.connectPath)") }
@@ -218,6 +236,14 @@ struct HostCommand: ParsableCommand {
         print("vmbus host: listening on \(self.listen)")
         DescriptorIO.flushOutput()
         termination.wait()
+        if handedOver.withLock({ $0 }) {
+            // Every descriptor this process would close or shut down now serves the new host:
+            // leave touching nothing, once the takeover and `service` requests are answered.
+            _ = admin.finishRequests(timeout: .seconds(5))
+            logger.info("handed over to the new host")
+            DescriptorIO.flushOutput()
+            Foundation.exit(0)
+        }
         logger.info("stopping")
         relay?.stop()
         export?.stop()
@@ -229,6 +255,57 @@ struct HostCommand: ParsableCommand {
 }
 
 extension HostCommand {
+    /// The host and its admin server: listening afresh, or taken over from the host at
+    /// --takeover (then also what it received, to confirm once this host runs).
+    func startHost(
+        options: LocalHost.Options, adminPath: String, logger: Logger, devices: @escaping @Sendable (HostBus) -> [any HostDevice]
+    ) throws -> (LocalHost, AdminServer, HostTakeover.Received?) {
+        guard let takeover = self.takeover else {
+            let host: LocalHost
+            do { host = try LocalHost(path: self.listen, options: options, logger: logger, devices: devices) } catch {
+                throw CLIError("cannot listen on \(self.listen): \(error)")
+            }
+            do { return (host, try AdminServer(path: adminPath), nil) } catch {
+                host.stop()
+                throw CLIError("cannot listen on \(adminPath): \(error)")
+            }
+        }
+        let received: HostTakeover.Received
+        do { received = try HostTakeover.begin(adminPath: takeover) } catch { throw CLIError("cannot take over: \(error)") }
+        if self.takeoverFault == "received" { Foundation.exit(3) }
+        do {
+            let host = try LocalHost(
+                restoring: received.state, descriptors: received.descriptors, path: self.listen, options: options, logger: logger,
+                devices: devices)
+            return (host, try AdminServer(path: adminPath, listener: received.adminListener), received)
+        } catch {
+            received.refuse("\(error)")
+            throw CLIError("cannot take over: \(error)")
+        }
+    }
+
+    /// This program, by the path it was started from (a binary replaced there since is the
+    /// one that starts), with its arguments less any earlier --takeover.
+    static func successor() -> [String] {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            .map { $0.hasSuffix(" (deleted)") ? String($0.dropLast(10)) : $0 } ?? CommandLine.arguments[0]
+        var arguments: [String] = []
+        var skip = false
+        for argument in CommandLine.arguments.dropFirst() {
+            if skip {
+                skip = false
+                continue
+            }
+            if argument == "--takeover" || argument == "--takeover-fault" {
+                skip = true
+                continue
+            }
+            if argument.hasPrefix("--takeover=") || argument.hasPrefix("--takeover-fault=") { continue }
+            arguments.append(argument)
+        }
+        return [executable] + arguments
+    }
+
     /// The --uio-export devices, served; the integration services among them for `vmbus ctl`.
     func startExport(_ logger: Logger, network: HostNetwork?) throws -> (UioExport?, ICSet?) {
         guard let directory = self.uioExport else { return (nil, nil) }
@@ -263,12 +340,15 @@ extension HostCommand {
 /// SIGINT and SIGTERM, handled from now on (not by the default action, so the caller can
 /// clean up); ``wait()`` blocks until one arrives. Install it before announcing readiness, so
 /// a signal sent right after the announcement is not lost.
-final class TerminationSignal {
+final class TerminationSignal: Sendable {
     let signals: EventFD?
 
     init() {
         self.signals = try? EventFD.terminationSignals()
     }
+
+    /// Ends ``wait()`` as a signal would (the host was handed over).
+    func wake() { self.signals?.signal() }
 
     func wait() {
         guard let signals = self.signals else {

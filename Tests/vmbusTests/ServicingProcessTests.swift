@@ -44,3 +44,94 @@ import VMBusMemory
         #expect(await host.finish().status == 0)
     }
 }
+
+/// `vmbus ctl service` and `vmbus host --takeover` under traffic.
+@Suite(.serialized) struct TakeoverProcessTests {
+    init() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: vmbusBinary().path), "vmbus binary not built")
+    }
+
+    /// Three takeovers in a row while a guest streams echo traffic that it checks byte for
+    /// byte (it exits 1 at the first wrong answer or if its host goes): the guest never
+    /// notices, and the last host serves `ctl` on the same admin socket.
+    @Test func theHostIsReplacedThreeTimesUnderTraffic() async throws {
+        let (host, path) = try await startHost()
+        let admin = path + ".admin"
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
+        #expect(await guest.line()?.hasPrefix("guest: connected") == true)
+        var current: Int32 = 0
+        for round in 0..<3 {
+            let service = try await ctl(["service"], admin: admin)
+            #expect(service.status == 0, "round \(round): \(service.errors)")
+            #expect(service.output.contains("started the successor") && service.output.contains("taken over by the new host"))
+            // The successor writes to the same standard output as the first host.
+            let report = await host.line() ?? ""
+            #expect(report.hasPrefix("vmbus host: pid ") && report.contains("after a pause of"), "\(report)")
+            current = Int32(report.split(separator: " ")[3]) ?? 0
+            #expect(await host.line() == "vmbus host: admin socket \(admin)")
+            #expect(await host.line() == "vmbus host: listening on \(path)")
+        }
+        let status = try await ctl(["status"], admin: admin)
+        #expect(status.output.contains("1 guest(s) connected, 1 served since start"), "\(status.output)")
+        #expect(status.output.contains("heartbeat: open"))
+        let heartbeat = try await ctl(["heartbeat"], admin: admin)
+        #expect(heartbeat.status == 0, "\(heartbeat.errors)")
+        guest.kill(SIGTERM)
+        let ended = await guest.finish()
+        #expect(ended.status == 0, "the guest saw nothing go wrong: \(ended.errors)")
+        // The successors share the first host's standard output: stop the last one, then the
+        // pipe ends and the first host's status (it exited 0 when it handed over) is read.
+        #expect(current > 0)
+        kill(current, SIGTERM)
+        #expect(await host.finish().status == 0)
+    }
+
+    /// The successor dies after receiving the state, or after restoring it but before saying
+    /// it runs: the old host carries on serving, as if nothing happened.
+    @Test(arguments: ["received", "restored"])
+    func aSuccessorThatDiesLeavesTheOldHostServing(_ fault: String) async throws {
+        let (host, path) = try await startHost()
+        let admin = path + ".admin"
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
+        #expect(await guest.line()?.hasPrefix("guest: connected") == true)
+        let successor = try Spawned([
+            "host", "--listen", path, "--device", "echo:2", "--device", "ic", "--log-level", "warning", "--takeover", admin,
+            "--takeover-fault", fault,
+        ])
+        #expect(await successor.finish().status == 3)
+        let status = try await ctl(["status"], admin: admin)
+        #expect(status.status == 0 && status.output.contains("1 guest(s) connected"), "\(status.errors)")
+        let heartbeat = try await ctl(["heartbeat"], admin: admin)
+        #expect(heartbeat.status == 0, "\(heartbeat.errors)")
+        // And a takeover after that works.
+        let service = try await ctl(["service"], admin: admin)
+        #expect(service.status == 0, "\(service.errors)")
+        let report = await host.line() ?? ""
+        let current = Int32(report.split(separator: " ").dropFirst(3).first ?? "") ?? 0
+        guest.kill(SIGTERM)
+        #expect(await guest.finish().status == 0)
+        #expect(current > 0, "\(report)")
+        kill(current, SIGTERM)
+        #expect(await host.finish().status == 0)
+    }
+
+    /// A successor whose devices cannot claim the saved channels refuses the state; the old
+    /// host carries on and `ctl service` would say why.
+    @Test func aSuccessorWithOtherDevicesRefusesAndTheOldHostCarriesOn() async throws {
+        let (host, path) = try await startHost()
+        let admin = path + ".admin"
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
+        #expect(await guest.line()?.hasPrefix("guest: connected") == true)
+        let successor = try Spawned(["host", "--listen", path, "--device", "discard", "--log-level", "warning", "--takeover", admin])
+        let refused = await successor.finish()
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("cannot take over") && refused.errors.contains("no device in this host"), "\(refused.errors)")
+        let heartbeat = try await ctl(["heartbeat"], admin: admin)
+        #expect(heartbeat.status == 0, "\(heartbeat.errors)")
+        guest.kill(SIGTERM)
+        #expect(await guest.finish().status == 0)
+        host.kill(SIGTERM)
+        #expect(await host.finish().status == 0)
+    }
+}
+

@@ -105,4 +105,8 @@ int clinux_dio_alignment(int fd, unsigned int *memory_alignment, unsigned int *o
 /// failure.
 int clinux_termination_signals(void);
 
+/// SIGUSR1 from now on, counted on an eventfd by a signal handler (the same eventfd for every
+/// call) instead of its default action: `vmbus guest`'s hibernation request. -1 on failure.
+int clinux_hibernate_signal(void);
+
 #endif
