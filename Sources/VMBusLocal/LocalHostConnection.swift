@@ -55,7 +55,7 @@ final class LocalHostConnection: Sendable {
             finished: { [self] in
                 // A loop that handed its guest to another process leaves everything as it is:
                 // the guest's socket, memory and doorbells now belong to the new host.
-                if !self.parking.ended() { self.teardown() }
+                if self.parking.ended() { self.relinquish() } else { self.teardown() }
                 finished()
             })
     }
@@ -184,6 +184,24 @@ final class LocalHostConnection: Sendable {
             guard let bits = try? page.exchangeUInt32(0, at: offset), bits != 0 else { continue }
             for bit in 0..<32 where bits & (1 << UInt32(bit)) != 0 { bus.signal(monitorID: UInt8(group * 32 + bit)) }
         }
+    }
+
+    /// The guest now belongs to another host (a takeover): drop this process's hold on its
+    /// memory file, doorbells and mappings — closing descriptors here does not touch the new
+    /// host's copies — without a word to the guest and without shutting its socket down
+    /// (a shutdown would act on the socket both processes share).
+    func relinquish() {
+        let fd: Int32 = self.state.withLock { state in
+            for pair in state.doorbells.values { self.loop.poll.remove(pair.toHost.fileDescriptor) }
+            state.doorbells = [:]
+            state.monitorPage = nil
+            state.wholeMemory = nil
+            state.bus = nil  // breaks the bus → transport → connection cycle
+            defer { state.memoryFD = -1 }
+            return state.memoryFD
+        }
+        if fd >= 0 { DescriptorIO.close(fd) }
+        self.logger.info("guest handed over to the new host")
     }
 
     /// The guest is gone: release everything it had.

@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure rings, the in-process bus, two processes and Hyper-V sockets against memcpy, pipes, Unix sockets and TCP.",
         discussion: "Build with -c release for meaningful numbers: swift run -c release vmbus bench ring",
-        subcommands: [BenchRing.self, BenchLatency.self, BenchBus.self, BenchLocal.self, BenchHvSock.self, BenchNet.self, BenchDisk.self, BenchScale.self, BenchSocketPeer.self, BenchScaleGuest.self]
+        subcommands: [BenchRing.self, BenchLatency.self, BenchBus.self, BenchLocal.self, BenchHvSock.self, BenchNet.self, BenchDisk.self, BenchScale.self, BenchTakeover.self, BenchSocketPeer.self, BenchScaleGuest.self]
     )
 }
 
