@@ -50,8 +50,14 @@ extension HostBus {
             throw SavedStateError("devices that cannot be saved have open channels: \(unserviceable.joined(separator: ", "))")
         }
         let channels = self.state.withLock { Array($0.channels.values) }
-        var stuck: [UInt32] = []
-        for channel in channels where !(await channel.hold(timeout: timeout)) { stuck.append(channel.relid) }
+        // All at once: each waits for its own reader, so the pause is the slowest channel's,
+        // not the sum.
+        let stuck: [UInt32] = await withTaskGroup(of: UInt32?.self) { group in
+            for channel in channels { group.addTask { await channel.hold(timeout: timeout) ? nil : channel.relid } }
+            var stuck: [UInt32] = []
+            for await relid in group { if let relid { stuck.append(relid) } }
+            return stuck.sorted()
+        }
         guard stuck.isEmpty else {
             self.release()
             throw SavedStateError("channels \(stuck) were still handling a packet after \(timeout)")

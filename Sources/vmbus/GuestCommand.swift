@@ -140,6 +140,7 @@ struct GuestCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = self.log.logger("vmbus.guest", default: .warning)
         guard let connect = self.connect else { return try await self.runNetworkOverUio(root: self.sysfs ?? "/sys") }
+        let resumeStart = ContinuousClock.now
         let resumed = try self.hibernation.resumed()
         let guest: LocalGuest
         do {
@@ -160,7 +161,8 @@ struct GuestCommand: AsyncParsableCommand {
             if let saved = resumed?.1 {
                 let (back, missing) = try await guest.bus.resume(saved)
                 print("guest: resumed from \(self.hibernation.resume ?? ""): \(back.count) device(s) back with their drivers"
-                    + (missing.isEmpty ? "" : "; no longer offered: \(missing.map { "\($0.driver) \($0.instanceID)" })"))
+                    + (missing.isEmpty ? "" : "; no longer offered: \(missing.map { "\($0.driver) \($0.instanceID)" })")
+                    + " (\(milliseconds(since: resumeStart)))")
             } else {
                 _ = try await guest.bus.connect()
             }

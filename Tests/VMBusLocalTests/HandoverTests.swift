@@ -142,6 +142,61 @@ final class Progress: Sendable {
         guest.disconnect()
     }
 
+    /// A hundred hand-overs in a row, each to a new host, while the guest keeps echoing on both
+    /// devices: every answer is its own request's, and the guest never loses its connection.
+    @Test func aHundredHandoversInARow() async throws {
+        let path = socketPath()
+        var host = try LocalHost(path: path, devices: Self.devices)
+        host.start()
+        let guest = try LocalGuest.connect(path: path, memoryBytes: 16 << 20)
+        let client = EchoClient(pages: RingPages(each: 2))
+        guest.bus.register(client)
+        _ = try await guest.bus.connect()
+        await guest.bus.settle()
+        let answered = Progress()
+        let wrong = Locked(0)
+        let traffic = client.devices.map { device in
+            Task {
+                var n = 0
+                while !Task.isCancelled {
+                    let payload = (0..<16).map { UInt8(truncatingIfNeeded: $0 &+ n &+ Int(device.relid)) }
+                    guard let answer = try? await client.echo(payload, device: device.relid) else { return }
+                    if answer != payload { wrong.withLock { $0 += 1 } }
+                    answered.add()
+                    n += 1
+                }
+            }
+        }
+        // A stall (a lost packet) fails the test instead of hanging it: the watchdog releases
+        // every wait and says so.
+        let stalled = Locked(false)
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(180))
+            stalled.withLock { $0 = true }
+            for _ in 0..<100_000 { answered.add() }
+        }
+        defer { watchdog.cancel() }
+        for round in 0..<100 where !stalled.withLock({ $0 }) {
+            // Traffic flows between hand-overs: each round waits for more answers.
+            await answered.wait(for: answered.count + 4)
+            let handover = try await host.prepareHandover(timeout: .seconds(10))
+            let fds = try handover.descriptors.map { try DescriptorIO.duplicate($0) }
+            let next = try LocalHost(restoring: handover.state, descriptors: fds, path: path, devices: Self.devices)
+            next.start()
+            host.completeHandover()
+            host = next
+            #expect(guest.ending == nil, "round \(round)")
+        }
+        await answered.wait(for: answered.count + 100)
+        for task in traffic { task.cancel() }
+        #expect(!stalled.withLock { $0 }, "the echo traffic stalled")
+        #expect(wrong.withLock { $0 } == 0)
+        #expect(host.guests.map(\.id) == [1])
+        guest.disconnect()
+        await host.idle()
+        host.stop()
+    }
+
     @Test func anAbortedHandoverLeavesTheOldHostServing() async throws {
         let path = socketPath()
         let old = try LocalHost(path: path, devices: Self.devices)
