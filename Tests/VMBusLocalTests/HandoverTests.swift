@@ -61,6 +61,16 @@ final class Progress: Sendable {
         return devices
     }
 
+    /// A guest on `path` with the echo client bound to every echo device.
+    static func echoGuest(_ path: String, megabytes: Int, ringPages: Int) async throws -> (LocalGuest, EchoClient) {
+        let guest = try LocalGuest.connect(path: path, memoryBytes: megabytes << 20)
+        let client = EchoClient(pages: RingPages(each: ringPages))
+        guest.bus.register(client)
+        _ = try await guest.bus.connect()
+        await guest.bus.settle()
+        return (guest, client)
+    }
+
     /// Requests on every device from several tasks at once; each answer must be its own
     /// request's bytes. A watchdog closes the channels if the stream stalls, so a lost answer
     /// fails the test instead of hanging it.
@@ -131,11 +141,7 @@ final class Progress: Sendable {
         #expect(heartbeatGuest.count == answeredBefore + 1)
         // The old host let go of its guest without a goodbye; the new one has the listener.
         await old.idle()
-        let second = try LocalGuest.connect(path: path, memoryBytes: 8 << 20)
-        let secondClient = EchoClient(pages: RingPages(each: 2))
-        second.bus.register(secondClient)
-        _ = try await second.bus.connect()
-        await second.bus.settle()
+        let (second, secondClient) = try await Self.echoGuest(path, megabytes: 8, ringPages: 2)
         #expect(try await secondClient.echo([1, 2, 3, 4, 5, 6, 7, 8]) == [1, 2, 3, 4, 5, 6, 7, 8])
         #expect(new.guests.map(\.id) == [1, 2])
         second.disconnect()
@@ -148,11 +154,7 @@ final class Progress: Sendable {
         let path = socketPath()
         var host = try LocalHost(path: path, devices: Self.devices)
         host.start()
-        let guest = try LocalGuest.connect(path: path, memoryBytes: 16 << 20)
-        let client = EchoClient(pages: RingPages(each: 2))
-        guest.bus.register(client)
-        _ = try await guest.bus.connect()
-        await guest.bus.settle()
+        let (guest, client) = try await Self.echoGuest(path, megabytes: 16, ringPages: 2)
         let answered = Progress()
         let wrong = Locked(0)
         let traffic = client.devices.map { device in
@@ -202,11 +204,7 @@ final class Progress: Sendable {
         let old = try LocalHost(path: path, devices: Self.devices)
         old.start()
         defer { old.stop() }
-        let guest = try LocalGuest.connect(path: path, memoryBytes: 16 << 20)
-        let client = EchoClient(pages: RingPages(each: 4))
-        guest.bus.register(client)
-        _ = try await guest.bus.connect()
-        await guest.bus.settle()
+        let (guest, client) = try await Self.echoGuest(path, megabytes: 16, ringPages: 4)
         let progress = Progress()
         let stream = Self.stream(client, lanes: 2, rounds: 1000, progress: progress)
         await progress.wait(for: 500)
@@ -239,11 +237,7 @@ final class Progress: Sendable {
         let old = try LocalHost(path: path) { _ in [PlainEcho()] }
         old.start()
         defer { old.stop() }
-        let guest = try LocalGuest.connect(path: path, memoryBytes: 4 << 20)
-        let client = EchoClient(pages: RingPages(each: 2))
-        guest.bus.register(client)
-        _ = try await guest.bus.connect()
-        await guest.bus.settle()
+        let (guest, client) = try await Self.echoGuest(path, megabytes: 4, ringPages: 2)
         #expect(client.devices.count == 1)
         do {
             _ = try await old.prepareHandover(timeout: .seconds(5))
