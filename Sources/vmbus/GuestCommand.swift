@@ -73,8 +73,11 @@ struct GuestCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Check this many echo round trips per device, then exit.")
     var echoRounds: Int?
 
-    @Flag(name: .long, help: "Keep sending echo traffic while running.")
+    @Flag(name: .long, help: "Keep sending echo traffic while running, each answer checked byte for byte; a wrong or lost answer makes the guest exit 1 when it stops.")
     var traffic = false
+
+    @Option(name: .long, help: "With --traffic: at most this many rounds per second (0: as fast as they go).")
+    var trafficRate: Int = 0
 
     @Option(name: .long, help: "Directory of the KVP pools (files .kvp_pool_0 … 4).")
     var kvpDir: String = NSHomeDirectory() + "/.local/state/swift-vmbus/kvp"
@@ -193,7 +196,12 @@ struct GuestCommand: AsyncParsableCommand {
             for forwarder in forwarders { forwarder.stop() }
         }
         // Handle SIGTERM before saying we are up: a signal right after the ready line is not lost.
-        let sources = onTerminationSignal { guest.disconnect() }
+        // Set before this side ends the connection: the echoes that fail then are not failures.
+        let stopping = Locked(false)
+        let sources = onTerminationSignal {
+            stopping.withLock { $0 = true }
+            guest.disconnect()
+        }
         // SIGUSR1 too, for the same reason.
         let hibernation = self.hibernation.arm(guest)
         print("guest: connected at VMBus \(version); channels open: \(client.devices.map(\.relid))")
@@ -217,7 +225,17 @@ struct GuestCommand: AsyncParsableCommand {
             print("guest: forwarding \(address) to host port \(forwarder.port)")
         }
         DescriptorIO.flushOutput()
-        let traffic = self.traffic ? Task { try? await echoForever(client) } : nil
+        // A failed echo is kept, not thrown: when the host dies the echoes fail too, and the
+        // host's going is the error to report then.
+        let trafficFailure = Locked<String?>(nil)
+        let traffic = self.traffic ? Task { [rate = self.trafficRate] in
+            do {
+                try await echoForever(client, rate: rate)
+            } catch {
+                guard !Task.isCancelled, !stopping.withLock({ $0 }), !hibernation.started.withLock({ $0 }), guest.ending == nil else { return }
+                trafficFailure.withLock { $0 = "\(error)" }
+            }
+        } : nil
         let ending = await guest.ended()
         traffic?.cancel()
         // A hibernation ends the connection itself (its goodbye): report how it went.
@@ -234,7 +252,9 @@ struct GuestCommand: AsyncParsableCommand {
         await nbd?.stop()
         withExtendedLifetime(sources) {}
         switch ending {
-        case .local: return
+        case .local:
+            if let failure = trafficFailure.withLock({ $0 }) { throw CLIError("echo traffic failed: \(failure)") }
+            return
         case .goodbye(let reason): throw CLIError("the host ended the connection: \(reason)")
         case .hostGone(let why): throw CLIError("host gone: \(why)")
         }
@@ -336,12 +356,14 @@ func checkEcho(_ client: EchoClient, relid: UInt32, rounds: Int) async throws {
     }
 }
 
-/// Echo traffic on every device until cancelled or a channel fails.
-func echoForever(_ client: EchoClient) async throws {
+/// Echo traffic on every device until cancelled or an echo fails (wrong bytes, or its
+/// channel closed). `rate` bounds the rounds per second (0: as fast as they go).
+func echoForever(_ client: EchoClient, rate: Int = 0) async throws {
     var n = 0
     while !Task.isCancelled {
         for device in client.devices { try await checkEcho(client, relid: device.relid, rounds: 1 + n % 3) }
         n += 1
+        if rate > 0 { try? await Task.sleep(for: .seconds(1) / rate) }
     }
 }
 

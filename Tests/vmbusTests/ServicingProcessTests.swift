@@ -51,13 +51,15 @@ import VMBusMemory
         try #require(FileManager.default.isExecutableFile(atPath: vmbusBinary().path), "vmbus binary not built")
     }
 
-    /// Three takeovers in a row while a guest streams echo traffic that it checks byte for
-    /// byte (it exits 1 at the first wrong answer or if its host goes): the guest never
-    /// notices, and the last host serves `ctl` on the same admin socket.
+    /// Three takeovers in a row while a guest runs echo traffic that it checks byte for byte
+    /// (a wrong or failed answer makes it exit 1 when stopped; a host that goes makes it exit 1
+    /// at once): the guest never notices, and the last host serves `ctl` on the same admin
+    /// socket. The traffic is paced (500 rounds/s) so that these processes leave the other
+    /// suites running beside them their share of two cores.
     @Test func theHostIsReplacedThreeTimesUnderTraffic() async throws {
         let (host, path) = try await startHost()
         let admin = path + ".admin"
-        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--traffic-rate", "500", "--memory", "32M"])
         #expect(await guest.line()?.hasPrefix("guest: connected") == true)
         var current: Int32 = 0
         for round in 0..<3 {
@@ -92,7 +94,7 @@ import VMBusMemory
     func aSuccessorThatDiesLeavesTheOldHostServing(_ fault: String) async throws {
         let (host, path) = try await startHost()
         let admin = path + ".admin"
-        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--traffic-rate", "500", "--memory", "32M"])
         #expect(await guest.line()?.hasPrefix("guest: connected") == true)
         let successor = try Spawned([
             "host", "--listen", path, "--device", "echo:2", "--device", "ic", "--log-level", "warning", "--takeover", admin,
@@ -120,7 +122,7 @@ import VMBusMemory
     @Test func aSuccessorWithOtherDevicesRefusesAndTheOldHostCarriesOn() async throws {
         let (host, path) = try await startHost()
         let admin = path + ".admin"
-        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--memory", "32M"])
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--traffic-rate", "500", "--memory", "32M"])
         #expect(await guest.line()?.hasPrefix("guest: connected") == true)
         let successor = try Spawned(["host", "--listen", path, "--device", "discard", "--log-level", "warning", "--takeover", admin])
         let refused = await successor.finish()
