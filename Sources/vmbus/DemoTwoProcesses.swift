@@ -18,8 +18,13 @@ extension DemoCommand {
         defer { withExtendedLifetime(sources) {} }
 
         let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic", "hvsock"], logLevel: "warning", extra: ["--net", "switch", "--disk", "mem:64M"])
-        // Whatever happens, the host goes too and nothing is left behind.
-        defer { stopHost(host, socket: path) }
+        // Whatever happens, the host goes too — and its successor, after the takeover — and
+        // nothing is left behind.
+        let successor = Locked<Int32?>(nil)
+        defer {
+            if let pid = successor.withLock({ $0 }) { kill(pid, SIGTERM) }
+            stopHost(host, socket: path)
+        }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-demo-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: work) }
         print("host: process \(host.processIdentifier) listening on \(path), offering \(self.devices) echo device(s)")
@@ -72,8 +77,15 @@ extension DemoCommand {
         }
         var last = (rounds: 0, bytes: 0)
         var lastTime = ContinuousClock.now
+        var serviced = false
         while ContinuousClock.now < deadline, !stop.withLock({ $0 }), guest.ending == nil {
             try? await Task.sleep(for: .milliseconds(500))
+            if !serviced {
+                serviced = true
+                successor.withLock { $0 = nil }
+                let pid = try await Self.replaceHost(admin: path + ".admin")
+                successor.withLock { $0 = pid }
+            }
             let now = counters.withLock { $0 }
             let elapsed = elapsedSeconds(since: lastTime)
             lastTime = ContinuousClock.now
@@ -108,12 +120,32 @@ extension DemoCommand {
         _ = await guest.ended()
         kill(host.processIdentifier, SIGTERM)
         host.waitUntilExit()
+        if let pid = successor.withLock({ $0 }) {
+            // Not this process's child: stop it and wait for its socket file to go.
+            kill(pid, SIGTERM)
+            for _ in 0..<500 where FileManager.default.fileExists(atPath: path) { try? await Task.sleep(for: .milliseconds(10)) }
+            successor.withLock { $0 = nil }
+        }
         print("done: guest disconnected, host exited with status \(host.terminationStatus), socket removed")
         guard host.terminationStatus == 0 else { throw CLIError("the host exited with status \(host.terminationStatus)") }
     }
 }
 
 extension DemoCommand {
+    /// `vmbus ctl service` in the middle of the traffic: a new host process takes over every
+    /// guest, channel and device while the echoes go on. Returns the new host's pid.
+    static func replaceHost(admin: String) async throws -> Int32? {
+        print("servicing: 'vmbus ctl service' replaces the host process while the echoes run:")
+        let lines: [String] = try await withCheckedThrowingContinuation { done in
+            Thread {
+                var lines: [String] = []
+                done.resume(with: Result { try adminRequest(admin, "service", output: { lines.append($0) }); return lines })
+            }.start()
+        }
+        for line in lines { print("  " + line) }
+        return lines.lazy.compactMap { $0.hasPrefix("started the successor, pid ") ? Int32($0.dropFirst(27)) : nil }.first
+    }
+
     /// One Hyper-V socket: connect to the host's echo port, stream data through, half-close,
     /// check every byte; then a port nobody listens on.
     static func runSocket(_ sockets: HvSocketGuest) async throws {

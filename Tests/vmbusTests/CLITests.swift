@@ -103,6 +103,7 @@ import Foundation
         #expect(status == 0, "\(output)")
         #expect(output.contains("connected at VMBus 6.0"))
         #expect(output.contains("every byte checked"))
+        #expect(output.contains("started the successor, pid ") && output.contains("taken over by the new host"), "the takeover step")
         #expect(output.contains("host enabled 2, offered as relids ["))
         #expect(output.contains("heartbeat answered"))
         #expect(output.contains("written by the host"))
