@@ -79,10 +79,14 @@ extension HostBus {
                 return device
             }
         }
-        self.quiesced.withLock { $0 = devices }
-        for device in devices where !(await device.quiesce(timeout: timeout)) {
-            self.release()
-            throw SavedStateError("device \(device.offer.interfaceType) could not be quiesced in \(timeout)")
+        // Only a device that did quiesce is resumed by ``release()``: resuming one that did not
+        // (an integration service passing a turn it never took) would corrupt its state.
+        for device in devices {
+            guard await device.quiesce(timeout: timeout) else {
+                self.release()
+                throw SavedStateError("device \(device.offer.interfaceType) could not be quiesced in \(timeout)")
+            }
+            self.quiesced.withLock { $0.append(device) }
         }
     }
 

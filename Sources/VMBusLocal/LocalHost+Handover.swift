@@ -40,16 +40,11 @@ extension LocalHost {
         for connection in connections where await connection.parking.pause() { paused.append(connection) }
         self.state.withLock { $0.handingOver = paused }
         do throws(SavedStateError) {
-            var held: [HostBus] = []
             for connection in paused {
                 guard let bus = connection.bus else { continue }
-                do throws(SavedStateError) {
-                    try await bus.hold(timeout: timeout)
-                } catch {
-                    for other in held { other.release() }
+                do throws(SavedStateError) { try await bus.hold(timeout: timeout) } catch {
                     throw SavedStateError("guest \(connection.id): \(error)")
                 }
-                held.append(bus)
             }
             var descriptors = [self.listener.fileDescriptor]
             var w = StateWriter()
@@ -62,14 +57,12 @@ extension LocalHost {
                 w.nested(Tag.guest) { g in
                     do throws(SavedStateError) { try connection.save(into: &g, descriptors: &descriptors) } catch { failure = error }
                 }
-                if let failure {
-                    for bus in held { bus.release() }
-                    throw failure
-                }
+                if let failure { throw failure }
             }
             return Handover(state: SavedStateFile(kind: .host, body: w.bytes).encode(), descriptors: descriptors)
         } catch {
-            self.resumeLoops(handedOver: false)
+            // Releasing a bus that was not held (or released itself) changes nothing.
+            self.abortHandover()
             throw error
         }
     }

@@ -105,11 +105,7 @@ extension LocalHostConnection {
             connection.state.withLock { $0.bus = bus }
             try bus.restoreDevices(makeDevices(bus))
         } catch {
-            connection.state.withLock { state in
-                if state.memoryFD >= 0 { DescriptorIO.close(state.memoryFD) }
-                state.memoryFD = -1
-                state.bus = nil
-            }
+            connection.releaseResources()
             throw error
         }
         return connection

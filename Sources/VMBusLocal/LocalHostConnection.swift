@@ -191,36 +191,33 @@ final class LocalHostConnection: Sendable {
     /// host's copies — without a word to the guest and without shutting its socket down
     /// (a shutdown would act on the socket both processes share).
     func relinquish() {
-        let fd: Int32 = self.state.withLock { state in
-            for pair in state.doorbells.values { self.loop.poll.remove(pair.toHost.fileDescriptor) }
-            state.doorbells = [:]
-            state.monitorPage = nil
-            state.wholeMemory = nil
-            state.bus = nil  // breaks the bus → transport → connection cycle
-            defer { state.memoryFD = -1 }
-            return state.memoryFD
-        }
-        if fd >= 0 { DescriptorIO.close(fd) }
+        self.releaseResources()
         self.logger.info("guest handed over to the new host")
     }
 
     /// The guest is gone: release everything it had.
     func teardown() {
         self.bus?.connectionLost()
+        self.releaseResources()
+        self.socket.shutdown()
+        self.logger.info("guest connection released")
+    }
+
+    /// Unmaps guest memory, drops the doorbells, closes the memory file and breaks the
+    /// bus → transport → connection cycle.
+    func releaseResources() {
         let (doorbells, fd): ([UInt32: DoorbellPair], Int32) = self.state.withLock { state in
             let doorbells = state.doorbells
             state.doorbells = [:]
             state.monitorPage = nil
             state.wholeMemory = nil
-            state.bus = nil  // breaks the bus → transport → connection cycle
+            state.bus = nil
             let fd = state.memoryFD
             state.memoryFD = -1
             return (doorbells, fd)
         }
         for pair in doorbells.values { self.loop.poll.remove(pair.toHost.fileDescriptor) }
         if fd >= 0 { DescriptorIO.close(fd) }
-        self.socket.shutdown()
-        self.logger.info("guest connection released")
     }
 }
 

@@ -165,7 +165,7 @@ struct GuestCommand: AsyncParsableCommand {
                 let (back, missing) = try await guest.bus.resume(saved)
                 print("guest: resumed from \(self.hibernation.resume ?? ""): \(back.count) device(s) back with their drivers"
                     + (missing.isEmpty ? "" : "; no longer offered: \(missing.map { "\($0.driver) \($0.instanceID)" })")
-                    + " (\(milliseconds(since: resumeStart)))")
+                    + " (\(milliseconds(elapsedSeconds(since: resumeStart))) ms)")
             } else {
                 _ = try await guest.bus.connect()
             }

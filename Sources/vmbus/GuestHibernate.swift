@@ -78,14 +78,9 @@ struct HibernationOptions: ParsableArguments {
             started.withLock { $0 = true }
             let start = ContinuousClock.now
             let saved = try await guest.hibernate(to: file)
-            return "guest: hibernated to \(file): VMBus \(saved.version), \(saved.devices.count) device(s) to resume (\(milliseconds(since: start)))"
+            return "guest: hibernated to \(file): VMBus \(saved.version), \(saved.devices.count) device(s) to resume (\(milliseconds(elapsedSeconds(since: start))) ms)"
         }
         return (task, started)
     }
 }
 
-/// "12.3 ms" since `start`.
-func milliseconds(since start: ContinuousClock.Instant) -> String {
-    let (seconds, attoseconds) = (ContinuousClock.now - start).components
-    return String(format: "%.1f ms", Double(seconds) * 1000 + Double(attoseconds) / 1e15)
-}
