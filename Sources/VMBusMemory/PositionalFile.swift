@@ -230,3 +230,13 @@ public final class PositionalFile: Sendable {
         return done
     }
 }
+
+extension PositionalFile {
+    /// The file's device and inode: what names its contents across processes, so that a
+    /// process that opened "the same path" can check it holds the same file.
+    public func identity() throws(MemoryError) -> (device: UInt64, inode: UInt64) {
+        var st = stat()
+        guard unsafe fstat(self.fileDescriptor, &st) == 0 else { throw MemoryError.system(call: "fstat", errno: errno) }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+}

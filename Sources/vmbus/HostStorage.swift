@@ -135,8 +135,10 @@ final class HostStorage: Sendable {
         }
         var configuration = StorvspDevice.Configuration()
         configuration.maximumSubChannels = UInt16(self.queues - 1)
+        // The same instance for every guest (each has a bus of its own): a host that takes
+        // over finds each guest's controller by it, whatever order it meets the guests in.
         let device = StorvspDevice(
-            instance: GUID(data1: 0x5C51_0000 | UInt32(number & 0xFFFF), data2: 0x5EED, data3: 0, data4: 0),
+            instance: GUID(data1: 0x5C51_0001, data2: 0x5EED, data3: 0, data4: 0),
             disks: Dictionary(uniqueKeysWithValues: self.disks.map { ($0.lun, $0.backend) }), configuration: configuration)
         device.attach(to: bus)
         self.devices.withLock { $0[ObjectIdentifier(bus)] = (number, device) }

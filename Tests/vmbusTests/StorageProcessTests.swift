@@ -133,4 +133,45 @@ import Testing
         let unchanged = try Data(contentsOf: URL(fileURLWithPath: directory + "/disk.img")) == contents
         #expect(unchanged)
     }
+
+    /// `vmbus ctl service` replaces the host while qemu-io writes and reads through the guest's
+    /// NBD export, pausing between commands so that the takeover lands mid-run: qemu-io checks
+    /// every read against its pattern, none fails, and the disk file holds the last pattern of
+    /// every block.
+    @Test(.enabled(if: Self.hasQemu, "needs qemu-utils (apt-get install qemu-utils)"))
+    func theHostIsReplacedWhileQemuIOWritesAndReads() async throws {
+        guard let stack = try await Stack.start(diskOptions: ",size=8M") else { return }
+        defer { stack.remove() }
+        let (blocks, rounds) = (64, 600)
+        func patternByte(_ round: Int) -> Int { round % 251 + 1 }
+        var commands: [String] = []
+        for round in 0..<rounds {
+            let offset = (round % blocks) * 65536
+            commands += ["-c", "write -P \(patternByte(round)) \(offset) 64k", "-c", "read -P \(patternByte(round)) \(offset) 64k", "-c", "sleep 10"]
+        }
+        let tool = try #require(Self.tool("qemu-io"))
+        let qemu = try Spawned(["180", tool, "-f", "raw", stack.uri] + commands, executable: URL(fileURLWithPath: "/usr/bin/timeout"))
+        #expect(await NetworkProcessTests.waitFor("wrote", in: qemu) != nil)
+        let service = try await ctl(["service"], admin: stack.admin)
+        #expect(service.status == 0 && service.output.contains("taken over by the new host"), "\(service.output)\(service.errors)")
+        #expect(qemu.process.isRunning, "the takeover landed after qemu-io had finished: it proves nothing")
+        let report = await stack.host.line() ?? ""
+        #expect(report.hasPrefix("vmbus host: pid ") && report.contains("took over"), "\(report)")
+        let current = Int32(report.split(separator: " ").dropFirst(3).first ?? "") ?? 0
+        let io = await qemu.finish()
+        #expect(io.status == 0 && !io.output.contains("failed") && !io.errors.contains("error"), "\(io.output.suffix(2000))\(io.errors)")
+        #expect(io.output.components(separatedBy: "read 65536/65536 bytes").count - 1 == rounds, "every read came back")
+
+        stack.guest.kill(SIGTERM)
+        #expect(await stack.guest.finish().status == 0)
+        #expect(current > 0)
+        kill(current, SIGTERM)
+        #expect(await stack.host.finish().status == 0)
+        let disk = [UInt8](try Data(contentsOf: URL(fileURLWithPath: stack.diskPath)))
+        for block in 0..<blocks {
+            let last = UInt8(patternByte(rounds - 1 - (rounds - 1 - block) % blocks))
+            let intact = disk[(block * 65536)..<((block + 1) * 65536)].allSatisfy { $0 == last }
+            #expect(intact, "block \(block) does not hold pattern \(last)")
+        }
+    }
 }

@@ -51,10 +51,15 @@ public protocol DiskBackend: AnyObject, Sendable {
     /// zeros afterwards, and a backend frees their storage where it can.
     /// - Throws: ``DiskError/readOnly`` first, then as ``read(at:into:)``.
     func discard(at byteOffset: UInt64, count: UInt64) throws(DiskError)
+    /// What names the disk's contents outside this process (a file's device and inode), so a
+    /// host taking over from another can check it serves the same disk; `nil` when the
+    /// contents live only in this process (a memory disk), which a takeover cannot carry.
+    var persistentIdentity: String? { get }
 }
 
 extension DiskBackend {
     public var completesInline: Bool { false }
+    public var persistentIdentity: String? { nil }
 
     /// A backend that never blocks transfers at once; others say they would block.
     public func readIfReady(at byteOffset: UInt64, into buffer: MemoryExtents) throws(DiskError) -> Bool {

@@ -28,6 +28,12 @@ public final class FileDisk: DiskBackend {
     /// Whether transfers bypass the page cache.
     public let isDirect: Bool
 
+    /// "file DEVICE:INODE", or `nil` if the file cannot be looked at.
+    public var persistentIdentity: String? {
+        guard let (device, inode) = try? self.file.identity() else { return nil }
+        return "file \(device):\(inode)"
+    }
+
     let file: PositionalFile
     /// With `O_DIRECT`: the alignment a memory piece's start and length need for the piece to
     /// be used in place (others go through an aligned bounce buffer). 1 without.

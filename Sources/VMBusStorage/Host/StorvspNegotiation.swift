@@ -18,9 +18,9 @@ public struct StorvspNegotiation: Hashable, Sendable {
         public var createSubChannels: UInt16?
     }
 
-    public private(set) var stage: Stage = .awaitingBegin
-    public private(set) var version: StorageVersion?
-    public private(set) var subChannelsCreated = false
+    public internal(set) var stage: Stage = .awaitingBegin
+    public internal(set) var version: StorageVersion?
+    public internal(set) var subChannelsCreated = false
     /// Versions accepted (OpenVMM: 2.0, 4.2, 5.1, 6.0 — a Linux guest settles on 6.0).
     public let acceptedVersions: [StorageVersion]
     /// Sub-channels offered at most (QUERY_PROPERTIES' max_channel_cnt, from 5.1 on).
