@@ -204,6 +204,13 @@ extension HostBus {
             byRelid[primary] = device
             for sub in machine.subChannels(of: primary) { byRelid[sub] = device }
         }
+        let claimers = self.restoreClaimers.withLock { $0 }
+        for relid in machine.relids where byRelid[relid] == nil && machine.primary(of: relid) == nil && !machine.isRevoked(relid) {
+            guard let offer = machine.offer(relid), let device = claimers.lazy.compactMap({ $0(relid, offer, machine.isOpen(relid)) }).first
+            else { continue }
+            byRelid[relid] = device
+            for sub in machine.subChannels(of: relid) { byRelid[sub] = device }
+        }
         let unclaimed = machine.relids.filter { byRelid[$0] == nil && machine.offer($0) != nil && !machine.isRevoked($0) }
         guard unclaimed.isEmpty else { throw SavedStateError("no device in this host for saved channels \(unclaimed)") }
         let states = self.restoredDeviceStates.withLock { saved in
@@ -228,6 +235,18 @@ extension HostBus {
         }
         self.restoredChannels.withLock { $0 = started }
         self.restoredFresh.withLock { $0 = fresh }
+    }
+
+    /// Makes devices for saved channels that are not a fixed device's: channels a device
+    /// registers as it runs (an hvsock connection is a channel of its own). Called by
+    /// ``restoreDevices(_:)`` with the relid, offer and open state of each saved primary
+    /// channel no device it was given claims; the first claimer that returns a device gets the
+    /// channel (and its sub-channels). Register claimers before ``restoreDevices(_:)`` — from
+    /// the function that makes the new process's devices.
+    public func claimRestoredChannels(
+        _ claimer: @escaping @Sendable (_ relid: UInt32, _ offer: HostOffer, _ isOpen: Bool) -> (any ServiceableDevice)?
+    ) {
+        self.restoreClaimers.withLock { $0.append(claimer) }
     }
 
     /// Starts what ``restoreDevices(_:)`` attached: each device gets its channels

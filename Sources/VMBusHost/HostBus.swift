@@ -45,6 +45,9 @@ public final class HostBus: Sendable {
     /// ``startRestored()``.
     let restoredChannels = Locked<[RestoredChannel]>([])
     let restoredFresh = Locked<[any HostDevice]>([])
+    /// Who makes devices for restored channels that no device of the new process claims by
+    /// GUID (``claimRestoredChannels(_:)``).
+    let restoreClaimers = Locked<[@Sendable (UInt32, HostOffer, Bool) -> (any ServiceableDevice)?]>([])
     let connectHandler = Locked<(@Sendable (TLConnectRequest) -> Void)?>(nil)
     let lostHandlers = Locked<[@Sendable () -> Void]>([])
     /// What leaves for the transport, in the machine's order: messages and doorbell set-up.

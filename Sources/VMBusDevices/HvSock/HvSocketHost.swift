@@ -6,24 +6,48 @@ import VMBusWire
 /// One hvsock connection's channel on the host: offered, opened by the guest, handed over.
 final class HvSockChannelDevice: HostDevice {
     let offer: HostOffer
-    let onOpened: @Sendable (Channel, UInt32) -> Void
-    let onClosed: @Sendable (UInt32) -> Void
+    let service: GUID
+    let endpoint: GUID
+    let forGuestAccept: Bool
+    let host: HvSocketHost
+    /// Gets the stream once the guest opens the channel.
+    let delivered: @Sendable (HvSocketStream) -> Void
+    /// The open channel's stream.
+    let current = Locked<HvSocketStream?>(nil)
 
-    init(service: GUID, endpoint: GUID, forGuestAccept: Bool, onOpened: @escaping @Sendable (Channel, UInt32) -> Void,
-         onClosed: @escaping @Sendable (UInt32) -> Void) {
+    init(host: HvSocketHost, service: GUID, endpoint: GUID, forGuestAccept: Bool, delivered: @escaping @Sendable (HvSocketStream) -> Void) {
         var writer = WireWriter(capacity: UserDefinedBytes.size)
         HvSockOfferParameters(isForGuestAccept: forGuestAccept).write(to: &writer)
         self.offer = HostOffer(
             interfaceType: service, interfaceInstance: endpoint, flags: HvSock.offerFlags,
             userDefined: (try? UserDefinedBytes(writer.bytes)) ?? UserDefinedBytes())
-        self.onOpened = onOpened
-        self.onClosed = onClosed
+        self.service = service
+        self.endpoint = endpoint
+        self.forGuestAccept = forGuestAccept
+        self.host = host
+        self.delivered = delivered
     }
 
-    func opened(_ channel: Channel, info: HostChannelInfo) { self.onOpened(channel, info.relid) }
+    func opened(_ channel: Channel, info: HostChannelInfo) {
+        guard let stream = try? self.stream(on: channel, relid: info.relid) else { return }
+        self.delivered(stream)
+    }
+
+    /// The connection's stream on `channel`. The host's close sends FIN, lets the guest
+    /// finish (up to the linger), then rescinds.
+    func stream(on channel: Channel, relid: UInt32) throws(ChannelError) -> HvSocketStream {
+        let (bus, linger) = (self.host.bus, self.host.linger)
+        let stream = try HvSocketStream(service: self.service, endpoint: self.endpoint, outgoing: self.forGuestAccept, channel: channel) {
+            stream in
+            await stream.drainUntilPeerDone(timeout: linger)
+            bus.rescind(relid)
+        }
+        self.current.withLock { $0 = stream }
+        return stream
+    }
 
     func channelOptions(_ busOptions: ChannelOptions) -> ChannelOptions { HvSock.tuned(busOptions) }
-    func closed(relid: UInt32) { self.onClosed(relid) }
+    func closed(relid: UInt32) { self.current.withLock { $0 = nil } }
 }
 
 /// Hyper-V sockets on the host side of one guest's bus (07): listens for the guest's connect
@@ -38,12 +62,18 @@ public final class HvSocketHost: HvSocketEndpoint {
     public let linger: Duration
     let listeners = Locked<[GUID: HvSocketListener]>([:])
     let catchAll = Locked<CatchAll?>(nil)
+    /// Starts a stream's service by handler name, fresh or from saved state
+    /// (``serve(port:_:)``): how a takeover's new host finds the service of a saved stream.
+    /// A starter answers why it could not restore a handler, or `nil` once it serves.
+    let handlers = Locked<[String: @Sendable (HvSocketStream, [UInt8]?) -> SavedStateError?]>([:])
 
     public init(bus: HostBus, openTimeout: Duration = .seconds(5), linger: Duration = .seconds(8)) {
         self.bus = bus
         self.openTimeout = openTimeout
         self.linger = linger
         bus.setConnectHandler { [weak self] request in self?.connectRequest(request) }
+        // A takeover's saved connection channels are this endpoint's to take back.
+        bus.claimRestoredChannels { [weak self] relid, offer, isOpen in self?.claim(relid: relid, offer: offer, isOpen: isOpen) }
         // The guest is gone: its listeners stop, so accept loops (and what they hold) end.
         bus.onConnectionLost { [weak self] in self?.closeListeners() }
     }
@@ -124,23 +154,7 @@ public final class HvSocketHost: HvSocketEndpoint {
     func offerChannel(
         service: GUID, endpoint: GUID, forGuestAccept: Bool, delivered: @escaping @Sendable (HvSocketStream) -> Void
     ) -> UInt32 {
-        let relidBox = Locked<UInt32>(0)
-        let bus = self.bus
-        let linger = self.linger
-        let device = HvSockChannelDevice(
-            service: service, endpoint: endpoint, forGuestAccept: forGuestAccept,
-            onOpened: { channel, relid in
-                let stream = try? HvSocketStream(service: service, endpoint: endpoint, outgoing: forGuestAccept, channel: channel) {
-                    stream in
-                    // The host's close: FIN went out; let the guest finish, then rescind.
-                    await stream.drainUntilPeerDone(timeout: linger)
-                    bus.rescind(relid)
-                }
-                if let stream { delivered(stream) }
-            },
-            onClosed: { _ in })
-        let relid = bus.register(device)
-        relidBox.withLock { $0 = relid }
-        return relid
+        self.bus.register(
+            HvSockChannelDevice(host: self, service: service, endpoint: endpoint, forGuestAccept: forGuestAccept, delivered: delivered))
     }
 }

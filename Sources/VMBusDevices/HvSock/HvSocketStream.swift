@@ -85,6 +85,9 @@ public final class HvSocketStream: Sendable {
 
     /// Whether this side connected (else it accepted).
     public let isOutgoing: Bool
+    /// The handler serving the stream, when it is served through one (``HvSocketHost/serve(port:_:)``):
+    /// what a takeover saves of the service.
+    let served = Locked<(any HvSocketServing)?>(nil)
 
     init(
         service: GUID, endpoint: GUID, outgoing: Bool, channel: Channel,
