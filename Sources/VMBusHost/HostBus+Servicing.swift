@@ -40,6 +40,22 @@ extension HostBus {
         }
     }
 
+    /// Lets work that needs the channels running end (a file copy's remaining fragments),
+    /// and keeps more from starting: the first step of a takeover, while the guest and the
+    /// bus still run normally — its doorbells and messages must still be delivered. Undone by
+    /// ``release()``.
+    /// - Throws: ``SavedStateError`` naming a device still busy at `timeout`; everything is
+    ///   released again first.
+    public func settle(timeout: Duration) async throws(SavedStateError) {
+        for device in self.openDevices() {
+            guard await device.settle(timeout: timeout) else {
+                self.release()
+                throw SavedStateError("device \(device.offer.interfaceType) was still busy after \(timeout) (a file copy in progress?)")
+            }
+            self.settled.withLock { $0.append(device) }
+        }
+    }
+
     /// Holds every open channel at a packet boundary, waits for closed channels' teardowns to
     /// be answered, then quiesces every device with an open channel.
     /// - Throws: ``SavedStateError`` naming what could not be held in time; everything is
@@ -71,14 +87,7 @@ extension HostBus {
             }
             try? await Task.sleep(for: .milliseconds(5))
         }
-        let devices: [any ServiceableDevice] = self.state.withLock { state in
-            var seen = Set<ObjectIdentifier>()
-            return state.channels.keys.sorted().compactMap { relid in
-                guard let device = state.devices[relid] as? any ServiceableDevice, seen.insert(ObjectIdentifier(device)).inserted
-                else { return nil }
-                return device
-            }
-        }
+        let devices = self.openDevices()
         // Only a device that did quiesce is resumed by ``release()``: resuming one that did not
         // (an integration service passing a turn it never took) would corrupt its state.
         for device in devices {
@@ -99,6 +108,23 @@ extension HostBus {
             return list
         }
         for device in quiesced { device.resumeAfterQuiesce() }
+        let settled = self.settled.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for device in settled { device.resumeAfterSettle() }
+    }
+
+    /// Each serviceable device with an open channel, once, in relid order.
+    func openDevices() -> [any ServiceableDevice] {
+        self.state.withLock { state in
+            var seen = Set<ObjectIdentifier>()
+            return state.channels.keys.sorted().compactMap { relid in
+                guard let device = state.devices[relid] as? any ServiceableDevice, seen.insert(ObjectIdentifier(device)).inserted
+                else { return nil }
+                return device
+            }
+        }
     }
 
     /// Writes the bus: the machine, every open channel's attachment, every device's state.

@@ -39,6 +39,8 @@ public final class HostBus: Sendable {
     let transport: any HostTransport
     /// Devices quiesced by ``hold(timeout:)``, to resume if the takeover fails.
     let quiesced = Locked<[any ServiceableDevice]>([])
+    /// Devices settled by ``hold(timeout:)``, to resume if the takeover fails.
+    let settled = Locked<[any ServiceableDevice]>([])
     /// Device states of a restored bus, until ``restoreDevices(_:)`` hands them out.
     let restoredDeviceStates = Locked<[UInt32: [UInt8]]>([:])
     /// Channels attached by ``restoreDevices(_:)`` and devices new to the saved state, until

@@ -9,6 +9,13 @@ import VMBusWire
 /// A device that is not serviceable may still be registered; a takeover is refused only while
 /// one of its channels is open.
 public protocol ServiceableDevice: HostDevice {
+    /// Called before any channel is held: finish work that needs the channels running to end
+    /// (a file copy's remaining fragments and their answers) and start no more of it until
+    /// ``resumeAfterSettle()``. `false` if that cannot happen in time. The guest sees no pause
+    /// during this: nothing is held yet.
+    func settle(timeout: Duration) async -> Bool
+    /// The takeover failed (or ended, in the process that stays): start such work again.
+    func resumeAfterSettle()
     /// Called once every channel of the bus is held: finish (or park) whatever the device does
     /// outside its readers — answers waiting for ring room, requests it sent and waits on — so
     /// that nothing of it lives only in this process. `false` if that cannot happen in time.
@@ -23,6 +30,8 @@ public protocol ServiceableDevice: HostDevice {
 }
 
 extension ServiceableDevice {
+    public func settle(timeout: Duration) async -> Bool { true }
+    public func resumeAfterSettle() {}
     public func quiesce(timeout: Duration) async -> Bool { true }
     public func resumeAfterQuiesce() {}
     public func saveState(relid: UInt32) throws(SavedStateError) -> [UInt8] { [] }

@@ -36,6 +36,17 @@ extension LocalHost {
     public func prepareHandover(timeout: Duration) async throws(SavedStateError) -> Handover {
         guard await self.acceptParking.pause() else { throw SavedStateError("the host is stopping") }
         let connections = self.state.withLock { state in state.connections.values.sorted { $0.id < $1.id } }
+        // Work that needs the guests' loops running (a file copy) ends before they park.
+        var settled: [HostBus] = []
+        for connection in connections {
+            guard let bus = connection.bus else { continue }
+            do throws(SavedStateError) { try await bus.settle(timeout: timeout) } catch {
+                for bus in settled { bus.release() }
+                self.acceptParking.unpause(handedOver: false)
+                throw SavedStateError("guest \(connection.id): \(error)")
+            }
+            settled.append(bus)
+        }
         var paused: [LocalHostConnection] = []
         for connection in connections where await connection.parking.pause() { paused.append(connection) }
         self.state.withLock { $0.handingOver = paused }

@@ -145,4 +145,40 @@ final class LinuxRuleFileCopyGuest: ICGuestService {
         try await host.copy([9], name: "g.txt", directory: "x/y/z", flags: .createPath)
         #expect(FileManager.default.fileExists(atPath: root + "/x/y/z/g.txt"))
     }
+
+    /// A takeover settles the file-copy service first: a copy in progress runs to its end
+    /// (settling returns only then), and a copy asked for meanwhile is refused before it sends
+    /// anything; once settling is undone, copies work again.
+    @Test func settlingLetsACopyFinishAndRefusesNewOnes() async throws {
+        let root = try self.root()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let host = FileCopyHost()
+        let (bus, _) = try await icBus(host: [host.device], guest: [FileCopyGuest(root: root)])
+        defer { withExtendedLifetime(bus) {} }
+        let data = (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 >> 3) }
+        let (started, startedContinuation) = AsyncStream<Void>.makeStream()
+        let finished = Locked(false)
+        let copy = Task {
+            var told = false
+            try await host.copy(data, name: "big.bin", directory: "in", flags: .createPath) { sent, _ in
+                if !told {
+                    told = true
+                    startedContinuation.yield()
+                }
+            }
+            finished.withLock { $0 = true }
+        }
+        for await _ in started { break }
+        #expect(await host.device.settle(timeout: .seconds(60)))
+        #expect(finished.withLock { $0 }, "settling returned before the copy ended")
+        try await copy.value
+        #expect(FileManager.default.contents(atPath: root + "/in/big.bin").map { [UInt8]($0) } == data)
+        await #expect(throws: FileCopyHost.CopyError.hostReplaced) {
+            try await host.copy([1, 2, 3], name: "late.bin", directory: "in")
+        }
+        #expect(!FileManager.default.fileExists(atPath: root + "/in/late.bin"))
+        host.device.resumeAfterSettle()
+        try await host.copy([1, 2, 3], name: "late.bin", directory: "in")
+        #expect(FileManager.default.contents(atPath: root + "/in/late.bin").map { [UInt8]($0) } == [1, 2, 3])
+    }
 }

@@ -135,5 +135,105 @@ import VMBusMemory
         host.kill(SIGTERM)
         #expect(await host.finish().status == 0)
     }
+
+    /// Streams through the guest's vsock relay to the host's echo and discard services, each
+    /// half written when `ctl service` replaces the host: the echo returns every byte in
+    /// order and the discard counts every byte, across both hosts.
+    @Test func hvsockStreamsHalfWayAreCarried() async throws {
+        let path = ServicingProcessTests.temporaryPath("hvsock") + ".sock"
+        let directory = ServicingProcessTests.temporaryPath("hvsock-relay")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let host = try Spawned(["host", "--listen", path, "--device", "hvsock", "--device", "ic", "--log-level", "warning"])
+        #expect(await host.line() == "vmbus host: admin socket \(path).admin")
+        #expect(await host.line() == "vmbus host: listening on \(path)")
+        let guest = try await RelayPair.startGuest(path, directory)
+        let (echo, echoAnswer) = try await relayConnect(directory, port: 7)
+        let (discard, discardAnswer) = try await relayConnect(directory, port: 9)
+        #expect(echoAnswer.hasPrefix("OK") && discardAnswer.hasPrefix("OK"), "\(echoAnswer) \(discardAnswer)")
+        let echoData = pseudoRandom(4 << 20, seed: 3)
+        let discardData = pseudoRandom(6 << 20 + 5, seed: 4)
+        let echoed = Task {
+            try await offThePool { () throws -> [UInt8] in
+                var all: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = try echo.read(into: &buffer)
+                    if n == 0 { return all }
+                    all += buffer[0..<n]
+                }
+            }
+        }
+        try await offThePool {
+            try echo.write(echoData[..<(echoData.count / 2)])
+            try discard.write(discardData[..<(discardData.count / 2)])
+        }
+        let service = try await ctl(["service"], admin: path + ".admin")
+        #expect(service.status == 0 && service.output.contains("taken over by the new host"), "\(service.output)\(service.errors)")
+        let report = await host.line() ?? ""
+        let current = Int32(report.split(separator: " ").dropFirst(3).first ?? "") ?? 0
+        try await offThePool {
+            try echo.write(echoData[(echoData.count / 2)...])
+            echo.shutdownWrite()
+            try discard.write(discardData[(discardData.count / 2)...])
+            discard.shutdownWrite()
+        }
+        let back = try await echoed.value
+        let same = back == echoData
+        #expect(same, "\(back.count) of \(echoData.count) bytes came back")
+        let count = try await offThePool { () throws -> [UInt8] in
+            var buffer = [UInt8](repeating: 0, count: 8)
+            return try discard.readFully(into: &buffer, at: 0, count: 8) ? buffer : []
+        }
+        #expect(count == (0..<8).map { UInt8(truncatingIfNeeded: UInt64(discardData.count) >> (8 * $0)) }, "the count spans both hosts")
+
+        guest.kill(SIGTERM)
+        #expect(await guest.finish().status == 0)
+        #expect(current > 0, "\(report)")
+        kill(current, SIGTERM)
+        #expect(await host.finish().status == 0)
+    }
+
+    /// `ctl service` while `ctl copy` sends a file into the guest: the takeover waits for the
+    /// copy to end (the file-copy service settles before anything is held), the copy succeeds,
+    /// and the guest's file is the source byte for byte.
+    @Test func aFileCopyInProgressFinishesBeforeTheTakeover() async throws {
+        let (host, path) = try await startHost("echo")
+        let admin = path + ".admin"
+        let work = ServicingProcessTests.temporaryPath("fcopy")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try FileManager.default.createDirectory(atPath: work + "/root", withIntermediateDirectories: true)
+        let guest = try Spawned(["guest", "--connect", path, "--memory", "32M", "--fcopy-root", work + "/root"])
+        #expect(await guest.line()?.hasPrefix("guest: connected") == true)
+        let source = work + "/source.bin"
+        let data = Data(pseudoRandom(6 << 20, seed: 5))
+        try data.write(to: URL(fileURLWithPath: source))
+        let copy = try Spawned(["ctl", "copy", source, "in/copy.bin", "--create-path", "--host", admin])
+        // The progress bar's first step: the copy is under way.
+        let underWay = await offThePool { () -> Bool in
+            var seen: [UInt8] = []
+            while let byte = copy.errors.fileHandleForReading.readData(ofLength: 1).first {
+                seen.append(byte)
+                if byte == UInt8(ascii: "%") { return true }
+            }
+            return false
+        }
+        #expect(underWay)
+        let service = try await ctl(["service"], admin: admin)
+        #expect(service.status == 0 && service.output.contains("taken over by the new host"), "\(service.output)\(service.errors)")
+        let copied = await copy.finish()
+        #expect(copied.status == 0 && copied.output.contains("copied \(data.count) bytes"), "\(copied.output)\(copied.errors)")
+        let same = FileManager.default.contents(atPath: work + "/root/in/copy.bin") == data
+        #expect(same, "the guest's file is the source")
+        let report = await host.line() ?? ""
+        let current = Int32(report.split(separator: " ").dropFirst(3).first ?? "") ?? 0
+        // The new host copies too.
+        let again = try await ctl(["copy", source, "in/again.bin"], admin: admin)
+        #expect(again.status == 0, "\(again.errors)")
+        guest.kill(SIGTERM)
+        #expect(await guest.finish().status == 0)
+        #expect(current > 0, "\(report)")
+        kill(current, SIGTERM)
+        #expect(await host.finish().status == 0)
+    }
 }
 

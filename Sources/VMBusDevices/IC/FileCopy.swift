@@ -146,6 +146,8 @@ public final class FileCopyHost: Sendable {
         /// bytes of the file sent: the copy is incomplete.
         case channelClosed(step: String, offset: Int)
         case source(String)
+        /// The host is being replaced (a takeover): nothing was sent; copy again.
+        case hostReplaced
 
         public var description: String {
             switch self {
@@ -162,6 +164,7 @@ public final class FileCopyHost: Sendable {
             case .channelClosed(let step, let offset):
                 return "the guest closed the file-copy channel during '\(step)' after \(offset) bytes: the copy is incomplete"
             case .source(let why): return "source: \(why)"
+            case .hostReplaced: return "the host is being replaced (a takeover is in progress): nothing was sent; copy again"
             }
         }
     }
@@ -202,6 +205,10 @@ public final class FileCopyHost: Sendable {
         _ data: [UInt8], name: String, directory: String, flags: FileCopyFlags = [], cancelAfter: Int? = nil,
         progress: (Int, Int) -> Void = { _, _ in }
     ) async throws(CopyError) {
+        // A takeover waits for the copy to end (the device settles), so a copy is never split
+        // between two host processes.
+        guard self.device.beginOperation() else { throw CopyError.hostReplaced }
+        defer { self.device.endOperation() }
         try await self.step("start", at: 0, FileCopyMessage(
             operation: .startFileCopy,
             content: .start(fileName: name, pathName: directory, flags: flags, fileSize: UInt64(data.count))))

@@ -15,6 +15,35 @@ extension ICHostDevice: ServiceableDevice {
         static let failure: UInt16 = 4
     }
 
+    /// Waits for the operations in progress (a file copy's fragments need the channel
+    /// running) and refuses new ones until ``resumeAfterSettle()``.
+    public func settle(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        self.state.withLock { $0.settling = true }
+        while self.state.withLock({ $0.operations > 0 }) {
+            guard ContinuousClock.now < deadline else {
+                self.resumeAfterSettle()
+                return false
+            }
+            // Once per takeover, while a copy finishes.
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return true
+    }
+
+    public func resumeAfterSettle() { self.state.withLock { $0.settling = false } }
+
+    /// Starts an operation of several requests; `false` while a takeover settles the device.
+    func beginOperation() -> Bool {
+        self.state.withLock { state in
+            guard !state.settling else { return false }
+            state.operations += 1
+            return true
+        }
+    }
+
+    func endOperation() { self.state.withLock { $0.operations -= 1 } }
+
     public func quiesce(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while true {

@@ -75,6 +75,10 @@ public final class ICHostDevice: HostDevice {
         var queue: [CheckedContinuation<Void, Never>] = []
         var busy = false
         var stale: UInt64 = 0
+        /// Operations of several requests in progress (a file copy), and whether a takeover
+        /// keeps new ones from starting (``settle(timeout:)``).
+        var operations = 0
+        var settling = false
     }
 
     let state = Locked(State())
