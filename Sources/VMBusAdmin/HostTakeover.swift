@@ -193,18 +193,20 @@ extension AdminServer {
     /// - Parameter handedOver: called once the new host runs, with the pause the guests saw;
     ///   the process should exit without stopping anything (every descriptor it would close
     ///   or shut down now serves the new host).
+    /// - Parameter extraDescriptors: the process's own descriptors the new host needs, by name
+    ///   (``LocalHost/prepareHandover(timeout:extraDescriptors:)``).
     public func registerTakeover(
-        host: LocalHost, timeout: Duration = .seconds(5), handedOver: @escaping @Sendable (Duration) -> Void
+        host: LocalHost, timeout: Duration = .seconds(5), extraDescriptors: @escaping @Sendable () -> [String: Int32] = { [:] },
+        handedOver: @escaping @Sendable (Duration) -> Void
     ) {
         self.register("takeover") { [self] request, session in
             guard request.parameters.first == HostTakeover.version else {
                 throw AdminError("takeover version \(request.parameters.first ?? "none"); this host speaks \(HostTakeover.version)")
             }
             self.pauseAccepting()
-            let start = ContinuousClock.now
             let handover: LocalHost.Handover
             do {
-                handover = try await host.prepareHandover(timeout: timeout)
+                handover = try await host.prepareHandover(timeout: timeout, extraDescriptors: extraDescriptors())
             } catch {
                 self.resumeAccepting()
                 throw AdminError("cannot hand over: \(error)")
@@ -222,7 +224,7 @@ extension AdminServer {
             case .success:
                 host.completeHandover()
                 self.handOff()
-                let pause = ContinuousClock.now - start
+                let pause = ContinuousClock.now - handover.heldAt
                 session.output("handed over by pid \(getpid()) after a pause of \(pause.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
                 handedOver(pause)
             case .failure(let error):

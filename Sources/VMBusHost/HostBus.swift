@@ -37,6 +37,9 @@ public final class HostBus: Sendable {
 
     let state: Locked<State>
     let transport: any HostTransport
+
+    /// The guest's number on its substrate, the same after a takeover (``HostTransport/guestNumber``).
+    public var guestNumber: Int? { self.transport.guestNumber }
     /// Devices quiesced by ``hold(timeout:)``, to resume if the takeover fails.
     let quiesced = Locked<[any ServiceableDevice]>([])
     /// Devices settled by ``hold(timeout:)``, to resume if the takeover fails.

@@ -17,6 +17,13 @@ public protocol HostTransport: Sendable {
     func openDoorbells(relid: UInt32, connectionID: UInt32)
     /// A channel closed, was rescinded or went with the connection: drop its doorbells.
     func closeDoorbells(relid: UInt32)
+    /// The guest's number on a substrate that serves several (the connection id), the same
+    /// after a takeover: devices derive their identity (a NIC's address) from it.
+    var guestNumber: Int? { get }
+}
+
+extension HostTransport {
+    public var guestNumber: Int? { nil }
 }
 
 /// A transport that can copy guest memory directly (it has the whole of it mapped): GPA-direct

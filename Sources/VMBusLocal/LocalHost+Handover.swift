@@ -20,6 +20,9 @@ extension LocalHost {
         /// The descriptors the state refers to by index, in order. Still this process's: pass
         /// them (SCM_RIGHTS), do not close them.
         public var descriptors: [Int32]
+        /// When the first channel was held: the guests' pause starts here (settling before it
+        /// keeps everything running).
+        public var heldAt: ContinuousClock.Instant
     }
 
     enum Tag {
@@ -27,13 +30,22 @@ extension LocalHost {
         static let nextID: UInt16 = 2
         static let served: UInt16 = 3
         static let guest: UInt16 = 4
+        static let extra: UInt16 = 5
+    }
+
+    enum ExtraTag {
+        static let name: UInt16 = 1
+        static let index: UInt16 = 2
     }
 
     /// Pauses everything and saves it (see the extension's comment).
     /// - Throws: ``SavedStateError`` when something cannot be held or saved in `timeout` (a
     ///   device that cannot be saved has an open channel, a packet still being handled); the
     ///   host has then carried on already.
-    public func prepareHandover(timeout: Duration) async throws(SavedStateError) -> Handover {
+    /// - Parameter extraDescriptors: the process's own descriptors the new process needs too,
+    ///   by name (a TAP device's): passed after the guests', found again with
+    ///   ``handoverExtras(_:descriptors:)``.
+    public func prepareHandover(timeout: Duration, extraDescriptors: [String: Int32] = [:]) async throws(SavedStateError) -> Handover {
         guard await self.acceptParking.pause() else { throw SavedStateError("the host is stopping") }
         let connections = self.state.withLock { state in state.connections.values.sorted { $0.id < $1.id } }
         // Work that needs the guests' loops running (a file copy) ends before they park.
@@ -48,6 +60,7 @@ extension LocalHost {
             settled.append(bus)
         }
         var paused: [LocalHostConnection] = []
+        let heldAt = ContinuousClock.now
         for connection in connections where await connection.parking.pause() { paused.append(connection) }
         self.state.withLock { $0.handingOver = paused }
         do throws(SavedStateError) {
@@ -70,7 +83,15 @@ extension LocalHost {
                 }
                 if let failure { throw failure }
             }
-            return Handover(state: SavedStateFile(kind: .host, body: w.bytes).encode(), descriptors: descriptors)
+            for name in extraDescriptors.keys.sorted() {
+                guard let fd = extraDescriptors[name] else { continue }
+                w.nested(Tag.extra) { e in
+                    e.write(ExtraTag.name, text: name)
+                    e.write(ExtraTag.index, UInt32(descriptors.count))
+                }
+                descriptors.append(fd)
+            }
+            return Handover(state: SavedStateFile(kind: .host, body: w.bytes).encode(), descriptors: descriptors, heldAt: heldAt)
         } catch {
             // Releasing a bus that was not held (or released itself) changes nothing.
             self.abortHandover()
@@ -128,6 +149,8 @@ extension LocalHost {
                     throw SavedStateError("guest \(connection.id) appears twice")
                 }
             }
+            // The extras are the caller's (``handoverExtras(_:descriptors:)``), not ours to close.
+            for e in try r.all(Tag.extra) { _ = try descriptors.take(try e.uint32(ExtraTag.index)) }
             let nextID = Int(try r.uint32(Tag.nextID))
             guard connections.keys.allSatisfy({ $0 < nextID }) else { throw SavedStateError("guest ids beyond the next id \(nextID)") }
             let served = Int(truncatingIfNeeded: try r.uint64(Tag.served))
@@ -142,5 +165,24 @@ extension LocalHost {
             descriptors.closeRest()
             throw error
         }
+    }
+}
+
+extension LocalHost {
+    /// The process's own descriptors a hand-over carries (``prepareHandover(timeout:extraDescriptors:)``),
+    /// by name, from the state and descriptors received. The caller owns them: build what
+    /// they belong to before ``init(restoring:descriptors:path:options:logger:devices:)``,
+    /// which leaves them open.
+    /// - Throws: ``SavedStateError`` for a damaged state.
+    public static func handoverExtras(_ handover: [UInt8], descriptors: [Int32]) throws(SavedStateError) -> [String: Int32] {
+        let file = try SavedStateFile.decode(handover[...], expecting: .host)
+        let r = try StateReader(file.body[...])
+        var extras: [String: Int32] = [:]
+        for e in try r.all(Tag.extra) {
+            let index = Int(try e.uint32(ExtraTag.index))
+            guard index < descriptors.count else { throw SavedStateError("extra descriptor \(index) of \(descriptors.count)") }
+            extras[try e.text(ExtraTag.name)] = descriptors[index]
+        }
+        return extras
     }
 }

@@ -225,6 +225,8 @@ final class LocalHostConnection: Sendable {
 struct LocalHostTransport: HostTransport {
     let connection: LocalHostConnection
 
+    var guestNumber: Int? { self.connection.id }
+
     func post(toGuest message: [UInt8]) {
         let frame = SubstrateFrame.message(
             connectionID: UInt32(VMBusConnectionID.messageSINT), messageType: VMBusConnectionID.synicMessageType,

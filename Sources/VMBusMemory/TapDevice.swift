@@ -65,6 +65,15 @@ public final class TapDevice: @unchecked Sendable {
         self.hasVnetHeader = vnetHeader
     }
 
+    /// The TAP interface `name` through a descriptor another process opened and passed on
+    /// (a host takeover, with SCM_RIGHTS): already set up; the descriptor is this object's
+    /// from here. The file status flags (non-blocking) came with it.
+    public init(adopting descriptor: Int32, name: String, vnetHeader: Bool) {
+        self.name = name
+        self.descriptors = [descriptor]
+        self.hasVnetHeader = vnetHeader
+    }
+
     deinit { self.descriptors.forEach { _ = Glibc.close($0) } }
 
     /// How many queues (descriptors) this device has.

@@ -61,9 +61,19 @@ public protocol NetworkBackend: AnyObject, Sendable {
     /// What the NIC can take in frames this backend pushes to it (the backend may then hand
     /// over partial checksums and large segments instead of doing the work).
     func acceptOffloads(_ offloads: NetworkOffloads)
+    /// Stops taking frames from outside and hands the NIC what it took already: the first step
+    /// of a host takeover (docs/SERVICING.md), while the NIC still runs. Frames arriving
+    /// meanwhile wait outside (a TAP's kernel queue) for whoever reads next. `false` if the
+    /// NIC did not take what the backend holds in `timeout`.
+    func pauseReceiving(timeout: Duration) async -> Bool
+    /// Takes frames again (the takeover failed).
+    func resumeReceiving()
 }
 
 extension NetworkBackend {
+    /// Backends that are pushed to by others (a switch port, a test's port) hold nothing.
+    public func pauseReceiving(timeout: Duration) async -> Bool { true }
+    public func resumeReceiving() {}
     public var offloads: NetworkOffloads { [] }
     /// Backends without offloads get complete frames only (a NIC advertises none to them).
     public func send(_ frame: Span<UInt8>, offload: FrameOffload) { self.send(frame) }

@@ -31,18 +31,55 @@ public final class TapBackend: NetworkBackend {
     ///   - offloads: open the TAP with a virtio-net header, so frames cross it with partial
     ///     checksums and as TCP segments of up to 64 KiB (the NIC advertises these to its peer);
     ///     off: every frame complete and at most MTU-sized.
-    public init(name: String, macAddress: MACAddress? = nil, mtu: Int = 1500, offloads: Bool = true) throws(TapError) {
+    public convenience init(name: String, macAddress: MACAddress? = nil, mtu: Int = 1500, offloads: Bool = true) throws(TapError) {
         let device = try TapDevice(name: name, vnetHeader: offloads)
         try device.setMTU(mtu)
         if let macAddress { try device.setMACAddress(macAddress.bytes) }
         try device.setUp(true)
-        self.device = device
         let kernels = try device.macAddress()
-        let address = macAddress ?? MACAddress(kernels)
-        self.settings = Locked((address, mtu))
+        self.init(device: device, macAddress: macAddress ?? MACAddress(kernels), mtu: mtu)
+    }
+
+    /// A backend on a TAP device another process set up and passed on (a host takeover):
+    /// its address and MTU are the interface's.
+    public convenience init(adopting device: TapDevice) throws(TapError) {
+        self.init(device: device, macAddress: MACAddress(try device.macAddress()), mtu: try device.mtu())
+    }
+
+    init(device: TapDevice, macAddress: MACAddress, mtu: Int) {
+        self.device = device
+        self.settings = Locked((macAddress, mtu))
         let thread = Thread { [self] in self.readLoop() }
         thread.name = "vmbus-tap-\(device.name)"
         thread.start()
+    }
+
+    /// Whether a takeover asked the reader to stop, and whether it has (between two batches).
+    let pause = Locked<(requested: Bool, parked: Bool)>((false, false))
+
+    public func pauseReceiving(timeout: Duration) async -> Bool {
+        self.pause.withLock { $0.requested = true }
+        let deadline = ContinuousClock.now + timeout
+        while !self.pause.withLock({ $0.parked }) {
+            guard ContinuousClock.now < deadline, self.running.withLock({ $0 }) else {
+                self.resumeReceiving()
+                return false
+            }
+            // Once per takeover, for at most one read wait and one batch.
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return true
+    }
+
+    public func resumeReceiving() { self.pause.withLock { $0 = (false, false) } }
+
+    /// The reader's side of a pause: parked between batches (the batch it held went to the
+    /// NIC) until resumed or closed.
+    func parkWhilePaused() {
+        guard self.pause.withLock({ $0.requested }) else { return }
+        self.pause.withLock { $0.parked = true }
+        while self.pause.withLock({ $0.requested }) && self.running.withLock({ $0 }) { Thread.sleep(forTimeInterval: 0.001) }
+        self.pause.withLock { $0.parked = false }
     }
 
     /// Frames read per batch at most: enough to amortise the signal, few enough to keep the
@@ -58,7 +95,10 @@ public final class TapBackend: NetworkBackend {
         let vnet = self.device.hasVnetHeader
         var malformed: UInt64 = 0
         while running() {
-            guard (try? self.device.waitReadable(timeout: .milliseconds(200))) == true else { continue }
+            self.parkWhilePaused()
+            // Short while a pause is asked for, so the reader parks without delaying it.
+            let wait: Duration = self.pause.withLock { $0.requested } ? .milliseconds(1) : .milliseconds(200)
+            guard (try? self.device.waitReadable(timeout: wait)) == true else { continue }
             batch.removeAll()
             while batch.count < Self.batchLimit,
                 (try? batch.appendFrame(maximum: frameRoom, { (bytes: inout [UInt8], offset: Int) throws(TapError) -> Int? in

@@ -153,7 +153,19 @@ struct HostCommand: ParsableCommand {
         var options = LocalHost.Options()
         options.maximumGuests = self.maxGuests
         let registry = ICRegistry()
-        let network = try HostNetwork(options: self.network)
+        let adminPath = self.takeover ?? self.admin ?? self.listen + ".admin"
+        // A takeover first receives everything: the TAP device comes with it.
+        let received = try self.receiveTakeover()
+        let network: HostNetwork?
+        do {
+            let tap = try received.map { received throws(SavedStateError) in
+                try LocalHost.handoverExtras(received.state, descriptors: received.descriptors)["tap"]
+            } ?? nil
+            network = try HostNetwork(options: self.network, adoptingTap: tap)
+        } catch {
+            received?.refuse("\(error)")
+            throw error
+        }
         let storage = try HostStorage(options: self.storage)
         let relay: HvSocketRelay?
         do {
@@ -200,14 +212,15 @@ struct HostCommand: ParsableCommand {
                 }
                 return devices
             }
-        let adminPath = self.takeover ?? self.admin ?? self.listen + ".admin"
-        let (host, admin, takenOver) = try self.startHost(options: options, adminPath: adminPath, logger: logger, devices: makeDevices)
+        let (host, admin, takenOver) = try self.startHost(
+            options: options, adminPath: adminPath, logger: logger, received: received, devices: makeDevices)
         let (export, exportedServices) = try self.startExport(logger, network: network)
         admin.registerIntegrationServices(host: host, services: registry, exported: exportedServices)
         admin.registerStatistics(host: host, network: network, storage: storage)
         let termination = TerminationSignal()
         let handedOver = Locked(false)
-        admin.registerTakeover(host: host) { _ in
+        let tapDescriptor = network?.tap?.device.fileDescriptor()
+        admin.registerTakeover(host: host, extraDescriptors: { tapDescriptor.map { ["tap": $0] } ?? [:] }) { _ in
             handedOver.withLock { $0 = true }
             termination.wake()
         }
@@ -257,10 +270,21 @@ struct HostCommand: ParsableCommand {
 extension HostCommand {
     /// The host and its admin server: listening afresh, or taken over from the host at
     /// --takeover (then also what it received, to confirm once this host runs).
+    /// With --takeover: asks the running host to hand over and receives its state and
+    /// descriptors (nil without).
+    func receiveTakeover() throws -> HostTakeover.Received? {
+        guard let takeover = self.takeover else { return nil }
+        let received: HostTakeover.Received
+        do { received = try HostTakeover.begin(adminPath: takeover) } catch { throw CLIError("cannot take over: \(error)") }
+        if self.takeoverFault == "received" { Foundation.exit(3) }
+        return received
+    }
+
     func startHost(
-        options: LocalHost.Options, adminPath: String, logger: Logger, devices: @escaping @Sendable (HostBus) -> [any HostDevice]
+        options: LocalHost.Options, adminPath: String, logger: Logger, received: HostTakeover.Received?,
+        devices: @escaping @Sendable (HostBus) -> [any HostDevice]
     ) throws -> (LocalHost, AdminServer, HostTakeover.Received?) {
-        guard let takeover = self.takeover else {
+        guard let received else {
             let host: LocalHost
             do { host = try LocalHost(path: self.listen, options: options, logger: logger, devices: devices) } catch {
                 throw CLIError("cannot listen on \(self.listen): \(error)")
@@ -270,9 +294,6 @@ extension HostCommand {
                 throw CLIError("cannot listen on \(adminPath): \(error)")
             }
         }
-        let received: HostTakeover.Received
-        do { received = try HostTakeover.begin(adminPath: takeover) } catch { throw CLIError("cannot take over: \(error)") }
-        if self.takeoverFault == "received" { Foundation.exit(3) }
         do {
             let host = try LocalHost(
                 restoring: received.state, descriptors: received.descriptors, path: self.listen, options: options, logger: logger,

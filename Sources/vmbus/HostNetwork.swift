@@ -41,16 +41,27 @@ final class HostNetwork: Sendable {
     let guests = Locked(0)
     let exported = Locked<NetvspDevice?>(nil)
 
-    init?(options: HostNetworkOptions) throws {
-        guard let net = options.net else { return nil }
+    /// - Parameter adoptingTap: the TAP device's descriptor a takeover passed (the interface
+    ///   exists and is set up; a new open of it would fail while the old host holds it).
+    init?(options: HostNetworkOptions, adoptingTap: Int32? = nil) throws {
+        guard let net = options.net else {
+            if let adoptingTap { DescriptorIO.close(adoptingTap) }
+            return nil
+        }
         self.options = options
         if net == "switch" {
+            if let adoptingTap { DescriptorIO.close(adoptingTap) }
             self.tap = nil
             self.fabric = NetworkSwitch(mtu: options.mtu)
         } else {
             do {
-                // The TAP keeps the kernel's own address: it is the wire's far end, not the NIC.
-                self.tap = try TapBackend(name: String(net.dropFirst(4)), mtu: options.mtu, offloads: options.netOffloads)
+                let name = String(net.dropFirst(4))
+                if let adoptingTap {
+                    self.tap = try TapBackend(adopting: TapDevice(adopting: adoptingTap, name: name, vnetHeader: options.netOffloads))
+                } else {
+                    // The TAP keeps the kernel's own address: it is the wire's far end, not the NIC.
+                    self.tap = try TapBackend(name: name, mtu: options.mtu, offloads: options.netOffloads)
+                }
             } catch {
                 throw CLIError("--net \(net): \(error)")
             }
@@ -60,10 +71,13 @@ final class HostNetwork: Sendable {
 
     /// The NIC of a newly connected guest.
     func device(for bus: HostBus) -> NetvspDevice {
-        let number = self.guests.withLock { count in
+        // The connection's number where the substrate has one: the same after a takeover, so
+        // the new host's NIC has the address and instance the guest knows.
+        let counted = self.guests.withLock { count in
             count += 1
             return count
         }
+        let number = bus.guestNumber ?? counted
         let mac = self.options.mac.flatMap(MACAddress.init) ?? .hyperV(seed: UInt32(number))
         let backend: any NetworkBackend = self.tap ?? self.fabric!.makePort(macAddress: mac)
         let device = NetvspDevice(

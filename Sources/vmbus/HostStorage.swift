@@ -129,10 +129,11 @@ final class HostStorage: Sendable {
 
     /// The controller of a newly connected guest.
     func device(for bus: HostBus) -> StorvspDevice {
-        let number = self.guests.withLock { count in
+        let counted = self.guests.withLock { count in
             count += 1
             return count
         }
+        let number = bus.guestNumber ?? counted
         var configuration = StorvspDevice.Configuration()
         configuration.maximumSubChannels = UInt16(self.queues - 1)
         // The same instance for every guest (each has a bus of its own): a host that takes

@@ -40,14 +40,25 @@ extension NetvspDevice {
         case .sendBuffer(let gpadl, _):
             let mapping = self.state.withLock { $0.bus }?.gpadlMapping(gpadl)
             let ok = mapping.map { $0.size >= Self.sectionSize } ?? false
-            if ok { self.state.withLock { $0.sendBuffer = mapping } }
+            if ok {
+                self.state.withLock { state in
+                    state.sendBuffer = mapping
+                    state.sendGpadl = gpadl
+                }
+            }
             return await self.complete(
                 .sendBufferComplete(status: ok ? .success : .failure, sectionSize: ok ? UInt32(Self.sectionSize) : 0), id: id, on: channel)
         case .revokeReceiveBuffer:
-            self.state.withLock { $0.receive = nil }
+            self.state.withLock { state in
+                state.receive = nil
+                state.receiveGpadl = nil
+            }
             return .ok
         case .revokeSendBuffer:
-            self.state.withLock { $0.sendBuffer = nil }
+            self.state.withLock { state in
+                state.sendBuffer = nil
+                state.sendGpadl = nil
+            }
             return .ok
         case .rndisPacket(let channelType, let index, let bytes):
             return await self.rndisPacket(
@@ -95,7 +106,10 @@ extension NetvspDevice {
             return await self.complete(.receiveBufferComplete(status: .failure, sections: []), id: id, on: channel)
         }
         let section = NVSPReceiveSection(subAllocationSize: UInt32(size), subAllocationCount: UInt32(slots.count))
-        self.state.withLock { $0.receive = slots }
+        self.state.withLock { state in
+            state.receive = slots
+            state.receiveGpadl = gpadl
+        }
         return await self.complete(.receiveBufferComplete(status: .success, sections: [section]), id: id, on: channel)
     }
 

@@ -1,3 +1,4 @@
+import Synchronization
 import VMBusChannel
 import VMBusHost
 import VMBusMemory
@@ -12,6 +13,9 @@ final class QueueContext: Sendable {
     let control: AsyncStream<ChannelPacket>.Continuation
     /// Completions owed to the guest, and the section copy buffer.
     let backlog = CompletionBacklog(scratchBytes: NetvspDevice.sectionSize)
+    /// Packets handed to the control path and not yet handled: they left the ring, so a
+    /// takeover waits for them.
+    let pendingControl = Atomic<Int>(0)
 
     init(channel: Channel, queue: UInt16, control: AsyncStream<ChannelPacket>.Continuation) {
         self.channel = channel
@@ -26,9 +30,12 @@ extension NetvspDevice {
     func serve(_ channel: Channel, queue: UInt16) {
         let (stream, continuation) = AsyncStream.makeStream(of: ChannelPacket.self)
         let context = QueueContext(channel: channel, queue: queue, control: continuation)
+        self.state.withLock { $0.contexts[queue] = context }
         Task {
             for await packet in stream {
-                if case .fatal(let why) = await self.handle(packet, channel: channel, queue: queue) {
+                let outcome = await self.handle(packet, channel: channel, queue: queue)
+                context.pendingControl.subtract(1, ordering: .releasing)
+                if case .fatal(let why) = outcome {
                     self.stop(channel, queue: queue, why)
                     break
                 }
@@ -75,7 +82,9 @@ extension NetvspDevice {
                 case .done(let status?): owed.append((descriptor.transactionID, status))
                 case .done(nil): break
                 case .fatal(let why): fault = why
-                case .slow: context.control.yield(ChannelPacket(copying: packet, descriptor: descriptor))
+                case .slow:
+                    context.pendingControl.add(1, ordering: .relaxed)
+                    context.control.yield(ChannelPacket(copying: packet, descriptor: descriptor))
                 }
             }
         } catch {

@@ -36,6 +36,10 @@ extension NetvspDevice {
         var dropped: [UInt16: UInt64] = [:]
         let messageSize = self.messageSize
         let (next, channels, size): (Int, [UInt16: Channel], Int) = self.state.withLock { state in
+            // Quiesced for a takeover: the backend keeps its frames (it was paused first).
+            if state.paused { return (first, [:], -1) }
+            // Until the packets for the slots taken here are sent (a takeover waits for that).
+            state.delivering += 1
             guard !state.packetFilter.isEmpty, state.rndisReady, state.receiving, let slots = state.receive, !state.channels.isEmpty else {
                 dropped[0, default: 0] += UInt64(frames.count - first)
                 return (frames.count, [:], 0)
@@ -98,6 +102,7 @@ extension NetvspDevice {
             }
         }
         self.state.withLock { state in
+            if size >= 0 { state.delivering -= 1 }
             for slot in unsent { _ = state.receive?.release(UInt64(slot)) }
             for (queue, counts) in sent {
                 state.statistics[queue, default: NetworkQueueStatistics()].rxPackets += counts.packets

@@ -42,6 +42,15 @@ public final class NetvspDevice: HostDevice {
         var rsc = false
         /// Sub-channels granted by the last SUBCHANNEL; the send table goes out once all are open.
         var grantedSubChannels = 0
+        /// The GPADLs of the receive and send buffers (what a takeover's new process maps).
+        var receiveGpadl: UInt32?
+        var sendGpadl: UInt32?
+        /// Each open queue's handler state.
+        var contexts: [UInt16: QueueContext] = [:]
+        /// A takeover quiesced the device: the backend's frames are not taken.
+        var paused = false
+        /// Backend deliveries between taking their slots and sending their packets.
+        var delivering = 0
     }
 
     let state: Locked<State>
@@ -133,6 +142,7 @@ public final class NetvspDevice: HostDevice {
     public func closed(relid: UInt32) {
         self.state.withLock { state in
             state.channels = state.channels.filter { $0.value.relid != relid }
+            state.contexts = state.contexts.filter { $0.value.channel.relid != relid }
             guard state.primaryRelid == relid else { return }
             // The primary takes the device's set-up with it (a re-open starts over).
             state.primaryRelid = nil
@@ -140,6 +150,8 @@ public final class NetvspDevice: HostDevice {
             state.setUpSeen = []
             state.receive = nil
             state.sendBuffer = nil
+            state.receiveGpadl = nil
+            state.sendGpadl = nil
             state.rndisReady = false
             state.packetFilter = []
             state.receiving = false
