@@ -92,4 +92,61 @@ import Testing
         host.kill(SIGTERM)
         #expect(await host.finish().status == 0)
     }
+
+    /// `vmbus ctl service` replaces the host while iperf3 runs TCP through the NIC (and a ping
+    /// flood runs beside it): the new host takes over the TAP device and the NIC's state, the
+    /// TCP stream carries on to its end, and the successor's NIC counters show it carried
+    /// traffic.
+    @Test func theHostIsReplacedWhileIperf3Runs() async throws {
+        try await NamespacePair.requireAvailable()
+        let pair = NamespacePair()
+        defer { pair.remove() }
+        let (up, _, upErrors) = try await netNamespaces(["up", pair.prefix])
+        try #require(up == 0, "\(upErrors)")
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("\(pair.prefix).sock").path
+        let host = try pair.spawn("a", [vmbusBinary().path, "host", "--listen", socket, "--device", "ic", "--net", "tap:vmb0", "--log-level", "warning"])
+        guard await Self.waitFor("listening on", in: host) != nil else {
+            Issue.record("the host did not start: \(await host.finish().errors)")
+            return
+        }
+        let guest = try pair.spawn("b", [vmbusBinary().path, "guest", "--connect", socket, "--memory", "64M", "--net", "tap:vmb1"])
+        guard await Self.waitFor("guest: network vmb1 up", in: guest) != nil else {
+            Issue.record("the guest's NIC did not come up: \(await guest.finish().errors)")
+            return
+        }
+        for (side, address) in [("a", "10.201.0.1/24"), ("b", "10.201.0.2/24")] {
+            let (status, _, errors) = try await netNamespaces(["address", pair.prefix, side, side == "a" ? "vmb0" : "vmb1", address])
+            try #require(status == 0, "\(errors)")
+        }
+        let server = try pair.spawn("b", ["iperf3", "-s", "-1", "-B", "10.201.0.2", "--forceflush"])
+        guard await Self.waitFor("Server listening", in: server) != nil else {
+            Issue.record("iperf3 server: \(await server.finish().errors)")
+            return
+        }
+        let client = try pair.spawn("a", ["iperf3", "-c", "10.201.0.2", "-f", "m", "-t", "5", "-i", "1", "--forceflush"])
+        // The first interval's report: TCP is flowing.
+        #expect(await Self.waitFor(" sec ", in: client) != nil)
+        let service = try await ctl(["service"], admin: socket + ".admin")
+        #expect(service.status == 0 && service.output.contains("taken over by the new host"), "\(service.output)\(service.errors)")
+        #expect(client.process.isRunning, "the takeover landed after iperf3 had finished: it proves nothing")
+        let report = await Self.waitFor("took over", in: host) ?? ""
+        let current = Int32(report.split(separator: " ").dropFirst(3).first ?? "") ?? 0
+        let ping = try await pair.spawn("a", ["ping", "-n", "-c", "20", "-i", "0.05", "-W", "5", "10.201.0.2"]).finish()
+        #expect(ping.output.contains("20 packets transmitted, 20 received"), "\(ping.output)\(ping.errors)")
+        let finished = await client.finish()
+        #expect(finished.status == 0, "\(finished.output)\(finished.errors)")
+        #expect((Self.receiverRate(finished.output) ?? 0) > 0, "\(finished.output)")
+        _ = await server.finish()
+
+        let stat = try await Spawned(["net", "stat", "--host", socket + ".admin"]).finish()
+        #expect(stat.status == 0 && stat.output.contains("malformed 0"), "\(stat.output)")
+        let fields = stat.output.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        let received = fields.firstIndex(of: "rx_packets").flatMap { Int(fields[$0 + 1]) } ?? 0
+        #expect(received > 0, "the new host's NIC carried the rest of the stream: \(stat.output)")
+        guest.kill(SIGTERM)
+        #expect(await guest.finish().status == 0)
+        #expect(current > 0, "\(report)")
+        kill(current, SIGTERM)
+        #expect(await host.finish().status == 0)
+    }
 }
