@@ -43,6 +43,46 @@ import VMBusMemory
         host.kill(SIGTERM)
         #expect(await host.finish().status == 0)
     }
+
+    /// A guest serving a port through its vsock relay hibernates and resumes: the program
+    /// listening behind the relay carries on, and the host reaches it again afterwards; the
+    /// integration services answer the resumed guest.
+    @Test func aGuestsHvsockListenerAnswersAgainAfterResume() async throws {
+        let directory = Self.temporaryPath("hibernate-hvsock")
+        try FileManager.default.createDirectory(atPath: directory + "/guest", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socket = directory + "/bus.sock"
+        let host = try Spawned(["host", "--listen", socket, "--device", "ic", "--vsock-relay", directory + "/host", "--log-level", "warning"])
+        #expect(await host.line()?.hasPrefix("vmbus host: admin socket") == true)
+        #expect(await host.line() == "vmbus host: vsock relay \(directory)/host/vsock")
+        #expect(await host.line() == "vmbus host: listening on \(socket)")
+        // The guest's program: an echo server behind the relay, for a connection before the
+        // hibernation and one after.
+        try echoServer(at: directory + "/guest/vsock_5000", connections: 2)
+        let file = directory + "/guest.hib"
+        let guest = try Spawned(["guest", "--connect", socket, "--memory", "32M", "--vsock-relay", directory + "/guest", "--hibernate-to", file])
+        #expect(await NetworkProcessTests.waitFor("guest: vsock relay", in: guest) != nil)
+        let before = try await relayConnect(directory + "/host", port: 5000)
+        #expect(before.1.hasPrefix("OK"), "\(before.1)")
+        #expect(try await roundTrip(before.0, Array("before".utf8)) == Array("before".utf8))
+
+        guest.kill(SIGUSR1)
+        let hibernated = await guest.finish()
+        #expect(hibernated.status == 0 && hibernated.output.contains("guest: hibernated to \(file)"), "\(hibernated.output)\(hibernated.errors)")
+        let resumed = try Spawned(["guest", "--connect", socket, "--resume", file, "--vsock-relay", directory + "/guest"])
+        #expect(await NetworkProcessTests.waitFor("guest: resumed from \(file)", in: resumed) != nil)
+        #expect(await NetworkProcessTests.waitFor("guest: vsock relay", in: resumed) != nil)
+        let after = try await relayConnect(directory + "/host", port: 5000)
+        #expect(after.1.hasPrefix("OK"), "\(after.1)")
+        let data = pseudoRandom(300_000, seed: 9)
+        #expect(try await roundTrip(after.0, data) == data)
+        let heartbeat = try await ctl(["heartbeat"], admin: socket + ".admin")
+        #expect(heartbeat.status == 0, "\(heartbeat.errors)")
+        resumed.kill(SIGTERM)
+        #expect(await resumed.finish().status == 0)
+        host.kill(SIGTERM)
+        #expect(await host.finish().status == 0)
+    }
 }
 
 /// `vmbus ctl service` and `vmbus host --takeover` under traffic.
