@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "VMBusNetwork", targets: ["VMBusNetwork"]),
         .library(name: "VMBusStorage", targets: ["VMBusStorage"]),
         .library(name: "VMBusAdmin", targets: ["VMBusAdmin"]),
+        .library(name: "VMBusCapture", targets: ["VMBusCapture"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
         // LD_PRELOAD shim that runs unmodified uio_hv_generic programs against the export of
         // `vmbus host --uio-export` (docs/UIO-EXPORT.md): libvmbus-uio-preload.so.
@@ -95,6 +96,8 @@ let package = Package(
         .target(
             name: "VMBusAdmin", dependencies: ["VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
+        // Captures of the bus as pcapng files (docs/CAPTURE.md): the writer, its queue, the reader.
+        .target(name: "VMBusCapture", dependencies: ["VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
         // The preload library's C code: interposes libc calls, links only libc and libdl.
         .target(name: "VMBusUioPreload", linkerSettings: [.linkedLibrary("dl")]),
         .executableTarget(
@@ -139,6 +142,10 @@ let package = Package(
             swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusAdminTests", dependencies: ["VMBusAdmin", "VMBusDevices", "VMBusLocal", "VMBusMemory"],
+            swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusCaptureTests",
+            dependencies: ["VMBusCapture", "VMBusLoopback", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
