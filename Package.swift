@@ -104,7 +104,7 @@ let package = Package(
             name: "vmbus",
             dependencies: [
                 "VMBusWire", "VMBusRing", "VMBusMemory", "VMBusChannel", "VMBusHost", "VMBusGuest", "VMBusLoopback",
-                "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusStorage", "VMBusUio", "VMBusAdmin",
+                "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusStorage", "VMBusUio", "VMBusAdmin", "VMBusCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -152,6 +152,6 @@ let package = Package(
         // A minimal C uio driver for the file-copy device, run by the tests under the preload
         // library (never shipped).
         .executableTarget(name: "uio-probe", path: "Tests/uio-probe"),
-        .testTarget(name: "vmbusTests", dependencies: ["vmbus", "uio-probe", "VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
+        .testTarget(name: "vmbusTests", dependencies: ["vmbus", "uio-probe", "VMBusWire", "VMBusMemory", "VMBusCapture"], swiftSettings: strictSafety),
     ]
 )

@@ -103,6 +103,8 @@ struct HostCommand: ParsableCommand {
     @Option(name: .long, help: .hidden)
     var takeoverFault: String?
 
+    @OptionGroup var capture: CaptureOptions
+
     @OptionGroup var log: LogOptions
 
     /// The parsed device list.
@@ -152,6 +154,8 @@ struct HostCommand: ParsableCommand {
         let specs = try self.devices()
         var options = LocalHost.Options()
         options.maximumGuests = self.maxGuests
+        let capture = try self.capture.start()
+        options.capture = capture
         let registry = ICRegistry()
         let network = try HostNetwork(options: self.network)
         let storage = try HostStorage(options: self.storage)
@@ -251,6 +255,7 @@ struct HostCommand: ParsableCommand {
         host.stop()
         // Writes the guests completed are made durable before the disks close.
         storage?.flush()
+        capture?.finish()
     }
 }
 
