@@ -27,6 +27,9 @@ public struct CaptureSummary: Hashable, Sendable {
 /// dropped and counted; the counts go into the file as drops records and, at ``close()``, as
 /// each interface's `isb_ifdrop`. One writer thread drains the slots every few milliseconds
 /// (at once when half of them are taken) and writes the blocks.
+///
+/// Call ``close()`` when done: it completes the file, and until then the writer thread keeps
+/// the sink alive.
 public final class CaptureSink: CaptureRecorder, Sendable {
     struct WriterState: ~Copyable {
         var file: FileHandle?
