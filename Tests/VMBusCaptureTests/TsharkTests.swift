@@ -63,3 +63,32 @@ func tshark(_ arguments: [String]) async throws -> (status: Int32, output: Strin
         }
     }
 }
+
+extension TsharkTests {
+    /// Tools/wireshark/vmbus.lua, found from this file's place in the repository.
+    static let dissector = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Tools/wireshark/vmbus.lua").path
+
+    @Test func theLuaDissectorNamesEveryHeaderFieldAndMessage() async throws {
+        let (path, capture) = try await Self.captureSession()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let fields = ["vmbus.kind", "vmbus.direction", "vmbus.connection", "vmbus.relid", "vmbus.msg.name", "vmbus.pkt.transaction_id"]
+        let (status, output, errors) = try await tshark(
+            ["-X", "lua_script:" + Self.dissector, "-r", path, "-T", "fields"] + fields.flatMap { ["-e", $0] })
+        #expect(status == 0, "\(errors)")
+        #expect(!errors.contains("Lua"), "\(errors)")
+        let rows = output.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map {
+            $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        }
+        #expect(rows.count == capture.records.count)
+        for (row, record) in zip(rows, capture.records) {
+            let h = record.header
+            var name = ""
+            var transaction = ""
+            var reader = WireReader(record.data)
+            if h.kind == .channelMessage, let type = try? reader.readUInt32() { name = ChannelMessageType(rawValue: type).name }
+            if h.kind == .ringPacket, let descriptor = try? PacketDescriptor(from: &reader) { transaction = "\(descriptor.transactionID)" }
+            #expect(row == ["\(h.kind.rawValue)", "\(h.direction.rawValue)", "\(h.connection)", "\(h.relid)", name, transaction])
+        }
+    }
+}
