@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "VMBusNetwork", targets: ["VMBusNetwork"]),
         .library(name: "VMBusStorage", targets: ["VMBusStorage"]),
         .library(name: "VMBusAdmin", targets: ["VMBusAdmin"]),
+        .library(name: "VMBusCapture", targets: ["VMBusCapture"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
         // LD_PRELOAD shim that runs unmodified uio_hv_generic programs against the export of
         // `vmbus host --uio-export` (docs/UIO-EXPORT.md): libvmbus-uio-preload.so.
@@ -95,13 +96,15 @@ let package = Package(
         .target(
             name: "VMBusAdmin", dependencies: ["VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
+        // Captures of the bus as pcapng files (docs/CAPTURE.md): the writer, its queue, the reader.
+        .target(name: "VMBusCapture", dependencies: ["VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
         // The preload library's C code: interposes libc calls, links only libc and libdl.
         .target(name: "VMBusUioPreload", linkerSettings: [.linkedLibrary("dl")]),
         .executableTarget(
             name: "vmbus",
             dependencies: [
                 "VMBusWire", "VMBusRing", "VMBusMemory", "VMBusChannel", "VMBusHost", "VMBusGuest", "VMBusLoopback",
-                "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusStorage", "VMBusUio", "VMBusAdmin",
+                "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusStorage", "VMBusUio", "VMBusAdmin", "VMBusCapture",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -140,11 +143,15 @@ let package = Package(
         .testTarget(
             name: "VMBusAdminTests", dependencies: ["VMBusAdmin", "VMBusDevices", "VMBusLocal", "VMBusMemory"],
             swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusCaptureTests",
+            dependencies: ["VMBusCapture", "VMBusLoopback", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
         // A minimal C uio driver for the file-copy device, run by the tests under the preload
         // library (never shipped).
         .executableTarget(name: "uio-probe", path: "Tests/uio-probe"),
-        .testTarget(name: "vmbusTests", dependencies: ["vmbus", "uio-probe", "VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
+        .testTarget(name: "vmbusTests", dependencies: ["vmbus", "uio-probe", "VMBusWire", "VMBusMemory", "VMBusCapture"], swiftSettings: strictSafety),
     ]
 )

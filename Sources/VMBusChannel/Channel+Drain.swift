@@ -48,6 +48,7 @@ extension Channel {
         do throws(RingError) {
             // A hold stops the walk at the next packet boundary.
             while count < limit, !self.isHeld.load(ordering: .acquiring), let packet = try ring.next() {
+                if let capture = self.capture { capture.received(packet, from: ring, relid: self.relid) }
                 if packet.descriptor.type == .completion && (!wholePackets || self.awaitsCompletion(packet.descriptor.transactionID)) {
                     var bytes: [UInt8] = []
                     ring.copyPacket(packet, into: &bytes)

@@ -309,7 +309,10 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
                 self.ring.beginDrain()
                 self.draining = true
             }
-            if let packet = try self.ring.next() { return .packet(packet) }
+            if let packet = try self.ring.next() {
+                if let capture = self.channel.capture { capture.received(packet, from: self.ring, relid: self.channel.relid) }
+                return .packet(packet)
+            }
             let signal = try self.ring.commit()
             self.unpublished = 0
             self.draining = false

@@ -19,8 +19,14 @@ public struct ChannelBatchWriter: ~Copyable {
     /// Packets written so far.
     public private(set) var count = 0
     var failure: RingError?
+    let capture: CaptureTap?
+    let relid: UInt32
 
-    init(ring: consuming OutgoingRing<SharedRingMemory>) { self.ring = ring }
+    init(ring: consuming OutgoingRing<SharedRingMemory>, capture: CaptureTap?, relid: UInt32) {
+        self.ring = ring
+        self.capture = capture
+        self.relid = relid
+    }
 
     /// Writes an in-band packet; `false` when the ring has no room left (nothing is written).
     public mutating func write(
@@ -70,6 +76,7 @@ public struct ChannelBatchWriter: ~Copyable {
             self.failure = error
             throw ChannelError.closed(.ringCorrupted(error))
         }
+        if let capture = self.capture { capture.sent(self.ring, relid: self.relid, length: length) }
         self.count += 1
         return true
     }
@@ -206,7 +213,7 @@ extension Channel {
         }
         let outcome: Outcome = self.sender.withLock { state in
             if let reason = state.closed { return .failed(.closed(reason)) }
-            var writer = ChannelBatchWriter(ring: state.ring)
+            var writer = ChannelBatchWriter(ring: state.ring, capture: self.capture, relid: self.relid)
             var bodyError: ChannelError?
             do throws(ChannelError) { try body(&writer) } catch { bodyError = error }
             state.ring = writer.ring
@@ -308,6 +315,7 @@ extension Channel {
                     }
                 }
                 guard written else { return .success(.full) }
+                if let capture = self.capture { capture.sent(state.ring, relid: self.relid, length: length) }
                 if state.pendingSet {
                     state.ring.clearPendingSendSize()
                     state.pendingSet = false

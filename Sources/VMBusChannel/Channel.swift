@@ -94,17 +94,23 @@ public final class Channel: Sendable {
     let hasInterruptHandler = Atomic<Bool>(false)
     /// Set by ``hold(timeout:)``: packets stay in the ring until ``release()``.
     let isHeld = Atomic<Bool>(false)
+    /// Where this channel's packets, doorbells, open and close are recorded; `nil` (the
+    /// default) costs one branch per packet.
+    let capture: CaptureTap?
 
     /// Attaches to an initialised ring pair.
     /// - Parameters:
     ///   - doorbell: rung when the peer must look at the rings.
     ///   - onFault: called once if the peer corrupts a ring, so the owner can close the channel
     ///     on the control plane too.
+    ///   - capture: records every packet sent and received (read back from the rings, so
+    ///     nothing on the wire changes), every doorbell both ways, and the open and close.
     /// - Throws: ``ChannelError/closed(_:)`` with ``CloseReason/ringCorrupted(_:)`` if a ring
     ///   index is already impossible; ``ChannelError/invalidOption(_:)`` for bad options.
     public init(
         relid: UInt32, outgoing: SharedRingMemory, incoming: SharedRingMemory, doorbell: any ChannelDoorbell,
-        options: ChannelOptions = ChannelOptions(), onFault: @escaping @Sendable (CloseReason) -> Void = { _ in }
+        options: ChannelOptions = ChannelOptions(), onFault: @escaping @Sendable (CloseReason) -> Void = { _ in },
+        capture: CaptureTap? = nil
     ) throws(ChannelError) {
         let out: OutgoingRing<SharedRingMemory>
         let into: IncomingRing<SharedRingMemory>
@@ -123,11 +129,15 @@ public final class Channel: Sendable {
         self.maximumPacketLength = out.maximumPacketLength
         self.outgoingMemory = outgoing
         self.incomingMemory = incoming
-        self.doorbell = doorbell
+        self.doorbell = capture.map { CapturingDoorbell(inner: doorbell, capture: $0, relid: relid) } ?? doorbell
+        self.capture = capture
         self.onFault = onFault
         self.sender = Locked(SendState(ring: out))
         self.receiver = Locked(ReceiveState(ring: into))
         self.requests = Locked(RequestState(table: Requestor(capacity: capacity)))
+        capture?.channelOpened(
+            relid: relid, outgoingRingBytes: outgoing.dataSize + RingControlPage.size,
+            incomingRingBytes: incoming.dataSize + RingControlPage.size)
     }
 
     // MARK: State
@@ -197,6 +207,7 @@ public final class Channel: Sendable {
     /// The peer rang this channel's doorbell: wakes the reader and any sender waiting for room.
     /// Cheap and non-blocking; substrates call it from their event loop.
     public func interrupt() {
+        if let capture = self.capture { capture.doorbell(outgoing: false, relid: self.relid) }
         let reader: CheckedContinuation<Void, Never>? = self.receiver.withLock { state in
             state.interrupts += 1
             guard let waiter = state.waiter else {
@@ -266,6 +277,7 @@ public final class Channel: Sendable {
             return waiters
         }
         guard let waiters else { return }
+        if let capture = self.capture { capture.channelClosed(relid: self.relid, reason: CaptureCloseReason(reason)) }
         self.isClosed.store(true, ordering: .releasing)
         self.sender.withLock { $0.closed = reason }
         self.receiver.withLock { $0.closed = reason }

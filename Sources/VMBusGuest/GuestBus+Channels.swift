@@ -142,7 +142,7 @@ extension GuestBus {
                     // a broken ring, and tell the host.
                     guard let self else { return }
                     self.spawn { await self.close(relid) }
-                })
+                }, capture: self.capture)
         } catch let error as MemoryError {
             throw BusError.memory(error)
         } catch let error as ChannelError {

@@ -59,13 +59,19 @@ public final class GuestBus: Sendable {
     let connectResultHandler = Locked<(@Sendable (TLConnectResult) -> Void)?>(nil)
     /// Messages to the host in the machine's order, posted after the lock is released.
     let outbox: SerialDelivery<(bytes: [UInt8], connectionID: UInt32)>
+    /// Where this bus records its channel messages and its channels' packets, doorbells,
+    /// opens and closes; `nil` records nothing.
+    public let capture: CaptureTap?
 
     /// - Parameters:
     ///   - monitorPages: give the host two monitor pages from guest memory (01 §1.3), so it
     ///     may offer monitored channels.
+    ///   - capture: records the host's messages as they arrive and this guest's as the host's
+    ///     queue takes them, and every channel's traffic.
     /// - Throws: ``MemoryError`` if the monitor pages cannot be allocated.
     public init(
-        configuration: GuestConfiguration = GuestConfiguration(), transport: any GuestTransport, monitorPages: Bool = false
+        configuration: GuestConfiguration = GuestConfiguration(), transport: any GuestTransport, monitorPages: Bool = false,
+        capture: CaptureTap? = nil
     ) throws(MemoryError) {
         var configuration = configuration
         var pages: GuestBuffer?
@@ -78,6 +84,7 @@ public final class GuestBus: Sendable {
         state.monitorPages = pages
         self.state = Locked(state)
         self.transport = transport
+        self.capture = capture
         let bus = Weak<GuestBus>()
         self.outbox = SerialDelivery { item in bus.value?.post(item.bytes, connectionID: item.connectionID) }
         bus.value = self
@@ -133,6 +140,7 @@ public final class GuestBus: Sendable {
 
     /// A channel message from the host.
     public func receive(_ message: ArraySlice<UInt8>) {
+        self.capture?.message(outgoing: false, port: UInt32(VMBusConnectionID.messageSINT), message)
         self.run { state in
             do throws(HostMisbehaviour) {
                 return ((), try state.machine.receive(message))
@@ -328,6 +336,9 @@ public final class GuestBus: Sendable {
 
     /// Posts one message, retrying a full host queue as Linux does (01 §1.1).
     func post(_ bytes: [UInt8], connectionID: UInt32) {
+        // Recorded before it is posted, so the host's answer can never come first in the capture
+        // (a post the host's queue refuses for good is recorded all the same).
+        self.capture?.message(outgoing: true, port: connectionID, bytes[...])
         var retry = PostRetry()
         while true {
             let status = self.transport.post(bytes, connectionID: connectionID)

@@ -162,10 +162,11 @@ extension HostBus {
     /// attached to its rings. No message is sent: the guest saw nothing happen. Devices come
     /// next, with ``restoreDevices(_:)``.
     public convenience init(
-        restoring r: StateReader, configuration: HostConfiguration, transport: any HostTransport, channelOptions: ChannelOptions? = nil
+        restoring r: StateReader, configuration: HostConfiguration, transport: any HostTransport, channelOptions: ChannelOptions? = nil,
+        capture: CaptureTap? = nil
     ) throws(SavedStateError) {
         let machine = try HostConnection(restoring: try r.nested(Tag.machine), configuration: configuration)
-        self.init(configuration: configuration, transport: transport, channelOptions: channelOptions)
+        self.init(configuration: configuration, transport: transport, channelOptions: channelOptions, capture: capture)
         var gpadls: [UInt32: MappedMemory] = [:]
         for (handle, ranges) in machine.readyGpadls {
             do {

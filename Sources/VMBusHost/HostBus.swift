@@ -66,13 +66,24 @@ public final class HostBus: Sendable {
     let outbox: SerialDelivery<Outgoing>
     /// Options of every channel this host opens (strict packet parsing by default).
     public let channelOptions: ChannelOptions
+    /// Where this bus records its channel messages and its channels' packets, doorbells,
+    /// opens and closes; `nil` records nothing.
+    public let capture: CaptureTap?
 
-    public init(configuration: HostConfiguration = HostConfiguration(), transport: any HostTransport, channelOptions: ChannelOptions? = nil) {
+    /// - Parameter capture: records the guest's messages as they arrive and this host's as
+    ///   they are handed to the transport, and every channel's traffic.
+    public init(
+        configuration: HostConfiguration = HostConfiguration(), transport: any HostTransport, channelOptions: ChannelOptions? = nil,
+        capture: CaptureTap? = nil
+    ) {
         self.state = Locked(State(machine: HostConnection(configuration: configuration)))
         self.transport = transport
+        self.capture = capture
         self.outbox = SerialDelivery { outgoing in
             switch outgoing {
-            case .message(let bytes): transport.post(toGuest: bytes)
+            case .message(let bytes):
+                capture?.message(outgoing: true, port: UInt32(VMBusConnectionID.messageSINT), bytes[...])
+                transport.post(toGuest: bytes)
             case .openDoorbells(let relid, let connectionID): transport.openDoorbells(relid: relid, connectionID: connectionID)
             case .closeDoorbells(let relid): transport.closeDoorbells(relid: relid)
             }
@@ -170,6 +181,8 @@ public final class HostBus: Sendable {
 
     /// A channel message from the guest.
     public func receive(_ message: ArraySlice<UInt8>) {
+        // The connection id the guest posted to is the transport's to check; it is not known here.
+        self.capture?.message(outgoing: false, port: 0, message)
         self.run { state in
             do throws(ProtocolViolation) {
                 return ((), try state.machine.receive(message))
@@ -336,7 +349,8 @@ public final class HostBus: Sendable {
         let channel = try Channel(
             relid: relid, outgoing: rings.outgoing, incoming: rings.incoming,
             doorbell: ClosureDoorbell { transport.signalGuest(relid: relid) }, options: device.channelOptions(self.channelOptions),
-            onFault: { [weak self] reason in self?.channelFailed(relid, reason, channel: identity.load()) })
+            onFault: { [weak self] reason in self?.channelFailed(relid, reason, channel: identity.load()) },
+            capture: self.capture)
         identity.store(ObjectIdentifier(channel))
         var offer = device.offer
         offer.subChannelIndex = subChannelIndex

@@ -51,6 +51,8 @@ public final class LocalGuest: Sendable {
     let logger: Logger
     let state = Locked(State())
     let link = GuestLink()
+    /// Where this guest's traffic is recorded, as connection 1.
+    let capture: CaptureTap?
 
     /// Creates guest memory, connects, says HELLO and waits for WELCOME, then starts the
     /// event loop. Call ``GuestBus/connect()`` on ``bus`` next.
@@ -59,10 +61,14 @@ public final class LocalGuest: Sendable {
     ///   - monitorPages: give the host monitor pages (it then scans them periodically).
     /// - Throws: ``LocalError``.
     ///   - memory: memory to use instead of new memory of `memoryBytes` (a resumed guest's).
+    ///   - capture: records this guest's traffic as connection 1, seen from the guest: substrate
+    ///     frames from HELLO on, channel messages, and its channels' packets and doorbells.
     public static func connect(
         path: String, memoryBytes: Int = 256 << 20, memory existing: GuestMemory? = nil, configuration: GuestConfiguration = GuestConfiguration(),
-        monitorPages: Bool = false, waitPolicy: WaitPolicy = WaitPolicy(), logger: Logger = Logger(label: "vmbus.guest")
+        monitorPages: Bool = false, waitPolicy: WaitPolicy = WaitPolicy(), logger: Logger = Logger(label: "vmbus.guest"),
+        capture recorder: (any CaptureRecorder)? = nil
     ) throws(LocalError) -> LocalGuest {
+        let capture = recorder.map { CaptureTap(recorder: $0, connection: 1, observer: .guest) }
         let memory: GuestMemory
         let socket: LocalSocket
         let memoryBytes = existing?.memory.size ?? memoryBytes
@@ -70,9 +76,8 @@ public final class LocalGuest: Sendable {
             if let existing { memory = existing } else { memory = try GuestMemory(size: memoryBytes) }
             socket = try LocalSocket.connect(path: path)
             try socket.send(
-                SubstrateFrame.hello(
-                    version: SubstrateFrame.version, pageSize: UInt32(MappedMemory.pageSize), memoryBytes: UInt64(memoryBytes)
-                ).encode(), fds: [memory.fileDescriptor])
+                .hello(version: SubstrateFrame.version, pageSize: UInt32(MappedMemory.pageSize), memoryBytes: UInt64(memoryBytes)),
+                fds: [memory.fileDescriptor], capture: capture)
         } catch {
             throw LocalError.system(error)
         }
@@ -80,7 +85,9 @@ public final class LocalGuest: Sendable {
         do { answer = try socket.receive() } catch { throw LocalError.system(error) }
         for fd in answer.fds { DescriptorIO.close(fd) }
         guard !answer.isEndOfStream else { throw LocalError.protocolError("the host closed the connection") }
-        switch try? SubstrateFrame.parse(answer.bytes[...], descriptors: answer.fds.count) {
+        let frame = try? SubstrateFrame.parse(answer.bytes[...], descriptors: answer.fds.count)
+        if let frame { capture?.frame(outgoing: false, frame) }
+        switch frame {
         case .welcome(let version)?:
             guard version == SubstrateFrame.version else { throw LocalError.protocolError("host speaks substrate version \(version)") }
         case .refuse(let reason, let text)?: throw LocalError.refused(reason, text)
@@ -89,7 +96,7 @@ public final class LocalGuest: Sendable {
         do {
             return try LocalGuest(
                 memory: memory, socket: socket, configuration: configuration, monitorPages: monitorPages,
-                waitPolicy: waitPolicy, logger: logger)
+                waitPolicy: waitPolicy, logger: logger, capture: capture)
         } catch {
             throw LocalError.system(error)
         }
@@ -97,16 +104,17 @@ public final class LocalGuest: Sendable {
 
     init(
         memory: GuestMemory, socket: LocalSocket, configuration: GuestConfiguration, monitorPages: Bool,
-        waitPolicy: WaitPolicy, logger: Logger
+        waitPolicy: WaitPolicy, logger: Logger, capture: CaptureTap? = nil
     ) throws(MemoryError) {
         self.memory = memory
         self.socket = socket
         self.logger = logger
+        self.capture = capture
         self.loop = try EventLoop(policy: waitPolicy)
         try self.loop.poll.add(socket.fileDescriptor, token: Token.socket)
         self.bus = try GuestBus(
             configuration: configuration, transport: LocalGuestTransport(link: self.link, memory: memory),
-            monitorPages: monitorPages)
+            monitorPages: monitorPages, capture: capture)
         self.link.guest = self
         self.loop.start(
             name: "vmbus-guest", periodic: { false }, handle: { [self] tokens in self.handle(tokens) },
@@ -116,7 +124,7 @@ public final class LocalGuest: Sendable {
     /// Says goodbye to the host and stops (channels close with ``CloseReason/connectionLost``).
     public func disconnect() {
         self.state.withLock { $0.leaving = true }
-        try? self.socket.send(SubstrateFrame.goodbye(.normal).encode())
+        try? self.socket.send(.goodbye(.normal), capture: self.capture)
         self.socket.shutdown()
     }
 
@@ -167,10 +175,11 @@ public final class LocalGuest: Sendable {
             let leaving = self.state.withLock { $0.leaving }
             return self.end(leaving ? .local : .hostGone("the host closed the connection"))
         case .malformed(let error):
-            try? self.socket.send(SubstrateFrame.goodbye(.protocolError).encode())
+            try? self.socket.send(.goodbye(.protocolError), capture: self.capture)
             return self.end(.hostGone("malformed frame from the host: \(error)"))
         }
         defer { for fd in fds { DescriptorIO.close(fd) } }
+        self.capture?.frame(outgoing: false, frame)
         switch frame {
         case .message(_, let messageType, let payload):
             if messageType == VMBusConnectionID.synicMessageType { self.bus.receive(payload[...]) }
@@ -184,7 +193,7 @@ public final class LocalGuest: Sendable {
         case .goodbye(let reason):
             return self.end(.goodbye(reason))
         case .hello, .welcome, .refuse:
-            try? self.socket.send(SubstrateFrame.goodbye(.protocolError).encode())
+            try? self.socket.send(.goodbye(.protocolError), capture: self.capture)
             return self.end(.hostGone("unexpected frame \(frame.kind.rawValue) from the host"))
         }
     }

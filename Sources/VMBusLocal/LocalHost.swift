@@ -20,6 +20,9 @@ public final class LocalHost: Sendable {
         /// The largest guest memory accepted.
         public var maximumMemoryBytes: UInt64 = 64 << 30
         public var waitPolicy = WaitPolicy()
+        /// Records every guest's traffic, each guest connection under its own number (its id):
+        /// substrate frames, channel messages, and its channels' packets and doorbells.
+        public var capture: (any CaptureRecorder)?
         public init() {}
     }
 

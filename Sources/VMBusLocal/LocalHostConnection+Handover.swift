@@ -101,7 +101,8 @@ extension LocalHostConnection {
                 throw SavedStateError("guest \(id): \(error)")
             }
             let bus = try HostBus(
-                restoring: try r.nested(Tag.bus), configuration: options.configuration, transport: LocalHostTransport(connection: connection))
+                restoring: try r.nested(Tag.bus), configuration: options.configuration, transport: LocalHostTransport(connection: connection),
+                capture: connection.capture)
             connection.state.withLock { $0.bus = bus }
             try bus.restoreDevices(makeDevices(bus))
         } catch {

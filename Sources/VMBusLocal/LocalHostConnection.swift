@@ -28,6 +28,8 @@ final class LocalHostConnection: Sendable {
     let state = Locked(State())
     /// Pauses the loop for a takeover.
     let parking: LoopPark
+    /// Where this guest's traffic is recorded (``LocalHost/Options/capture``).
+    let capture: CaptureTap?
 
     init(
         id: Int, socket: LocalSocket, options: LocalHost.Options, logger: Logger,
@@ -38,6 +40,7 @@ final class LocalHostConnection: Sendable {
         self.options = options
         self.logger = logger
         self.makeDevices = makeDevices
+        self.capture = options.capture.map { CaptureTap(recorder: $0, connection: UInt32(truncatingIfNeeded: id), observer: .host) }
         self.loop = try EventLoop(policy: options.waitPolicy)
         self.parking = try LoopPark()
         try self.loop.poll.add(socket.fileDescriptor, token: Token.socket)
@@ -62,7 +65,7 @@ final class LocalHostConnection: Sendable {
 
     /// Says goodbye and ends the connection (the loop sees the socket close).
     func close(reason: SubstrateReason) {
-        try? self.socket.send(SubstrateFrame.goodbye(reason).encode())
+        try? self.socket.send(.goodbye(reason), capture: self.capture)
         self.socket.shutdown()
     }
 
@@ -101,6 +104,7 @@ final class LocalHostConnection: Sendable {
         case .malformed(let error): return self.protocolError("malformed frame: \(error)")
         }
         defer { for fd in fds { DescriptorIO.close(fd) } }
+        self.capture?.frame(outgoing: false, frame)
         let welcomed = self.bus != nil
         switch frame {
         case .hello(let version, let pageSize, let memoryBytes) where !welcomed:
@@ -125,7 +129,7 @@ final class LocalHostConnection: Sendable {
 
     func protocolError(_ reason: String) -> Bool {
         self.logger.warning("closing the connection: \(reason)")
-        try? self.socket.send(SubstrateFrame.goodbye(.protocolError).encode())
+        try? self.socket.send(.goodbye(.protocolError), capture: self.capture)
         return false
     }
 
@@ -140,7 +144,7 @@ final class LocalHostConnection: Sendable {
         func refuse(_ reason: SubstrateReason, _ text: String) -> Bool {
             DescriptorIO.close(fd)
             self.logger.warning("refused a guest: \(text)")
-            try? self.socket.send(SubstrateFrame.refuse(reason, text: text).encode())
+            try? self.socket.send(.refuse(reason, text: text), capture: self.capture)
             return false
         }
         guard version == SubstrateFrame.version else { return refuse(.unsupportedVersion, "substrate version \(version)") }
@@ -150,7 +154,8 @@ final class LocalHostConnection: Sendable {
         guard let (size, seals) = try? MappedMemory.describe(fileDescriptor: fd), UInt64(size) == memoryBytes,
             MappedMemory.sealsFixSize(seals)
         else { return refuse(.notSealed, "the memory file is not \(memoryBytes) bytes, sealed against resizing") }
-        let bus = HostBus(configuration: self.options.configuration, transport: LocalHostTransport(connection: self))
+        let bus = HostBus(
+            configuration: self.options.configuration, transport: LocalHostTransport(connection: self), capture: self.capture)
         self.state.withLock { state in
             state.memoryFD = fd
             state.memoryBytes = memoryBytes
@@ -159,7 +164,7 @@ final class LocalHostConnection: Sendable {
         }
         for device in self.makeDevices(bus) { bus.register(device) }
         do {
-            try self.socket.send(SubstrateFrame.welcome(version: SubstrateFrame.version).encode())
+            try self.socket.send(.welcome(version: SubstrateFrame.version), capture: self.capture)
         } catch {
             return false
         }
@@ -249,8 +254,8 @@ struct LocalHostTransport: HostTransport {
         do {
             let pair = DoorbellPair(toHost: try EventFD.nonBlocking(), toGuest: try EventFD.nonBlocking())
             try self.connection.socket.send(
-                SubstrateFrame.doorbells(relid: relid, connectionID: connectionID).encode(),
-                fds: [pair.toHost.fileDescriptor, pair.toGuest.fileDescriptor])
+                .doorbells(relid: relid, connectionID: connectionID),
+                fds: [pair.toHost.fileDescriptor, pair.toGuest.fileDescriptor], capture: self.connection.capture)
             self.connection.state.withLock { $0.doorbells[relid] = pair }
             try self.connection.loop.poll.add(pair.toHost.fileDescriptor, token: Token.doorbell(relid))
         } catch {

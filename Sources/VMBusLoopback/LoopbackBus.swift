@@ -57,11 +57,14 @@ public final class LoopbackBus: Sendable {
     /// - Parameters:
     ///   - memorySize: bytes of guest memory (sparse: untouched pages cost nothing).
     ///   - monitorPages: the guest hands the host monitor pages (01 §1.3).
+    ///   - capture: records the session as connection 1, seen from the host: every message,
+    ///     ring packet and doorbell passes the host in one direction or the other, so its view
+    ///     is the whole conversation, each event once.
     /// - Throws: ``MemoryError`` if guest memory cannot be created.
     public init(
         memorySize: Int = 64 << 20, host: HostConfiguration = HostConfiguration(),
         guest: GuestConfiguration = GuestConfiguration(), mode: Mode = .automatic, monitorPages: Bool = false,
-        hostChannelOptions: ChannelOptions? = nil
+        hostChannelOptions: ChannelOptions? = nil, capture: (any CaptureRecorder)? = nil
     ) throws(MemoryError) {
         let memory = try GuestMemory(size: memorySize)
         let link = Link()
@@ -72,7 +75,8 @@ public final class LoopbackBus: Sendable {
         self.wire = wire
         self.counters = counters
         self.host = HostBus(
-            configuration: host, transport: LoopbackHostSide(link: link, memory: memory), channelOptions: hostChannelOptions)
+            configuration: host, transport: LoopbackHostSide(link: link, memory: memory), channelOptions: hostChannelOptions,
+            capture: capture.map { CaptureTap(recorder: $0, connection: 1, observer: .host) })
         self.guest = try GuestBus(
             configuration: guest, transport: LoopbackGuestSide(link: link, memory: memory), monitorPages: monitorPages)
         link.bus = self

@@ -176,6 +176,14 @@ public enum SystemClock {
         return UInt64(now.tv_sec) * 10_000_000 + UInt64(now.tv_nsec) / 100
     }
 
+    /// Wall-clock time in nanoseconds since the Unix epoch (`CLOCK_REALTIME`): capture
+    /// timestamps, which tools show as dates.
+    public static func unixNanoseconds() -> UInt64 {
+        var now = timespec()
+        _ = unsafe clock_gettime(CLOCK_REALTIME, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+
     /// Wall-clock time as a Windows FILETIME (100 ns since 1601, 06 §5).
     public static func fileTimeNow() -> UInt64 {
         var now = timespec()

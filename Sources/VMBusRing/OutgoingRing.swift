@@ -107,6 +107,11 @@ public struct OutgoingRing<Memory: RingMemory> {
         RingIndex.bytesToRead(read: self.committedWrite, write: self.pendingWrite, dataSize: self.dataSize)
     }
 
+    /// Where the next packet goes: the private write position, ``uncommittedBytes`` ahead of
+    /// the published one. The packet written last ends, with its trailer, just before it (a
+    /// capture reads that packet back from the ring).
+    public var pendingWriteOffset: Int { self.pendingWrite }
+
     /// Free bytes right now (the peer's read index reloaded): for writers that size their
     /// packets to the room they have, as hvsock does (07 §4.1).
     public mutating func freeBytes() throws(RingError) -> Int {

@@ -116,6 +116,8 @@ struct GuestCommand: AsyncParsableCommand {
 
     @OptionGroup var hibernation: HibernationOptions
 
+    @OptionGroup var capture: CaptureOptions
+
     @OptionGroup var log: LogOptions
 
     /// The parsed --forward list.
@@ -132,6 +134,7 @@ struct GuestCommand: AsyncParsableCommand {
         _ = try self.forwards()
         guard (self.connect == nil) != (self.sysfs == nil) else { throw ValidationError("give --connect SOCKET or --sysfs ROOT (one of them)") }
         if self.sysfs != nil, self.net == nil { throw ValidationError("--sysfs drives a uio NIC: it needs --net tap:NAME") }
+        if self.sysfs != nil, self.capture.capture != nil { throw ValidationError("--capture records the local substrate (--connect); the uio NIC is not captured") }
         guard self.memory >= 1 << 20, self.memory % 4096 == 0 else {
             throw ValidationError("--memory must be at least 1M and a multiple of 4096")
         }
@@ -145,10 +148,14 @@ struct GuestCommand: AsyncParsableCommand {
         guard let connect = self.connect else { return try await self.runNetworkOverUio(root: self.sysfs ?? "/sys") }
         let resumeStart = ContinuousClock.now
         let resumed = try self.hibernation.resumed()
+        let capture = try self.capture.start()
+        // The file is completed however this function ends (records made later are dropped).
+        defer { capture?.finish() }
         let guest: LocalGuest
         do {
             guest = try LocalGuest.connect(
-                path: connect, memoryBytes: self.memory, memory: resumed?.0, monitorPages: self.monitor, logger: logger)
+                path: connect, memoryBytes: self.memory, memory: resumed?.0, monitorPages: self.monitor, logger: logger,
+                capture: capture)
         } catch {
             throw CLIError("cannot connect to \(connect): \(error)")
         }

@@ -103,6 +103,8 @@ struct HostCommand: ParsableCommand {
     @Option(name: .long, help: .hidden)
     var takeoverFault: String?
 
+    @OptionGroup var capture: CaptureOptions
+
     @OptionGroup var log: LogOptions
 
     /// The parsed device list.
@@ -152,6 +154,8 @@ struct HostCommand: ParsableCommand {
         let specs = try self.devices()
         var options = LocalHost.Options()
         options.maximumGuests = self.maxGuests
+        let capture = try self.capture.start()
+        options.capture = capture
         let registry = ICRegistry()
         let adminPath = self.takeover ?? self.admin ?? self.listen + ".admin"
         // A takeover first receives everything: the TAP device comes with it.
@@ -264,6 +268,7 @@ struct HostCommand: ParsableCommand {
         host.stop()
         // Writes the guests completed are made durable before the disks close.
         storage?.flush()
+        capture?.finish()
     }
 }
 

@@ -15,7 +15,7 @@ struct VMBusCommand: AsyncParsableCommand {
             and 0x prefixes are ignored); use '-' to read it from standard input.
             """,
         version: swiftVMBusVersion,
-        subcommands: [DemoCommand.self, HostCommand.self, GuestCommand.self, CtlCommand.self, NetCommand.self, DiskCommand.self, SockCommand.self, LsCommand.self, FcopyDaemonCommand.self, DecodeCommand.self, RingCommand.self, BenchCommand.self, ClassesCommand.self, GUIDCommand.self]
+        subcommands: [DemoCommand.self, HostCommand.self, GuestCommand.self, CtlCommand.self, NetCommand.self, DiskCommand.self, SockCommand.self, LsCommand.self, FcopyDaemonCommand.self, DecodeCommand.self, CaptureCommand.self, RingCommand.self, BenchCommand.self, ClassesCommand.self, GUIDCommand.self]
     )
 }
 
