@@ -258,6 +258,8 @@ struct HostCommand: ParsableCommand {
             // leave touching nothing, once the takeover and `service` requests are answered.
             _ = admin.finishRequests(timeout: .seconds(5))
             logger.info("handed over to the new host")
+            // This process's capture ends here, complete; the new host writes its own file.
+            capture?.finish()
             DescriptorIO.flushOutput()
             Foundation.exit(0)
         }
@@ -317,9 +319,15 @@ extension HostCommand {
             .map { $0.hasSuffix(" (deleted)") ? String($0.dropLast(10)) : $0 } ?? CommandLine.arguments[0]
         var arguments: [String] = []
         var skip = false
+        var capturePath = false
         for argument in CommandLine.arguments.dropFirst() {
             if skip {
                 skip = false
+                continue
+            }
+            if capturePath {
+                capturePath = false
+                arguments.append(Self.nextCapture(argument))
                 continue
             }
             if argument == "--takeover" || argument == "--takeover-fault" {
@@ -327,9 +335,30 @@ extension HostCommand {
                 continue
             }
             if argument.hasPrefix("--takeover=") || argument.hasPrefix("--takeover-fault=") { continue }
+            if argument == "--capture" { capturePath = true }
+            if argument.hasPrefix("--capture=") {
+                arguments.append("--capture=" + Self.nextCapture(String(argument.dropFirst(10))))
+                continue
+            }
             arguments.append(argument)
         }
         return [executable] + arguments
+    }
+
+    /// The capture file of a successor: each host process writes its own complete file —
+    /// `bus.pcapng`, then `bus.1.pcapng`, `bus.2.pcapng`, … (the first name not taken).
+    static func nextCapture(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        var stem = url.deletingPathExtension().lastPathComponent
+        let ext = url.pathExtension.isEmpty ? "" : "." + url.pathExtension
+        // bus.1 → bus (the numbering goes on from the base name).
+        if let dot = stem.lastIndex(of: "."), Int(stem[stem.index(after: dot)...]) != nil { stem = String(stem[..<dot]) }
+        let directory = url.deletingLastPathComponent().path
+        for n in 1... {
+            let candidate = directory + "/" + stem + ".\(n)" + ext
+            if !FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        return path
     }
 
     /// The --uio-export devices, served; the integration services among them for `vmbus ctl`.

@@ -275,5 +275,33 @@ import VMBusMemory
         kill(current, SIGTERM)
         #expect(await host.finish().status == 0)
     }
+
+    /// A host capturing the bus is replaced: the old host's file is complete, and the new
+    /// host captures into the next name (`bus.1.pcapng`).
+    @Test func aCaptureGoesOnInTheNextFileAfterATakeover() async throws {
+        let directory = ServicingProcessTests.temporaryPath("capture-takeover")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/bus.sock"
+        let host = try Spawned(["host", "--listen", path, "--device", "echo", "--capture", directory + "/bus.pcapng", "--log-level", "warning"])
+        #expect(await host.line() == "vmbus host: admin socket \(path).admin")
+        #expect(await host.line() == "vmbus host: listening on \(path)")
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--traffic-rate", "200", "--memory", "32M"])
+        #expect(await guest.line()?.hasPrefix("guest: connected") == true)
+        let service = try await ctl(["service"], admin: path + ".admin")
+        #expect(service.status == 0, "\(service.errors)")
+        let report = await host.line() ?? ""
+        let current = Int32(report.split(separator: " ").dropFirst(3).first ?? "") ?? 0
+        let before = try await Spawned(["capture", "summary", directory + "/bus.pcapng"]).finish()
+        #expect(before.status == 0 && before.output.contains("guest→host INITIATE_CONTACT: 1"), "\(before.output)\(before.errors)")
+        guest.kill(SIGTERM)
+        #expect(await guest.finish().status == 0)
+        #expect(current > 0, "\(report)")
+        kill(current, SIGTERM)
+        #expect(await host.finish().status == 0)
+        let after = try await Spawned(["capture", "summary", directory + "/bus.1.pcapng"]).finish()
+        #expect(after.status == 0 && after.output.contains("relid 1: packets guest→host"), "\(after.output)\(after.errors)")
+        #expect(!after.output.contains("INITIATE_CONTACT"), "the successor joined mid-session: \(after.output)")
+    }
 }
 
