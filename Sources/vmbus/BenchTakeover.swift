@@ -78,13 +78,12 @@ struct BenchTakeover: AsyncParsableCommand {
         }
         var pauses: [Duration] = []
         for _ in 0..<self.rounds {
-            let start = ContinuousClock.now
             let handover = try await host.prepareHandover(timeout: .seconds(10))
             let fds = try handover.descriptors.map { try DescriptorIO.duplicate($0) }
             let next = try LocalHost(restoring: handover.state, descriptors: fds, path: path, logger: logger, devices: devices)
             next.start()
             host.completeHandover()
-            pauses.append(ContinuousClock.now - start)
+            pauses.append(ContinuousClock.now - handover.heldAt)
             host = next
         }
         for task in traffic { task.cancel() }
