@@ -94,7 +94,7 @@ let package = Package(
         // The admin protocol (docs/ADMIN.md): its server, its client and the integration-service
         // commands, so a program embedding the host serves the same socket `vmbus ctl` drives.
         .target(
-            name: "VMBusAdmin", dependencies: ["VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusMemory", "VMBusWire"],
+            name: "VMBusAdmin", dependencies: ["VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusCapture", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
         // Captures of the bus as pcapng files (docs/CAPTURE.md): the writer, its queue, the reader.
         .target(name: "VMBusCapture", dependencies: ["VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
@@ -145,7 +145,9 @@ let package = Package(
             swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusCaptureTests",
-            dependencies: ["VMBusCapture", "VMBusLoopback", "VMBusDevices", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            dependencies: [
+                "VMBusCapture", "VMBusLoopback", "VMBusDevices", "VMBusStorage", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire",
+            ],
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),

@@ -61,14 +61,15 @@ public final class LocalGuest: Sendable {
     ///   - monitorPages: give the host monitor pages (it then scans them periodically).
     /// - Throws: ``LocalError``.
     ///   - memory: memory to use instead of new memory of `memoryBytes` (a resumed guest's).
-    ///   - capture: records this guest's traffic as connection 1, seen from the guest: substrate
-    ///     frames from HELLO on, channel messages, and its channels' packets and doorbells.
+    ///   - capture: records this guest's traffic as connection `captureConnection` (1 unless
+    ///     several guests share a recorder), seen from the guest: substrate frames from HELLO
+    ///     on, channel messages, and its channels' packets and doorbells.
     public static func connect(
         path: String, memoryBytes: Int = 256 << 20, memory existing: GuestMemory? = nil, configuration: GuestConfiguration = GuestConfiguration(),
         monitorPages: Bool = false, waitPolicy: WaitPolicy = WaitPolicy(), logger: Logger = Logger(label: "vmbus.guest"),
-        capture recorder: (any CaptureRecorder)? = nil
+        capture recorder: (any CaptureRecorder)? = nil, captureConnection: UInt32 = 1
     ) throws(LocalError) -> LocalGuest {
-        let capture = recorder.map { CaptureTap(recorder: $0, connection: 1, observer: .guest) }
+        let capture = recorder.map { CaptureTap(recorder: $0, connection: captureConnection, observer: .guest) }
         let memory: GuestMemory
         let socket: LocalSocket
         let memoryBytes = existing?.memory.size ?? memoryBytes

@@ -88,7 +88,9 @@ public final class UioChannel: Sendable {
 
     /// Opens the node (for a real device this makes the kernel open the channel), maps the
     /// rings and starts taking interrupts.
-    public init(_ device: UioDevice, options: ChannelOptions = ChannelOptions()) throws(UioError) {
+    /// - Parameter capture: records the primary channel's packets, doorbells, open and close
+    ///   (docs/CAPTURE.md); the channel messages are the kernel's and are not seen here.
+    public init(_ device: UioDevice, options: ChannelOptions = ChannelOptions(), capture: CaptureTap? = nil) throws(UioError) {
         self.device = device
         do {
             self.notifier = try UioNotifier(path: device.nodePath)
@@ -108,7 +110,7 @@ public final class UioChannel: Sendable {
             let notifier = self.notifier
             self.channel = try Channel(
                 relid: device.sysfs.relid ?? 0, outgoing: outgoing, incoming: incoming, doorbell: try Self.primaryDoorbell(device, notifier),
-                options: options)
+                options: options, capture: capture)
         } catch let error as MemoryError {
             throw UioError.unavailable("cannot map the rings of \(device.nodePath): \(error)")
         } catch {

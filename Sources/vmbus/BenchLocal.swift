@@ -33,6 +33,12 @@ struct BenchLocal: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON lines.")
     var json = false
 
+    @Option(name: .long, help: "The host process of the substrate echo and one-way rows captures the bus into this pcapng file (what capture costs; docs/CAPTURE.md).")
+    var capture: String?
+
+    @Option(name: .long, help: "With --capture: bytes of data kept per record.")
+    var snaplen = 96
+
     func report(_ name: String, _ fields: [(String, String)]) {
         if self.json {
             print("{\"bench\": \"local\", \"case\": \"\(name)\"" + fields.map { ", \"\($0.0)\": \($0.1)" }.joined() + "}")
@@ -47,7 +53,8 @@ struct BenchLocal: AsyncParsableCommand {
 
     func run() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-bench-\(getpid()).sock").path
-        let host = try spawnHost(path, devices: ["echo", "discard"])
+        let capture = self.capture.map { ["--capture", URL(fileURLWithPath: $0).standardizedFileURL.path, "--snaplen", "\(self.snaplen)"] } ?? []
+        let host = try spawnHost(path, devices: ["echo", "discard"], extra: capture)
         defer { stopHost(host, socket: path) }
         var quiet = Logger(label: "vmbus.bench")
         quiet.logLevel = .error

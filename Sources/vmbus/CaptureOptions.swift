@@ -42,3 +42,17 @@ extension CaptureSink {
         FileHandle.standardError.write(Data(line.utf8))
     }
 }
+
+extension CaptureSwitch {
+    /// Stops the capture in progress, if any, saying on standard error what was written.
+    func finish() {
+        let line: String
+        do {
+            guard let (path, summary) = try self.stop() else { return }
+            line = "capture: \(summary.records) record(s), \(summary.dropped) dropped, \(summary.connections) connection(s) in \(path)\n"
+        } catch {
+            line = "capture: \(error)\n"
+        }
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}

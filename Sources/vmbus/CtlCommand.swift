@@ -6,10 +6,11 @@ import VMBusAdmin
 struct CtlCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctl",
-        abstract: "Drive a running host's integration services (status, heartbeat, shutdown, time, kvp, copy, backup).",
+        abstract: "Drive a running host: its integration services (status, heartbeat, shutdown, time, kvp, copy, backup), servicing and capture.",
         discussion: "ADMIN is the admin socket 'vmbus host' prints at start-up (by default its listen path + .admin).",
         subcommands: [
             CtlStatus.self, CtlHeartbeat.self, CtlShutdown.self, CtlTime.self, CtlKVP.self, CtlCopy.self, CtlBackup.self, CtlService.self,
+            CtlCapture.self,
         ]
     )
 }
@@ -138,4 +139,35 @@ struct CtlBackup: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "backup", abstract: "Run the VSS backup handshake (freeze, thaw).")
     @OptionGroup var target: CtlTarget
     func run() throws { try self.target.request("backup") }
+}
+
+struct CtlCapture: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture", abstract: "Start or stop capturing the bus on a running host (docs/CAPTURE.md).",
+        discussion: """
+            start FILE: the host records every guest connection's substrate frames, channel \
+            messages, ring packets, doorbells, opens and closes into the pcapng FILE (created or \
+            truncated; a path the host process can write). stop: the host completes the file and \
+            says what it wrote. status: whether a capture runs, and into which file. One capture \
+            at a time; `vmbus host --capture FILE` starts one at start-up.
+            """)
+    @OptionGroup var target: CtlTarget
+    @Argument(help: "start FILE | stop | status") var words: [String]
+    @Option(name: .long, help: "Bytes of data kept per record after its header, 0…1048576 (start only).") var snaplen = 512
+    func validate() throws {
+        switch (self.words.first, self.words.count) {
+        case ("start", 2), ("stop", 1), ("status", 1): break
+        default: throw ValidationError("usage: capture start FILE | stop | status")
+        }
+        guard (0...(1 << 20)).contains(self.snaplen) else { throw ValidationError("--snaplen must be 0…1048576") }
+    }
+    func run() throws {
+        if self.words[0] == "start" {
+            // The host opens the file: a relative path means the same thing to it as here.
+            let path = URL(fileURLWithPath: self.words[1]).standardizedFileURL.path
+            try self.target.request("capture", ["start", path, "\(self.snaplen)"])
+        } else {
+            try self.target.request("capture", [self.words[0]])
+        }
+    }
 }

@@ -43,6 +43,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Give the host monitor pages and ask for monitored notification.")
     var monitor = false
 
+    @Option(name: .long, help: "Capture the guests' side of the two-process demo into this pcapng file (docs/CAPTURE.md): one file across the host's replacement.")
+    var capture: String?
+
+    @Option(name: .long, help: "With --capture: bytes of data kept per record.")
+    var snaplen = 512
+
     @Flag(name: .long, help: "Print every control message as it crosses the bus.")
     var trace = false
 
@@ -53,6 +59,8 @@ struct DemoCommand: AsyncParsableCommand {
         guard (1...256).contains(self.devices) else { throw ValidationError("--devices must be 1…256") }
         guard self.rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard self.subChannels <= 64 else { throw ValidationError("--sub-channels must be 0…64") }
+        if self.capture != nil, self.inProcess { throw ValidationError("--capture is for the two-process demo") }
+        guard (0...(1 << 20)).contains(self.snaplen) else { throw ValidationError("--snaplen must be 0…1048576") }
     }
 
     func run() async throws {

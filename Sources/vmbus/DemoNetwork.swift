@@ -3,13 +3,14 @@ import Logging
 import VMBusLocal
 import VMBusMemory
 import VMBusNetwork
+import VMBusWire
 
 extension DemoCommand {
     /// The network step: two more guest connections with synthetic NICs, joined by the host's
     /// switch (`--net switch`); frames from one to the other, through both NICs' rings.
-    static func runNetwork(_ path: String, logger: Logger) async throws {
-        func nicGuest() async throws -> (LocalGuest, NetvscNIC, MemoryNetworkPort) {
-            let guest = try LocalGuest.connect(path: path, memoryBytes: 32 << 20, logger: logger)
+    static func runNetwork(_ path: String, logger: Logger, capture: (any CaptureRecorder)? = nil) async throws {
+        func nicGuest(_ number: UInt32) async throws -> (LocalGuest, NetvscNIC, MemoryNetworkPort) {
+            let guest = try LocalGuest.connect(path: path, memoryBytes: 32 << 20, logger: logger, capture: capture, captureConnection: number)
             let (driver, systems) = NetvscDriver.inMemory(capacity: 65536)
             guest.bus.register(driver)
             _ = try await guest.bus.connect()
@@ -20,9 +21,9 @@ extension DemoCommand {
             }
             return (guest, nic, system)
         }
-        let (first, a, aSystem) = try await nicGuest()
+        let (first, a, aSystem) = try await nicGuest(2)
         defer { first.disconnect() }
-        let (second, b, bSystem) = try await nicGuest()
+        let (second, b, bSystem) = try await nicGuest(3)
         defer { second.disconnect() }
         print("network: two more guests with synthetic NICs on the host's switch — NVSP \(a.version), "
             + "MACs \(a.macAddress.map { "\($0)" } ?? "?") and \(b.macAddress.map { "\($0)" } ?? "?"), MTU \(a.mtu)")

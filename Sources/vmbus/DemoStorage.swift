@@ -1,13 +1,14 @@
 import Foundation
 import Logging
 import VMBusLocal
+import VMBusWire
 import VMBusStorage
 
 extension DemoCommand {
     /// The storage step: one more guest connection with a SCSI controller (`--disk mem:64M` on
     /// the host): the disk found, written and read back through the block API.
-    static func runStorage(_ path: String, logger: Logger) async throws {
-        let guest = try LocalGuest.connect(path: path, memoryBytes: 32 << 20, logger: logger)
+    static func runStorage(_ path: String, logger: Logger, capture: (any CaptureRecorder)? = nil) async throws {
+        let guest = try LocalGuest.connect(path: path, memoryBytes: 32 << 20, logger: logger, capture: capture, captureConnection: 4)
         defer { guest.disconnect() }
         let driver = StorvscDriver()
         guest.bus.register(driver)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VMBusCapture
 import VMBusChannel
 import VMBusDevices
 import VMBusGuest
@@ -29,10 +30,16 @@ extension DemoCommand {
         defer { try? FileManager.default.removeItem(atPath: work) }
         print("host: process \(host.processIdentifier) listening on \(path), offering \(self.devices) echo device(s)")
 
+        // The guests' side of the bus: it outlives the host's takeover, so one file holds it all.
+        let capture: CaptureSink?
+        do { capture = try self.capture.map { try CaptureSink(path: $0, snapLength: self.snaplen) } } catch {
+            throw CLIError("--capture: \(error)")
+        }
+        defer { capture.map(Self.finishCapture) }
         let start = ContinuousClock.now
         let guest: LocalGuest
         do {
-            guest = try LocalGuest.connect(path: path, memoryBytes: 64 << 20, monitorPages: self.monitor, logger: logger)
+            guest = try LocalGuest.connect(path: path, memoryBytes: 64 << 20, monitorPages: self.monitor, logger: logger, capture: capture)
         } catch {
             throw CLIError("cannot connect to the host: \(error)")
         }
@@ -109,8 +116,8 @@ extension DemoCommand {
             try await Self.runSocket(sockets)
         }
         if !stop.withLock({ $0 }), guest.ending == nil {
-            try await Self.runNetwork(path, logger: logger)
-            try await Self.runStorage(path, logger: logger)
+            try await Self.runNetwork(path, logger: logger, capture: capture)
+            try await Self.runStorage(path, logger: logger, capture: capture)
         }
         if !stop.withLock({ $0 }), guest.ending == nil {
             try await self.runServices(admin: path + ".admin", work: work, shutdownAsked: shutdownAsked)
@@ -215,5 +222,18 @@ func readLine(_ handle: FileHandle) -> String? {
         guard let byte = data.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
         if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
         bytes.append(byte)
+    }
+}
+
+extension DemoCommand {
+    /// Completes the demo's capture and says what it holds and how to look at it.
+    static func finishCapture(_ sink: CaptureSink) {
+        do {
+            let summary = try sink.close()
+            print("capture: \(summary.records) record(s) of \(summary.connections) guest connection(s) in \(sink.path); look with "
+                + "'vmbus capture summary \(sink.path)' or 'tshark -X lua_script:Tools/wireshark/vmbus.lua -r \(sink.path)'")
+        } catch {
+            print("capture: \(error)")
+        }
     }
 }

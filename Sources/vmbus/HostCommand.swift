@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import VMBusAdmin
+import VMBusCapture
 import VMBusDevices
 import VMBusHost
 import VMBusLocal
@@ -154,7 +155,11 @@ struct HostCommand: ParsableCommand {
         let specs = try self.devices()
         var options = LocalHost.Options()
         options.maximumGuests = self.maxGuests
-        let capture = try self.capture.start()
+        // Installed whether or not --capture is given: `vmbus ctl capture start` turns it on.
+        let capture = CaptureSwitch()
+        if let sink = try self.capture.start() {
+            do { try capture.start(sink) } catch { throw CLIError("--capture: \(error)") }
+        }
         options.capture = capture
         let registry = ICRegistry()
         let adminPath = self.takeover ?? self.admin ?? self.listen + ".admin"
@@ -221,6 +226,7 @@ struct HostCommand: ParsableCommand {
         let (export, exportedServices) = try self.startExport(logger, network: network)
         admin.registerIntegrationServices(host: host, services: registry, exported: exportedServices)
         admin.registerStatistics(host: host, network: network, storage: storage)
+        admin.registerCapture(capture)
         let termination = TerminationSignal()
         let handedOver = Locked(false)
         let tapDescriptor = network?.tap?.device.fileDescriptor()
@@ -259,7 +265,7 @@ struct HostCommand: ParsableCommand {
             _ = admin.finishRequests(timeout: .seconds(5))
             logger.info("handed over to the new host")
             // This process's capture ends here, complete; the new host writes its own file.
-            capture?.finish()
+            capture.finish()
             DescriptorIO.flushOutput()
             Foundation.exit(0)
         }
@@ -270,7 +276,7 @@ struct HostCommand: ParsableCommand {
         host.stop()
         // Writes the guests completed are made durable before the disks close.
         storage?.flush()
-        capture?.finish()
+        capture.finish()
     }
 }
 

@@ -4,6 +4,7 @@ import VMBusCapture
 import VMBusDevices
 import VMBusGuest
 import VMBusLoopback
+import VMBusStorage
 import VMBusWire
 
 /// Where tshark is, if it is installed (CI installs it; .ci/run).
@@ -90,5 +91,47 @@ extension TsharkTests {
             if h.kind == .ringPacket, let descriptor = try? PacketDescriptor(from: &reader) { transaction = "\(descriptor.transactionID)" }
             #expect(row == ["\(h.kind.rawValue)", "\(h.direction.rawValue)", "\(h.connection)", "\(h.relid)", name, transaction])
         }
+    }
+}
+
+extension TsharkTests {
+    /// A session with a SCSI controller and the heartbeat service: the dissector learns each
+    /// channel's device from its offer and decodes the payloads by it — the integration
+    /// service header, and the vstor packet with its SCSI command.
+    @Test func theLuaDissectorDecodesPayloadsByTheChannelsDevice() async throws {
+        let path = temporaryCapturePath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let sink = try CaptureSink(path: path, snapLength: 256, startWriter: false)
+        let bus = try LoopbackBus(capture: sink)
+        let storage = StorvspDevice(instance: GUID(data1: 0x5C51, data2: 9, data3: 9, data4: 9), disks: [0: try MemoryDisk(sectorCount: 2048)])
+        storage.attach(to: bus.host)
+        bus.host.register(storage)
+        let heartbeat = HeartbeatHost()
+        bus.host.register(heartbeat.device)
+        let driver = StorvscDriver()
+        bus.guest.register(driver)
+        bus.guest.register(ICGuestDriver(HeartbeatGuest()))
+        _ = try await bus.guest.connect()
+        await bus.guest.settle()
+        let disk = await driver.firstDisk()
+        try await disk.write(lba: 8, [UInt8](repeating: 7, count: 4096))
+        _ = try await heartbeat.beat()
+        try sink.close()
+
+        let fields = ["vmbus.offer.class_name", "vmbus.pkt.device", "vmbus.ic.type", "vmbus.vstor.operation", "vmbus.scsi.opcode", "vmbus.scsi.lba",
+                      "vmbus.scsi.blocks"]
+        let (status, output, errors) = try await tshark(
+            ["-X", "lua_script:" + Self.dissector, "-r", path, "-T", "fields", "-E", "separator=|"] + fields.flatMap { ["-e", $0] })
+        #expect(status == 0, "\(errors)")
+        #expect(!errors.contains("Lua") && !output.contains("Malformed"), "\(errors)")
+        let rows = output.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.contains { $0[0] == "synthetic SCSI controller" })
+        #expect(rows.contains { $0[0] == "IC: heartbeat" })
+        // The heartbeat channel: negotiation (type 0) and a heartbeat (type 1) each way.
+        #expect(rows.filter { $0[1] == "IC: heartbeat" && $0[2] == "0" }.count == 2, "\(output)")
+        #expect(rows.filter { $0[1] == "IC: heartbeat" && $0[2] == "1" }.count == 2, "\(output)")
+        // The write: EXECUTE_SRB (3) with WRITE(10) at LBA 8 for 8 blocks.
+        #expect(rows.contains { $0[1] == "synthetic SCSI controller" && $0[3] == "3" && $0[4] == "0x2a" && $0[5] == "8" && $0[6] == "8" }, "\(output)")
+        #expect(rows.contains { $0[1] == "synthetic SCSI controller" && $0[3] == "7" }, "BEGIN_INITIALIZATION: \(output)")
     }
 }

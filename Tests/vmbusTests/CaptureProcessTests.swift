@@ -83,4 +83,56 @@ import VMBusWire
         let missing = try await runVMBus(["capture", "decode", "/nonexistent/file.pcapng"], errors: true)
         #expect(missing.status != 0 && missing.output.contains("cannot read"), "\(missing.output)")
     }
+
+    /// `vmbus ctl capture start|stop` on a host started without --capture, while a guest runs
+    /// echo traffic: the file holds packets of the running session (no negotiation: it
+    /// started later), a second start while one runs is refused, and a second capture after
+    /// the stop goes to its own file.
+    @Test func ctlCaptureTogglesCaptureOnARunningHost() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-ctl-capture-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let path = work + "/bus.sock"
+        let admin = path + ".admin"
+        let host = try Spawned(["host", "--listen", path, "--device", "echo", "--log-level", "warning"])
+        #expect(await host.line() == "vmbus host: admin socket \(admin)")
+        #expect(await host.line() == "vmbus host: listening on \(path)")
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--traffic-rate", "500", "--memory", "32M"])
+        #expect(await guest.line()?.hasPrefix("guest: connected") == true)
+        #expect(try await ctl(["capture", "status"], admin: admin).output.contains("not capturing"))
+
+        let first = work + "/first.pcapng"
+        let start = try await ctl(["capture", "start", first, "--snaplen", "96"], admin: admin)
+        #expect(start.status == 0 && start.output.contains("capturing into \(first) (snap length 96)"), "\(start.output)\(start.errors)")
+        let again = try await ctl(["capture", "start", work + "/other.pcapng"], admin: admin)
+        #expect(again.status == 1 && again.errors.contains("in progress"), "\(again.errors)")
+        // A second guest's whole session runs inside the capture, beside the first guest's
+        // traffic.
+        let second = try Spawned(["guest", "--connect", path, "--echo-rounds", "5", "--memory", "32M"])
+        #expect(await second.finish().status == 0)
+        #expect(try await ctl(["capture", "status"], admin: admin).output.contains("capturing into \(first)"))
+        let stop = try await ctl(["capture", "stop"], admin: admin)
+        #expect(stop.status == 0 && stop.output.contains("record(s)") && stop.output.contains("into \(first)"), "\(stop.output)\(stop.errors)")
+        let captured = try CaptureFile(path: first)
+        let running = captured.records.filter { $0.header.connection == 1 }
+        let whole = captured.records.filter { $0.header.connection == 2 }
+        #expect(running.contains { $0.header.kind == .ringPacket }, "the running guest's echoes")
+        #expect(!running.contains { $0.header.kind == .channelMessage && $0.data.first == UInt8(ChannelMessageType.initiateContact.rawValue) },
+            "the capture began mid-session")
+        #expect(whole.contains { $0.header.kind == .channelMessage && $0.data.first == UInt8(ChannelMessageType.initiateContact.rawValue) })
+        #expect(whole.contains { $0.header.kind == .ringPacket })
+        #expect(captured.records.allSatisfy { $0.data.count <= 96 })
+        let stopAgain = try await ctl(["capture", "stop"], admin: admin)
+        #expect(stopAgain.status == 1 && stopAgain.errors.contains("no capture is in progress"))
+
+        let later = work + "/second.pcapng"
+        #expect(try await ctl(["capture", "start", later], admin: admin).status == 0)
+        #expect(try await Spawned(["guest", "--connect", path, "--echo-rounds", "5", "--memory", "32M"]).finish().status == 0)
+        #expect(try await ctl(["capture", "stop"], admin: admin).status == 0)
+        #expect(try CaptureFile(path: later).records.contains { $0.header.connection == 3 && $0.header.kind == .ringPacket })
+        guest.kill(SIGTERM)
+        #expect(await guest.finish().status == 0)
+        host.kill(SIGTERM)
+        #expect(await host.finish().status == 0)
+    }
 }

@@ -4,8 +4,11 @@
 --   tshark -X lua_script:Tools/wireshark/vmbus.lua -r host.pcapng -T fields -e vmbus.kind -e vmbus.msg.type
 --
 -- Or copy it into Wireshark's personal plugins folder. It decodes the 24-byte record header
--- every record starts with, the channel message type (by name), the ring packet descriptor
--- and the substrate frame header; the rest of a record is shown as bytes.
+-- every record starts with; channel messages by name with their fields (relids, GUIDs with
+-- their class names, GPADLs, versions); the ring packet descriptor, its GPA ranges and transfer
+-- page ranges; and, by the device the channel's offer named, the payload: integration-service
+-- headers, hvsock pipe headers, NVSP messages and vstor packets with their SCSI command.
+-- Records a capture cut short (snaplen) are decoded as far as they go.
 
 local vmbus = Proto("vmbus", "swift-vmbus capture record")
 
@@ -33,6 +36,53 @@ local reasons = {
     [0] = "closed locally", [1] = "closed by peer", [2] = "rescinded", [3] = "ring corrupted", [4] = "connection lost",
 }
 
+-- Device classes (GUID as text) and how their channels' payloads are decoded.
+local classes = {
+    ["ba6163d9-04a1-4d29-b605-72e2ffb1dc7f"] = { "synthetic SCSI controller", "storage" },
+    ["32412632-86cb-44a2-9b5c-50d1417354f5"] = { "IDE (storvsc)", "storage" },
+    ["2f9bcc4a-0069-4af3-b76b-6fd0be528cda"] = { "synthetic Fibre Channel", "storage" },
+    ["f8615163-df3e-46c5-913f-f2d2f965ed0e"] = { "synthetic network adapter", "net" },
+    ["57164f39-9115-4e78-ab55-382f3bd5422d"] = { "IC: heartbeat", "ic" },
+    ["0e0b6031-5213-4934-818b-38d90ced39db"] = { "IC: shutdown", "ic" },
+    ["9527e630-d0ae-497b-adce-e80ab0175caf"] = { "IC: time synchronisation", "ic" },
+    ["a9a0f4e7-5a45-4d96-b827-8a841e8c03e6"] = { "IC: key-value pair exchange", "ic" },
+    ["35fa2e29-ea23-4236-96ae-3a6ebacba440"] = { "IC: VSS", "ic" },
+    ["34d14be3-dee4-41c8-9ae7-6b174977c192"] = { "IC: guest file copy", "ic" },
+    ["9c54a7b3-4f5e-4d0d-8b8e-2f1c0a6e0a01"] = { "swift-vmbus echo", "raw" },
+    ["9c54a7b3-4f5e-4d0d-8b8e-2f1c0a6e0a02"] = { "swift-vmbus discard", "raw" },
+    ["44c4f61d-4444-4400-9d52-802e27ede19f"] = { "virtual PCI bus", "raw" },
+    ["da0a7802-e377-4aac-8e77-0558eb1073f8"] = { "synthetic video", "raw" },
+    ["f912ad6d-2b17-48ea-bd65-f927a61c7684"] = { "synthetic keyboard", "raw" },
+    ["cfa8b69e-5b4a-4cc0-b98b-8ba1a1f3f95a"] = { "synthetic HID mouse", "raw" },
+    ["525074dc-8985-46e2-8057-a307dc18a502"] = { "dynamic memory", "raw" },
+}
+local ic_types = {
+    [0] = "NEGOTIATE", [1] = "HEARTBEAT", [2] = "KVP_EXCHANGE", [3] = "SHUTDOWN", [4] = "TIMESYNC", [5] = "VSS",
+    [7] = "FCOPY",
+}
+local nvsp_types = {
+    [1] = "INIT", [2] = "INIT_COMPLETE", [100] = "SEND_NDIS_VER", [101] = "SEND_RECV_BUF", [102] = "SEND_RECV_BUF_COMPLETE",
+    [103] = "REVOKE_RECV_BUF", [104] = "SEND_SEND_BUF", [105] = "SEND_SEND_BUF_COMPLETE", [106] = "REVOKE_SEND_BUF",
+    [107] = "SEND_RNDIS_PKT", [108] = "SEND_RNDIS_PKT_COMPLETE", [125] = "SEND_NDIS_CONFIG", [128] = "VF_ASSOCIATION",
+    [129] = "SWITCH_DATA_PATH", [131] = "OID_QUERY_EX", [132] = "OID_QUERY_EX_COMPLETE", [133] = "SUBCHANNEL",
+    [134] = "SEND_INDIRECTION_TABLE",
+}
+local vstor_ops = {
+    [1] = "COMPLETE_IO", [2] = "REMOVE_DEVICE", [3] = "EXECUTE_SRB", [4] = "RESET_LUN", [5] = "RESET_ADAPTER",
+    [6] = "RESET_BUS", [7] = "BEGIN_INITIALIZATION", [8] = "END_INITIALIZATION", [9] = "QUERY_PROTOCOL_VERSION",
+    [10] = "QUERY_PROPERTIES", [11] = "ENUMERATE_BUS", [12] = "FCHBA_DATA", [13] = "CREATE_SUB_CHANNELS",
+    [14] = "EVENT_NOTIFICATION",
+}
+local scsi_ops = {
+    [0x00] = "TEST UNIT READY", [0x03] = "REQUEST SENSE", [0x08] = "READ(6)", [0x0A] = "WRITE(6)", [0x12] = "INQUIRY",
+    [0x1A] = "MODE SENSE(6)", [0x25] = "READ CAPACITY(10)", [0x28] = "READ(10)", [0x2A] = "WRITE(10)",
+    [0x35] = "SYNCHRONIZE CACHE(10)", [0x41] = "WRITE SAME(10)", [0x42] = "UNMAP", [0x5A] = "MODE SENSE(10)",
+    [0x88] = "READ(16)", [0x8A] = "WRITE(16)", [0x91] = "SYNCHRONIZE CACHE(16)", [0x93] = "WRITE SAME(16)",
+    [0x9E] = "SERVICE ACTION IN(16)", [0xA0] = "REPORT LUNS",
+}
+-- Channels by "connection:relid", learnt from the offers: { class name, payload kind }.
+local channels = {}
+
 local f = {
     version = ProtoField.uint8("vmbus.version", "Version"),
     kind = ProtoField.uint8("vmbus.kind", "Kind", base.DEC, kinds),
@@ -59,8 +109,242 @@ local f = {
     lost = ProtoField.uint64("vmbus.drops.lost", "Records lost"),
     lost_total = ProtoField.uint64("vmbus.drops.total", "Records lost in all"),
     data = ProtoField.bytes("vmbus.data", "Data"),
+    class_id = ProtoField.string("vmbus.offer.class", "Class GUID"),
+    class_name = ProtoField.string("vmbus.offer.class_name", "Class"),
+    instance_id = ProtoField.string("vmbus.offer.instance", "Instance GUID"),
+    offer_flags = ProtoField.uint16("vmbus.offer.flags", "Offer flags", base.HEX),
+    sub_index = ProtoField.uint16("vmbus.offer.sub_channel_index", "Sub-channel index"),
+    msg_relid = ProtoField.uint32("vmbus.msg.relid", "Channel relid"),
+    open_id = ProtoField.uint32("vmbus.msg.open_id", "Open id"),
+    gpadl = ProtoField.uint32("vmbus.msg.gpadl", "GPADL handle"),
+    target_vp = ProtoField.uint32("vmbus.msg.target_vp", "Target VP"),
+    downstream = ProtoField.uint32("vmbus.msg.downstream_page_offset", "Host→guest ring page offset"),
+    status = ProtoField.uint32("vmbus.msg.status", "Status", base.HEX),
+    range_count = ProtoField.uint16("vmbus.msg.range_count", "Range count"),
+    range_buflen = ProtoField.uint16("vmbus.msg.range_buflen", "Range bytes"),
+    version_req = ProtoField.uint32("vmbus.msg.version", "Version", base.HEX),
+    version_ok = ProtoField.bool("vmbus.msg.version_supported", "Version supported"),
+    conn_id = ProtoField.uint32("vmbus.msg.connection_id", "Message connection id"),
+    endpoint = ProtoField.string("vmbus.msg.endpoint", "Endpoint GUID"),
+    service = ProtoField.string("vmbus.msg.service", "Service GUID"),
+    device = ProtoField.string("vmbus.pkt.device", "Device"),
+    range_bytes = ProtoField.uint32("vmbus.pkt.range.bytes", "Range byte count"),
+    range_offset = ProtoField.uint32("vmbus.pkt.range.offset", "Range byte offset"),
+    range_pfn = ProtoField.uint64("vmbus.pkt.range.pfn", "PFN", base.HEX),
+    tp_set = ProtoField.uint16("vmbus.pkt.transfer_page_set", "Transfer page set"),
+    pipe_type = ProtoField.uint32("vmbus.pipe.type", "Pipe packet type"),
+    pipe_size = ProtoField.uint32("vmbus.pipe.size", "Pipe data size"),
+    hvsock_data = ProtoField.bytes("vmbus.hvsock.data", "hvsock data"),
+    ic_type = ProtoField.uint16("vmbus.ic.type", "IC message type", base.DEC, ic_types),
+    ic_framework = ProtoField.string("vmbus.ic.framework_version", "Framework version"),
+    ic_version = ProtoField.string("vmbus.ic.message_version", "Message version"),
+    ic_size = ProtoField.uint16("vmbus.ic.size", "IC body size"),
+    ic_status = ProtoField.uint32("vmbus.ic.status", "IC status", base.HEX),
+    ic_flags = ProtoField.uint8("vmbus.ic.flags", "IC flags", base.HEX),
+    nvsp_type = ProtoField.uint32("vmbus.nvsp.type", "NVSP message type", base.DEC, nvsp_types),
+    vstor_op = ProtoField.uint32("vmbus.vstor.operation", "vstor operation", base.DEC, vstor_ops),
+    vstor_status = ProtoField.uint32("vmbus.vstor.status", "vstor status", base.HEX),
+    scsi_lun = ProtoField.uint8("vmbus.scsi.lun", "LUN"),
+    scsi_status = ProtoField.uint8("vmbus.scsi.status", "SCSI status", base.HEX),
+    srb_status = ProtoField.uint8("vmbus.scsi.srb_status", "SRB status", base.HEX),
+    scsi_op = ProtoField.uint8("vmbus.scsi.opcode", "SCSI opcode", base.HEX, scsi_ops),
+    scsi_lba = ProtoField.uint64("vmbus.scsi.lba", "LBA"),
+    scsi_blocks = ProtoField.uint32("vmbus.scsi.blocks", "Blocks"),
+    scsi_length = ProtoField.uint32("vmbus.scsi.transfer_length", "Data transfer length"),
 }
 vmbus.fields = f
+
+-- A GUID as text: three little-endian fields, then eight bytes as they are (04 §1).
+local function guid(range)
+    local b = range:bytes()
+    return string.format("%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x", range(0, 4):le_uint(), range(4, 2):le_uint(),
+        range(6, 2):le_uint(), b:get_index(8), b:get_index(9), b:get_index(10), b:get_index(11), b:get_index(12),
+        b:get_index(13), b:get_index(14), b:get_index(15))
+end
+
+-- Adds the little-endian u32 at `offset` of `data` as `field`, if the record holds it.
+local function u32(tree, field, data, offset)
+    if data:len() >= offset + 4 then
+        tree:add_le(field, data(offset, 4))
+        return data(offset, 4):le_uint()
+    end
+end
+
+-- A channel message's fields (04 §3); returns text for the info column.
+local function decode_message(t, data, tree, connection)
+    local size = data:len()
+    local text = ""
+    if t == 1 and size >= 188 then -- OFFERCHANNEL
+        local class = guid(data(8, 16))
+        local known = classes[class]
+        local flags = data(56, 2):le_uint()
+        local relid = data(184, 4):le_uint()
+        if bit.band(flags, 0x2000) ~= 0 then known = { "hvsock (service " .. class .. ")", "hvsock" } end
+        tree:add(f.class_id, data(8, 16), class)
+        tree:add(f.class_name, data(8, 16), known and known[1] or "unknown class")
+        tree:add(f.instance_id, data(24, 16), guid(data(24, 16)))
+        tree:add_le(f.offer_flags, data(56, 2))
+        tree:add_le(f.sub_index, data(180, 2))
+        tree:add_le(f.msg_relid, data(184, 4))
+        channels[connection .. ":" .. relid] = known or { "unknown class " .. class, "raw" }
+        text = " relid " .. relid .. " " .. (known and known[1] or class)
+    elseif (t == 2 or t == 7 or t == 13) and size >= 12 then -- RESCIND, CLOSECHANNEL, RELID_RELEASED
+        text = " relid " .. u32(tree, f.msg_relid, data, 8)
+    elseif t == 5 and size >= 28 then -- OPENCHANNEL
+        text = " relid " .. u32(tree, f.msg_relid, data, 8)
+        u32(tree, f.open_id, data, 12)
+        text = text .. " gpadl " .. u32(tree, f.gpadl, data, 16)
+        u32(tree, f.target_vp, data, 20)
+        u32(tree, f.downstream, data, 24)
+    elseif t == 6 and size >= 20 then -- OPENCHANNEL_RESULT
+        text = " relid " .. u32(tree, f.msg_relid, data, 8)
+        u32(tree, f.open_id, data, 12)
+        text = text .. string.format(" status 0x%x", u32(tree, f.status, data, 16))
+    elseif t == 8 and size >= 20 then -- GPADL_HEADER
+        text = " relid " .. u32(tree, f.msg_relid, data, 8) .. " gpadl " .. u32(tree, f.gpadl, data, 12)
+        tree:add_le(f.range_buflen, data(16, 2))
+        tree:add_le(f.range_count, data(18, 2))
+    elseif t == 9 and size >= 16 then -- GPADL_BODY
+        text = " gpadl " .. u32(tree, f.gpadl, data, 12)
+    elseif (t == 10 or t == 11) and size >= 16 then -- GPADL_CREATED, GPADL_TEARDOWN
+        text = " relid " .. u32(tree, f.msg_relid, data, 8) .. " gpadl " .. u32(tree, f.gpadl, data, 12)
+        if t == 10 then u32(tree, f.status, data, 16) end
+    elseif t == 12 and size >= 12 then -- GPADL_TORNDOWN
+        text = " gpadl " .. u32(tree, f.gpadl, data, 8)
+    elseif t == 14 and size >= 12 then -- INITIATE_CONTACT
+        local v = u32(tree, f.version_req, data, 8)
+        text = string.format(" version %d.%d", bit.rshift(v, 16), bit.band(v, 0xFFFF))
+    elseif t == 15 and size >= 16 then -- VERSION_RESPONSE
+        tree:add(f.version_ok, data(8, 1))
+        u32(tree, f.conn_id, data, 12)
+        text = data(8, 1):uint() ~= 0 and " accepted" or " refused"
+    elseif t == 21 and size >= 40 then -- TL_CONNECT_REQUEST
+        tree:add(f.endpoint, data(8, 16), guid(data(8, 16)))
+        tree:add(f.service, data(24, 16), guid(data(24, 16)))
+        text = " service " .. guid(data(24, 16))
+    elseif t == 23 and size >= 44 then -- TL_CONNECT_RESULT
+        tree:add(f.endpoint, data(8, 16), guid(data(8, 16)))
+        tree:add(f.service, data(24, 16), guid(data(24, 16)))
+        text = string.format(" status 0x%x", u32(tree, f.status, data, 40))
+    end
+    return text
+end
+
+local function version(range)
+    return range(0, 2):le_uint() .. "." .. range(2, 2):le_uint()
+end
+
+-- The SCSI command of an EXECUTE_SRB (10 §4): its opcode, and LBA and blocks for reads and
+-- writes.
+local function decode_cdb(cdb, tree)
+    local op = cdb(0, 1):uint()
+    tree:add(f.scsi_op, cdb(0, 1))
+    local name = scsi_ops[op] or string.format("opcode 0x%02x", op)
+    if op == 0x28 or op == 0x2A then
+        tree:add(f.scsi_lba, cdb(2, 4), UInt64(cdb(2, 4):uint()))
+        tree:add(f.scsi_blocks, cdb(7, 2), cdb(7, 2):uint())
+        name = name .. " lba " .. cdb(2, 4):uint() .. " blocks " .. cdb(7, 2):uint()
+    elseif op == 0x88 or op == 0x8A then
+        tree:add(f.scsi_lba, cdb(2, 8), cdb(2, 8):uint64())
+        tree:add(f.scsi_blocks, cdb(10, 4), cdb(10, 4):uint())
+        name = name .. " lba " .. tostring(cdb(2, 8):uint64()) .. " blocks " .. cdb(10, 4):uint()
+    end
+    return name
+end
+
+-- A ring packet's payload, by the device its channel belongs to.
+local function decode_payload(kind, p, tree, outgoing_from_guest)
+    local size = p:len()
+    if kind == "ic" and size >= 28 then
+        tree:add_le(f.pipe_type, p(0, 4))
+        tree:add_le(f.pipe_size, p(4, 4))
+        tree:add(f.ic_framework, p(8, 4), version(p(8, 4)))
+        tree:add_le(f.ic_type, p(12, 2))
+        tree:add(f.ic_version, p(14, 4), version(p(14, 4)))
+        tree:add_le(f.ic_size, p(18, 2))
+        tree:add_le(f.ic_status, p(20, 4))
+        tree:add(f.ic_flags, p(25, 1))
+        local t = p(12, 2):le_uint()
+        local response = bit.band(p(25, 1):uint(), 0x4) ~= 0 -- ICMSGHDRFLAG_RESPONSE (06 §1.4)
+        return " " .. (ic_types[t] or ("IC type " .. t)) .. (response and " response" or " request")
+    elseif kind == "hvsock" and size >= 8 then
+        tree:add_le(f.pipe_type, p(0, 4))
+        tree:add_le(f.pipe_size, p(4, 4))
+        local n = p(4, 4):le_uint()
+        if size > 8 then tree:add(f.hvsock_data, p(8, math.min(n, size - 8))) end
+        return n == 0 and " hvsock FIN" or (" hvsock " .. n .. " bytes")
+    elseif kind == "net" and size >= 4 then
+        tree:add_le(f.nvsp_type, p(0, 4))
+        local t = p(0, 4):le_uint()
+        return " NVSP " .. (nvsp_types[t] or t)
+    elseif kind == "storage" and size >= 12 then
+        tree:add_le(f.vstor_op, p(0, 4))
+        tree:add_le(f.vstor_status, p(8, 4))
+        local op = p(0, 4):le_uint()
+        local text = " vstor " .. (vstor_ops[op] or op)
+        if op == 3 and size >= 44 then
+            tree:add(f.srb_status, p(14, 1))
+            tree:add(f.scsi_status, p(15, 1))
+            tree:add(f.scsi_lun, p(19, 1))
+            tree:add_le(f.scsi_length, p(24, 4))
+            text = text .. " lun " .. p(19, 1):uint() .. " " .. decode_cdb(p(28, 16), tree)
+        end
+        return text
+    end
+    return ""
+end
+
+-- A ring packet (03): descriptor, ranges, then the payload at offset8 × 8.
+local function decode_packet(data, tree, connection, relid)
+    local size = data:len()
+    tree:add_le(f.pkt_type, data(0, 2))
+    tree:add_le(f.pkt_offset8, data(2, 2))
+    tree:add_le(f.pkt_len8, data(4, 2))
+    tree:add_le(f.pkt_flags, data(6, 2))
+    tree:add_le(f.pkt_tid, data(8, 8))
+    local t = data(0, 2):le_uint()
+    local offset = data(2, 2):le_uint() * 8
+    local text = "packet " .. (packets[t] or string.format("0x%x", t)) .. " len " .. (data(4, 2):le_uint() * 8)
+        .. " tid " .. tostring(data(8, 8):le_uint64())
+    if t == 0x9 and size >= 24 then -- GPA direct: ranges of PFNs
+        local count = data(20, 4):le_uint()
+        local at = 24
+        for _ = 1, count do
+            if size < at + 8 then break end
+            local bytes = data(at, 4):le_uint()
+            local first = data(at + 4, 4):le_uint()
+            local pages = math.floor((first % 4096 + bytes + 4095) / 4096)
+            local range = tree:add(data(at, math.min(8 + pages * 8, size - at)), "GPA range: " .. bytes .. " bytes at offset " .. first)
+            range:add_le(f.range_bytes, data(at, 4))
+            range:add_le(f.range_offset, data(at + 4, 4))
+            at = at + 8
+            for _ = 1, pages do
+                if size < at + 8 then break end
+                range:add_le(f.range_pfn, data(at, 8))
+                at = at + 8
+            end
+        end
+    elseif t == 0x7 and size >= 24 then -- transfer pages: (count, offset) pairs in a set
+        tree:add_le(f.tp_set, data(16, 2))
+        local count = data(20, 4):le_uint()
+        local at = 24
+        for _ = 1, count do
+            if size < at + 8 then break end
+            local range = tree:add(data(at, 8), "Transfer page range: " .. data(at, 4):le_uint() .. " bytes at " .. data(at + 4, 4):le_uint())
+            range:add_le(f.range_bytes, data(at, 4))
+            range:add_le(f.range_offset, data(at + 4, 4))
+            at = at + 8
+        end
+    end
+    local channel = channels[connection .. ":" .. relid]
+    if channel then
+        tree:add(f.device, channel[1])
+        if offset >= 16 and size > offset then
+            text = text .. decode_payload(channel[2], data(offset), tree)
+        end
+    end
+    return text
+end
 
 function vmbus.dissector(buffer, pinfo, tree)
     if buffer:len() < 24 then return 0 end
@@ -84,20 +368,14 @@ function vmbus.dissector(buffer, pinfo, tree)
     local data = buffer:len() > 24 and buffer(24) or nil
     local size = data and data:len() or 0
     local info = (kinds[kind] or ("kind " .. kind))
+    local connection = buffer(8, 4):le_uint()
     if kind == 2 and size >= 4 then
         local t = data(0, 4):le_uint()
         root:add_le(f.msg_type, data(0, 4))
         root:add(f.msg_name, data(0, 4), messages[t] or ("UNKNOWN(" .. t .. ")"))
-        info = messages[t] or ("message " .. t)
+        info = (messages[t] or ("message " .. t)) .. decode_message(t, data, root, connection)
     elseif kind == 3 and size >= 16 then
-        root:add_le(f.pkt_type, data(0, 2))
-        root:add_le(f.pkt_offset8, data(2, 2))
-        root:add_le(f.pkt_len8, data(4, 2))
-        root:add_le(f.pkt_flags, data(6, 2))
-        root:add_le(f.pkt_tid, data(8, 8))
-        local t = data(0, 2):le_uint()
-        info = "packet " .. (packets[t] or string.format("0x%x", t)) .. " len " .. (data(4, 2):le_uint() * 8)
-            .. " tid " .. tostring(data(8, 8):le_uint64())
+        info = decode_packet(data, root, connection, relid)
     elseif kind == 1 and size >= 8 then
         root:add_le(f.frame_kind, data(0, 2))
         root:add_le(f.frame_length, data(4, 4))
