@@ -44,6 +44,13 @@ public final class CaptureSink: CaptureRecorder, Sendable {
         var closed = false
     }
 
+    /// Slots for about 4 MiB of records (twice that with the spare set), 4096 to 65536: at
+    /// a million packets a second — a 64-byte stream between two processes — the writer then
+    /// has ~25 ms at a 96-byte snap length to drain before a record is lost, rather than 4.
+    public static func defaultCapacity(snapLength: Int) -> Int {
+        min(65536, max(4096, (4 << 20) / (snapLength + 64)))
+    }
+
     /// How often the writer thread looks at the queue when nobody wakes it.
     public static let drainInterval = Duration.milliseconds(10)
 
@@ -59,11 +66,13 @@ public final class CaptureSink: CaptureRecorder, Sendable {
     /// Creates (or truncates) `path` and writes the section header.
     /// - Parameters:
     ///   - snapLength: bytes of data kept per record after its header (0…1 MiB).
-    ///   - capacity: records that can wait for the writer (at least 2).
+    ///   - capacity: records that can wait for the writer (at least 2); by default
+    ///     ``defaultCapacity(snapLength:)``.
     ///   - startWriter: start the writer thread now; without it records are written only by
     ///     ``flush()`` and ``close()`` (tests use this to fill the queue).
     /// - Throws: ``CaptureError`` for bad limits or a file that cannot be created.
-    public init(path: String, snapLength: Int = 512, capacity: Int = 4096, startWriter: Bool = true) throws(CaptureError) {
+    public init(path: String, snapLength: Int = 512, capacity: Int? = nil, startWriter: Bool = true) throws(CaptureError) {
+        let capacity = capacity ?? Self.defaultCapacity(snapLength: snapLength)
         guard (0...(1 << 20)).contains(snapLength) else { throw CaptureError("snap length \(snapLength) is outside 0…1048576") }
         guard (2...(1 << 20)).contains(capacity) else { throw CaptureError("queue capacity \(capacity) is outside 2…1048576") }
         let header = Pcapng.sectionHeader(application: "swift-vmbus")
