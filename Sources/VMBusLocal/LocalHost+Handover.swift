@@ -186,3 +186,29 @@ extension LocalHost {
         return extras
     }
 }
+
+extension LocalHost {
+    /// Hands this host to a new `LocalHost` in the same process — what a takeover does between
+    /// two processes, with the descriptors duplicated as SCM_RIGHTS would — and returns it,
+    /// started. For tests and benchmarks of servicing; `vmbus host --takeover` does the same
+    /// across processes. If anything fails before the new host exists, this one carries on.
+    /// - Parameter path: the listener's path (for the new host's ``stop()``).
+    public func handOverInProcess(
+        timeout: Duration = .seconds(10), path: String, options: Options = Options(), logger: Logger = Logger(label: "vmbus.host"),
+        devices: @escaping @Sendable (HostBus) -> [any HostDevice]
+    ) async throws -> LocalHost {
+        let handover = try await self.prepareHandover(timeout: timeout)
+        let next: LocalHost
+        do {
+            let fds = try handover.descriptors.map { fd throws(MemoryError) in try DescriptorIO.duplicate(fd) }
+            next = try LocalHost(restoring: handover.state, descriptors: fds, path: path, options: options, logger: logger, devices: devices)
+        } catch {
+            self.abortHandover()
+            throw error
+        }
+        // As across processes: this host lets go before the new one touches a ring.
+        self.completeHandover()
+        next.start()
+        return next
+    }
+}

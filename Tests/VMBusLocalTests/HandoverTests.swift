@@ -120,11 +120,7 @@ final class Progress: Sendable {
         let stream = Self.stream(client, lanes: lanes, rounds: rounds, progress: progress)
         await progress.wait(for: 2000)
 
-        let handover = try await old.prepareHandover(timeout: .seconds(10))
-        let fds = try handover.descriptors.map { try DescriptorIO.duplicate($0) }
-        let new = try LocalHost(restoring: handover.state, descriptors: fds, path: path, devices: Self.devices)
-        new.start()
-        old.completeHandover()
+        let new = try await old.handOverInProcess(path: path, devices: Self.devices)
         defer { new.stop() }
 
         #expect(try await stream.value == 2 * lanes * rounds, "every answer is its own request's")
@@ -181,12 +177,7 @@ final class Progress: Sendable {
         for round in 0..<100 where !stalled.withLock({ $0 }) {
             // Traffic flows between hand-overs: each round waits for more answers.
             await answered.wait(for: answered.count + 4)
-            let handover = try await host.prepareHandover(timeout: .seconds(10))
-            let fds = try handover.descriptors.map { try DescriptorIO.duplicate($0) }
-            let next = try LocalHost(restoring: handover.state, descriptors: fds, path: path, devices: Self.devices)
-            next.start()
-            host.completeHandover()
-            host = next
+            host = try await host.handOverInProcess(path: path, devices: Self.devices)
             #expect(guest.ending == nil, "round \(round)")
         }
         await answered.wait(for: answered.count + 100)

@@ -61,11 +61,7 @@ import VMBusWire
         try await echo.write(echoData[..<half.0])
         try await discard.write(discardData[..<half.1])
 
-        let handover = try await old.prepareHandover(timeout: .seconds(10))
-        let fds = try handover.descriptors.map { try DescriptorIO.duplicate($0) }
-        let new = try LocalHost(restoring: handover.state, descriptors: fds, path: path, devices: Self.devices)
-        old.completeHandover()
-        new.start()
+        let new = try await old.handOverInProcess(path: path, devices: Self.devices)
 
         try await echo.write(echoData[half.0...])
         try await echo.shutdownWrite()

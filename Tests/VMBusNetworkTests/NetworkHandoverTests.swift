@@ -88,11 +88,7 @@ import VMBusWire
             }
         }
         for await _ in halfway { break }
-        let handover = try await old.prepareHandover(timeout: .seconds(10))
-        let fds = try handover.descriptors.map { try DescriptorIO.duplicate($0) }
-        let new = try LocalHost(restoring: handover.state, descriptors: fds, path: path, devices: makeDevices)
-        old.completeHandover()
-        new.start()
+        let new = try await old.handOverInProcess(path: path, devices: makeDevices)
 
         var inOrder = true
         for n in 0..<total {

@@ -81,11 +81,7 @@ import VMBusWire
         defer { watchdog.cancel() }
         for await _ in started.stream { break }
 
-        let handover = try await old.prepareHandover(timeout: .seconds(10))
-        let fds = try handover.descriptors.map { try DescriptorIO.duplicate($0) }
-        let new = try LocalHost(restoring: handover.state, descriptors: fds, path: path, devices: makeDevices)
-        old.completeHandover()
-        new.start()
+        let new = try await old.handOverInProcess(path: path, devices: makeDevices)
 
         let good = try await io.value
         #expect(good == 8 * rounds)

@@ -14,6 +14,32 @@ import Testing
         return nil
     }
 
+    /// Namespaces a and b up, a host in a serving a NIC on TAP vmb0 (10.201.0.1), a guest in
+    /// b whose NIC is TAP vmb1 (10.201.0.2); `nil` (the reason recorded) if either does not
+    /// come up.
+    static func startNIC(_ pair: NamespacePair, extra: [String] = []) async throws -> (Spawned, Spawned, String)? {
+        let (up, _, upErrors) = try await netNamespaces(["up", pair.prefix])
+        try #require(up == 0, "\(upErrors)")
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("\(pair.prefix).sock").path
+        let host = try pair.spawn("a", [vmbusBinary().path, "host", "--listen", socket, "--device", "ic", "--net", "tap:vmb0", "--log-level", "warning"] + extra)
+        guard await Self.waitFor("listening on", in: host) != nil else {
+            Issue.record("the host did not start: \(await host.finish().errors)")
+            return nil
+        }
+        let guest = try pair.spawn("b", [vmbusBinary().path, "guest", "--connect", socket, "--memory", "64M", "--net", "tap:vmb1"] + extra)
+        let upLine = await Self.waitFor("guest: network vmb1 up", in: guest)
+        guard upLine != nil else {
+            Issue.record("the guest's NIC did not come up: \(await guest.finish().errors)")
+            return nil
+        }
+        #expect(upLine?.contains("NVSP 6.1") == true && upLine?.contains("MTU 1500") == true, "\(upLine ?? "")")
+        for (side, address) in [("a", "10.201.0.1/24"), ("b", "10.201.0.2/24")] {
+            let (status, _, errors) = try await netNamespaces(["address", pair.prefix, side, side == "a" ? "vmb0" : "vmb1", address])
+            try #require(status == 0, "\(errors)")
+        }
+        return (host, guest, socket)
+    }
+
     /// The "receiver" line's Mbit/s of an iperf3 client run.
     static func receiverRate(_ output: String) -> Double? {
         let receiver = output.split(separator: "\n").last { $0.hasSuffix("receiver") }
@@ -28,25 +54,7 @@ import Testing
         try await NamespacePair.requireAvailable()
         let pair = NamespacePair()
         defer { pair.remove() }
-        let (up, _, upErrors) = try await netNamespaces(["up", pair.prefix])
-        try #require(up == 0, "\(upErrors)")
-        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("\(pair.prefix).sock").path
-        let host = try pair.spawn("a", [vmbusBinary().path, "host", "--listen", socket, "--device", "ic", "--net", "tap:vmb0", "--log-level", "warning"] + (offloads ? [] : ["--no-net-offloads"]))
-        guard await Self.waitFor("listening on", in: host) != nil else {
-            Issue.record("the host did not start: \(await host.finish().errors)")
-            return
-        }
-        let guest = try pair.spawn("b", [vmbusBinary().path, "guest", "--connect", socket, "--memory", "64M", "--net", "tap:vmb1"] + (offloads ? [] : ["--no-net-offloads"]))
-        let upLine = await Self.waitFor("guest: network vmb1 up", in: guest)
-        guard upLine != nil else {
-            Issue.record("the guest's NIC did not come up: \(await guest.finish().errors)")
-            return
-        }
-        #expect(upLine?.contains("NVSP 6.1") == true && upLine?.contains("MTU 1500") == true, "\(upLine ?? "")")
-        for (side, address) in [("a", "10.201.0.1/24"), ("b", "10.201.0.2/24")] {
-            let (status, _, errors) = try await netNamespaces(["address", pair.prefix, side, side == "a" ? "vmb0" : "vmb1", address])
-            try #require(status == 0, "\(errors)")
-        }
+        guard let (host, guest, socket) = try await Self.startNIC(pair, extra: offloads ? [] : ["--no-net-offloads"]) else { return }
 
         // Every size up to the MTU, fragmentation forbidden: 1472 + 28 = 1500.
         for size in [56, 512, 1472] {
@@ -101,23 +109,7 @@ import Testing
         try await NamespacePair.requireAvailable()
         let pair = NamespacePair()
         defer { pair.remove() }
-        let (up, _, upErrors) = try await netNamespaces(["up", pair.prefix])
-        try #require(up == 0, "\(upErrors)")
-        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("\(pair.prefix).sock").path
-        let host = try pair.spawn("a", [vmbusBinary().path, "host", "--listen", socket, "--device", "ic", "--net", "tap:vmb0", "--log-level", "warning"])
-        guard await Self.waitFor("listening on", in: host) != nil else {
-            Issue.record("the host did not start: \(await host.finish().errors)")
-            return
-        }
-        let guest = try pair.spawn("b", [vmbusBinary().path, "guest", "--connect", socket, "--memory", "64M", "--net", "tap:vmb1"])
-        guard await Self.waitFor("guest: network vmb1 up", in: guest) != nil else {
-            Issue.record("the guest's NIC did not come up: \(await guest.finish().errors)")
-            return
-        }
-        for (side, address) in [("a", "10.201.0.1/24"), ("b", "10.201.0.2/24")] {
-            let (status, _, errors) = try await netNamespaces(["address", pair.prefix, side, side == "a" ? "vmb0" : "vmb1", address])
-            try #require(status == 0, "\(errors)")
-        }
+        guard let (host, guest, socket) = try await Self.startNIC(pair) else { return }
         let server = try pair.spawn("b", ["iperf3", "-s", "-1", "-B", "10.201.0.2", "--forceflush"])
         guard await Self.waitFor("Server listening", in: server) != nil else {
             Issue.record("iperf3 server: \(await server.finish().errors)")
