@@ -41,7 +41,7 @@ extension Channel {
             state.again = false
             return handler
         }
-        guard let handler else { return }
+        guard var handler else { return }
         while true {
             let before = self.incomingMemory.load(.readIndex, ordering: .relaxed)
             handler()
@@ -57,19 +57,23 @@ extension Channel {
                 unsignalled = (self.incomingMemory.bytesPending() ?? 0) > 0
             }
             // One decision under the lock: a signal that came during the run (or up to now)
-            // also means one more run.
-            let again = self.interruptHandler.withLock { state in
+            // also means one more run — of the handler installed now. A handler replaced
+            // during this run must not run again: it would take packets meant for its
+            // successor (a finished ping-pong's drain swallowing the next one's first answer,
+            // which then waited for ever).
+            let next: (@Sendable () -> Void)? = self.interruptHandler.withLock { state in
                 let again = state.handler != nil && (state.again || unsignalled) && !self.isHeld.load(ordering: .acquiring)
                 state.again = false
                 if !again { state.running = false }
-                return again
+                return again ? state.handler : nil
             }
-            if !again {
+            guard let next else {
                 // Only a holder waits for a run to end (the lock above orders its hold against
                 // this load).
                 if self.isHeld.load(ordering: .acquiring) { self.wakeHolders() }
                 return
             }
+            handler = next
         }
     }
 }

@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import Testing
 import VMBusChannel
 import VMBusMemory
@@ -16,7 +18,51 @@ func echoFromInterrupts(_ channel: Channel, runs: Locked<Int>) {
     }
 }
 
+/// Blocking work on a thread of its own, not on the cooperative pool.
+private func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
+        Thread { done.resume(returning: body()) }.start()
+    }
+}
+
 @Suite struct InterruptHandlerTests {
+    /// A handler replaced while it runs is not run again: the run that a signal during it
+    /// asks for calls the handler installed now. (Running the old one again let a finished
+    /// ping-pong's drain take the next ping-pong's first answer, and the bench hung.)
+    @Test func aHandlerReplacedDuringARunIsNotRunAgain() async throws {
+        let pair = try ChannelPair(pages: 4)
+        let inFirst = DispatchSemaphore(value: 0)
+        let proceed = DispatchSemaphore(value: 0)
+        let secondRan = DispatchSemaphore(value: 0)
+        let firstCalls = Locked(0)
+        let secondCalls = Locked(0)
+        pair.guest.onInterrupt {
+            // Call 1 is the run onInterrupt starts at once; call 2 is the signal's, below.
+            let call = firstCalls.withLock { calls in
+                calls += 1
+                return calls
+            }
+            if call == 2 {
+                inFirst.signal()
+                proceed.wait()
+            }
+        }
+        // A signal, on a thread of its own: its run blocks inside the first handler.
+        let signaller = Thread { pair.guest.interrupt() }
+        signaller.start()
+        await offThePool { inFirst.wait() }
+        // Replaced during that run: this asks for one more run, which must be the new one's.
+        pair.guest.onInterrupt {
+            secondCalls.withLock { $0 += 1 }
+            secondRan.signal()
+        }
+        proceed.signal()
+        let ran = await offThePool { secondRan.wait(timeout: .now() + 30) == .success }
+        #expect(ran)
+        #expect(firstCalls.withLock { $0 } == 2, "the replaced handler ran again")
+        #expect(secondCalls.withLock { $0 } >= 1)
+    }
+
     /// Requests answered entirely from interrupt handlers on both ends, with no reader task:
     /// every answer is its own request's, byte-exact.
     @Test func requestsAreAnsweredFromInterruptHandlers() async throws {
