@@ -79,13 +79,9 @@ extension HostBus {
             throw SavedStateError("channels \(stuck) were still handling a packet after \(timeout)")
         }
         // A closed channel's teardown is answered within a second (``answerTeardown``).
-        let deadline = ContinuousClock.now + timeout
-        while self.state.withLock({ !$0.draining.isEmpty }) {
-            guard ContinuousClock.now < deadline else {
-                self.release()
-                throw SavedStateError("a closed channel's ring was still being read after \(timeout)")
-            }
-            try? await Task.sleep(for: .milliseconds(5))
+        guard await pollUntil(timeout: timeout, every: .milliseconds(5), { self.state.withLock { $0.draining.isEmpty } }) else {
+            self.release()
+            throw SavedStateError("a closed channel's ring was still being read after \(timeout)")
         }
         let devices = self.openDevices()
         // Only a device that did quiesce is resumed by ``release()``: resuming one that did not

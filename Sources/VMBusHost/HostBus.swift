@@ -42,7 +42,7 @@ public final class HostBus: Sendable {
     public var guestNumber: Int? { self.transport.guestNumber }
     /// Devices quiesced by ``hold(timeout:)``, to resume if the takeover fails.
     let quiesced = Locked<[any ServiceableDevice]>([])
-    /// Devices settled by ``hold(timeout:)``, to resume if the takeover fails.
+    /// Devices settled by ``settle(timeout:)``, to resume if the takeover fails.
     let settled = Locked<[any ServiceableDevice]>([])
     /// Device states of a restored bus, until ``restoreDevices(_:)`` hands them out.
     let restoredDeviceStates = Locked<[UInt32: [UInt8]]>([:])

@@ -59,14 +59,11 @@ public final class TapBackend: NetworkBackend {
 
     public func pauseReceiving(timeout: Duration) async -> Bool {
         self.pause.withLock { $0.requested = true }
-        let deadline = ContinuousClock.now + timeout
-        while !self.pause.withLock({ $0.parked }) {
-            guard ContinuousClock.now < deadline, self.running.withLock({ $0 }) else {
-                self.resumeReceiving()
-                return false
-            }
-            // Once per takeover, for at most one read wait and one batch.
-            try? await Task.sleep(for: .milliseconds(1))
+        // Once per takeover, for at most one read wait and one batch; a closed backend never parks.
+        let parked = await pollUntil(timeout: timeout) { self.pause.withLock { $0.parked } || !self.running.withLock { $0 } }
+        guard parked, self.running.withLock({ $0 }) else {
+            self.resumeReceiving()
+            return false
         }
         return true
     }

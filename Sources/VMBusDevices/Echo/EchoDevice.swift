@@ -101,12 +101,7 @@ public final class EchoDevice: HostDevice {
 /// empties before the hand-over.
 extension EchoDevice: ServiceableDevice {
     public func quiesce(timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while !self.interruptServers.withLock({ $0.values.allSatisfy(\.isIdle) }) {
-            guard ContinuousClock.now < deadline else { return false }
-            // Rare (once per takeover) and short: the backlog drains as fast as the guest reads.
-            try? await Task.sleep(for: .milliseconds(1))
-        }
-        return true
+        // Short: the backlog drains as fast as the guest reads.
+        await pollUntil(timeout: timeout) { self.interruptServers.withLock { $0.values.allSatisfy(\.isIdle) } }
     }
 }

@@ -1,5 +1,6 @@
 import VMBusChannel
 import VMBusHost
+import VMBusMemory
 import VMBusWire
 
 /// An integration service across a host takeover (docs/SERVICING.md): quiescing takes the
@@ -18,15 +19,10 @@ extension ICHostDevice: ServiceableDevice {
     /// Waits for the operations in progress (a file copy's fragments need the channel
     /// running) and refuses new ones until ``resumeAfterSettle()``.
     public func settle(timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
         self.state.withLock { $0.settling = true }
-        while self.state.withLock({ $0.operations > 0 }) {
-            guard ContinuousClock.now < deadline else {
-                self.resumeAfterSettle()
-                return false
-            }
-            // Once per takeover, while a copy finishes.
-            try? await Task.sleep(for: .milliseconds(2))
+        guard await pollUntil(timeout: timeout, every: .milliseconds(2), { self.state.withLock { $0.operations == 0 } }) else {
+            self.resumeAfterSettle()
+            return false
         }
         return true
     }
@@ -45,17 +41,13 @@ extension ICHostDevice: ServiceableDevice {
     func endOperation() { self.state.withLock { $0.operations -= 1 } }
 
     public func quiesce(timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let taken = self.state.withLock { state in
+        // Once per takeover, for at most the one request in flight.
+        await pollUntil(timeout: timeout) {
+            self.state.withLock { state in
                 guard !state.busy else { return false }
                 state.busy = true
                 return true
             }
-            if taken { return true }
-            guard ContinuousClock.now < deadline else { return false }
-            // Once per takeover, for at most the one request in flight.
-            try? await Task.sleep(for: .milliseconds(1))
         }
     }
 

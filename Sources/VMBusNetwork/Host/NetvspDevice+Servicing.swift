@@ -38,25 +38,22 @@ extension NetvspDevice: ServiceableDevice {
 
     public func quiesce(timeout: Duration) async -> Bool {
         self.state.withLock { $0.paused = true }
-        let deadline = ContinuousClock.now + timeout
-        while true {
+        // Once per takeover, while a control message or a delivery finishes.
+        return await pollUntil(timeout: timeout) {
             let (contexts, delivering) = self.state.withLock { (Array($0.contexts.values), $0.delivering) }
-            var busy = delivering > 0
+            var idle = delivering == 0
             for context in contexts {
-                if context.pendingControl.load(ordering: .acquiring) > 0 { busy = true }
+                if context.pendingControl.load(ordering: .acquiring) > 0 { idle = false }
                 // The handlers do not run while held: completions owed are sent from here.
                 var (owed, scratch) = context.backlog.take()
                 context.backlog.putBack(scratch: scratch)
                 if !owed.isEmpty {
                     let payloads = Self.completionPayloads(size: self.messageSize)
                     context.backlog.send(&owed, on: context.channel, success: payloads.success, failure: payloads.failure)
-                    if context.backlog.owed.withLock({ !$0.isEmpty }) { busy = true }
+                    if context.backlog.owed.withLock({ !$0.isEmpty }) { idle = false }
                 }
             }
-            if !busy { return true }
-            guard ContinuousClock.now < deadline else { return false }
-            // Once per takeover, while a control message or a delivery finishes.
-            try? await Task.sleep(for: .milliseconds(1))
+            return idle
         }
     }
 

@@ -1,5 +1,6 @@
 import VMBusChannel
 import VMBusHost
+import VMBusMemory
 import VMBusWire
 
 /// A storage controller across a host takeover (docs/SERVICING.md). Quiescing waits until no
@@ -25,22 +26,18 @@ extension StorvspDevice: ServiceableDevice {
     }
 
     public func quiesce(timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let queues = self.state.withLock { Array($0.queues.values) }
-            var busy = false
-            for queue in queues {
+        // Once per takeover, for at most a disk command's time.
+        await pollUntil(timeout: timeout) {
+            var idle = true
+            for queue in self.state.withLock({ Array($0.queues.values) }) {
                 let (owed, inFlight) = queue.pending.withLock { ($0.owed.count, $0.inFlight) }
                 guard owed > 0 || inFlight > 0 else { continue }
-                busy = true
+                idle = false
                 // The channel is held, so its interrupt handler does not run: a completion that
                 // waited for ring room is sent from here (the run reads no request while held).
                 if owed > 0 { queue.runner.kick { self.run(queue) } }
             }
-            if !busy { return true }
-            guard ContinuousClock.now < deadline else { return false }
-            // Once per takeover, for at most a disk command's time.
-            try? await Task.sleep(for: .milliseconds(1))
+            return idle
         }
     }
 
