@@ -40,25 +40,14 @@ extension NetvspDevice {
         case .sendBuffer(let gpadl, _):
             let mapping = self.state.withLock { $0.bus }?.gpadlMapping(gpadl)
             let ok = mapping.map { $0.size >= Self.sectionSize } ?? false
-            if ok {
-                self.state.withLock { state in
-                    state.sendBuffer = mapping
-                    state.sendGpadl = gpadl
-                }
-            }
+            if ok, let mapping { self.state.withLock { $0.sendBuffer = (mapping, gpadl) } }
             return await self.complete(
                 .sendBufferComplete(status: ok ? .success : .failure, sectionSize: ok ? UInt32(Self.sectionSize) : 0), id: id, on: channel)
         case .revokeReceiveBuffer:
-            self.state.withLock { state in
-                state.receive = nil
-                state.receiveGpadl = nil
-            }
+            self.state.withLock { $0.receive = nil }
             return .ok
         case .revokeSendBuffer:
-            self.state.withLock { state in
-                state.sendBuffer = nil
-                state.sendGpadl = nil
-            }
+            self.state.withLock { $0.sendBuffer = nil }
             return .ok
         case .rndisPacket(let channelType, let index, let bytes):
             return await self.rndisPacket(
@@ -102,14 +91,11 @@ extension NetvspDevice {
     func receiveBuffer(_ gpadl: UInt32, id: UInt64, channel: Channel) async -> Outcome {
         let (bus, frameMTU) = self.state.withLock { ($0.bus, $0.frameMTU) }
         let size = 256 + frameMTU + 36
-        guard let mapping = bus?.gpadlMapping(gpadl), let slots = ReceiveSlots(memory: mapping, subAllocationSize: size) else {
+        guard let mapping = bus?.gpadlMapping(gpadl), let slots = ReceiveSlots(memory: mapping, gpadl: gpadl, subAllocationSize: size) else {
             return await self.complete(.receiveBufferComplete(status: .failure, sections: []), id: id, on: channel)
         }
         let section = NVSPReceiveSection(subAllocationSize: UInt32(size), subAllocationCount: UInt32(slots.count))
-        self.state.withLock { state in
-            state.receive = slots
-            state.receiveGpadl = gpadl
-        }
+        self.state.withLock { $0.receive = slots }
         return await self.complete(.receiveBufferComplete(status: .success, sections: [section]), id: id, on: channel)
     }
 
@@ -170,7 +156,7 @@ extension NetvspDevice {
     func gather(index: UInt32, bytes: UInt32, ranges: [GpaRange], into message: inout [UInt8]) -> Result<Int, GatherFailure> {
         var length = 0
         if index != NVSP.noSection {
-            guard let buffer = self.state.withLock({ $0.sendBuffer }) else { return .failure(.fatal("send section without a send buffer")) }
+            guard let buffer = self.state.withLock({ $0.sendBuffer?.memory }) else { return .failure(.fatal("send section without a send buffer")) }
             let offset = UInt64(index) * UInt64(Self.sectionSize)
             guard bytes > 0, bytes <= UInt32(Self.sectionSize), offset + UInt64(bytes) <= UInt64(buffer.size) else {
                 return .failure(.fatal("send section \(index) (\(bytes) bytes) outside the send buffer"))

@@ -74,7 +74,7 @@ extension NetvspDevice {
         var (owed, scratch) = context.backlog.take()
         var counts = RunCounts()
         var fault: String?
-        let ready: (send: MappedMemory?, versioned: Bool) = self.state.withLock { ($0.sendBuffer, $0.version != nil) }
+        let ready: (send: MappedMemory?, versioned: Bool) = self.state.withLock { ($0.sendBuffer?.memory, $0.version != nil) }
         do {
             _ = try context.channel.drainPackets(limit: 256) { descriptor, packet in
                 guard fault == nil else { return }

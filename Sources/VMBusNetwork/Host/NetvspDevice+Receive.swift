@@ -35,9 +35,9 @@ extension NetvspDevice {
         var header = PacketHeaderTemplate.template
         var dropped: [UInt16: UInt64] = [:]
         let messageSize = self.messageSize
-        let (next, channels, size): (Int, [UInt16: Channel], Int) = self.state.withLock { state in
+        let placed: (next: Int, channels: [UInt16: Channel], size: Int)? = self.state.withLock { state in
             // Quiesced for a takeover: the backend keeps its frames (it was paused first).
-            if state.paused { return (first, [:], -1) }
+            if state.paused { return nil }
             // Until the packets for the slots taken here are sent (a takeover waits for that).
             state.delivering += 1
             guard !state.packetFilter.isEmpty, state.rndisReady, state.receiving, let slots = state.receive, !state.channels.isEmpty else {
@@ -74,6 +74,7 @@ extension NetvspDevice {
             }
             return (frames.count, state.channels, size)
         }
+        guard let (next, channels, size) = placed else { return first }
         var sent: [UInt16: (packets: UInt64, bytes: UInt64, coalesced: UInt64)] = [:]
         var unsent: [Int] = []
         if !placements.isEmpty {
@@ -102,7 +103,7 @@ extension NetvspDevice {
             }
         }
         self.state.withLock { state in
-            if size >= 0 { state.delivering -= 1 }
+            state.delivering -= 1
             for slot in unsent { _ = state.receive?.release(UInt64(slot)) }
             for (queue, counts) in sent {
                 state.statistics[queue, default: NetworkQueueStatistics()].rxPackets += counts.packets

@@ -70,12 +70,11 @@ extension NetvspDevice: ServiceableDevice {
     /// brings it back.
     public func saveState(relid: UInt32) throws(SavedStateError) -> [UInt8] {
         var w = StateWriter()
-        let failure: SavedStateError? = self.state.withLock { state in
+        self.state.withLock { state in
             if let version = state.version { w.write(Tag.version, version.rawValue) }
             w.write(Tag.frameMTU, UInt32(state.frameMTU))
             if let slots = state.receive {
-                guard let gpadl = state.receiveGpadl else { return SavedStateError("the receive buffer has no GPADL") }
-                w.write(Tag.receiveGpadl, gpadl)
+                w.write(Tag.receiveGpadl, slots.gpadl)
                 w.write(Tag.subAllocationSize, UInt32(slots.size))
                 for head in 0..<slots.count where slots.lent[head] && slots.isHead[head] {
                     var chain = WireWriter()
@@ -87,10 +86,7 @@ extension NetvspDevice: ServiceableDevice {
                     w.write(Tag.lentChain, bytes: chain.bytes)
                 }
             }
-            if state.sendBuffer != nil {
-                guard let gpadl = state.sendGpadl else { return SavedStateError("the send buffer has no GPADL") }
-                w.write(Tag.sendGpadl, gpadl)
-            }
+            if let send = state.sendBuffer { w.write(Tag.sendGpadl, send.gpadl) }
             w.write(Tag.packetFilter, state.packetFilter.rawValue)
             w.write(Tag.linkUp, state.linkUp)
             w.write(Tag.rndisReady, state.rndisReady)
@@ -102,9 +98,7 @@ extension NetvspDevice: ServiceableDevice {
             w.write(Tag.setUpSeen, bytes: seen.bytes)
             w.write(Tag.rsc, state.rsc)
             w.write(Tag.grantedSubChannels, UInt32(state.grantedSubChannels))
-            return nil
         }
-        if let failure { throw failure }
         w.write(Tag.macAddress, bytes: self.macAddress.bytes)
         return w.bytes
     }
@@ -145,7 +139,7 @@ extension NetvspDevice: ServiceableDevice {
         let receiveGpadl = try r.optionalUInt32(Tag.receiveGpadl)
         if let receiveGpadl {
             let size = Int(try r.uint32(Tag.subAllocationSize))
-            guard let memory = bus?.gpadlMapping(receiveGpadl), var slots = ReceiveSlots(memory: memory, subAllocationSize: size) else {
+            guard let memory = bus?.gpadlMapping(receiveGpadl), var slots = ReceiveSlots(memory: memory, gpadl: receiveGpadl, subAllocationSize: size) else {
                 throw SavedStateError("the receive buffer (GPADL \(receiveGpadl)) cannot be mapped as \(size)-byte slots")
             }
             for value in r.values(Tag.lentChain) {
@@ -156,12 +150,11 @@ extension NetvspDevice: ServiceableDevice {
             }
             receive = slots
         }
-        let sendGpadl = try r.optionalUInt32(Tag.sendGpadl)
-        let sendBuffer = try sendGpadl.map { (gpadl: UInt32) throws(SavedStateError) -> MappedMemory in
+        let sendBuffer = try r.optionalUInt32(Tag.sendGpadl).map { (gpadl: UInt32) throws(SavedStateError) -> (MappedMemory, UInt32) in
             guard let memory = bus?.gpadlMapping(gpadl), memory.size >= Self.sectionSize else {
                 throw SavedStateError("the send buffer (GPADL \(gpadl)) cannot be mapped")
             }
-            return memory
+            return (memory, gpadl)
         }
         let version = try r.optionalUInt32(Tag.version).map(NVSPVersion.init(rawValue:))
         let frameMTU = Int(try r.uint32(Tag.frameMTU))
@@ -177,9 +170,7 @@ extension NetvspDevice: ServiceableDevice {
             state.version = version
             state.frameMTU = frameMTU
             state.receive = receive
-            state.receiveGpadl = receiveGpadl
             state.sendBuffer = sendBuffer
-            state.sendGpadl = sendGpadl
             state.packetFilter = filter
             state.linkUp = linkUp
             state.rndisReady = rndisReady

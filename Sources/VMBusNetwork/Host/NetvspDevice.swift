@@ -25,7 +25,8 @@ public final class NetvspDevice: HostDevice {
         var version: NVSPVersion?
         var frameMTU = 1514
         var receive: ReceiveSlots?
-        var sendBuffer: MappedMemory?
+        /// The send buffer's mapping and the GPADL the guest gave it as.
+        var sendBuffer: (memory: MappedMemory, gpadl: UInt32)?
         var channels: [UInt16: Channel] = [:]
         var primaryRelid: UInt32?
         var packetFilter = RNDISPacketFilter()
@@ -42,9 +43,6 @@ public final class NetvspDevice: HostDevice {
         var rsc = false
         /// Sub-channels granted by the last SUBCHANNEL; the send table goes out once all are open.
         var grantedSubChannels = 0
-        /// The GPADLs of the receive and send buffers (what a takeover's new process maps).
-        var receiveGpadl: UInt32?
-        var sendGpadl: UInt32?
         /// Each open queue's handler state.
         var contexts: [UInt16: QueueContext] = [:]
         /// A takeover quiesced the device: the backend's frames are not taken.
@@ -150,8 +148,6 @@ public final class NetvspDevice: HostDevice {
             state.setUpSeen = []
             state.receive = nil
             state.sendBuffer = nil
-            state.receiveGpadl = nil
-            state.sendGpadl = nil
             state.rndisReady = false
             state.packetFilter = []
             state.receiving = false

@@ -13,6 +13,8 @@ struct ReceiveSlots {
     static let headerRoom = RNDISPacketHeader.size
 
     let memory: MappedMemory
+    /// The GPADL the guest gave the buffer as (what a takeover's new process maps again).
+    let gpadl: UInt32
     let size: Int
     let count: Int
     var freeData: [Int]
@@ -24,10 +26,11 @@ struct ReceiveSlots {
     var isHead: [Bool]
 
     /// - Returns: `nil` unless the buffer holds the reserved slots and at least one more.
-    init?(memory: MappedMemory, subAllocationSize: Int) {
+    init?(memory: MappedMemory, gpadl: UInt32, subAllocationSize: Int) {
         let count = memory.size / subAllocationSize
         guard subAllocationSize >= 68, count > Self.reserved else { return nil }
         self.memory = memory
+        self.gpadl = gpadl
         self.size = subAllocationSize
         self.count = count
         // Popped from the end: lowest indices first, as a reader of a dump expects.
