@@ -31,28 +31,23 @@ struct CaptureOptions: ParsableArguments {
 
 extension CaptureSink {
     /// Writes what is left and closes the file, saying on standard error what was written.
-    func finish() {
-        let line: String
-        do {
-            let summary = try self.close()
-            line = "capture: \(summary.records) record(s), \(summary.dropped) dropped, \(summary.connections) connection(s) in \(self.path)\n"
-        } catch {
-            line = "capture: \(error)\n"
-        }
-        FileHandle.standardError.write(Data(line.utf8))
-    }
+    func finish() { reportCapture { (self.path, try self.close()) } }
 }
 
 extension CaptureSwitch {
     /// Stops the capture in progress, if any, saying on standard error what was written.
-    func finish() {
-        let line: String
-        do {
-            guard let (path, summary) = try self.stop() else { return }
-            line = "capture: \(summary.records) record(s), \(summary.dropped) dropped, \(summary.connections) connection(s) in \(path)\n"
-        } catch {
-            line = "capture: \(error)\n"
-        }
-        FileHandle.standardError.write(Data(line.utf8))
+    func finish() { reportCapture { try self.stop() } }
+}
+
+/// Ends a capture with `end` and says on standard error what it wrote, or why it failed;
+/// nothing when there was no capture.
+func reportCapture(_ end: () throws -> (path: String, summary: CaptureSummary)?) {
+    let line: String
+    do {
+        guard let (path, summary) = try end() else { return }
+        line = "capture: \(summary.records) record(s), \(summary.dropped) dropped, \(summary.connections) connection(s) in \(path)\n"
+    } catch {
+        line = "capture: \(error)\n"
     }
+    FileHandle.standardError.write(Data(line.utf8))
 }

@@ -221,7 +221,7 @@ struct HostCommand: ParsableCommand {
                 }
                 return devices
             }
-        let (host, admin, takenOver) = try self.startHost(
+        let (host, admin) = try self.startHost(
             options: options, adminPath: adminPath, logger: logger, received: received, devices: makeDevices)
         let (export, exportedServices) = try self.startExport(logger, network: network)
         admin.registerIntegrationServices(host: host, services: registry, exported: exportedServices)
@@ -235,7 +235,7 @@ struct HostCommand: ParsableCommand {
             termination.wake()
         }
         admin.registerService(successor: Self.successor())
-        if let takenOver {
+        if let takenOver = received {
             // Restored but not started: until the old host lets go it may still resume, so
             // nothing here reads from the guests yet.
             if self.takeoverFault == "restored" { Foundation.exit(3) }
@@ -281,8 +281,6 @@ struct HostCommand: ParsableCommand {
 }
 
 extension HostCommand {
-    /// The host and its admin server: listening afresh, or taken over from the host at
-    /// --takeover (then also what it received, to confirm once this host runs).
     /// With --takeover: asks the running host to hand over and receives its state and
     /// descriptors (nil without).
     func receiveTakeover() throws -> HostTakeover.Received? {
@@ -293,16 +291,18 @@ extension HostCommand {
         return received
     }
 
+    /// The host and its admin server: listening afresh, or restored from what a takeover
+    /// `received` (the caller confirms it once this host runs).
     func startHost(
         options: LocalHost.Options, adminPath: String, logger: Logger, received: HostTakeover.Received?,
         devices: @escaping @Sendable (HostBus) -> [any HostDevice]
-    ) throws -> (LocalHost, AdminServer, HostTakeover.Received?) {
+    ) throws -> (LocalHost, AdminServer) {
         guard let received else {
             let host: LocalHost
             do { host = try LocalHost(path: self.listen, options: options, logger: logger, devices: devices) } catch {
                 throw CLIError("cannot listen on \(self.listen): \(error)")
             }
-            do { return (host, try AdminServer(path: adminPath), nil) } catch {
+            do { return (host, try AdminServer(path: adminPath)) } catch {
                 host.stop()
                 throw CLIError("cannot listen on \(adminPath): \(error)")
             }
@@ -311,7 +311,7 @@ extension HostCommand {
             let host = try LocalHost(
                 restoring: received.state, descriptors: received.descriptors, path: self.listen, options: options, logger: logger,
                 devices: devices)
-            return (host, try AdminServer(path: adminPath, listener: received.adminListener), received)
+            return (host, try AdminServer(path: adminPath, listener: received.adminListener))
         } catch {
             received.refuse("\(error)")
             throw CLIError("cannot take over: \(error)")
