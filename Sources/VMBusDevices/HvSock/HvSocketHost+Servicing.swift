@@ -45,9 +45,7 @@ extension HvSocketHost {
         let service = offer.interfaceType
         let device = HvSockChannelDevice(host: self, service: service, endpoint: offer.interfaceInstance, forGuestAccept: forGuestAccept) {
             [weak self] stream in
-            guard !forGuestAccept, let self,
-                let listener = self.listeners.withLock({ $0[service] }) ?? self.catchAll.withLock({ $0?.take(service) }), !listener.isClosed
-            else {
+            guard !forGuestAccept, let listener = self?.listener(for: service) else {
                 Task { await stream.close() }
                 return
             }

@@ -128,10 +128,7 @@ public final class HvSocketHost: HvSocketEndpoint {
 
     /// The guest asked to connect (07 §3.1): offer a channel if someone listens, else refuse.
     func connectRequest(_ request: TLConnectRequest) {
-        let service = request.hostServiceID
-        guard let listener = self.listeners.withLock({ $0[service] }) ?? self.catchAll.withLock({ $0?.take(service) }),
-            !listener.isClosed
-        else {
+        guard let listener = self.listener(for: request.hostServiceID) else {
             self.bus.refuseConnect(request)
             return
         }
@@ -148,6 +145,13 @@ public final class HvSocketHost: HvSocketEndpoint {
             try? await Task.sleep(for: timeout)
             if !opened.withLock({ $0 }) { bus.rescind(relid) }
         }
+    }
+
+    /// The open listener that takes connections to `service`: its own, or the catch-all's.
+    func listener(for service: GUID) -> HvSocketListener? {
+        guard let listener = self.listeners.withLock({ $0[service] }) ?? self.catchAll.withLock({ $0?.take(service) }), !listener.isClosed
+        else { return nil }
+        return listener
     }
 
     /// Registers a connection channel; `delivered` gets the stream once the guest opens it.
