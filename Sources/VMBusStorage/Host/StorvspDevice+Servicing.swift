@@ -56,16 +56,15 @@ extension StorvspDevice: ServiceableDevice {
         if let version = negotiation.version { w.write(Tag.version, version.rawValue) }
         w.write(Tag.subChannelsCreated, negotiation.subChannelsCreated)
         for lun in disks.keys.sorted() {
-            guard let disk = disks[lun] else { continue }
-            guard let identity = disk.backend.persistentIdentity else {
+            guard let disk = disks[lun], let saved = SavedDisk(disk.backend) else {
                 throw SavedStateError("the disk at LUN \(lun) lives only in this process's memory")
             }
             w.nested(Tag.disk) { d in
                 d.write(DiskTag.lun, lun)
-                d.write(DiskTag.identity, text: identity)
-                d.write(DiskTag.sectorSize, UInt32(disk.backend.sectorSize))
-                d.write(DiskTag.sectorCount, disk.backend.sectorCount)
-                d.write(DiskTag.readOnly, disk.backend.isReadOnly)
+                d.write(DiskTag.identity, text: saved.identity)
+                d.write(DiskTag.sectorSize, UInt32(saved.sectorSize))
+                d.write(DiskTag.sectorCount, saved.sectorCount)
+                d.write(DiskTag.readOnly, saved.readOnly)
             }
         }
         return w.bytes
@@ -78,12 +77,11 @@ extension StorvspDevice: ServiceableDevice {
         }
         let version = try r.optionalUInt16(Tag.version).map(StorageVersion.init(rawValue:))
         let subChannelsCreated = try r.bool(Tag.subChannelsCreated)
-        var savedDisks: [UInt8: (String, Int, UInt64, Bool)] = [:]
+        var savedDisks: [UInt8: SavedDisk] = [:]
         for d in try r.all(Tag.disk) {
-            savedDisks[try d.uint8(DiskTag.lun)] = (
-                try d.text(DiskTag.identity), Int(try d.uint32(DiskTag.sectorSize)), try d.uint64(DiskTag.sectorCount),
-                try d.bool(DiskTag.readOnly)
-            )
+            savedDisks[try d.uint8(DiskTag.lun)] = SavedDisk(
+                identity: try d.text(DiskTag.identity), sectorSize: Int(try d.uint32(DiskTag.sectorSize)),
+                sectorCount: try d.uint64(DiskTag.sectorCount), readOnly: try d.bool(DiskTag.readOnly))
         }
         try self.state.withLock { (state: inout State) throws(SavedStateError) in
             let luns = state.disks.keys.sorted()
@@ -91,15 +89,9 @@ extension StorvspDevice: ServiceableDevice {
                 throw SavedStateError("the guest knows disks at LUNs \(savedDisks.keys.sorted()), this host has \(luns)")
             }
             for lun in luns {
-                guard let disk = state.disks[lun]?.backend, let (identity, sectorSize, sectorCount, readOnly) = savedDisks[lun] else {
-                    continue
-                }
-                guard disk.persistentIdentity == identity, disk.sectorSize == sectorSize, disk.sectorCount == sectorCount,
-                    disk.isReadOnly == readOnly
-                else {
-                    throw SavedStateError(
-                        "LUN \(lun) is not the disk the guest knows (\(identity), \(sectorCount) × \(sectorSize) bytes\(readOnly ? ", read-only" : ""))")
-                }
+                guard let saved = savedDisks[lun], let disk = state.disks[lun]?.backend, SavedDisk(disk) != saved else { continue }
+                throw SavedStateError(
+                    "LUN \(lun) is not the disk the guest knows (\(saved.identity), \(saved.sectorCount) × \(saved.sectorSize) bytes\(saved.readOnly ? ", read-only" : ""))")
             }
             // The first channel restored brings the set-up; the others carry the same.
             guard state.queues.isEmpty else { return }
@@ -109,6 +101,28 @@ extension StorvspDevice: ServiceableDevice {
                 maximumTransferBytes: self.configuration.maximumTransferBytes)
         }
         self.opened(channel, info: info)
+    }
+}
+
+/// What names a disk across processes, as saved for its LUN: a restored controller serves the
+/// guest only the disks it knew.
+struct SavedDisk: Equatable {
+    var identity: String
+    var sectorSize: Int
+    var sectorCount: UInt64
+    var readOnly: Bool
+
+    init(identity: String, sectorSize: Int, sectorCount: UInt64, readOnly: Bool) {
+        self.identity = identity
+        self.sectorSize = sectorSize
+        self.sectorCount = sectorCount
+        self.readOnly = readOnly
+    }
+
+    /// `nil` for a disk whose contents live only in this process (a memory disk).
+    init?(_ backend: any DiskBackend) {
+        guard let identity = backend.persistentIdentity else { return nil }
+        self.init(identity: identity, sectorSize: backend.sectorSize, sectorCount: backend.sectorCount, readOnly: backend.isReadOnly)
     }
 }
 
