@@ -142,6 +142,18 @@ public final class Channel: Sendable {
 
     // MARK: State
 
+    /// Whether this channel's traffic is being recorded: a device that places data in shared
+    /// buffers checks it before it copies the bytes for ``recordBufferData(outgoing:gpadl:offset:_:)``.
+    public var isCapturing: Bool { self.capture != nil }
+
+    /// Records bytes a device wrote to guest memory for the peer (`outgoing`) or read from it,
+    /// at `offset` into GPADL `gpadl` (0: `offset` is a guest physical address). Call it just
+    /// before sending the packet that points at them, or when reading what a received packet
+    /// points at; it does nothing unless ``isCapturing``.
+    public func recordBufferData(outgoing: Bool, gpadl: UInt32, offset: UInt64, _ bytes: ArraySlice<UInt8>) {
+        self.capture?.bufferData(outgoing: outgoing, relid: self.relid, gpadl: gpadl, offset: offset, bytes)
+    }
+
     /// Why the channel closed, or `nil` while it is open.
     public var closeReason: CloseReason? { self.lifecycle.withLock { $0.closed } }
 

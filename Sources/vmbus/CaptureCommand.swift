@@ -77,6 +77,7 @@ struct CaptureSummaryCommand: ParsableCommand {
         var packets: [CaptureDirection: Int] = [:]
         var bytes: [CaptureDirection: UInt64] = [:]
         var doorbells: [CaptureDirection: Int] = [:]
+        var buffers: [CaptureDirection: Int] = [:]
         var opens = 0
         var closes: [String] = []
     }
@@ -120,6 +121,8 @@ struct CaptureSummaryCommand: ParsableCommand {
             case .drops:
                 var reader = WireReader(record.data)
                 c.lost += (try? reader.readUInt64()) ?? 0
+            case .bufferData:
+                c.channels[h.relid, default: ChannelCounts()].buffers[h.direction, default: 0] += 1
             default:
                 c.names["record kind \(h.kind.rawValue)", default: 0] += 1
             }
@@ -136,6 +139,7 @@ struct CaptureSummaryCommand: ParsableCommand {
                 }
                 print("  relid \(relid): packets \(each(channel.packets, 0)); bytes \(each(channel.bytes, 0)); "
                     + "doorbells \(each(channel.doorbells, 0)); opened \(channel.opens)×"
+                    + (channel.buffers.isEmpty ? "" : "; buffers \(each(channel.buffers, 0))")
                     + (channel.closes.isEmpty ? "" : "; closed: \(channel.closes.joined(separator: ", "))"))
             }
         }

@@ -30,6 +30,7 @@ struct CaptureDecoder {
             var reader = WireReader(data)
             guard let lost = try? reader.readUInt64(), let total = try? reader.readUInt64() else { return "DROPS (malformed)" }
             return "DROPS \(lost) record(s) lost (\(total) on this connection so far)"
+        case .bufferData: return Self.buffer(data) + cut
         default:
             return "record kind \(record.header.kind.rawValue), \(data.count) bytes"
         }
@@ -60,6 +61,31 @@ struct CaptureDecoder {
         }
         let fields = oneLine(message)
         return fields.isEmpty ? type.name : "\(type.name) \(fields)"
+    }
+
+    /// A buffer-data record: where the bytes lie, and the RNDIS message they hold (a NIC's
+    /// are the only buffers recorded), with a PACKET's Ethernet addresses and type.
+    static func buffer(_ data: ArraySlice<UInt8>) -> String {
+        var reader = WireReader(data)
+        guard let gpadl = try? reader.readUInt32(), (try? reader.readUInt32()) != nil, let offset = try? reader.readUInt64() else {
+            return "BUFFER (shorter than its header)"
+        }
+        let bytes = reader.readRemaining()
+        var text = gpadl == 0 ? "BUFFER gpa 0x\(String(offset, radix: 16))" : "BUFFER gpadl \(gpadl) +\(offset)"
+        text += " \(bytes.count) bytes"
+        var words = WireReader(bytes)
+        guard let type = try? words.readUInt32(), let length = try? words.readUInt32() else { return text }
+        text += " RNDIS \(RNDISMessageType(rawValue: type)) msg_len \(length)"
+        if let header = try? RNDISPacketHeader(parsing: bytes) {
+            let frame = bytes.dropFirst(header.frameOffset).prefix(header.frameLength)
+            text += " frame \(header.frameLength) bytes"
+            if frame.count >= 14 {
+                func mac(_ at: Int) -> String { frame.dropFirst(at).prefix(6).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: ":") }
+                let etherType = UInt16(frame[frame.startIndex + 12]) << 8 | UInt16(frame[frame.startIndex + 13])
+                text += " \(mac(6)) → \(mac(0)) type 0x\(String(etherType, radix: 16))"
+            }
+        }
+        return text
     }
 
     static func packet(_ data: ArraySlice<UInt8>) -> String {

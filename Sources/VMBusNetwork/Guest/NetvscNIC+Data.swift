@@ -164,6 +164,7 @@ extension NetvscNIC {
     /// section is free again if the send fails, else with the host's completion.
     func sendControl(_ count: Int, in section: Int) async throws {
         let message = NVSPMessage.rndisPacket(channelType: NVSP.controlChannel, sectionIndex: UInt32(section), sectionBytes: UInt32(count))
+        if self.channel.isCapturing { self.recordSent(section, large: false, length: count, on: self.channel) }
         do { try await self.send(message, section: section, tag: Self.controlTag, on: self.channel) } catch {
             self.releaseSection(section)
             throw NetvscError.channel(error)

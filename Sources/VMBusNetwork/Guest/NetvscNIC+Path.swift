@@ -49,7 +49,7 @@ final class GuestQueue: Sendable {
         do {
             _ = try self.channel.drainPackets(limit: 256) { descriptor, packet in
                 guard let nic else { return }
-                switch nic.fast(descriptor, packet, queue: self.queue, scratch: &scratch, run: &run) {
+                switch nic.fast(descriptor, packet, queue: self.queue, channel: self.channel, scratch: &scratch, run: &run) {
                 case .complete(let status): owed.append((descriptor.transactionID, status))
                 case .done: break
                 case .slow: self.control.yield(ChannelPacket(copying: packet, descriptor: descriptor))
@@ -95,7 +95,9 @@ extension NetvscNIC {
     )
 
     /// The data path: frames lent in the receive buffer, completions of our sends.
-    func fast(_ descriptor: PacketDescriptor, _ packet: Span<UInt8>, queue: UInt16, scratch: inout [UInt8], run: inout RunCounts)
+    func fast(
+        _ descriptor: PacketDescriptor, _ packet: Span<UInt8>, queue: UInt16, channel: Channel, scratch: inout [UInt8], run: inout RunCounts
+    )
         -> FastOutcome
     {
         switch descriptor.type {
@@ -124,7 +126,7 @@ extension NetvscNIC {
             for index in 0..<count {
                 let at = TransferPagePacket.headerSize + index * TransferPageRange.wireSize
                 let range = TransferPageRange(byteCount: packet.littleEndianUInt32(at: at), byteOffset: packet.littleEndianUInt32(at: at + 4))
-                if !self.received(range, scratch: &scratch, run: &run) { status = .failure }
+                if !self.received(range, channel: channel, scratch: &scratch, run: &run) { status = .failure }
             }
             if status != .success { run.malformed += 1 }
             return .complete(status)
@@ -272,6 +274,7 @@ extension NetvscNIC {
             var written = 0
             _ = try? channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
                 for item in mine {
+                    if channel.isCapturing { self.recordSent(item.buffer, large: item.large, length: item.length, on: channel) }
                     if item.large, let large {
                         // One range over the buffer's pages; no section (11 §7.1 "Direct").
                         let firstPFN = large.firstPFN + UInt64(item.buffer * Self.largeSendPages)
@@ -303,6 +306,25 @@ extension NetvscNIC {
             state.statistics[0, default: NetworkQueueStatistics()].txDropped += dropped
         }
         return next
+    }
+
+    /// Records the RNDIS message in a send section or large-send buffer (read back, so the
+    /// capture holds what the host will read), just before the packet that names it.
+    func recordSent(_ buffer: Int, large: Bool, length: Int, on channel: Channel) {
+        let state = self.state.withLock { $0.large }
+        let at: Int
+        let gpadl: UInt32
+        let offset: UInt64
+        if large, let state {
+            at = state.offset + buffer * Self.largeSendPages * GpaRange.pageSize
+            (gpadl, offset) = (0, (state.firstPFN + UInt64(buffer * Self.largeSendPages)) * UInt64(GpaRange.pageSize))
+        } else {
+            at = self.send.offset + buffer * self.sectionSize
+            (gpadl, offset) = (self.gpadls.send, UInt64(buffer * self.sectionSize))
+        }
+        var bytes = [UInt8](repeating: 0, count: length)
+        guard (try? self.memory.read(at: at, count: length, into: &bytes)) != nil else { return }
+        channel.recordBufferData(outgoing: true, gpadl: gpadl, offset: offset, bytes[...])
     }
 
     /// Frees a send section or a large-send buffer, waking a backend waiting for room.

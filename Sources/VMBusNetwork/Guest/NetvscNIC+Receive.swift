@@ -22,7 +22,7 @@ extension NetvscNIC {
 
     /// One range of a transfer-page packet (11 §7.3, §8): one RNDIS message in the receive
     /// buffer. - Returns: whether it lay inside a sub-allocation and was well-formed.
-    func received(_ range: TransferPageRange, scratch: inout [UInt8], run: inout RunCounts) -> Bool {
+    func received(_ range: TransferPageRange, channel: Channel, scratch: inout [UInt8], run: inout RunCounts) -> Bool {
         let offset = Int(range.byteOffset)
         let length = Int(range.byteCount)
         guard offset <= self.receive.byteCount, length <= self.receive.byteCount - offset, length <= self.subAllocationSize, length >= 8
@@ -30,6 +30,7 @@ extension NetvscNIC {
         if scratch.count < length { scratch = [UInt8](repeating: 0, count: max(length, self.subAllocationSize)) }
         // One read of the shared bytes, then only the copy is looked at.
         guard (try? self.memory.read(at: self.receive.offset + offset, count: length, into: &scratch)) != nil else { return false }
+        if channel.isCapturing { channel.recordBufferData(outgoing: false, gpadl: self.gpadls.receive, offset: UInt64(offset), scratch[0..<length]) }
         return self.message(scratch[0..<length], run: &run)
     }
 

@@ -126,6 +126,10 @@ extension NetvspDevice {
             self.count(queue) { $0.malformed += 1 }
             return await self.complete(.rndisPacketComplete(status: .failure), id: id, on: channel)
         }
+        if channel.isCapturing {
+            let origin = Self.origin(index: index, ranges: ranges, sendGpadl: self.state.withLock { $0.sendBuffer?.gpadl ?? 0 })
+            channel.recordBufferData(outgoing: false, gpadl: origin.gpadl, offset: origin.offset, message[0..<length])
+        }
         if channelType == NVSP.controlChannel {
             guard queue == 0 else { return .fatal("RNDIS control message on a sub-channel") }
             guard let status = await self.control(message[0..<length], channel: channel) else {
@@ -142,6 +146,13 @@ extension NetvspDevice {
             if !sent.ok { stats.malformed += 1 }
         }
         return await self.complete(.rndisPacketComplete(status: sent.ok ? .success : .failure), id: id, on: channel)
+    }
+
+    /// Where a gathered RNDIS message came from, for its capture record: its send section,
+    /// or (no section) the guest physical address of its first range.
+    static func origin(index: UInt32, ranges: [GpaRange], sendGpadl: UInt32) -> (gpadl: UInt32, offset: UInt64) {
+        if index != NVSP.noSection { return (sendGpadl, UInt64(index) * UInt64(Self.sectionSize)) }
+        return (0, ranges.first.map { ($0.pfns.first ?? 0) * UInt64(GpaRange.pageSize) + UInt64($0.byteOffset) } ?? 0)
     }
 
     enum GatherFailure: Error {

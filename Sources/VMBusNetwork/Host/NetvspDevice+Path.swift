@@ -74,11 +74,11 @@ extension NetvspDevice {
         var (owed, scratch) = context.backlog.take()
         var counts = RunCounts()
         var fault: String?
-        let ready: (send: MappedMemory?, versioned: Bool) = self.state.withLock { ($0.sendBuffer?.memory, $0.version != nil) }
+        let ready: Ready = self.state.withLock { Ready(send: $0.sendBuffer?.memory, sendGpadl: $0.sendBuffer?.gpadl ?? 0, versioned: $0.version != nil) }
         do {
             _ = try context.channel.drainPackets(limit: 256) { descriptor, packet in
                 guard fault == nil else { return }
-                switch self.fast(descriptor, packet, ready: ready, scratch: &scratch, counts: &counts) {
+                switch self.fast(descriptor, packet, ready: ready, channel: context.channel, scratch: &scratch, counts: &counts) {
                 case .done(let status?): owed.append((descriptor.transactionID, status))
                 case .done(nil): break
                 case .fatal(let why): fault = why
@@ -134,6 +134,13 @@ extension NetvspDevice {
         return (legacy: encoded(NVSP.legacyMessageSize), full: encoded(NVSP.messageSize))
     }()
 
+    /// What the data path needs of the device's state, taken once per handler run.
+    struct Ready {
+        var send: MappedMemory?
+        var sendGpadl: UInt32
+        var versioned: Bool
+    }
+
     enum FastOutcome {
         /// Handled; the completion to send, if one is owed.
         case done(NVSPStatus?)
@@ -145,7 +152,7 @@ extension NetvspDevice {
     /// The data path (11 §7): a completion returning a receive slot, or a SEND_RNDIS_PKT of
     /// data in a send section. Anything else — or data before the set-up it needs — is slow.
     func fast(
-        _ descriptor: PacketDescriptor, _ packet: Span<UInt8>, ready: (send: MappedMemory?, versioned: Bool),
+        _ descriptor: PacketDescriptor, _ packet: Span<UInt8>, ready: Ready, channel: Channel,
         scratch: inout [UInt8], counts: inout RunCounts
     ) -> FastOutcome {
         let start = descriptor.payloadOffset
@@ -172,6 +179,7 @@ extension NetvspDevice {
             if scratch.count < bytes { scratch = [UInt8](repeating: 0, count: Self.sectionSize) }
             // One copy out of the section: the guest cannot change what is checked and sent.
             guard (try? buffer.read(at: offset, count: bytes, into: &scratch)) != nil else { return .fatal("send section \(index) unreadable") }
+            if channel.isCapturing { channel.recordBufferData(outgoing: false, gpadl: ready.sendGpadl, offset: UInt64(offset), scratch[0..<bytes]) }
             return self.send(descriptor, count: bytes, scratch: &scratch, counts: &counts)
         case .dataUsingGpaDirect:
             // Large segments (11 §7.1 "Direct"): the ranges are read straight from guest memory.
@@ -180,7 +188,12 @@ extension NetvspDevice {
             bytes.append(span: packet)
             guard case .gpaDirect(let direct)? = try? VMBusPacket.parse(bytes[...], strict: false) else { return .slow }
             switch self.gather(index: word(2), bytes: word(3), ranges: direct.ranges, into: &scratch) {
-            case .success(let count): return self.send(descriptor, count: count, scratch: &scratch, counts: &counts)
+            case .success(let count):
+                if channel.isCapturing {
+                    let origin = Self.origin(index: word(2), ranges: direct.ranges, sendGpadl: ready.sendGpadl)
+                    channel.recordBufferData(outgoing: false, gpadl: origin.gpadl, offset: origin.offset, scratch[0..<count])
+                }
+                return self.send(descriptor, count: count, scratch: &scratch, counts: &counts)
             case .failure(.fatal(let why)): return .fatal(why)
             case .failure(.malformed):
                 counts.malformed += 1

@@ -123,12 +123,15 @@ extension NetvspDevice {
     /// Writes a control message into a reserved slot and lends it to the guest (11 §7.2).
     func sendControl(_ message: RNDISMessage, on channel: Channel) async {
         let bytes = message.encode()
-        let placed: (slot: Int, size: Int)? = self.state.withLock { state in
-            guard let size = state.receive?.size, bytes.count <= size, let slot = state.receive?.takeControl() else { return nil }
+        let placed: (slot: Int, size: Int, gpadl: UInt32)? = self.state.withLock { state in
+            guard let size = state.receive?.size, let gpadl = state.receive?.gpadl, bytes.count <= size,
+                let slot = state.receive?.takeControl()
+            else { return nil }
             do { try state.receive?.memory.write(bytes[...], at: slot * size) } catch { return nil }
-            return (slot, size)
+            return (slot, size, gpadl)
         }
         guard let placed else { return }
+        if channel.isCapturing { channel.recordBufferData(outgoing: true, gpadl: placed.gpadl, offset: UInt64(placed.slot * placed.size), bytes[...]) }
         let range = TransferPageRange(byteCount: UInt32(bytes.count), byteOffset: UInt32(placed.slot * placed.size))
         let payload = Self.transferPayload(NVSP.controlChannel, size: self.messageSize)
         guard let packet = try? PacketEncoder.transferPages(

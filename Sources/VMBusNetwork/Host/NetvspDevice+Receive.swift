@@ -35,14 +35,14 @@ extension NetvspDevice {
         var header = PacketHeaderTemplate.template
         var dropped: [UInt16: UInt64] = [:]
         let messageSize = self.messageSize
-        let placed: (next: Int, channels: [UInt16: Channel], size: Int)? = self.state.withLock { state in
+        let placed: (next: Int, channels: [UInt16: Channel], size: Int, slots: ReceiveSlots?)? = self.state.withLock { state in
             // Quiesced for a takeover: the backend keeps its frames (it was paused first).
             if state.paused { return nil }
             // Until the packets for the slots taken here are sent (a takeover waits for that).
             state.delivering += 1
             guard !state.packetFilter.isEmpty, state.rndisReady, state.receiving, let slots = state.receive, !state.channels.isEmpty else {
                 dropped[0, default: 0] += UInt64(frames.count - first)
-                return (frames.count, [:], 0)
+                return (frames.count, [:], 0, nil)
             }
             let size = slots.size
             for index in first..<frames.count {
@@ -56,11 +56,11 @@ extension NetvspDevice {
                         placement.queue = queue
                         placements.append(placement)
                     case .dropped: dropped[queue, default: 0] += 1
-                    case .noRoom: return (index, state.channels, size)
+                    case .noRoom: return (index, state.channels, size, slots)
                     }
                     continue
                 }
-                guard let slot = state.receive?.takeData() else { return (index, state.channels, size) }
+                guard let slot = state.receive?.takeData() else { return (index, state.channels, size, slots) }
                 PacketHeaderTemplate.patch(&header, frameLength: range.count)
                 do {
                     try slots.memory.write(header[...], at: slot * size)
@@ -72,9 +72,9 @@ extension NetvspDevice {
                 }
                 placements.append(Placement(slot: slot, length: RNDISPacketHeader.size + range.count, queue: queue, frameLength: range.count))
             }
-            return (frames.count, state.channels, size)
+            return (frames.count, state.channels, size, slots)
         }
-        guard let (next, channels, size) = placed else { return first }
+        guard let (next, channels, size, slots) = placed else { return first }
         var sent: [UInt16: (packets: UInt64, bytes: UInt64, coalesced: UInt64)] = [:]
         var unsent: [Int] = []
         if !placements.isEmpty {
@@ -85,6 +85,7 @@ extension NetvspDevice {
                 let mine = placements.filter { $0.queue == queue }
                 _ = try? channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
                     for placement in mine {
+                        if channel.isCapturing, let slots { Self.recordPlaced(placement, slots: slots, on: channel) }
                         if let chain = placement.chain {
                             guard try writer.write(encoded: chain[...]) else { break }
                         } else {
@@ -113,6 +114,31 @@ extension NetvspDevice {
             for (queue, count) in dropped { state.statistics[queue, default: NetworkQueueStatistics()].rxDropped += count }
         }
         return next
+    }
+
+    /// Records the RNDIS messages a placed frame's packet lends (read back from the receive
+    /// buffer), just before the packet goes out: one record per range.
+    static func recordPlaced(_ placement: Placement, slots: ReceiveSlots, on channel: Channel) {
+        var ranges: [(offset: Int, length: Int)] = [(placement.slot * slots.size, placement.length)]
+        if let chain = placement.chain {
+            // An encoded transfer-page packet (03 §6): its ranges follow the 24-byte header.
+            ranges = []
+            let count = chain.count >= TransferPagePacket.headerSize ? Int(Self.word(chain, at: 20)) : 0
+            for index in 0..<count {
+                let at = TransferPagePacket.headerSize + index * TransferPageRange.wireSize
+                guard at + TransferPageRange.wireSize <= chain.count else { break }
+                ranges.append((Int(Self.word(chain, at: at + 4)), Int(Self.word(chain, at: at))))
+            }
+        }
+        for (offset, length) in ranges where length > 0 && offset + length <= slots.memory.size {
+            var bytes = [UInt8](repeating: 0, count: length)
+            guard (try? slots.memory.read(at: offset, count: length, into: &bytes)) != nil else { continue }
+            channel.recordBufferData(outgoing: true, gpadl: slots.gpadl, offset: UInt64(offset), bytes[...])
+        }
+    }
+
+    static func word(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        (0..<4).reduce(0) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
     }
 
     enum Offloaded {

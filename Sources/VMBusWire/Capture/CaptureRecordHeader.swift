@@ -19,6 +19,12 @@ public struct CaptureRecordKind: RawRepresentable, Hashable, Sendable, CustomStr
     /// Records the capture lost because its queue was full: u64 lost since the previous
     /// drops record of this connection, u64 lost on this connection in all.
     public static let drops = Self(rawValue: 7)
+    /// Bytes a device placed in, or took from, guest memory that a packet only points at (a
+    /// NIC's RNDIS message in a send section or a receive slot): u32 GPADL handle, u32 zero,
+    /// u64 byte offset into that GPADL (or, with handle 0, the guest physical address), then
+    /// the bytes. Recorded just before the packet that names them is sent, or when the
+    /// receiver reads them.
+    public static let bufferData = Self(rawValue: 8)
 
     public var description: String {
         switch self {
@@ -29,6 +35,7 @@ public struct CaptureRecordKind: RawRepresentable, Hashable, Sendable, CustomStr
         case .channelOpen: return "open"
         case .channelClose: return "close"
         case .drops: return "drops"
+        case .bufferData: return "buffer"
         default: return "kind \(self.rawValue)"
         }
     }

@@ -60,6 +60,26 @@ public struct CaptureTap: Sendable {
         self.record(.doorbell, outgoing: outgoing, relid: relid, bytes: [][...])
     }
 
+    /// Bytes a device wrote to guest memory for the peer (`outgoing`) or read from it, at
+    /// `offset` into GPADL `gpadl` (or at guest physical address `offset` when `gpadl` is 0),
+    /// on channel `relid` (``CaptureRecordKind/bufferData``).
+    public func bufferData(outgoing: Bool, relid: UInt32, gpadl: UInt32, offset: UInt64, _ bytes: ArraySlice<UInt8>) {
+        let header = CaptureRecordHeader(
+            kind: .bufferData, direction: self.direction(outgoing: outgoing), observer: self.observer,
+            connection: self.connection, relid: relid, originalLength: UInt32(clamping: Self.bufferPrefix + bytes.count))
+        self.recorder.record(header) { buffer, count in
+            var prefix = [UInt8](repeating: 0, count: Self.bufferPrefix)
+            for i in 0..<4 { prefix[i] = UInt8(truncatingIfNeeded: gpadl >> (8 * UInt32(i))) }
+            for i in 0..<8 { prefix[8 + i] = UInt8(truncatingIfNeeded: offset >> (8 * UInt64(i))) }
+            let head = min(count, Self.bufferPrefix)
+            buffer.replaceSubrange(0..<head, with: prefix[0..<head])
+            if count > head { buffer.replaceSubrange(head..<count, with: bytes.prefix(count - head)) }
+        }
+    }
+
+    /// The bytes before a buffer-data record's data: GPADL handle, zero, offset.
+    public static let bufferPrefix = 16
+
     /// A channel's rings were attached on this side.
     public func channelOpened(relid: UInt32, outgoingRingBytes: Int, incomingRingBytes: Int) {
         self.record(.channelOpen, outgoing: true, relid: relid, words: UInt32(clamping: outgoingRingBytes), UInt32(clamping: incomingRingBytes))

@@ -18,6 +18,28 @@ public struct RNDISMessageType: RawRepresentable, Hashable, Sendable {
     public static let keepaliveComplete = Self(rawValue: 0x8000_0008)
 }
 
+extension RNDISMessageType: CustomStringConvertible {
+    /// The message's name without its `REMOTE_NDIS_` prefix, or its number if unknown.
+    public var description: String {
+        switch self {
+        case .packet: return "PACKET"
+        case .initialize: return "INITIALIZE"
+        case .initializeComplete: return "INITIALIZE_CMPLT"
+        case .halt: return "HALT"
+        case .query: return "QUERY"
+        case .queryComplete: return "QUERY_CMPLT"
+        case .set: return "SET"
+        case .setComplete: return "SET_CMPLT"
+        case .reset: return "RESET"
+        case .resetComplete: return "RESET_CMPLT"
+        case .indicateStatus: return "INDICATE_STATUS"
+        case .keepalive: return "KEEPALIVE"
+        case .keepaliveComplete: return "KEEPALIVE_CMPLT"
+        default: return "0x\(String(self.rawValue, radix: 16))"
+        }
+    }
+}
+
 /// RNDIS / NDIS status codes, including the indication codes (11 §5.1).
 public struct RNDISStatus: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt32
