@@ -36,7 +36,7 @@ extension DemoCommand {
         bSystem.send((Array(repeating: 0xFF, count: 6) + bMAC.bytes + [0x88, 0xB5] + Array(repeating: 0, count: 46))[...])
         _ = await atA.next()
         let count = 5_000
-        let frame = bMAC.bytes + aMAC.bytes + [0x88, 0xB5] + (0..<1500).map { UInt8(truncatingIfNeeded: $0) }
+        let frame = bMAC.bytes + aMAC.bytes + Self.udpPacket(from: [192, 0, 2, 2], to: [192, 0, 2, 3], payload: 1472)
         let start = ContinuousClock.now
         var received = 0
         // Bursts of 128 in one batch, each awaited with its send sections back: the sending
@@ -57,5 +57,21 @@ extension DemoCommand {
         let seconds = elapsedSeconds(since: start)
         print("  \(count) frames of 1514 bytes guest → host switch → guest, byte-exact, in \(milliseconds(seconds)) ms "
             + "(\(Int(Double(count) / seconds)) frames/s); guest 1 sent \(a.statistics[0]?.txPackets ?? 0), guest 2 received \(b.statistics[0]?.rxPackets ?? 0)")
+    }
+
+    /// An IPv4 UDP datagram to the discard port (type, header with its checksum, payload), so
+    /// that a capture of the demo shows real IP traffic in Wireshark. The addresses are from
+    /// the documentation range (RFC 5737); the frames never leave the host's in-memory switch.
+    static func udpPacket(from source: [UInt8], to destination: [UInt8], payload count: Int) -> [UInt8] {
+        let total = 20 + 8 + count
+        var ip: [UInt8] = [0x45, 0, UInt8(total >> 8), UInt8(total & 0xFF), 0, 1, 0x40, 0, 64, 17, 0, 0] + source + destination
+        var sum = stride(from: 0, to: ip.count, by: 2).reduce(UInt32(0)) { $0 + (UInt32(ip[$1]) << 8 | UInt32(ip[$1 + 1])) }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+        let checksum = ~UInt16(sum)
+        ip[10] = UInt8(checksum >> 8)
+        ip[11] = UInt8(checksum & 0xFF)
+        // UDP: port 9 both ways, no checksum (allowed over IPv4).
+        let udp: [UInt8] = [0, 9, 0, 9, UInt8((8 + count) >> 8), UInt8((8 + count) & 0xFF), 0, 0]
+        return [0x08, 0x00] + ip + udp + (0..<count).map { UInt8(truncatingIfNeeded: $0) }
     }
 }

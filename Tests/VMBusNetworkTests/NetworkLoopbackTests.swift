@@ -18,8 +18,10 @@ struct NetworkPair {
     /// The guest's operating system (frames from the host arrive here).
     let system: MemoryNetworkPort
 
-    static func make(queues: Int = 1, configuration: NetvscDriver.Configuration = NetvscDriver.Configuration()) async throws -> NetworkPair {
-        let bus = try LoopbackBus()
+    static func make(
+        queues: Int = 1, configuration: NetvscDriver.Configuration = NetvscDriver.Configuration(), capture: (any CaptureRecorder)? = nil
+    ) async throws -> NetworkPair {
+        let bus = try LoopbackBus(capture: capture)
         let (hostEnd, wire) = MemoryNetworkPort.pair(macAddresses: (MACAddress("00:15:5d:12:34:56")!, .hyperV(seed: 9)))
         let device = NetvspDevice(instance: GUID(data1: 0x4E1C, data2: 0, data3: 0, data4: 0), backend: hostEnd, maximumQueues: queues)
         device.attach(to: bus.host)

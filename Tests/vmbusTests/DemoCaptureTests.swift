@@ -18,7 +18,8 @@ import Testing
         #expect(output.contains("capture: ") && output.contains("record(s) of 4 guest connection(s) in \(file)"), "\(output)")
 
         let fields = ["vmbus.connection", "vmbus.msg.name", "vmbus.offer.class_name", "vmbus.pkt.device", "vmbus.ic.type", "vmbus.nvsp.type",
-                      "vmbus.scsi.opcode", "vmbus.pipe.size", "_ws.expert.message"]
+                      "vmbus.scsi.opcode", "vmbus.pipe.size", "_ws.expert.message", "vmbus.direction", "ip.src", "ip.dst", "udp.dstport",
+                      "vmbus.rndis.type"]
         let tshark = try Spawned(
             ["-X", "lua_script:" + Self.dissector, "-r", file, "-T", "fields", "-E", "separator=|"] + fields.flatMap { ["-e", $0] },
             executable: URL(fileURLWithPath: try #require(Self.tshark)))
@@ -41,5 +42,12 @@ import Testing
         #expect(table.contains { $0[3] == "synthetic network adapter" && $0[5] == "107" }, "an RNDIS packet")
         #expect(table.contains { $0[3] == "synthetic SCSI controller" && $0[6] == "0x2a" }, "a WRITE(10)")
         #expect(table.contains { $0[3].hasPrefix("hvsock") && !$0[7].isEmpty }, "hvsock data")
+        // The NIC guests' frames, from the RNDIS messages in their buffers, go through
+        // Wireshark's own Ethernet, IP and UDP dissectors: every one of the 5000 datagrams
+        // once as guest 2 sent it and once as guest 3 received it.
+        let datagrams = table.filter { $0[10] == "192.0.2.2" && $0[11] == "192.0.2.3" && $0[12] == "9" }
+        #expect(datagrams.filter { $0[0] == "2" && $0[9] == "1" }.count == 5000, "guest 2's datagrams, guest → host")
+        #expect(datagrams.filter { $0[0] == "3" && $0[9] == "0" }.count == 5000, "guest 3's datagrams, host → guest")
+        #expect(table.contains { $0[0] == "2" && $0[13] == "0x80000002" }, "the host's RNDIS INITIALIZE_CMPLT in guest 2's receive buffer")
     }
 }

@@ -7,14 +7,16 @@
 -- every record starts with; channel messages by name with their fields (relids, GUIDs with
 -- their class names, GPADLs, versions); the ring packet descriptor, its GPA ranges and transfer
 -- page ranges; and, by the device the channel's offer named, the payload: integration-service
--- headers, hvsock pipe headers, NVSP messages and vstor packets with their SCSI command.
+-- headers, hvsock pipe headers, NVSP messages and vstor packets with their SCSI command; and
+-- a NIC's RNDIS messages from buffer-data records, each frame handed to Wireshark's Ethernet
+-- dissector (so a guest's TCP shows as TCP).
 -- Records a capture cut short (snaplen) are decoded as far as they go.
 
 local vmbus = Proto("vmbus", "swift-vmbus capture record")
 
 local kinds = {
     [1] = "substrate frame", [2] = "channel message", [3] = "ring packet", [4] = "doorbell",
-    [5] = "channel open", [6] = "channel close", [7] = "drops",
+    [5] = "channel open", [6] = "channel close", [7] = "drops", [8] = "buffer data",
 }
 local directions = { [0] = "host→guest", [1] = "guest→host" }
 local observers = { [0] = "host", [1] = "guest" }
@@ -66,6 +68,11 @@ local nvsp_types = {
     [107] = "SEND_RNDIS_PKT", [108] = "SEND_RNDIS_PKT_COMPLETE", [125] = "SEND_NDIS_CONFIG", [128] = "VF_ASSOCIATION",
     [129] = "SWITCH_DATA_PATH", [131] = "OID_QUERY_EX", [132] = "OID_QUERY_EX_COMPLETE", [133] = "SUBCHANNEL",
     [134] = "SEND_INDIRECTION_TABLE",
+}
+local rndis_types = {
+    [0x1] = "PACKET", [0x2] = "INITIALIZE", [0x80000002] = "INITIALIZE_CMPLT", [0x3] = "HALT", [0x4] = "QUERY",
+    [0x80000004] = "QUERY_CMPLT", [0x5] = "SET", [0x80000005] = "SET_CMPLT", [0x6] = "RESET",
+    [0x80000006] = "RESET_CMPLT", [0x7] = "INDICATE_STATUS", [0x8] = "KEEPALIVE", [0x80000008] = "KEEPALIVE_CMPLT",
 }
 local vstor_ops = {
     [1] = "COMPLETE_IO", [2] = "REMOVE_DEVICE", [3] = "EXECUTE_SRB", [4] = "RESET_LUN", [5] = "RESET_ADAPTER",
@@ -151,6 +158,16 @@ local f = {
     scsi_lba = ProtoField.uint64("vmbus.scsi.lba", "LBA"),
     scsi_blocks = ProtoField.uint32("vmbus.scsi.blocks", "Blocks"),
     scsi_length = ProtoField.uint32("vmbus.scsi.transfer_length", "Data transfer length"),
+    buffer_gpadl = ProtoField.uint32("vmbus.buffer.gpadl", "GPADL handle (0: offset is a GPA)"),
+    buffer_offset = ProtoField.uint64("vmbus.buffer.offset", "Offset", base.HEX),
+    rndis_type = ProtoField.uint32("vmbus.rndis.type", "RNDIS message type", base.HEX, rndis_types),
+    rndis_length = ProtoField.uint32("vmbus.rndis.length", "RNDIS message length"),
+    rndis_request = ProtoField.uint32("vmbus.rndis.request_id", "RNDIS request id"),
+    rndis_oid = ProtoField.uint32("vmbus.rndis.oid", "OID", base.HEX),
+    rndis_status = ProtoField.uint32("vmbus.rndis.status", "RNDIS status", base.HEX),
+    rndis_data_offset = ProtoField.uint32("vmbus.rndis.data_offset", "Data offset"),
+    rndis_data_length = ProtoField.uint32("vmbus.rndis.data_length", "Data length"),
+    rndis_ppi_length = ProtoField.uint32("vmbus.rndis.ppi_length", "Per-packet info length"),
 }
 vmbus.fields = f
 
@@ -346,6 +363,47 @@ local function decode_packet(data, tree, connection, relid)
     return text
 end
 
+local eth = Dissector.get("eth_withoutfcs")
+
+-- The RNDIS messages of a buffer-data record (11 §5): each message's header; a PACKET's
+-- Ethernet frame goes to Wireshark's own Ethernet dissector, so the guest's traffic shows as
+-- IP, TCP, ARP... Returns the text for the Info column.
+local function decode_rndis(data, tree, pinfo)
+    local text = ""
+    local at = 0
+    local size = data:len()
+    while size >= at + 8 do
+        local t = data(at, 4):le_uint()
+        local length = data(at + 4, 4):le_uint()
+        if length < 8 or at + length > size then length = size - at end
+        local message = tree:add(data(at, length), "RNDIS " .. (rndis_types[t] or string.format("0x%x", t)))
+        message:add_le(f.rndis_type, data(at, 4))
+        message:add_le(f.rndis_length, data(at + 4, 4))
+        text = text .. " RNDIS " .. (rndis_types[t] or string.format("0x%x", t))
+        if t == 1 and length >= 44 then
+            -- Offsets count from byte 8 of the message.
+            local offset = data(at + 8, 4):le_uint()
+            local frame = data(at + 12, 4):le_uint()
+            message:add_le(f.rndis_data_offset, data(at + 8, 4))
+            message:add_le(f.rndis_data_length, data(at + 12, 4))
+            message:add_le(f.rndis_ppi_length, data(at + 32, 4))
+            local start = at + 8 + offset
+            if frame > 0 and start < size then
+                if start + frame > size then frame = size - start end
+                eth:call(data(start, frame):tvb(), pinfo, tree)
+            end
+        elseif (t == 4 or t == 5) and length >= 16 then
+            message:add_le(f.rndis_request, data(at + 8, 4))
+            message:add_le(f.rndis_oid, data(at + 12, 4))
+        elseif t >= 0x80000000 and length >= 16 then
+            message:add_le(f.rndis_request, data(at + 8, 4))
+            message:add_le(f.rndis_status, data(at + 12, 4))
+        end
+        at = at + length
+    end
+    return text
+end
+
 function vmbus.dissector(buffer, pinfo, tree)
     if buffer:len() < 24 then return 0 end
     pinfo.cols.protocol = "VMBus"
@@ -391,7 +449,27 @@ function vmbus.dissector(buffer, pinfo, tree)
         root:add_le(f.lost_total, data(8, 8))
         info = "drops: " .. tostring(data(0, 8):le_uint64()) .. " lost"
     end
+    local handed_on = false
+    if kind == 8 and size >= 16 then
+        root:add_le(f.buffer_gpadl, data(0, 4))
+        root:add_le(f.buffer_offset, data(8, 8))
+        local channel = channels[connection .. ":" .. relid]
+        if channel then root:add(f.device, channel[1]) end
+        if size > 16 and (channel == nil or channel[2] == "net") then
+            info = "buffer" .. decode_rndis(data(16), root, pinfo)
+            handed_on = true
+        end
+    end
     if data then root:add(f.data, data) end
+    if handed_on then
+        -- The Ethernet dissector named the frame in the Info column; say where it travelled.
+        local protocol = tostring(pinfo.cols.protocol)
+        if protocol ~= "VMBus" then
+            pinfo.cols.protocol = "VMBus/" .. protocol
+            pinfo.cols.info:prepend(direction .. " relid " .. relid .. " " .. info .. ": ")
+            return buffer:len()
+        end
+    end
     pinfo.cols.info = direction .. " relid " .. relid .. " " .. info
     return buffer:len()
 end
