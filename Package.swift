@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "VMBusStorage", targets: ["VMBusStorage"]),
         .library(name: "VMBusAdmin", targets: ["VMBusAdmin"]),
         .library(name: "VMBusCapture", targets: ["VMBusCapture"]),
+        .library(name: "VMBusReplay", targets: ["VMBusReplay"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
         // LD_PRELOAD shim that runs unmodified uio_hv_generic programs against the export of
         // `vmbus host --uio-export` (docs/UIO-EXPORT.md): libvmbus-uio-preload.so.
@@ -98,13 +99,18 @@ let package = Package(
             swiftSettings: strictSafety),
         // Captures of the bus as pcapng files (docs/CAPTURE.md): the writer, its queue, the reader.
         .target(name: "VMBusCapture", dependencies: ["VMBusWire", "VMBusMemory"], swiftSettings: strictSafety),
+        // Replays of a capture against a live peer (docs/CAPTURE.md): the captured side's traffic
+        // sent again, the other side's answers compared.
+        .target(
+            name: "VMBusReplay", dependencies: ["VMBusCapture", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
         // The preload library's C code: interposes libc calls, links only libc and libdl.
         .target(name: "VMBusUioPreload", linkerSettings: [.linkedLibrary("dl")]),
         .executableTarget(
             name: "vmbus",
             dependencies: [
                 "VMBusWire", "VMBusRing", "VMBusMemory", "VMBusChannel", "VMBusHost", "VMBusGuest", "VMBusLoopback",
-                "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusStorage", "VMBusUio", "VMBusAdmin", "VMBusCapture",
+                "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusStorage", "VMBusUio", "VMBusAdmin", "VMBusCapture", "VMBusReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

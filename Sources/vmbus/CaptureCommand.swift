@@ -15,7 +15,7 @@ struct CaptureCommand: ParsableCommand {
             the format byte for byte). tshark and Wireshark read it too; \
             Tools/wireshark/vmbus.lua dissects the records.
             """,
-        subcommands: [CaptureSummaryCommand.self, CaptureDecodeCommand.self]
+        subcommands: [CaptureSummaryCommand.self, CaptureDecodeCommand.self, CaptureReplayCommand.self]
     )
 }
 

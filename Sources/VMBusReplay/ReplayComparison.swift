@@ -1,0 +1,129 @@
+import VMBusWire
+
+/// Where the live peer's answer differs from the capture.
+public struct ReplayDifference: Hashable, Sendable, CustomStringConvertible {
+    /// The capture's connection.
+    public var connection: UInt32
+    /// The record (1-based, as tshark numbers them) the answer was compared with.
+    public var record: Int
+    public var stream: ReplayStream
+    /// What the capture has, and what came instead (`nil`: nothing came in time).
+    public var expected: String
+    public var got: String?
+
+    public var description: String {
+        "connection \(self.connection) record \(self.record) (\(self.stream)): expected \(self.expected), "
+            + (self.got.map { "got \($0)" } ?? "nothing came")
+    }
+}
+
+/// How a live item is compared with a captured one. Exact, except for what the peer is free
+/// to choose differently from one session to the next:
+/// - the transaction id of a packet the peer starts (not a completion): the live id is
+///   remembered, and our completions of it carry the live id;
+/// - the byte offsets of transfer-page ranges (which receive slot a NIC lends): remembered,
+///   so the bytes lent there are compared where they now are.
+/// - the body of a heartbeat or time-sync message (a sequence number, the host's clock),
+///   which the host sends on a timer: its IC header is compared, its body not.
+struct ReplayComparison {
+    /// Captured transaction ids of the peer's requests → live ones.
+    var transactions: [UInt64: UInt64] = [:]
+    /// Per channel: captured transfer-page range offsets → live ones, from the last packet.
+    var lent: [UInt32: [UInt64: UInt64]] = [:]
+    /// Channels of a timer-driven integration service (heartbeat, time sync), from the offers.
+    var timed: Set<UInt32> = []
+
+    /// Learns which channels are timer-driven from an offer the capture has.
+    mutating func learn(offer bytes: [UInt8], version: VMBusVersion?) {
+        guard case .offerChannel(let offer)? = try? ChannelMessage.parse(bytes[...], version: version, features: [], trailingBytes: .ignore)
+        else { return }
+        if offer.interfaceType == DeviceClass.heartbeat.classID || offer.interfaceType == DeviceClass.timeSync.classID {
+            self.timed.insert(offer.childRelID)
+        }
+    }
+
+    /// Whether `live` answers as `captured` did on `relid`; learns the peer's choices.
+    mutating func packetMatches(_ captured: [UInt8], _ live: [UInt8], relid: UInt32) -> Bool {
+        guard captured.count == live.count, captured.count >= 16 else { return captured == live }
+        var reader = WireReader(captured[...])
+        guard let descriptor = try? PacketDescriptor(from: &reader) else { return captured == live }
+        // Type, offset, length and flags exactly.
+        guard captured[0..<8] == live[0..<8] else { return false }
+        let payload = min(captured.count, descriptor.payloadOffset)
+        var ignored: [Range<Int>] = []
+        if descriptor.type != .completion {
+            ignored.append(8..<16)
+        }
+        // A heartbeat or time sample: the pipe header (8 bytes) and the IC header (20) up to
+        // its message type must match; the rest is the timer's.
+        let icType = descriptor.payloadOffset + 8 + 4
+        if self.timed.contains(relid), descriptor.type == .dataInBand, captured.count >= icType + 2 {
+            let type = UInt16(captured[icType]) | UInt16(captured[icType + 1]) << 8
+            if type == 1 || type == 4 { ignored.append((descriptor.payloadOffset + 28)..<captured.count) }
+        }
+        var offsets: [UInt64: UInt64] = [:]
+        if descriptor.type == .dataUsingTransferPages, payload >= TransferPagePacket.headerSize {
+            let count = Int(Self.word(captured, 20))
+            for index in 0..<count {
+                let at = TransferPagePacket.headerSize + index * TransferPageRange.wireSize
+                guard at + TransferPageRange.wireSize <= payload else { break }
+                ignored.append((at + 4)..<(at + 8))
+                offsets[UInt64(Self.word(captured, at + 4))] = UInt64(Self.word(live, at + 4))
+            }
+        }
+        for index in captured.indices where captured[index] != live[index] {
+            if !ignored.contains(where: { $0.contains(index) }) { return false }
+        }
+        if descriptor.type != .completion {
+            self.transactions[descriptor.transactionID] = Self.word64(live, 8)
+        }
+        if !offsets.isEmpty { self.lent[relid] = offsets }
+        return true
+    }
+
+    /// A packet of ours to send: a completion of the peer's request carries its live id.
+    func rewritten(_ packet: [UInt8]) -> [UInt8] {
+        guard packet.count >= 16, packet[0] == UInt8(PacketType.completion.rawValue & 0xFF), packet[1] == 0 else { return packet }
+        guard let live = self.transactions[Self.word64(packet, 8)] else { return packet }
+        var copy = packet
+        for i in 0..<8 { copy[8 + i] = UInt8(truncatingIfNeeded: live >> (8 * UInt64(i))) }
+        return copy
+    }
+
+    /// Where the bytes the capture found at `offset` of a buffer on `relid` are now.
+    func liveOffset(_ offset: UInt64, relid: UInt32) -> UInt64 {
+        self.lent[relid]?[offset] ?? offset
+    }
+
+    static func word(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+        (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) }
+    }
+
+    static func word64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+        (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
+    }
+
+    /// A short description of an item for reports.
+    static func describe(_ item: ReplayItem) -> String {
+        switch item {
+        case .frame(let kind, let bytes): return "frame \(Self.frameNames[Int(kind)] ?? "kind \(kind)") \(Self.hex(bytes.dropFirst(8).prefix(16)))"
+        case .message(_, let bytes):
+            guard bytes.count >= 4 else { return "a message of \(bytes.count) bytes" }
+            let type = ChannelMessageType(rawValue: word(bytes, 0))
+            return "\(type.name) \(Self.hex(bytes.dropFirst(8).prefix(24)))\(bytes.count > 32 ? "…" : "") (\(bytes.count) bytes)"
+        case .packet(_, let bytes):
+            var reader = WireReader(bytes[...])
+            guard let descriptor = try? PacketDescriptor(from: &reader) else { return "a packet of \(bytes.count) bytes" }
+            return "packet type 0x\(String(descriptor.type.rawValue, radix: 16)) len \(descriptor.totalLength) tid \(descriptor.transactionID)"
+                + " payload \(Self.hex(bytes.dropFirst(descriptor.payloadOffset).prefix(24)))"
+        case .buffer(_, let gpadl, let offset, let bytes):
+            return "\(bytes.count) buffer bytes at gpadl \(gpadl) +\(offset): \(Self.hex(bytes.prefix(24)))"
+        }
+    }
+
+    static let frameNames = [1: "HELLO", 2: "WELCOME", 3: "REFUSE", 4: "MESSAGE", 5: "DOORBELLS", 6: "GOODBYE"]
+
+    static func hex(_ bytes: some Collection<UInt8>) -> String {
+        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+}

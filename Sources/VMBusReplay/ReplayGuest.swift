@@ -1,0 +1,287 @@
+import Foundation
+import Synchronization
+import VMBusChannel
+import VMBusMemory
+import VMBusWire
+
+/// Plays a captured guest against a live host over the local substrate (spec 09): new guest
+/// memory of the captured size, the captured HELLO, then every message, packet and buffer the
+/// guest sent, in order — each sent once the host's answers before it in the capture have come
+/// and been compared. The guest's ring GPADLs are followed so its channels' rings can be set
+/// up where the host expects them.
+public final class ReplayGuest: Sendable {
+    /// What one connection's replay found.
+    public struct Outcome: Sendable {
+        public var connection: UInt32
+        public var differences: [ReplayDifference] = []
+        /// Items sent, and answers compared (equal or not).
+        public var sent = 0
+        public var compared = 0
+        /// Answers not compared because their stream had already differed.
+        public var skipped = 0
+        /// What the host sent beyond the capture on a channel (not counted as a difference:
+        /// a timer-driven service may send once more in a longer session).
+        public var extra: [String] = []
+        /// How the connection ended, when it ended before the script.
+        public var ended: String?
+    }
+
+    let script: ReplayScript
+    let path: String
+    let timeout: Duration
+    let inbox = ReplayInbox()
+    let channels = Locked<[UInt32: Channel]>([:])
+    let doorbells = Locked<[UInt32: (toHost: EventFD, toGuest: EventFD)]>([:])
+    let stopping = Atomic<Bool>(false)
+
+    /// - Parameter timeout: how long to wait for each answer the capture has.
+    public init(script: ReplayScript, path: String, timeout: Duration = .seconds(10)) {
+        self.script = script
+        self.path = path
+        self.timeout = timeout
+    }
+
+    /// Runs the script to its end on this thread.
+    /// - Throws: ``ReplayScript/Unreplayable`` when the replay cannot start: the socket, the
+    ///   memory, or a script that does not start with HELLO.
+    public func run() throws(ReplayScript.Unreplayable) -> Outcome {
+        try self.run(clock: nil)
+    }
+
+    func run(clock: ReplayClock?) throws(ReplayScript.Unreplayable) -> Outcome {
+        var outcome = Outcome(connection: self.script.connection)
+        let me = self.script.connection
+        defer { clock?.advance(me, to: Int.max) }
+        guard let hello = self.script.steps.first, case .frame(1, _) = hello.item else {
+            throw ReplayScript.Unreplayable("connection \(self.script.connection) does not start with HELLO")
+        }
+        clock?.waitForTurn(me, record: hello.record)
+        let memory: GuestMemory
+        let socket: LocalSocket
+        do {
+            memory = try GuestMemory(size: Int(self.script.memoryBytes))
+            socket = try LocalSocket.connect(path: self.path)
+            try socket.send(
+                SubstrateFrame.hello(version: SubstrateFrame.version, pageSize: UInt32(GpaRange.pageSize), memoryBytes: self.script.memoryBytes)
+                    .encode(), fds: [memory.fileDescriptor])
+        } catch {
+            throw ReplayScript.Unreplayable("connection \(self.script.connection): \(error)")
+        }
+        let receiver = Thread { [self] in self.receive(socket) }
+        receiver.name = "vmbus-replay-\(self.script.connection)"
+        receiver.start()
+        defer {
+            self.stopping.store(true, ordering: .releasing)
+            socket.shutdown()
+            self.inbox.signal.notify()
+        }
+        var guest = ReplayGuestMemory(memory: memory)
+        var comparison = ReplayComparison()
+        var diverged: Set<ReplayStream> = []
+        var requested: VMBusVersion?
+        func differ(_ step: ReplayStep, got: ReplayItem?, stop: Bool) {
+            outcome.differences.append(ReplayDifference(
+                connection: self.script.connection, record: step.record + 1, stream: step.item.stream,
+                expected: ReplayComparison.describe(step.item), got: got.map(ReplayComparison.describe)))
+            if stop { diverged.insert(step.item.stream) }
+        }
+        for step in self.script.steps.dropFirst() {
+            clock?.advance(me, to: step.record)
+            clock?.waitForTurn(me, record: step.record)
+            switch step.action {
+            case .send:
+                switch step.item {
+                case .frame(_, let bytes):
+                    try? socket.send(bytes)
+                case .message(let port, let bytes):
+                    let message = try? ChannelMessage.parse(bytes[...], version: requested, features: [], trailingBytes: .ignore)
+                    if let message {
+                        guest.track(message)
+                        if case .initiateContact(let contact) = message { requested = contact.versionRequested }
+                        if case .openChannel(let open) = message { self.open(open, in: guest) }
+                    }
+                    let frame = SubstrateFrame.message(
+                        connectionID: port != 0 ? port : VMBusConnectionID.message, messageType: VMBusConnectionID.synicMessageType,
+                        payload: bytes)
+                    try? socket.send(frame.encode())
+                    if case .closeChannel(let close)? = message {
+                        self.channels.withLock { $0.removeValue(forKey: close.childRelID) }?.close(.closedLocally)
+                    }
+                case .packet(let relid, let bytes):
+                    guard !diverged.contains(step.item.stream) else {
+                        outcome.skipped += 1
+                        continue
+                    }
+                    if !self.send(comparison.rewritten(bytes), relid: relid) {
+                        differ(step, got: nil, stop: true)
+                        continue
+                    }
+                case .buffer(_, let gpadl, let offset, let bytes):
+                    _ = guest.write(bytes, gpadl: gpadl, offset: offset)
+                }
+                outcome.sent += 1
+            case .expect:
+                let stream = step.item.stream
+                guard !diverged.contains(stream) else {
+                    outcome.skipped += 1
+                    continue
+                }
+                if case .buffer(let relid, let gpadl, let offset, let bytes) = step.item {
+                    // Lent with the packet just compared: read where the host put it now.
+                    outcome.compared += 1
+                    let live = guest.read(gpadl: gpadl, offset: comparison.liveOffset(offset, relid: relid), count: bytes.count)
+                    if live != bytes {
+                        differ(step, got: live.map { .buffer(relid: relid, gpadl: gpadl, offset: offset, bytes: $0) }, stop: true)
+                    }
+                    continue
+                }
+                if case .message(_, let bytes) = step.item { comparison.learn(offer: bytes, version: requested) }
+                let (taken, instead) = self.inbox.take(stream, until: .now + self.timeout) { live in
+                    switch (step.item, live) {
+                    case (.packet(let relid, let captured), .packet(_, let bytes)):
+                        // Learns the host's choices only from the packet it accepts.
+                        var trial = comparison
+                        guard trial.packetMatches(captured, bytes, relid: relid) else { return false }
+                        comparison = trial
+                        return true
+                    case (.message(_, let captured), .message(_, let bytes)):
+                        // The port is where it was posted, not what it says.
+                        return captured == bytes
+                    default:
+                        return step.item == live
+                    }
+                }
+                outcome.compared += 1
+                guard taken == nil else { continue }
+                guard let instead, stream == .control else {
+                    differ(step, got: instead, stop: true)
+                    continue
+                }
+                differ(step, got: instead, stop: false)
+                // A channel the host did not open as it did: its packets cannot follow.
+                if case .message(_, let captured) = step.item,
+                    case .openResult(let result)? = try? ChannelMessage.parse(captured[...], version: requested, features: [])
+                {
+                    diverged.insert(.channel(result.childRelID))
+                }
+            }
+        }
+        for (stream, items) in self.inbox.leftovers().sorted(by: { $0.key.description < $1.key.description }) {
+            for item in items {
+                if stream == .control {
+                    outcome.differences.append(ReplayDifference(
+                        connection: self.script.connection, record: self.script.steps.count, stream: stream,
+                        expected: "nothing more", got: ReplayComparison.describe(item)))
+                } else {
+                    outcome.extra.append("\(stream): \(ReplayComparison.describe(item))")
+                }
+            }
+        }
+        outcome.ended = self.inbox.ended
+        return outcome
+    }
+
+    /// Rings for a channel we are about to open, where the captured guest put them: in the
+    /// GPADL its OpenChannel names, split at its page offset, initialised as a guest does.
+    func open(_ open: OpenChannel, in guest: borrowing ReplayGuestMemory) {
+        guard let ranges = guest.gpadls[open.ringBufferGpadl] else { return }
+        let relid = open.childRelID
+        do {
+            let mapping = try guest.memory.mapGpadl(ranges)
+            let split = Int(open.downstreamRingBufferPageOffset)
+            try ChannelRings.initialize(mapping, downstreamPageOffset: split)
+            let rings = try ChannelRings.rings(in: mapping, downstreamPageOffset: split, side: .guest)
+            var options = ChannelOptions()
+            // Completions go to the comparison, not to a request table we never filled.
+            options.rejectUnknownCompletions = false
+            let channel = try Channel(
+                relid: relid, outgoing: rings.outgoing, incoming: rings.incoming,
+                doorbell: ClosureDoorbell { [self] in self.doorbells.withLock { $0[relid]?.toHost }?.signal() }, options: options)
+            self.channels.withLock { $0[relid] = channel }
+        } catch {
+            // An OpenChannel the capture edited to name impossible rings: sent as it is; the
+            // host's answer is what the replay compares.
+        }
+    }
+
+    /// Writes a captured packet to its channel's ring, waiting for room up to the timeout.
+    func send(_ packet: [UInt8], relid: UInt32) -> Bool {
+        guard let channel = self.channels.withLock({ $0[relid] }) else { return false }
+        let deadline = ContinuousClock.now + self.timeout
+        while true {
+            var written = false
+            do {
+                _ = try channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
+                    written = try writer.write(encoded: packet[...])
+                }
+            } catch {
+                return false
+            }
+            if written { return true }
+            if ContinuousClock.now >= deadline { return false }
+            self.inbox.waitForNews(.milliseconds(1))
+        }
+    }
+
+    // MARK: Receiving
+
+    /// The receiving thread: frames from the socket, packets from every open channel's ring
+    /// (on its doorbell, and every millisecond in case a signal was not owed).
+    func receive(_ socket: LocalSocket) {
+        guard let poll = try? EventPoll(), (try? poll.add(socket.fileDescriptor, token: 0)) != nil else {
+            self.inbox.end("cannot poll the socket")
+            return
+        }
+        while !self.stopping.load(ordering: .acquiring) {
+            guard let tokens = try? poll.wait(timeoutMilliseconds: 1) else { break }
+            for token in tokens {
+                if token == 0 {
+                    if !self.receiveFrame(socket, poll: poll) { return }
+                } else {
+                    let doorbell = self.doorbells.withLock { $0[UInt32(token - 1)]?.toGuest }
+                    doorbell?.drain()
+                }
+            }
+            for channel in self.channels.withLock({ Array($0.values) }) {
+                _ = try? channel.drainPackets { descriptor, packet in
+                    _ = descriptor
+                    let bytes = (0..<packet.count).map { packet[$0] }
+                    self.inbox.push(.packet(relid: channel.relid, bytes: bytes))
+                }
+            }
+        }
+    }
+
+    func receiveFrame(_ socket: LocalSocket, poll: EventPoll) -> Bool {
+        guard let datagram = try? socket.receive(maximumLength: SubstrateFrame.maximumDatagram) else {
+            self.inbox.end("the socket failed")
+            return false
+        }
+        if datagram.isEndOfStream {
+            self.inbox.end("the host closed the connection")
+            return false
+        }
+        guard let frame = try? SubstrateFrame.parse(datagram.bytes[...], descriptors: datagram.fds.count) else {
+            for fd in datagram.fds { DescriptorIO.close(fd) }
+            self.inbox.end("a malformed frame from the host")
+            return false
+        }
+        switch frame {
+        case .message(_, _, let payload):
+            self.inbox.push(.message(port: 0, bytes: payload))
+            return true
+        case .doorbells(let relid, _):
+            let pair = (toHost: EventFD(taking: datagram.fds[0]), toGuest: EventFD(taking: datagram.fds[1]))
+            self.doorbells.withLock { $0[relid] = pair }
+            try? poll.add(pair.toGuest.fileDescriptor, token: UInt64(relid) + 1)
+        case .goodbye:
+            self.inbox.push(.frame(kind: frame.kind.rawValue, bytes: datagram.bytes))
+            self.inbox.end("the host said goodbye")
+            return false
+        case .hello, .welcome, .refuse:
+            for fd in datagram.fds { DescriptorIO.close(fd) }
+        }
+        self.inbox.push(.frame(kind: frame.kind.rawValue, bytes: datagram.bytes))
+        return true
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import VMBusCapture
+import VMBusMemory
+
+/// Replays every replayable connection of a capture at once, each on its own thread, kept in
+/// the capture's order by a ``ReplayClock``: the host numbers the guests as it did (a NIC's
+/// address follows its guest's number), and what one guest did before another's step happens
+/// before it again.
+public enum ReplaySession {
+    /// Replays `connections` of `capture` (all the replayable ones when empty) as the guest
+    /// against the host listening at `path`.
+    /// - Throws: ``ReplayScript/Unreplayable`` before anything is sent, if a connection cannot
+    ///   be replayed.
+    public static func replayGuests(
+        _ capture: CaptureFile, connections requested: [UInt32] = [], path: String, timeout: Duration = .seconds(10)
+    ) throws(ReplayScript.Unreplayable) -> [ReplayGuest.Outcome] {
+        let connections = requested.isEmpty ? ReplayScript.connections(in: capture) : requested
+        guard !connections.isEmpty else { throw ReplayScript.Unreplayable("no connection in the capture starts with HELLO") }
+        var scripts: [ReplayScript] = []
+        for connection in connections {
+            scripts.append(try ReplayScript(capture: capture, connection: connection, role: .guest))
+        }
+        let clock = ReplayClock(first: Dictionary(uniqueKeysWithValues: scripts.map { ($0.connection, $0.steps.first?.record ?? Int.max) }))
+        let results = Locked<[UInt32: Result<ReplayGuest.Outcome, ReplayScript.Unreplayable>]>([:])
+        var threads: [Thread] = []
+        let done = DispatchGroup()
+        for script in scripts {
+            done.enter()
+            let thread = Thread {
+                let guest = ReplayGuest(script: script, path: path, timeout: timeout)
+                let result = Result { () throws(ReplayScript.Unreplayable) -> ReplayGuest.Outcome in try guest.run(clock: clock) }
+                results.withLock { $0[script.connection] = result }
+                done.leave()
+            }
+            thread.name = "vmbus-replay-\(script.connection)"
+            threads.append(thread)
+        }
+        for thread in threads { thread.start() }
+        done.wait()
+        var outcomes: [ReplayGuest.Outcome] = []
+        for connection in connections {
+            switch results.withLock({ $0[connection] }) {
+            case .success(let outcome)?: outcomes.append(outcome)
+            case .failure(let error)?: throw error
+            case nil: break
+            }
+        }
+        return outcomes
+    }
+}

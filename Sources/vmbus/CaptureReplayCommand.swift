@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import VMBusCapture
+import VMBusReplay
+
+/// `vmbus capture replay`: a capture turned into a regression test (docs/CAPTURE.md).
+struct CaptureReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Act as the captured guest against a live host, and report where its answers differ.",
+        discussion: """
+            Connects to the host at --connect once per guest connection in the capture (all \
+            of them, or those given with --connection), in the capture's order, with new guest \
+            memory of the captured size. Then it sends what the captured guest sent — channel \
+            messages, ring packets, and the NIC's buffers — in order, each after the host's \
+            answers before it in the capture came and were compared. Equal means byte for byte, \
+            except what a host chooses afresh each session: the transaction ids of its own \
+            requests (our completions carry the live ids) and which receive slots a NIC lends \
+            (the lent bytes are compared where they are now).
+
+            Start the host as the captured one was (the same devices, in the same order), e.g. \
+            for a capture of 'vmbus demo': vmbus host --listen SOCK --device echo:2 --device ic \
+            --device hvsock --net switch --disk mem:64M. A disk's data pages are not in a \
+            capture: a replayed write writes what the replaying guest's memory holds (zeros).
+
+            Exit status: 0 when every answer matched, 1 when some differ (each is listed, with \
+            the record number tshark shows), 2 when the capture cannot be replayed (cut records \
+            this side must send, a connection that started before the capture).
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The capture file.", valueName: "file.pcapng"))
+    var file: String
+
+    @Option(name: .customLong("as"), help: "The side to play: guest (the only one so far).")
+    var role: String = "guest"
+
+    @Option(name: .long, help: ArgumentHelp("The host's socket.", valueName: "path"))
+    var connect: String
+
+    @Option(name: .long, help: "Replay only this connection (repeatable; default: every one that starts in the file).")
+    var connection: [UInt32] = []
+
+    @Option(name: .long, help: "Seconds to wait for each answer the capture has.")
+    var timeout: Double = 10
+
+    func validate() throws {
+        guard self.role == "guest" else {
+            throw ValidationError("--as \(self.role): only 'guest' can be replayed so far (see docs/CAPTURE.md)")
+        }
+        guard self.timeout > 0, self.timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600]") }
+    }
+
+    func run() throws {
+        let capture: CaptureFile
+        do { capture = try CaptureFile(path: self.file) } catch { throw CLIError("\(error)") }
+        let start = ContinuousClock.now
+        let outcomes: [ReplayGuest.Outcome]
+        do {
+            outcomes = try ReplaySession.replayGuests(
+                capture, connections: self.connection, path: self.connect, timeout: .milliseconds(Int(self.timeout * 1000)))
+        } catch {
+            FileHandle.standardError.write(Data("vmbus capture replay: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var differences = 0
+        for outcome in outcomes {
+            print("connection \(outcome.connection): sent \(outcome.sent), compared \(outcome.compared) answer(s), "
+                + "\(outcome.differences.count) difference(s)"
+                + (outcome.skipped > 0 ? ", \(outcome.skipped) not compared after a difference" : "")
+                + (outcome.extra.isEmpty ? "" : ", \(outcome.extra.count) more packet(s) than the capture"))
+            for difference in outcome.differences { print("  \(difference)") }
+            for extra in outcome.extra.prefix(5) { print("  more: \(extra)") }
+            differences += outcome.differences.count
+        }
+        print("replay: \(outcomes.count) connection(s) in \(milliseconds(elapsedSeconds(since: start))) ms, "
+            + (differences == 0 ? "every answer as captured" : "\(differences) difference(s)"))
+        if differences > 0 { throw ExitCode(1) }
+    }
+}
