@@ -32,6 +32,8 @@ struct ReplayComparison {
     var lent: [UInt32: [UInt64: UInt64]] = [:]
     /// Channels of a timer-driven integration service (heartbeat, time sync), from the offers.
     var timed: Set<UInt32> = []
+    /// Per timed channel, the last request matched: its body as captured and as live.
+    var timedRequest: [UInt32: (captured: [UInt8], live: [UInt8])] = [:]
 
     /// Learns which channels are timer-driven from an offer the capture has.
     mutating func learn(offer bytes: [UInt8], version: VMBusVersion?) {
@@ -57,9 +59,13 @@ struct ReplayComparison {
         // A heartbeat or time sample: the pipe header (8 bytes) and the IC header (20) up to
         // its message type must match; the rest is the timer's.
         let icType = descriptor.payloadOffset + 8 + 4
+        var timedBody: Int?
         if self.timed.contains(relid), descriptor.type == .dataInBand, captured.count >= icType + 2 {
             let type = UInt16(captured[icType]) | UInt16(captured[icType + 1]) << 8
-            if type == 1 || type == 4 { ignored.append((descriptor.payloadOffset + 28)..<captured.count) }
+            if type == 1 || type == 4 {
+                timedBody = descriptor.payloadOffset + 28
+                ignored.append((descriptor.payloadOffset + 28)..<captured.count)
+            }
         }
         var offsets: [UInt64: UInt64] = [:]
         if descriptor.type == .dataUsingTransferPages, payload >= TransferPagePacket.headerSize {
@@ -78,15 +84,33 @@ struct ReplayComparison {
             self.transactions[descriptor.transactionID] = Self.word64(live, 8)
         }
         if !offsets.isEmpty { self.lent[relid] = offsets }
+        if let timedBody { self.timedRequest[relid] = (Array(captured[timedBody...]), Array(live[timedBody...])) }
         return true
     }
 
-    /// A packet of ours to send: a completion of the peer's request carries its live id.
-    func rewritten(_ packet: [UInt8]) -> [UInt8] {
-        guard packet.count >= 16, packet[0] == UInt8(PacketType.completion.rawValue & 0xFF), packet[1] == 0 else { return packet }
-        guard let live = self.transactions[Self.word64(packet, 8)] else { return packet }
+    /// A packet of ours to send on `relid`: a completion of the peer's request carries its live
+    /// id; an answer to a timed request is made from the live request as the captured one was
+    /// made from the captured request (a heartbeat's sequence number plus one).
+    func rewritten(_ packet: [UInt8], relid: UInt32) -> [UInt8] {
         var copy = packet
-        for i in 0..<8 { copy[8 + i] = UInt8(truncatingIfNeeded: live >> (8 * UInt64(i))) }
+        if packet.count >= 16, packet[0] == UInt8(PacketType.completion.rawValue & 0xFF), packet[1] == 0,
+            let live = self.transactions[Self.word64(packet, 8)]
+        {
+            for i in 0..<8 { copy[8 + i] = UInt8(truncatingIfNeeded: live >> (8 * UInt64(i))) }
+        }
+        var reader = WireReader(packet[...])
+        if let request = self.timedRequest[relid], let descriptor = try? PacketDescriptor(from: &reader) {
+            let body = descriptor.payloadOffset + 28
+            let answer = packet.count > body ? Array(packet[body...]) : []
+            // Only an answer that repeats its request beyond a first 64-bit counter.
+            if answer.count == request.captured.count, answer.count >= 8, answer.dropFirst(8) == request.captured.dropFirst(8) {
+                let step = Self.word64(answer, 0) &- Self.word64(request.captured, 0)
+                var made = request.live
+                let counter = Self.word64(request.live, 0) &+ step
+                for i in 0..<8 { made[i] = UInt8(truncatingIfNeeded: counter >> (8 * UInt64(i))) }
+                copy.replaceSubrange(body..<packet.count, with: made)
+            }
+        }
         return copy
     }
 
@@ -118,6 +142,7 @@ struct ReplayComparison {
                 + " payload \(Self.hex(bytes.dropFirst(descriptor.payloadOffset).prefix(24)))"
         case .buffer(_, let gpadl, let offset, let bytes):
             return "\(bytes.count) buffer bytes at gpadl \(gpadl) +\(offset): \(Self.hex(bytes.prefix(24)))"
+        case .operatorRequest(let request): return "operator: \(([request.command] + request.parameters).joined(separator: " "))"
         }
     }
 

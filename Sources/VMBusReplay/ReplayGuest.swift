@@ -33,12 +33,21 @@ public final class ReplayGuest: Sendable {
     let channels = Locked<[UInt32: Channel]>([:])
     let doorbells = Locked<[UInt32: (toHost: EventFD, toGuest: EventFD)]>([:])
     let stopping = Atomic<Bool>(false)
+    let operate: (@Sendable (UInt32, OperatorRequest) -> Void)?
 
-    /// - Parameter timeout: how long to wait for each answer the capture has.
-    public init(script: ReplayScript, path: String, timeout: Duration = .seconds(10)) {
+    /// - Parameters:
+    ///   - timeout: how long to wait for each answer the capture has.
+    ///   - operate: makes an operator's request to the live host, for the guest of the given
+    ///     connection (e.g. through its admin socket); it may block until the host is done.
+    ///     Without it, such requests are not made, and the traffic they started is missed.
+    public init(
+        script: ReplayScript, path: String, timeout: Duration = .seconds(10),
+        operate: (@Sendable (UInt32, OperatorRequest) -> Void)? = nil
+    ) {
         self.script = script
         self.path = path
         self.timeout = timeout
+        self.operate = operate
     }
 
     /// Runs the script to its end on this thread.
@@ -89,6 +98,17 @@ public final class ReplayGuest: Sendable {
             clock?.advance(me, to: step.record)
             clock?.waitForTurn(me, record: step.record)
             switch step.action {
+            case .operate:
+                guard case .operatorRequest(let request) = step.item, let operate = self.operate else {
+                    outcome.skipped += 1
+                    continue
+                }
+                // On a thread of its own: the host answers the operator only once this guest
+                // (the replay, below) has answered the host.
+                let thread = Thread { operate(me, request) }
+                thread.name = "vmbus-replay-operator"
+                thread.start()
+                outcome.sent += 1
             case .send:
                 switch step.item {
                 case .frame(_, let bytes):
@@ -112,12 +132,14 @@ public final class ReplayGuest: Sendable {
                         outcome.skipped += 1
                         continue
                     }
-                    if !self.send(comparison.rewritten(bytes), relid: relid) {
+                    if !self.send(comparison.rewritten(bytes, relid: relid), relid: relid) {
                         differ(step, got: nil, stop: true)
                         continue
                     }
                 case .buffer(_, let gpadl, let offset, let bytes):
                     _ = guest.write(bytes, gpadl: gpadl, offset: offset)
+                case .operatorRequest:
+                    continue
                 }
                 outcome.sent += 1
             case .expect:

@@ -20,12 +20,14 @@ public enum ReplayItem: Hashable, Sendable {
     case packet(relid: UInt32, bytes: [UInt8])
     /// Bytes a device placed in a buffer a packet points at (``CaptureRecordKind/bufferData``).
     case buffer(relid: UInt32, gpadl: UInt32, offset: UInt64, bytes: [UInt8])
+    /// What an operator asked the host to do to this guest (``CaptureRecordKind/operatorRequest``).
+    case operatorRequest(OperatorRequest)
 
     /// What must be in order with what: the socket carries frames and messages in one order;
     /// each channel's ring is its own.
     public var stream: ReplayStream {
         switch self {
-        case .frame, .message: return .control
+        case .frame, .message, .operatorRequest: return .control
         case .packet(let relid, _), .buffer(let relid, _, _, _): return .channel(relid)
         }
     }
@@ -47,7 +49,11 @@ public enum ReplayStream: Hashable, Sendable, CustomStringConvertible {
 /// One step: send an item, or wait for the live peer's and compare it. `record` is the
 /// record's index in the capture file, for reports.
 public struct ReplayStep: Hashable, Sendable {
-    public enum Action: Hashable, Sendable { case send, expect }
+    public enum Action: Hashable, Sendable {
+        case send, expect
+        /// Ask the live host what the operator asked (the replay stands in for them).
+        case operate
+    }
     public var action: Action
     public var item: ReplayItem
     public var record: Int
@@ -111,11 +117,15 @@ public struct ReplayScript: Hashable, Sendable {
                     continue
                 }
                 item = .buffer(relid: header.relid, gpadl: gpadl, offset: offset, bytes: Array(reader.readRemaining()))
+            case .operatorRequest:
+                guard let request = try? OperatorRequest(parsing: record.data) else { continue }
+                item = .operatorRequest(request)
             default:
                 continue
             }
-            let action: ReplayStep.Action = header.direction == sent ? .send : .expect
-            if action == .send, header.flags.contains(.truncated) {
+            var action: ReplayStep.Action = header.direction == sent ? .send : .expect
+            if case .operatorRequest = item { action = .operate }
+            if action != .expect, header.flags.contains(.truncated) {
                 throw Unreplayable(
                     "record \(index + 1) (\(header.kind) \(header.direction)) was cut to the snap length; capture again with a larger --snaplen")
             }

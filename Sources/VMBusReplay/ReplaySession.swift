@@ -1,6 +1,7 @@
 import Foundation
 import VMBusCapture
 import VMBusMemory
+import VMBusWire
 
 /// Replays every replayable connection of a capture at once, each on its own thread, kept in
 /// the capture's order by a ``ReplayClock``: the host numbers the guests as it did (a NIC's
@@ -8,11 +9,13 @@ import VMBusMemory
 /// before it again.
 public enum ReplaySession {
     /// Replays `connections` of `capture` (all the replayable ones when empty) as the guest
-    /// against the host listening at `path`.
+    /// against the host listening at `path`; `operate` makes the operator's requests the
+    /// capture holds (see ``ReplayGuest/init(script:path:timeout:operate:)``).
     /// - Throws: ``ReplayScript/Unreplayable`` before anything is sent, if a connection cannot
     ///   be replayed.
     public static func replayGuests(
-        _ capture: CaptureFile, connections requested: [UInt32] = [], path: String, timeout: Duration = .seconds(10)
+        _ capture: CaptureFile, connections requested: [UInt32] = [], path: String, timeout: Duration = .seconds(10),
+        operate: (@Sendable (UInt32, OperatorRequest) -> Void)? = nil
     ) throws(ReplayScript.Unreplayable) -> [ReplayGuest.Outcome] {
         let connections = requested.isEmpty ? ReplayScript.connections(in: capture) : requested
         guard !connections.isEmpty else { throw ReplayScript.Unreplayable("no connection in the capture starts with HELLO") }
@@ -27,7 +30,7 @@ public enum ReplaySession {
         for script in scripts {
             done.enter()
             let thread = Thread {
-                let guest = ReplayGuest(script: script, path: path, timeout: timeout)
+                let guest = ReplayGuest(script: script, path: path, timeout: timeout, operate: operate)
                 let result = Result { () throws(ReplayScript.Unreplayable) -> ReplayGuest.Outcome in try guest.run(clock: clock) }
                 results.withLock { $0[script.connection] = result }
                 done.leave()

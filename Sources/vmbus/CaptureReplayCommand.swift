@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VMBusCapture
 import VMBusReplay
+import VMBusWire
 
 /// `vmbus capture replay`: a capture turned into a regression test (docs/CAPTURE.md).
 struct CaptureReplayCommand: ParsableCommand {
@@ -38,6 +39,9 @@ struct CaptureReplayCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The host's socket.", valueName: "path"))
     var connect: String
 
+    @Option(name: .long, help: ArgumentHelp("The host's admin socket, for the operator's requests the capture holds (default: the --connect path + .admin).", valueName: "path"))
+    var admin: String?
+
     @Option(name: .long, help: "Replay only this connection (repeatable; default: every one that starts in the file).")
     var connection: [UInt32] = []
 
@@ -58,7 +62,8 @@ struct CaptureReplayCommand: ParsableCommand {
         let outcomes: [ReplayGuest.Outcome]
         do {
             outcomes = try ReplaySession.replayGuests(
-                capture, connections: self.connection, path: self.connect, timeout: .milliseconds(Int(self.timeout * 1000)))
+                capture, connections: self.connection, path: self.connect, timeout: .milliseconds(Int(self.timeout * 1000)),
+                operate: Self.operator(admin: self.admin ?? self.connect + ".admin"))
         } catch {
             FileHandle.standardError.write(Data("vmbus capture replay: \(error)\n".utf8))
             throw ExitCode(2)
@@ -76,5 +81,28 @@ struct CaptureReplayCommand: ParsableCommand {
         print("replay: \(outcomes.count) connection(s) in \(milliseconds(elapsedSeconds(since: start))) ms, "
             + (differences == 0 ? "every answer as captured" : "\(differences) difference(s)"))
         if differences > 0 { throw ExitCode(1) }
+    }
+
+    /// Makes an operator's request through the host's admin socket, for the guest the host
+    /// numbered as the capture's connection (the replay connects in the capture's order, so
+    /// the numbers agree). A request that read a host file gets a copy of the captured bytes.
+    static func `operator`(admin: String) -> @Sendable (UInt32, OperatorRequest) -> Void {
+        { connection, request in
+            var parameters = request.parameters
+            var attachment: String?
+            if !request.attachment.isEmpty, !parameters.isEmpty {
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-replay-\(UInt32.random(in: 0...UInt32.max))").path
+                if FileManager.default.createFile(atPath: path, contents: Data(request.attachment)) {
+                    parameters[0] = path
+                    attachment = path
+                }
+            }
+            defer { if let attachment { try? FileManager.default.removeItem(atPath: attachment) } }
+            do {
+                try adminRequest(admin, guest: "\(connection)", request.command, parameters, output: { _ in })
+            } catch {
+                FileHandle.standardError.write(Data("vmbus capture replay: operator request '\(request.command)' for guest \(connection): \(error)\n".utf8))
+            }
+        }
     }
 }

@@ -120,7 +120,7 @@ extension DemoCommand {
             try await Self.runStorage(path, logger: logger, capture: capture)
         }
         if !stop.withLock({ $0 }), guest.ending == nil {
-            try await self.runServices(admin: path + ".admin", work: work, shutdownAsked: shutdownAsked)
+            try await self.runServices(admin: path + ".admin", work: work, shutdownAsked: shutdownAsked, capture: capture)
         }
         if let ending = guest.ending, !stop.withLock({ $0 }) { throw CLIError("the host went away: \(ending)") }
         guest.disconnect()
@@ -180,7 +180,16 @@ extension DemoCommand {
 
     /// Each integration service once, driven through the host's admin socket as `vmbus ctl`
     /// would.
-    func runServices(admin: String, work: String, shutdownAsked: Locked<String?>) async throws {
+    func runServices(admin: String, work: String, shutdownAsked: Locked<String?>, capture: (any CaptureRecorder)?) async throws {
+        // Each request to the host is also written into the capture (as guest 1's), so that
+        // `vmbus capture replay` can make it again: it starts traffic no guest asked for.
+        let tap = capture.map { CaptureTap(recorder: $0, connection: 1, observer: .guest) }
+        func adminRequest(
+            _ admin: String, guest: String, _ command: String, _ parameters: [String] = [], attachment: [UInt8] = [], prefix: String
+        ) throws {
+            tap?.operatorRequest(command, parameters, attachment: attachment)
+            try vmbus.adminRequest(admin, guest: guest, command, parameters, prefix: prefix)
+        }
         print("integration services (driven through the host's admin socket, as 'vmbus ctl' does):")
         // Guest 1 is this demo's guest; the network step's guests may still be leaving.
         // The host negotiates each service as its channel opens; wait until all six are up.
@@ -198,8 +207,9 @@ extension DemoCommand {
         try adminRequest(admin, guest: "1", "kvp", ["list", "2"], prefix: "    ")
         let source = work + "/source.txt"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        try Data("hello from the host\n".utf8).write(to: URL(fileURLWithPath: source))
-        try adminRequest(admin, guest: "1", "copy", [source, "inbox/hello.txt", "create-path"], prefix: "  ")
+        let greeting = Array("hello from the host\n".utf8)
+        try Data(greeting).write(to: URL(fileURLWithPath: source))
+        try adminRequest(admin, guest: "1", "copy", [source, "inbox/hello.txt", "create-path"], attachment: greeting, prefix: "  ")
         let arrived = FileManager.default.contents(atPath: work + "/root/inbox/hello.txt").map { String(decoding: $0, as: UTF8.self) }
         print("  fcopy: the guest's file holds: \(arrived?.trimmingCharacters(in: .newlines) ?? "nothing")")
         try adminRequest(admin, guest: "1", "backup", prefix: "  vss ")

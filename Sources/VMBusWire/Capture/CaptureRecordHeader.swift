@@ -25,6 +25,11 @@ public struct CaptureRecordKind: RawRepresentable, Hashable, Sendable, CustomStr
     /// the bytes. Recorded just before the packet that names them is sent, or when the
     /// receiver reads them.
     public static let bufferData = Self(rawValue: 8)
+    /// An operator's request to the host that starts traffic no guest asked for (a KVP set,
+    /// a file copy, a backup, a shutdown: `vmbus ctl`): u16 count, then count strings (u16
+    /// length, UTF-8) — the command and its parameters — then the bytes of the host file the
+    /// request reads, if any. A replay makes the same request at the same point.
+    public static let operatorRequest = Self(rawValue: 9)
 
     public var description: String {
         switch self {
@@ -36,6 +41,7 @@ public struct CaptureRecordKind: RawRepresentable, Hashable, Sendable, CustomStr
         case .channelClose: return "close"
         case .drops: return "drops"
         case .bufferData: return "buffer"
+        case .operatorRequest: return "operator"
         default: return "kind \(self.rawValue)"
         }
     }

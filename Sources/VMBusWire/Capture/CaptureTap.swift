@@ -77,6 +77,13 @@ public struct CaptureTap: Sendable {
         }
     }
 
+    /// An operator's request to the host for this connection's guest: the command, its
+    /// parameters, and the bytes of a host file it reads (``CaptureRecordKind/operatorRequest``).
+    public func operatorRequest(_ command: String, _ parameters: [String], attachment: [UInt8] = []) {
+        let bytes = OperatorRequest(command: command, parameters: parameters, attachment: attachment).encode()
+        self.record(.operatorRequest, outgoing: self.observer == .host, bytes: bytes[...])
+    }
+
     /// The bytes before a buffer-data record's data: GPADL handle, zero, offset.
     public static let bufferPrefix = 16
 
