@@ -155,6 +155,10 @@ let package = Package(
                 "VMBusCapture", "VMBusLoopback", "VMBusDevices", "VMBusStorage", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire",
             ],
             swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusReplayTests",
+            dependencies: ["VMBusReplay", "VMBusCapture", "VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
         // A minimal C uio driver for the file-copy device, run by the tests under the preload

@@ -10,6 +10,12 @@ public struct CaptureFile: Sendable {
         public var timestamp: UInt64
         /// The captured data after the header (cut to the snap length).
         public var data: ArraySlice<UInt8>
+
+        public init(header: CaptureRecordHeader, timestamp: UInt64, data: ArraySlice<UInt8>) {
+            self.header = header
+            self.timestamp = timestamp
+            self.data = data
+        }
     }
 
     /// An interface's Interface Statistics Block.

@@ -127,6 +127,24 @@ struct ReplayComparison {
         (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
     }
 
+    /// Whether `live` is the peer's answer to what `expected` answered, even if it differs:
+    /// on a channel, any packet (its ring has one order); on the socket, a frame of the same
+    /// kind or a message of the same type about the same channel (the first field of every
+    /// message that names one, but an offer's).
+    static func answersTheSame(_ expected: ReplayItem, _ live: ReplayItem) -> Bool {
+        switch (expected, live) {
+        case (.packet, .packet): return true
+        case (.frame(let kind, let a), .frame(let other, let b)):
+            return kind == other && a.dropFirst(8).prefix(4).elementsEqual(b.dropFirst(8).prefix(4))
+        case (.message(_, let a), .message(_, let b)):
+            guard a.count >= 4, b.count >= 4, a.prefix(4) == b.prefix(4) else { return false }
+            if a.prefix(4).elementsEqual([1, 0, 0, 0]) { return true }
+            return a.dropFirst(8).prefix(4).elementsEqual(b.dropFirst(8).prefix(4))
+        default:
+            return false
+        }
+    }
+
     /// A short description of an item for reports.
     static func describe(_ item: ReplayItem) -> String {
         switch item {

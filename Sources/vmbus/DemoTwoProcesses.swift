@@ -18,7 +18,7 @@ extension DemoCommand {
         let sources = onTerminationSignal { stop.withLock { $0 = true } }
         defer { withExtendedLifetime(sources) {} }
 
-        let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic", "hvsock"], logLevel: "warning", extra: ["--net", "switch", "--disk", "mem:64M"])
+        let host = try spawnHost(path, devices: [], logLevel: "warning", extra: Self.hostArguments(devices: self.devices))
         // Whatever happens, the host goes too — and its successor, after the takeover — and
         // nothing is left behind.
         let successor = Locked<Int32?>(nil)
@@ -35,7 +35,7 @@ extension DemoCommand {
         do { capture = try self.capture.map { try CaptureSink(path: $0, snapLength: self.snaplen) } } catch {
             throw CLIError("--capture: \(error)")
         }
-        defer { capture.map(Self.finishCapture) }
+        defer { capture.map { Self.finishCapture($0, hostArguments: Self.hostArguments(devices: self.devices)) } }
         let start = ContinuousClock.now
         let guest: LocalGuest
         do {
@@ -236,12 +236,21 @@ func readLine(_ handle: FileHandle) -> String? {
 }
 
 extension DemoCommand {
-    /// Completes the demo's capture and says what it holds and how to look at it.
-    static func finishCapture(_ sink: CaptureSink) {
+    /// The demo host's devices, in the order it offers them: a replay of the demo's capture
+    /// needs a host started with the same.
+    static func hostArguments(devices: Int) -> [String] {
+        ["--device", "echo:\(devices)", "--device", "ic", "--device", "hvsock", "--net", "switch", "--disk", "mem:64M"]
+    }
+
+    /// Completes the demo's capture and says what it holds, how to look at it and how to
+    /// replay it.
+    static func finishCapture(_ sink: CaptureSink, hostArguments: [String]) {
         do {
             let summary = try sink.close()
             print("capture: \(summary.records) record(s) of \(summary.connections) guest connection(s) in \(sink.path); look with "
                 + "'vmbus capture summary \(sink.path)' or 'tshark -X lua_script:Tools/wireshark/vmbus.lua -r \(sink.path)'")
+            print("capture: to replay it, start a host as the demo did: 'vmbus host --listen /tmp/replay.sock \(hostArguments.joined(separator: " "))' "
+                + "then run 'vmbus capture replay \(sink.path) --connect /tmp/replay.sock'")
         } catch {
             print("capture: \(error)")
         }
