@@ -15,8 +15,8 @@ extension DemoCommand {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("vmbus-demo-\(getpid()).sock").path
         let stop = Locked(false)
-        let sources = onTerminationSignal { stop.withLock { $0 = true } }
-        defer { withExtendedLifetime(sources) {} }
+        let shutdown = Shutdown(logger, first: ("stop after the current step", { stop.withLock { $0 = true } }))
+        defer { withExtendedLifetime(shutdown) {} }
 
         let host = try spawnHost(path, devices: ["echo:\(self.devices)", "ic", "hvsock"], logLevel: "warning", extra: ["--net", "switch", "--disk", "mem:64M"])
         // Whatever happens, the host goes too — and its successor, after the takeover — and

@@ -61,18 +61,14 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        let stopped = Locked(false)
-        let sources = onTerminationSignal {
-            stopped.withLock { $0 = true }
-            uio.close()
-        }
+        // Before the ready line: a signal right after it is not lost.
+        let shutdown = Shutdown(logger, first: ("close the channel (the request being served is answered first)", { uio.close() }))
         logger.info("serving file copy on \(device.nodePath) (relid \(device.sysfs.relid ?? 0), rings \(device.ringMapBytes / 2) bytes each)")
-        defer { withExtendedLifetime(sources) {} }
         let driver = ICGuestDriver(FileCopyGuest(root: self.root))
         let reason = await driver.serve(uio.channel)
-        uio.close()
+        shutdown.run([.init("close the channel") { uio.close() }])
         let statistics = driver.statistics
-        if stopped.withLock({ $0 }) {
+        if shutdown.cause != nil {
             logger.info("stopped; \(statistics.answered) requests answered")
             return
         }
