@@ -26,7 +26,8 @@ output="$(cd "$output" && pwd)"
 scratch="${SCRATCH:-$root/.build-release-static}"
 cd "$root"
 
-swift build -c release --static-swift-stdlib --product vmbus --scratch-path "$scratch" "${jobs[@]}"
+# The build's own output goes to standard error: standard output is the package's path only.
+swift build -c release --static-swift-stdlib --product vmbus --scratch-path "$scratch" ${jobs[@]+"${jobs[@]}"} >&2
 binary="$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/vmbus"
 version="$("$binary" --version)"
 arch="$(dpkg --print-architecture)"

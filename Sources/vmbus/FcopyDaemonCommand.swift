@@ -62,11 +62,11 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
             throw CLIError("\(error)")
         }
         // Before the ready line: a signal right after it is not lost.
-        let shutdown = Shutdown(logger, first: ("close the channel (the request being served is answered first)", { uio.close() }))
+        let shutdown = Shutdown(logger, first: ("close the channel and the uio notifier", { uio.close() }))
         logger.info("serving file copy on \(device.nodePath) (relid \(device.sysfs.relid ?? 0), rings \(device.ringMapBytes / 2) bytes each)")
         let driver = ICGuestDriver(FileCopyGuest(root: self.root))
         let reason = await driver.serve(uio.channel)
-        shutdown.run([.init("close the channel") { uio.close() }])
+        shutdown.run([.init("close the channel and the uio notifier, if the host ended them") { uio.close() }])
         let statistics = driver.statistics
         if shutdown.cause != nil {
             logger.info("stopped; \(statistics.answered) requests answered")
