@@ -34,6 +34,8 @@ arch="$(dpkg --print-architecture)"
 
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
+# mktemp's 0700 would become the mode of the package's root directory, that is of /.
+chmod 0755 "$stage"
 install -D -m 0755 "$binary" "$stage/usr/bin/vmbus"
 # Symbols only: the Swift runtime's reflection metadata lives in sections strip keeps.
 strip --strip-unneeded "$stage/usr/bin/vmbus"

@@ -14,9 +14,16 @@ import json
 import sys
 
 
+ASCII_ONLY = {"\u00a7": "section ", "\u00b5": "u", "\u2026": "...", "\u21c4": "<->"}
+
+
 def roff(text):
     """Text safe in roff: backslashes doubled, lines not starting with a control character."""
     text = text.replace("\\", "\\e")
+    # groff reads bytes, not UTF-8 (man-db converts; groff alone does not): \[uXXXX] works in
+    # both. These few have no glyph on an ASCII terminal: spelled out instead.
+    text = "".join(ASCII_ONLY.get(c, c) for c in text)
+    text = "".join(c if ord(c) < 128 else "\\[u{:04X}]".format(ord(c)) for c in text)
     lines = []
     for line in text.split("\n"):
         if line.startswith((".", "'")):

@@ -17,7 +17,8 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
             host: negotiation, START (create-path and overwrite flags as Linux), WRITE fragments, \
             COMPLETE, CANCEL (the partial file is removed). Files are written beside their target \
             and renamed over it when complete. Runs in the foreground and logs to standard \
-            error (systemd: Type=simple); SIGTERM or SIGINT stop it cleanly, exit 0. If the device \
+            error (systemd: Type=simple, the unit vmbus-fcopy-daemon.service); SIGTERM or SIGINT \
+            stop it cleanly, exit 0 (docs/OPERATIONS.md). If the device \
             is missing or not bound to uio_hv_generic it says so, with the commands that bind \
             it, and exits 1. When the host rescinds the device (the service was disabled) it \
             exits 0.

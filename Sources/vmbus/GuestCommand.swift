@@ -22,7 +22,7 @@ struct GuestCommand: AsyncParsableCommand {
             prints the bus like lsvmbus -vv and exits; with --echo-rounds N it checks N echo \
             round trips per device and exits; otherwise it keeps running (with --traffic, \
             sending echo traffic) until SIGINT/SIGTERM (exit 0) or until the host goes away \
-            (exit 1, with the reason). The integration services answer the host all along: \
+            (exit 1, with the reason); either way it stops in the order docs/OPERATIONS.md gives. The integration services answer the host all along: \
             heartbeat, shutdown (--on-shutdown), timesync (--set-clock), KVP (--kvp-dir), file \
             copy (--fcopy-root) and VSS (--pre-freeze, --post-thaw).
 

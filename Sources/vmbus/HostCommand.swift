@@ -23,7 +23,8 @@ struct HostCommand: ParsableCommand {
             guest that connects gets its own bus with the configured devices. A guest that dies \
             (even by SIGKILL) only ends its own connection; its channels, GPADLs and mappings \
             are released and the host keeps serving. Stops on SIGINT or SIGTERM, saying goodbye \
-            to every guest and removing the socket file.
+            to every guest and removing the socket file, each step logged, exit 0 \
+            (docs/OPERATIONS.md has the order and the systemd unit vmbus-host.service).
 
             Devices: echo (answers every in-band packet with its payload; up to 64 sub-channels \
             on request), discard (drops every packet, completing those that ask), ic (the six \
