@@ -29,9 +29,11 @@ if [[ "$(id -u)" == 0 ]] && ! dpkg -s vmbus >/dev/null 2>&1; then
     dpkg -i "$deb" >/dev/null
     installed=yes
     prefix=""
+    echo "check-deb: installed with dpkg -i (removed at the end)"
 else
     dpkg-deb -x "$deb" "$work/root"
     prefix="$work/root"
+    echo "check-deb: unpacked with dpkg-deb -x (not root, or vmbus already installed)"
 fi
 vmbus="$prefix/usr/bin/vmbus"
 
