@@ -15,8 +15,8 @@ extension DemoCommand {
         let path = FileManager.default.temporaryDirectory
             .appendingPathComponent("vmbus-demo-\(getpid()).sock").path
         let stop = Locked(false)
-        let sources = onTerminationSignal { stop.withLock { $0 = true } }
-        defer { withExtendedLifetime(sources) {} }
+        let shutdown = Shutdown(logger, first: ("stop after the current step", { stop.withLock { $0 = true } }))
+        defer { withExtendedLifetime(shutdown) {} }
 
         let host = try spawnHost(path, devices: [], logLevel: "warning", extra: Self.hostArguments(devices: self.devices))
         // Whatever happens, the host goes too — and its successor, after the takeover — and

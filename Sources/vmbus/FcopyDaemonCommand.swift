@@ -17,7 +17,8 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
             host: negotiation, START (create-path and overwrite flags as Linux), WRITE fragments, \
             COMPLETE, CANCEL (the partial file is removed). Files are written beside their target \
             and renamed over it when complete. Runs in the foreground and logs to standard \
-            error (systemd: Type=simple); SIGTERM or SIGINT stop it cleanly, exit 0. If the device \
+            error (systemd: Type=simple, the unit vmbus-fcopy-daemon.service); SIGTERM or SIGINT \
+            stop it cleanly, exit 0 (docs/OPERATIONS.md). If the device \
             is missing or not bound to uio_hv_generic it says so, with the commands that bind \
             it, and exits 1. When the host rescinds the device (the service was disabled) it \
             exits 0.
@@ -61,18 +62,14 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("\(error)")
         }
-        let stopped = Locked(false)
-        let sources = onTerminationSignal {
-            stopped.withLock { $0 = true }
-            uio.close()
-        }
+        // Before the ready line: a signal right after it is not lost.
+        let shutdown = Shutdown(logger, first: ("close the channel and the uio notifier", { uio.close() }))
         logger.info("serving file copy on \(device.nodePath) (relid \(device.sysfs.relid ?? 0), rings \(device.ringMapBytes / 2) bytes each)")
-        defer { withExtendedLifetime(sources) {} }
         let driver = ICGuestDriver(FileCopyGuest(root: self.root))
         let reason = await driver.serve(uio.channel)
-        uio.close()
+        shutdown.run([.init("close the channel and the uio notifier, if the host ended them") { uio.close() }])
         let statistics = driver.statistics
-        if stopped.withLock({ $0 }) {
+        if shutdown.cause != nil {
             logger.info("stopped; \(statistics.answered) requests answered")
             return
         }

@@ -22,7 +22,7 @@ struct GuestCommand: AsyncParsableCommand {
             prints the bus like lsvmbus -vv and exits; with --echo-rounds N it checks N echo \
             round trips per device and exits; otherwise it keeps running (with --traffic, \
             sending echo traffic) until SIGINT/SIGTERM (exit 0) or until the host goes away \
-            (exit 1, with the reason). The integration services answer the host all along: \
+            (exit 1, with the reason); either way it stops in the order docs/OPERATIONS.md gives. The integration services answer the host all along: \
             heartbeat, shutdown (--on-shutdown), timesync (--set-clock), KVP (--kvp-dir), file \
             copy (--fcopy-root) and VSS (--pre-freeze, --post-thaw).
 
@@ -149,8 +149,13 @@ struct GuestCommand: AsyncParsableCommand {
         let resumeStart = ContinuousClock.now
         let resumed = try self.hibernation.resumed()
         let capture = try self.capture.start()
-        // The file is completed however this function ends (records made later are dropped).
-        defer { capture?.finish() }
+        // The file is completed however this function ends (records made later are dropped):
+        // by the last stop step, or here when the guest ends before its stop steps.
+        let captureOpen = Locked(capture != nil)
+        let finishCapture = {
+            if captureOpen.withLock({ open in defer { open = false }; return open }) { capture?.finish() }
+        }
+        defer { finishCapture() }
         let guest: LocalGuest
         do {
             guest = try LocalGuest.connect(
@@ -198,17 +203,15 @@ struct GuestCommand: AsyncParsableCommand {
             return
         }
         let (relay, forwarders) = try self.startSockets(sockets, logger)
-        defer {
+        let stopSockets = {
             relay?.stop()
             for forwarder in forwarders { forwarder.stop() }
         }
-        // Handle SIGTERM before saying we are up: a signal right after the ready line is not lost.
-        // Set before this side ends the connection: the echoes that fail then are not failures.
-        let stopping = Locked(false)
-        let sources = onTerminationSignal {
-            stopping.withLock { $0 = true }
-            guest.disconnect()
-        }
+        // When a throw below ends the guest (the stop steps stop them otherwise; twice is harmless).
+        defer { stopSockets() }
+        // Before the ready line: a signal right after it is not lost. Its cause is set before
+        // this side ends the connection: the echoes that fail then are not failures.
+        let shutdown = Shutdown(logger, first: ("leave the bus (the host closes this guest's channels)", { guest.disconnect() }))
         // SIGUSR1 too, for the same reason.
         let hibernation = self.hibernation.arm(guest)
         print("guest: connected at VMBus \(version); channels open: \(client.devices.map(\.relid))")
@@ -239,7 +242,7 @@ struct GuestCommand: AsyncParsableCommand {
             do {
                 try await echoForever(client, rate: rate)
             } catch {
-                guard !Task.isCancelled, !stopping.withLock({ $0 }), !hibernation.started.withLock({ $0 }), guest.ending == nil else { return }
+                guard !Task.isCancelled, shutdown.cause == nil, !hibernation.started.withLock({ $0 }), guest.ending == nil else { return }
                 trafficFailure.withLock { $0 = "\(error)" }
             }
         } : nil
@@ -256,8 +259,12 @@ struct GuestCommand: AsyncParsableCommand {
             }
         }
         hibernation.task.cancel()
-        await nbd?.stop()
-        withExtendedLifetime(sources) {}
+        // After a signal, or after the host went away: the same order either way.
+        await shutdown.run([
+            .init("stop the NBD server and remove its socket") { await nbd?.stop() },
+            .init("stop the vsock relay and the forwarders") { stopSockets() },
+            .init("finish the capture file") { finishCapture() },
+        ])
         switch ending {
         case .local:
             if let failure = trafficFailure.withLock({ $0 }) { throw CLIError("echo traffic failed: \(failure)") }
@@ -336,22 +343,6 @@ func parseSize(_ text: String) throws -> Int {
     }
     guard let value = Int(digits), value > 0, value <= Int.max / unit else { throw ValidationError("bad size '\(text)'") }
     return value * unit
-}
-
-/// Runs `action` (on a thread of its own) for each SIGINT or SIGTERM from now on; the handler
-/// is in place when this returns, so a signal sent right after is not lost. Keep the returned
-/// value alive as long as the action should run.
-func onTerminationSignal(_ action: @escaping @Sendable () -> Void) -> EventFD? {
-    guard let signals = try? EventFD.terminationSignals() else { return nil }
-    let thread = Thread {
-        while true {
-            signals.wait()
-            action()
-        }
-    }
-    thread.name = "vmbus-signals"
-    thread.start()
-    return signals
 }
 
 /// `rounds` echo round trips of varying lengths, each checked byte for byte.

@@ -23,7 +23,8 @@ struct HostCommand: ParsableCommand {
             guest that connects gets its own bus with the configured devices. A guest that dies \
             (even by SIGKILL) only ends its own connection; its channels, GPADLs and mappings \
             are released and the host keeps serving. Stops on SIGINT or SIGTERM, saying goodbye \
-            to every guest and removing the socket file.
+            to every guest and removing the socket file, each step logged, exit 0 \
+            (docs/OPERATIONS.md has the order and the systemd unit vmbus-host.service).
 
             Devices: echo (answers every in-band packet with its payload; up to 64 sub-channels \
             on request), discard (drops every packet, completing those that ask), ic (the six \
@@ -227,12 +228,11 @@ struct HostCommand: ParsableCommand {
         admin.registerIntegrationServices(host: host, services: registry, exported: exportedServices)
         admin.registerStatistics(host: host, network: network, storage: storage)
         admin.registerCapture(capture)
-        let termination = TerminationSignal()
-        let handedOver = Locked(false)
+        // Before the ready lines: a signal sent right after them is not lost.
+        let shutdown = Shutdown(logger)
         let tapDescriptor = network?.tap?.device.fileDescriptor()
         admin.registerTakeover(host: host, extraDescriptors: { tapDescriptor.map { ["tap": $0] } ?? [:] }) { _ in
-            handedOver.withLock { $0 = true }
-            termination.wake()
+            shutdown.request(.handedOver)
         }
         admin.registerService(successor: Self.successor())
         if let takenOver = received {
@@ -258,25 +258,32 @@ struct HostCommand: ParsableCommand {
         if let export { print("vmbus host: uio export \(export.sysfsRoot)") }
         print("vmbus host: listening on \(self.listen)")
         DescriptorIO.flushOutput()
-        termination.wait()
-        if handedOver.withLock({ $0 }) {
+        switch shutdown.wait() {
+        case .handedOver:
             // Every descriptor this process would close or shut down now serves the new host:
             // leave touching nothing, once the takeover and `service` requests are answered.
-            _ = admin.finishRequests(timeout: .seconds(5))
+            shutdown.run([
+                .init("answer the takeover and service requests (at most 5 s)") { _ = admin.finishRequests(timeout: .seconds(5)) },
+                // This process's capture ends here, complete; the new host writes its own file.
+                .init("finish the capture file") { capture.finish() },
+            ])
             logger.info("handed over to the new host")
-            // This process's capture ends here, complete; the new host writes its own file.
-            capture.finish()
             DescriptorIO.flushOutput()
             Foundation.exit(0)
+        case .signal:
+            // Nothing new comes in first, so the goodbyes reach every guest there is; disks are
+            // flushed only once no guest can write; the capture, last, holds the goodbyes.
+            shutdown.run([
+                .init("stop the vsock relay and the uio export") {
+                    relay?.stop()
+                    export?.stop()
+                },
+                .init("stop the admin socket and remove it") { admin.stop() },
+                .init("stop accepting guests, say goodbye to each (its channels closed) and remove the socket") { host.stop() },
+                .init("flush the disks") { storage?.flush() },
+                .init("finish the capture file") { capture.finish() },
+            ])
         }
-        logger.info("stopping")
-        relay?.stop()
-        export?.stop()
-        admin.stop()
-        host.stop()
-        // Writes the guests completed are made durable before the disks close.
-        storage?.flush()
-        capture.finish()
     }
 }
 
@@ -395,27 +402,5 @@ extension HostCommand {
         } catch {
             throw CLIError("--uio-export \(directory): \(error)")
         }
-    }
-}
-
-/// SIGINT and SIGTERM, handled from now on (not by the default action, so the caller can
-/// clean up); ``wait()`` blocks until one arrives. Install it before announcing readiness, so
-/// a signal sent right after the announcement is not lost.
-final class TerminationSignal: Sendable {
-    let signals: EventFD?
-
-    init() {
-        self.signals = try? EventFD.terminationSignals()
-    }
-
-    /// Ends ``wait()`` as a signal would (the host was handed over).
-    func wake() { self.signals?.signal() }
-
-    func wait() {
-        guard let signals = self.signals else {
-            // No handler could be installed: the default action ends the process instead.
-            while true { sleep(3600) }
-        }
-        signals.wait()
     }
 }
