@@ -73,8 +73,8 @@ public struct ChannelOptions: Sendable {
     /// polling before it sleeps until the peer's signal, in microseconds (0: sleep at once).
     /// Polling trades CPU while busy for fewer wake-ups (and, for a writer, spares the reader a
     /// signal). A reader learns a longer window, up to 4 times this, from gaps it slept
-    /// through, and rests from polling when its polls keep failing (``PollWindow``); at most
-    /// one channel per spare CPU polls at a time (``PollGate``); an idle channel polls once
+    /// through, and rests from polling when its polls keep failing (`PollWindow`); at most
+    /// one channel per spare CPU polls at a time (`PollGate`); an idle channel polls once
     /// after its last packet, then sleeps.
     ///
     /// Off by default. For one busy stream between two processes it pays handsomely (a
@@ -82,7 +82,7 @@ public struct ChannelOptions: Sendable {
     /// packets 1.2–1.7 → 10–15 GB/s on the 2-CPU machine of BENCHMARKS.md); with many busy
     /// channels on few CPUs the polls take CPU from the threads they wait for (64 guest
     /// processes × 8 channels on 2 CPUs: fewer round trips per second and a worse p99). Turn
-    /// it on for the channels that carry a stream: hvsock does (``HvSock``), as does
+    /// it on for the channels that carry a stream: hvsock does (`HvSock`), as does
     /// `vmbus fcopy-daemon`.
     public var pollMicroseconds = 0
 

@@ -1,8 +1,8 @@
 import VMBusWire
 
 /// The host (server) side of the VMBus control plane, as a value: feed it the guest's messages
-/// with ``receive(_:)`` and local intents with the `send`-style methods; it returns the actions
-/// its driver must carry out (01 §5–§6, 04, 05 §7.2).
+/// with ``receive(_:)-(ArraySlice<UInt8>)`` and local intents with the `send`-style methods;
+/// it returns the actions its driver must carry out (01 §5–§6, 04, 05 §7.2).
 ///
 /// Every guest mistake is a thrown ``ProtocolViolation`` naming its scope; nothing the guest
 /// sends can trap this machine or make it allocate beyond what a GPADL's u16 length allows.

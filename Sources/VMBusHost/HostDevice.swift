@@ -76,9 +76,9 @@ public protocol HostDevice: AnyObject, Sendable {
     /// A channel of this device opened (the primary or a sub-channel). Start serving it —
     /// typically a task reading it — and return; do not block.
     func opened(_ channel: Channel, info: HostChannelInfo)
-    /// A channel closed (the guest closed it, a rescind, a reset). Its ``Channel`` object is
+    /// A channel closed (the guest closed it, a rescind, a reset). Its `Channel` object is
     /// closed with the reason, or — when the guest closed it or went away — finishing: its
-    /// reader still gets what the guest wrote before, then ends (``Channel/peerEnded(_:)``).
+    /// reader still gets what the guest wrote before, then ends (`Channel.peerEnded(_:)`).
     func closed(relid: UInt32)
     /// This device's channel options, given the bus's (``HostBus/channelOptions``); by default
     /// the bus's unchanged. A device tunes what suits its traffic — e.g. polling a busy stream.

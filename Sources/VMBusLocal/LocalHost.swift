@@ -6,7 +6,7 @@ import VMBusMemory
 import VMBusWire
 
 /// A host process's side of the local substrate (spec 09): listens on a Unix socket and serves
-/// each guest that connects with its own ``HostBus`` and its own devices.
+/// each guest that connects with its own `HostBus` and its own devices.
 ///
 /// A guest that dies (even by SIGKILL) only ends its own connection: its channels close, its
 /// GPADL mappings are unmapped, its descriptors are closed, and the host keeps accepting.
@@ -55,6 +55,11 @@ public final class LocalHost: Sendable {
     }
 
     /// Listens at `path` (replacing a stale socket file).
+    /// - Parameter path: the socket's path. A socket file no process listens on is replaced; a
+    ///   path another host listens on, or one that is not a socket, is refused.
+    /// - Parameter options: guests served at once, the largest guest memory, the control
+    ///   plane's configuration, the event loops' wait policy, capture.
+    /// - Parameter logger: where connections, goodbyes and guest mistakes are reported.
     /// - Parameter devices: builds the devices for each new guest (registered on its bus).
     public convenience init(
         path: String, options: Options = Options(), logger: Logger = Logger(label: "vmbus.host"),

@@ -44,6 +44,7 @@ public struct IncomingRing<Memory: RingMemory> {
     public var statistics: RingStatistics { self.stats }
 
     /// Attaches to a ring; reads `read_index` once.
+    /// - Parameter memory: the ring: its control page, then its data area.
     /// - Parameter maximumPacketLength: the largest packet to accept; by default the largest
     ///   the ring can hold. Size it from the device protocol (Linux's `max_pkt_size`).
     public init(memory: Memory, maximumPacketLength: Int? = nil) throws(RingError) {

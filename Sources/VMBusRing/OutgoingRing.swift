@@ -120,7 +120,7 @@ public struct OutgoingRing<Memory: RingMemory> {
         return RingIndex.bytesToWrite(read: self.cachedRead, write: self.pendingWrite, dataSize: self.dataSize)
     }
 
-    /// Writes a packet already formatted by ``PacketEncoder`` (its length a multiple of 8),
+    /// Writes a packet already formatted by `PacketEncoder` (its length a multiple of 8),
     /// plus the trailer, without publishing it.
     /// - Returns: `false` when the ring is full.
     public mutating func write(packet: ArraySlice<UInt8>) throws(RingError) -> Bool {

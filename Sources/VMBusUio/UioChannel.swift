@@ -69,11 +69,11 @@ public struct UioDevice: Sendable {
 }
 
 /// A device's primary channel driven from user space through `uio_hv_generic` (05 §10): the
-/// rings mapped in place, the same ``Channel`` API as every other substrate (in-place reads,
+/// rings mapped in place, the same `Channel` API as every other substrate (in-place reads,
 /// batching, `pending_send_sz`, the interrupt mask), interrupts from blocking 4-byte reads on
 /// a thread of its own, and the host kicked by irqcontrol writes. The kernel opened the
 /// channel when the node was opened; a read failing with EIO (the socket closing, for an
-/// export) means the host rescinded it: the channel finishes with ``CloseReason/rescinded``.
+/// export) means the host rescinded it: the channel finishes with `CloseReason.rescinded`.
 public final class UioChannel: Sendable {
     public let device: UioDevice
     public let channel: Channel
@@ -88,6 +88,8 @@ public final class UioChannel: Sendable {
 
     /// Opens the node (for a real device this makes the kernel open the channel), maps the
     /// rings and starts taking interrupts.
+    /// - Parameter device: the device ``UioDevice/find(root:instance:classID:)`` found.
+    /// - Parameter options: the primary channel's options (delivery mode, limits, polling).
     /// - Parameter capture: records the primary channel's packets, doorbells, open and close
     ///   (docs/CAPTURE.md); the channel messages are the kernel's and are not seen here.
     public init(_ device: UioDevice, options: ChannelOptions = ChannelOptions(), capture: CaptureTap? = nil) throws(UioError) {

@@ -34,6 +34,10 @@ public final class HvSocketRelay: Sendable {
     public func portPath(_ port: UInt32) -> String { self.directory + "/vsock_\(port)" }
 
     /// Creates `directory` if needed and listens on `directory/vsock`.
+    /// - Parameter directory: where the relay's sockets go, created if missing: `vsock` for
+    ///   clients, `vsock_<port>` for the other side's connections.
+    /// - Parameter connectTimeout: how long a client's `CONNECT` waits for the other side to
+    ///   accept; `nil` waits as long as the endpoint does.
     /// - Parameter log: one line per connection and per failure.
     public init(
         directory: String, connectTimeout: Duration? = nil, log: @escaping @Sendable (String) -> Void = { _ in }

@@ -187,6 +187,8 @@ public final class FileCopyHost: Sendable {
     /// Copies `data` to `destination` in the guest: its directory goes out with the trailing
     /// `/` that Linux's daemon needs to create every missing component (``FileCopyDestination``).
     /// - Parameters:
+    ///   - data: the file's contents.
+    ///   - destination: where in the guest, as a directory and a name.
     ///   - flags: overwrite, create the missing directories.
     ///   - progress: called after each fragment with (bytes sent, total).
     /// - Throws: ``CopyError`` with the step the guest refused, or the transport's failure.
@@ -199,6 +201,11 @@ public final class FileCopyHost: Sendable {
 
     /// Copies `data` to `directory/name` in the guest.
     /// - Parameters:
+    ///   - data: the file's contents.
+    ///   - name: the file's name in `directory`.
+    ///   - directory: the guest directory, as the guest's daemon reads it (Linux's creates missing
+    ///     components only for a path ending in `/`; ``FileCopyDestination`` adds it).
+    ///   - flags: overwrite, create the missing directories.
     ///   - cancelAfter: send CANCEL instead of COMPLETE once this many bytes went (tests, aborts).
     ///   - progress: called after each fragment with (bytes sent, total).
     public func copy(

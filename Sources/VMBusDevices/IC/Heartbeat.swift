@@ -55,6 +55,7 @@ public final class HeartbeatHost: Sendable {
     public let timeout: Duration
 
     /// - Parameters:
+    ///   - instance: the offer's instance GUID; by default the class GUID.
     ///   - timeout: how long one heartbeat waits for its answer.
     ///   - interval: the period ``start(interval:)`` uses by default, and the one ``health``
     ///     judges overdue answers by.

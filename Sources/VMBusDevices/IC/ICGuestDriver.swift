@@ -27,7 +27,7 @@ public protocol ICGuestService: AnyObject, Sendable {
     /// The largest packet accepted (Linux: 4 KiB for heartbeat, shutdown and timesync).
     var maximumPacketLength: Int { get }
     /// Answers one request of the negotiated `version`. The service edits `message` in place
-    /// (its ``ICMessage/remainder`` goes back after the header, as long as it came); the
+    /// (its `ICMessage.remainder` goes back after the header, as long as it came); the
     /// driver sets the response flags and status.
     func answer(_ message: inout ICMessage, version: ICVersion) -> ICDisposition
     /// What the driver calls: ``answer(_:version:)`` unless the service has to wait for

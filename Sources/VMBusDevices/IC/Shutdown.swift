@@ -13,6 +13,8 @@ public final class ShutdownGuest: ICGuestService {
     public let canHibernate: Bool
     let handler: @Sendable (ShutdownMessage.Action, ShutdownMessage) async -> Void
 
+    /// - Parameter canHibernate: whether to accept hibernate requests; without it they are
+    ///   answered with a failure and the handler is not called.
     /// - Parameter handler: runs after the answer went out; by default nothing happens (the
     ///   CLI logs, or runs `--on-shutdown`).
     public init(canHibernate: Bool = false, handler: @escaping @Sendable (ShutdownMessage.Action, ShutdownMessage) async -> Void = { _, _ in }) {

@@ -1,6 +1,7 @@
 /// Every VMBus channel (control) message, parsed (04).
 ///
-/// One case per message type 1–29. ``parse(_:version:features:trailingBytes:)`` is the single
+/// One case per message type 1–29.
+/// ``parse(_:version:features:trailingBytes:)-(ArraySlice<UInt8>,_,_,_)`` is the single
 /// dispatch table that maps (type, bytes, negotiated version, features) to a case, including
 /// the version-gated and size-discriminated variants; ``encode()`` is its inverse. Every
 /// message must fit the 240-byte SynIC payload, on the way in and on the way out.

@@ -109,6 +109,7 @@ public struct OfferChannel: Hashable, Sendable {
     public var isLegacyForm: Bool { self.connectionID == nil }
 
     /// Reads the body after the 8-byte header.
+    /// - Parameter reader: positioned just after the header.
     /// - Parameter version: selects the 190-byte form below 1.1.
     public init(from reader: inout WireReader, version: VMBusVersion) throws(WireError) {
         try reader.require((version < .win7 ? Self.legacyWireSize : Self.wireSize) - 8)
