@@ -74,6 +74,7 @@ public final class Channel: Sendable {
 
     /// The channel's relid.
     public let relid: UInt32
+    /// The options the channel was opened with (delivery mode, packet limits, polling, faults).
     public let options: ChannelOptions
     /// The largest packet (descriptor through padding) the outgoing ring can take.
     public let maximumPacketLength: Int

@@ -5,13 +5,17 @@ import VMBusWire
 /// event-flag bit for a host, an eventfd between processes, a function call in one process.
 /// Called without any channel lock held; it must not block.
 public protocol ChannelDoorbell: Sendable {
+    /// Tells the peer to look at the rings. Signals carry no data and may coalesce: the peer reads
+    /// the rings' control words to learn what happened.
     func ring()
 }
 
 /// A doorbell that runs a closure: for tests and the in-process bus.
 public struct ClosureDoorbell: ChannelDoorbell {
     let action: @Sendable () -> Void
+    /// A doorbell whose ``ring()`` calls `action` on the ringing thread; `action` must not block.
     public init(_ action: @escaping @Sendable () -> Void) { self.action = action }
+    /// Calls the closure given at creation.
     public func ring() { self.action() }
 }
 
@@ -86,6 +90,8 @@ public struct ChannelOptions: Sendable {
     /// `vmbus fcopy-daemon`.
     public var pollMicroseconds = 0
 
+    /// The defaults: batched delivery, packets up to what the ring holds, a requestor sized from
+    /// the ring, unknown completions rejected, no polling, no fault injection.
     public init() {}
 
     /// Default options, polling for `pollMicroseconds`.
@@ -156,5 +162,6 @@ public struct ChannelStatistics: Hashable, Sendable {
     /// Requests answered through the requestor.
     public var completedRequests: UInt64 = 0
 
+    /// All counters zero.
     public init() {}
 }

@@ -9,6 +9,8 @@ public struct RingPages: Hashable, Sendable {
     /// Host → guest ring.
     public var incoming: Int
 
+    /// - Parameter outgoing: pages of the guest → host ring, at least 2.
+    /// - Parameter incoming: pages of the host → guest ring, at least 2.
     public init(outgoing: Int, incoming: Int) {
         self.outgoing = outgoing
         self.incoming = incoming

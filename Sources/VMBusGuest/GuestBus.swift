@@ -96,10 +96,10 @@ public final class GuestBus: Sendable {
 
     // MARK: Inspection
 
-    /// The negotiated version, while connected.
     /// The guest memory rings and device buffers come from (netvsc's receive and send buffers).
     public var memory: GuestMemory { self.transport.memory }
 
+    /// The negotiated version, while connected.
     public var version: VMBusVersion? { self.state.withLock { $0.machine.version } }
 
     /// Every device offered (primaries), by relid.

@@ -38,12 +38,14 @@ public struct GuestConnection {
         var state: GpadlState
     }
 
+    /// What this guest proposes: versions, features, monitor pages, the first GPADL handle.
     public let configuration: GuestConfiguration
     var state: State = .disconnected
     var channels: [UInt32: Channel] = [:]
     var gpadls: [UInt32: GpadlRecord] = [:]
     var nextGpadl: UInt32
 
+    /// A disconnected machine; ``connect()`` starts the negotiation.
     public init(configuration: GuestConfiguration = GuestConfiguration()) {
         self.configuration = configuration
         self.nextGpadl = configuration.firstGpadlHandle

@@ -17,7 +17,9 @@ public struct HostConnection {
 
     /// What negotiation settled.
     public struct Negotiated: Hashable, Sendable {
+        /// The version both sides agreed on.
         public var version: VMBusVersion
+        /// The 6.0 features in force: the guest's request intersected with ``HostConfiguration/supportedFeatures``.
         public var features: FeatureFlags
         /// VP for host → guest control messages (honoured from 3.0).
         public var targetVCPU: UInt32
@@ -67,6 +69,7 @@ public struct HostConnection {
         var state: GpadlState
     }
 
+    /// What this host accepts: versions, 6.0 features, the message connection id.
     public let configuration: HostConfiguration
     var state: State = .disconnected
     var channels: [UInt32: Channel] = [:]
@@ -77,6 +80,7 @@ public struct HostConnection {
     /// Failure status of GpadlCreated and ModifyChannelResponse (OpenVMM's value).
     public static let failure = NTStatus.openVMMFailure
 
+    /// A machine waiting for the guest's InitiateContact.
     public init(configuration: HostConfiguration = HostConfiguration()) {
         self.configuration = configuration
     }

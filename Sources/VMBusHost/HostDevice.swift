@@ -45,6 +45,7 @@ extension HostTransport {
 
 /// What the host learns when a channel of one of its devices opens.
 public struct HostChannelInfo: Hashable, Sendable {
+    /// The channel's relid.
     public var relid: UInt32
     /// 0 for the primary, ≥ 1 for a sub-channel.
     public var subChannelIndex: UInt16
@@ -55,6 +56,7 @@ public struct HostChannelInfo: Hashable, Sendable {
     /// The VP the guest wants this channel's interrupts on.
     public var targetVP: UInt32
 
+    /// What ``HostDevice/opened(_:info:)`` is told: see the properties.
     public init(
         relid: UInt32, subChannelIndex: UInt16 = 0, offer: HostOffer, userData: UserDefinedBytes = UserDefinedBytes(),
         targetVP: UInt32 = 0

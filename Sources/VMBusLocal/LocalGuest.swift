@@ -44,7 +44,9 @@ public final class LocalGuest: Sendable {
         var leaving = false
     }
 
+    /// The guest's bus: register drivers on it, then call `connect()`.
     public let bus: GuestBus
+    /// The guest's memory: the sealed memfd the host maps GPADLs from.
     public let memory: GuestMemory
     let socket: LocalSocket
     let loop: EventLoop

@@ -14,25 +14,32 @@ import VMBusWire
 public final class LocalHost: Sendable {
     /// What a host offers.
     public struct Options: Sendable {
+        /// The control plane's configuration, the same for every guest.
         public var configuration = HostConfiguration()
         /// Guests served at once; more are refused with "host full".
         public var maximumGuests = 16
         /// The largest guest memory accepted.
         public var maximumMemoryBytes: UInt64 = 64 << 30
+        /// How each guest's event loop waits: spin after activity, then block.
         public var waitPolicy = WaitPolicy()
         /// Records every guest's traffic, each guest connection under its own number (its id):
         /// substrate frames, channel messages, and its channels' packets and doorbells.
         public var capture: (any CaptureRecorder)?
+        /// 16 guests at once, up to 64 GiB of memory each, the default configuration, no capture.
         public init() {}
     }
 
     /// One served guest, for status displays.
     public struct GuestInfo: Hashable, Sendable {
+        /// The guest's number: its connection's order since start, from 1 (kept across a takeover).
         public var id: Int
+        /// The guest memory it announced in HELLO, in bytes.
         public var memoryBytes: UInt64
     }
 
+    /// The listening socket's path.
     public let path: String
+    /// The options the host was created with.
     public let options: Options
     let listener: LocalSocket
     let makeDevices: @Sendable (HostBus) -> [any HostDevice]

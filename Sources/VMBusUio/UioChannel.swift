@@ -30,6 +30,7 @@ public enum UioError: Error, Hashable, Sendable, CustomStringConvertible {
 /// stands for `/dev/uioN` (a real device, or the socket `vmbus host --uio-export` serves) and
 /// the primary channel's ring mapping.
 public struct UioDevice: Sendable {
+    /// The device's sysfs entry, as read when it was found.
     public let sysfs: SysfsDevice
     /// `/dev/uioN` for the real sysfs (`/sys`); `ROOT/../dev/uioN` for any other tree.
     public let nodePath: String
@@ -75,7 +76,9 @@ public struct UioDevice: Sendable {
 /// channel when the node was opened; a read failing with EIO (the socket closing, for an
 /// export) means the host rescinded it: the channel finishes with `CloseReason.rescinded`.
 public final class UioChannel: Sendable {
+    /// The device this channel belongs to.
     public let device: UioDevice
+    /// The primary channel, mapped in place: the same API as on every substrate.
     public let channel: Channel
     let notifier: UioNotifier
     let memory: MappedMemory
@@ -241,6 +244,7 @@ public final class UioChannel: Sendable {
         public let gpadl: UInt32
         /// The uio map index (mapped at index × 4096 of the node).
         public let index: Int
+        /// The map's size in bytes.
         public let size: Int
     }
 

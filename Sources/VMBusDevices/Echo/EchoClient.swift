@@ -10,6 +10,7 @@ public final class EchoClient: GuestDriver {
     public var classes: [GUID] { [Echo.classID] }
     /// Ring sizes the client opens with.
     public let pages: RingPages
+    /// The options every channel it opens gets (delivery mode, limits, polling).
     public let options: ChannelOptions
     /// Completions are taken from the channel's interrupt handler instead of a reader task.
     public let interruptDriven: Bool

@@ -57,6 +57,7 @@ public struct ICGuestStatistics: Hashable, Sendable {
 /// hands every request to the service and sends back the edited buffer with flags 0x05,
 /// echoing the packet's transaction id.
 public final class ICGuestDriver: GuestDriver {
+    /// The service whose requests this driver hands on.
     public let service: any ICGuestService
     public var name: String { self.service.name }
     public var classes: [GUID] { [self.service.classID] }
@@ -69,11 +70,13 @@ public final class ICGuestDriver: GuestDriver {
 
     let state = Locked(State())
 
+    /// A driver for `service`; register it on the guest bus.
     public init(_ service: any ICGuestService) { self.service = service }
 
     /// The versions negotiated with the host, once it asked.
     public var negotiated: (framework: ICVersion, service: ICVersion)? { self.state.withLock { $0.negotiated } }
 
+    /// Requests answered (negotiation included) and packets dropped since the driver was created.
     public var statistics: ICGuestStatistics { self.state.withLock { $0.statistics } }
 
     public func probe(_ device: GuestDevice, bus: GuestBus) async throws {

@@ -42,7 +42,9 @@ public enum ICError: Error, Hashable, Sendable, CustomStringConvertible {
 /// answer written just before the guest left is still delivered.
 public final class ICHostDevice: HostDevice {
     public let offer: HostOffer
+    /// The IC framework versions offered in negotiation, in the order they are sent.
     public let frameworkVersions: [ICVersion]
+    /// The service versions offered in negotiation, in the order they are sent.
     public let serviceVersions: [ICVersion]
     /// How long a request waits for its answer.
     public let timeout: Duration

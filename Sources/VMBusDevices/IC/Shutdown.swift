@@ -42,8 +42,10 @@ public final class ShutdownGuest: ICGuestService {
 
 /// The host side of shutdown.
 public final class ShutdownHost: Sendable {
+    /// The integration-service device to register on the host bus.
     public let device: ICHostDevice
 
+    /// - Parameter instance: the offer's instance GUID; by default the class GUID.
     public init(instance: GUID = DeviceClass.shutdown.classID) {
         self.device = ICHostDevice(
             classID: DeviceClass.shutdown.classID, instance: instance, serviceVersions: ICVersions.openVMMShutdown)

@@ -64,6 +64,7 @@ public final class TimeSyncGuest: ICGuestService {
 
 /// The host side of time synchronisation.
 public final class TimeSyncHost: Sendable {
+    /// The integration-service device to register on the host bus.
     public let device: ICHostDevice
 
     /// - Parameter instance: the offer's instance GUID; by default the class GUID.
