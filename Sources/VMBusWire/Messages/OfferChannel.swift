@@ -79,6 +79,7 @@ public struct OfferChannel: Hashable, Sendable {
     /// The connection id for this channel's guest → host signals; `nil` in the 190-byte form.
     public var connectionID: UInt32?
 
+    /// An offer in the 196-byte form; `connectionID` `nil` writes the 190-byte form of 0.13.
     public init(
         interfaceType: GUID, interfaceInstance: GUID, flags: OfferFlags = [], mmioMegabytes: UInt16 = 0,
         userDefined: UserDefinedBytes = UserDefinedBytes(), subChannelIndex: UInt16 = 0,
