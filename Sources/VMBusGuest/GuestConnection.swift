@@ -2,8 +2,8 @@ import VMBusWire
 
 /// The guest (client) side of the VMBus control plane, as a value (01 §5–§7). Local intents go
 /// in through the `send`-style methods, host messages through
-/// ``receive(_:)-(ArraySlice<UInt8>)``; both return actions. Every host reply is matched against what was asked; anything else is a
-/// ``HostMisbehaviour``, never a trap.
+/// ``receive(_:)-(ArraySlice<UInt8>)``; both return actions. Every host reply is matched
+/// against what was asked; anything else is a ``HostMisbehaviour``, never a trap.
 public struct GuestConnection {
     enum State {
         case disconnected

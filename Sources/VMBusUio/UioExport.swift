@@ -22,7 +22,8 @@ import VMBusWire
 public final class UioExport: Sendable {
     /// The export's root: `sys/` and `dev/` are below it.
     public let directory: String
-    /// The sysfs tree to give programs instead of `/sys` (``UioDevice/find(root:instance:classID:)``, `vmbus ls --sysfs`).
+    /// The sysfs tree to give programs instead of `/sys`
+    /// (``UioDevice/find(root:instance:classID:)``, `vmbus ls --sysfs`).
     public var sysfsRoot: String { self.directory + "/sys" }
     let devices = Locked<[UInt32: ExportedDevice]>([:])
     let log: @Sendable (String) -> Void

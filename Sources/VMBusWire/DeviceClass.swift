@@ -56,8 +56,8 @@ public struct DeviceClass: Hashable, Sendable {
         self.linuxSupport = support
     }
 
-    /// IDE over the storvsc protocol (Gen1 VMs): class `32412632-86cb-44a2-9b5c-50d1417354f5` (Linux `HV_IDE`, index
-    /// 0).
+    /// IDE over the storvsc protocol (Gen1 VMs): class `32412632-86cb-44a2-9b5c-50d1417354f5`
+    /// (Linux `HV_IDE`, index 0).
     public static let ide = DeviceClass(
         "ide", "HV_IDE", "32412632-86cb-44a2-9b5c-50d1417354f5", "IDE over the storvsc protocol (Gen1 VMs)",
         perf: true, .supported(index: 0))
