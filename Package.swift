@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "VMBusAdmin", targets: ["VMBusAdmin"]),
         .library(name: "VMBusCapture", targets: ["VMBusCapture"]),
         .library(name: "VMBusReplay", targets: ["VMBusReplay"]),
+        .library(name: "VMBusUio", targets: ["VMBusUio"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
         // LD_PRELOAD shim that runs unmodified uio_hv_generic programs against the export of
         // `vmbus host --uio-export` (docs/UIO-EXPORT.md): libvmbus-uio-preload.so.
@@ -34,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        // Only for `swift package generate-documentation` (Scripts/check-docs.sh); no target uses it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
         // Linux calls that Swift's Glibc module does not import (memfd, seals, eventfd, epoll,
@@ -159,11 +162,20 @@ let package = Package(
             name: "VMBusReplayTests",
             dependencies: ["VMBusReplay", "VMBusCapture", "VMBusLocal", "VMBusDevices", "VMBusHost", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
+        // The code of the DocC articles (Sources/*/Docs.docc), compiled and run; a test checks
+        // that every swift block of the articles is in these sources.
+        .testTarget(
+            name: "DocSnippetTests",
+            dependencies: ["doc-c-guest", "VMBusLoopback", "VMBusLocal", "VMBusDevices", "VMBusUio", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
         // A minimal C uio driver for the file-copy device, run by the tests under the preload
         // library (never shipped).
         .executableTarget(name: "uio-probe", path: "Tests/uio-probe"),
+        // The C guest of the DocC article "Attaching a C program through spec 09", run by
+        // DocSnippetTests against a LocalHost (never shipped).
+        .executableTarget(name: "doc-c-guest", path: "Tests/doc-c-guest"),
         .testTarget(name: "vmbusTests", dependencies: ["vmbus", "uio-probe", "VMBusWire", "VMBusMemory", "VMBusCapture"], swiftSettings: strictSafety),
     ]
 )

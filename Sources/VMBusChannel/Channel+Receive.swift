@@ -36,6 +36,7 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     public typealias Element = ChannelPacket
     public typealias Failure = Never
 
+    /// The channel this reader reads; it holds the channel's incoming ring until it is released.
     public let channel: Channel
     /// The incoming ring, owned by this reader while it lives (``Channel/reader()`` takes it
     /// out of the channel's lock), so reading takes no lock per packet.

@@ -74,6 +74,7 @@ public final class Channel: Sendable {
 
     /// The channel's relid.
     public let relid: UInt32
+    /// The options the channel was opened with (delivery mode, packet limits, polling, faults).
     public let options: ChannelOptions
     /// The largest packet (descriptor through padding) the outgoing ring can take.
     public let maximumPacketLength: Int
@@ -100,6 +101,11 @@ public final class Channel: Sendable {
 
     /// Attaches to an initialised ring pair.
     /// - Parameters:
+    ///   - relid: the channel's relid, kept as ``relid`` and named in its capture records.
+    ///   - outgoing: the ring this side writes (on the guest the first of the pair, on the host
+    ///     the second).
+    ///   - incoming: the ring this side reads.
+    ///   - options: delivery mode, packet limits, polling and fault injection.
     ///   - doorbell: rung when the peer must look at the rings.
     ///   - onFault: called once if the peer corrupts a ring, so the owner can close the channel
     ///     on the control plane too.

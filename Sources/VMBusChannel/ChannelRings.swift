@@ -10,7 +10,7 @@ public enum ChannelRings {
 
     /// The two rings of a ring GPADL of `size` bytes at `offset` of `memory` (by default the
     /// whole mapping, as a host maps a GPADL).
-    /// - Throws: ``MemoryError`` unless both rings are at least two whole pages inside the mapping.
+    /// - Throws: `MemoryError` unless both rings are at least two whole pages inside the mapping.
     public static func rings(
         in memory: MappedMemory, offset: Int = 0, size: Int? = nil, downstreamPageOffset: Int, side: Side
     ) throws(MemoryError) -> (outgoing: SharedRingMemory, incoming: SharedRingMemory) {

@@ -5,13 +5,17 @@ import VMBusWire
 /// event-flag bit for a host, an eventfd between processes, a function call in one process.
 /// Called without any channel lock held; it must not block.
 public protocol ChannelDoorbell: Sendable {
+    /// Tells the peer to look at the rings. Signals carry no data and may coalesce: the peer reads
+    /// the rings' control words to learn what happened.
     func ring()
 }
 
 /// A doorbell that runs a closure: for tests and the in-process bus.
 public struct ClosureDoorbell: ChannelDoorbell {
     let action: @Sendable () -> Void
+    /// A doorbell whose ``ring()`` calls `action` on the ringing thread; `action` must not block.
     public init(_ action: @escaping @Sendable () -> Void) { self.action = action }
+    /// Calls the closure given at creation.
     public func ring() { self.action() }
 }
 
@@ -73,8 +77,8 @@ public struct ChannelOptions: Sendable {
     /// polling before it sleeps until the peer's signal, in microseconds (0: sleep at once).
     /// Polling trades CPU while busy for fewer wake-ups (and, for a writer, spares the reader a
     /// signal). A reader learns a longer window, up to 4 times this, from gaps it slept
-    /// through, and rests from polling when its polls keep failing (``PollWindow``); at most
-    /// one channel per spare CPU polls at a time (``PollGate``); an idle channel polls once
+    /// through, and rests from polling when its polls keep failing (`PollWindow`); at most
+    /// one channel per spare CPU polls at a time (`PollGate`); an idle channel polls once
     /// after its last packet, then sleeps.
     ///
     /// Off by default. For one busy stream between two processes it pays handsomely (a
@@ -82,10 +86,12 @@ public struct ChannelOptions: Sendable {
     /// packets 1.2–1.7 → 10–15 GB/s on the 2-CPU machine of BENCHMARKS.md); with many busy
     /// channels on few CPUs the polls take CPU from the threads they wait for (64 guest
     /// processes × 8 channels on 2 CPUs: fewer round trips per second and a worse p99). Turn
-    /// it on for the channels that carry a stream: hvsock does (``HvSock``), as does
+    /// it on for the channels that carry a stream: hvsock does (`HvSock`), as does
     /// `vmbus fcopy-daemon`.
     public var pollMicroseconds = 0
 
+    /// The defaults: batched delivery, packets up to what the ring holds, a requestor sized from
+    /// the ring, unknown completions rejected, no polling, no fault injection.
     public init() {}
 
     /// Default options, polling for `pollMicroseconds`.
@@ -156,5 +162,6 @@ public struct ChannelStatistics: Hashable, Sendable {
     /// Requests answered through the requestor.
     public var completedRequests: UInt64 = 0
 
+    /// All counters zero.
     public init() {}
 }

@@ -15,6 +15,7 @@ public final class BoundDevices<Value: Sendable>: Sendable {
 
     let state = Locked(State())
 
+    /// An empty table.
     public init() {}
 
     /// Records a device that is up; returns the sub-channels offered for it meanwhile, to open

@@ -9,6 +9,8 @@ public struct RingPages: Hashable, Sendable {
     /// Host → guest ring.
     public var incoming: Int
 
+    /// - Parameter outgoing: pages of the guest → host ring, at least 2.
+    /// - Parameter incoming: pages of the host → guest ring, at least 2.
     public init(outgoing: Int, incoming: Int) {
         self.outgoing = outgoing
         self.incoming = incoming
@@ -63,8 +65,14 @@ extension GuestBus {
     /// Opens a channel: rings from guest memory, a GPADL over them, OpenChannel, and the
     /// channel API on top.
     /// - Parameters:
+    ///   - relid: the channel: a device's primary (``GuestDevice/relid``) or a sub-channel the host
+    ///     offered for it.
     ///   - pages: ring sizes in pages per direction (at least 2 each: control page + data).
     ///   - options: the channel's options (delivery mode, limits, fault injection).
+    ///   - targetVP: the virtual processor the host is to interrupt for this channel (OpenChannel
+    ///     `target_vp`; ``retarget(_:targetVP:)`` changes it later).
+    ///   - userData: OpenChannel's 120 bytes of user data, whose meaning the device protocol
+    ///     defines (hvsock's pipe parameters); zeros by default.
     /// - Throws: ``BusError/refused(_:)`` when the host fails the open; ``BusError/rescinded(_:)``.
     public func open(
         _ relid: UInt32, pages: RingPages = .standard, options: ChannelOptions = ChannelOptions(), targetVP: UInt32 = 0,

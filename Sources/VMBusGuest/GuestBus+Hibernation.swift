@@ -7,13 +7,16 @@ import VMBusWire
 public struct GuestHibernation: Hashable, Sendable {
     /// A device that was bound when the guest hibernated.
     public struct BoundDevice: Hashable, Sendable {
+        /// The device's class (the offer's `if_type`).
         public var classID: GUID
+        /// The device's instance (the offer's `if_instance`): with the class, what finds it again.
         public var instanceID: GUID
         /// The driver's ``GuestDriver/name``.
         public var driver: String
         /// Its relid then (for reports only).
         public var relid: UInt32
 
+        /// A device as it was bound: see the properties.
         public init(classID: GUID, instanceID: GUID, driver: String, relid: UInt32) {
             self.classID = classID
             self.instanceID = instanceID
@@ -22,9 +25,12 @@ public struct GuestHibernation: Hashable, Sendable {
         }
     }
 
+    /// The version negotiated before hibernation (a record: resume negotiates afresh).
     public var version: VMBusVersion
+    /// The devices that were bound, each to be bound to the same driver on resume.
     public var devices: [BoundDevice]
 
+    /// A saved bus: see the properties.
     public init(version: VMBusVersion, devices: [BoundDevice]) {
         self.version = version
         self.devices = devices
@@ -42,6 +48,7 @@ public struct GuestHibernation: Hashable, Sendable {
         static let relid: UInt16 = 4
     }
 
+    /// Writes this state as saved-state records (docs/SAVED-STATE.md §7).
     public func save(into w: inout StateWriter) {
         w.write(Tag.version, self.version.rawValue)
         for device in self.devices {
@@ -54,6 +61,9 @@ public struct GuestHibernation: Hashable, Sendable {
         }
     }
 
+    /// Reads what ``save(into:)`` wrote.
+    /// - Throws: `SavedStateError` for a missing or malformed record, or a version this build
+    ///   does not know.
     public init(restoring r: StateReader) throws(SavedStateError) {
         self.version = VMBusVersion(rawValue: try r.uint32(Tag.version))
         guard self.version.isKnown else { throw SavedStateError("unknown VMBus version \(self.version.rawValue)") }

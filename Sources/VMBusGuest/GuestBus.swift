@@ -64,11 +64,15 @@ public final class GuestBus: Sendable {
     public let capture: CaptureTap?
 
     /// - Parameters:
+    ///   - configuration: the versions to propose, newest first, the 6.0 features to ask for and
+    ///     the first GPADL handle.
+    ///   - transport: the substrate: it carries this bus's messages and doorbells and owns guest
+    ///     memory.
     ///   - monitorPages: give the host two monitor pages from guest memory (01 §1.3), so it
     ///     may offer monitored channels.
     ///   - capture: records the host's messages as they arrive and this guest's as the host's
     ///     queue takes them, and every channel's traffic.
-    /// - Throws: ``MemoryError`` if the monitor pages cannot be allocated.
+    /// - Throws: `MemoryError` if the monitor pages cannot be allocated.
     public init(
         configuration: GuestConfiguration = GuestConfiguration(), transport: any GuestTransport, monitorPages: Bool = false,
         capture: CaptureTap? = nil
@@ -92,10 +96,10 @@ public final class GuestBus: Sendable {
 
     // MARK: Inspection
 
-    /// The negotiated version, while connected.
     /// The guest memory rings and device buffers come from (netvsc's receive and send buffers).
     public var memory: GuestMemory { self.transport.memory }
 
+    /// The negotiated version, while connected.
     public var version: VMBusVersion? { self.state.withLock { $0.machine.version } }
 
     /// Every device offered (primaries), by relid.
@@ -152,7 +156,7 @@ public final class GuestBus: Sendable {
     }
 
     /// The host is gone: every waiting operation fails with ``BusError/hostGone``, every
-    /// channel closes with ``CloseReason/connectionLost``, drivers are unbound, and the bus is
+    /// channel closes with `CloseReason.connectionLost`, drivers are unbound, and the bus is
     /// disconnected (``connect()`` may be called again on a new transport's bus only).
     public func connectionLost() {
         let (waiters, channels, rings, bound): ([Waiter], [Channel], [OpenRing], [(any GuestDriver, GuestDevice)]) =

@@ -1,9 +1,9 @@
 import VMBusWire
 
 /// The guest (client) side of the VMBus control plane, as a value (01 §5–§7). Local intents go
-/// in through the `send`-style methods, host messages through ``receive(_:)``; both return
-/// actions. Every host reply is matched against what was asked; anything else is a
-/// ``HostMisbehaviour``, never a trap.
+/// in through the `send`-style methods, host messages through
+/// ``receive(_:)-(ArraySlice<UInt8>)``; both return actions. Every host reply is matched
+/// against what was asked; anything else is a ``HostMisbehaviour``, never a trap.
 public struct GuestConnection {
     enum State {
         case disconnected
@@ -38,12 +38,14 @@ public struct GuestConnection {
         var state: GpadlState
     }
 
+    /// What this guest proposes: versions, features, monitor pages, the first GPADL handle.
     public let configuration: GuestConfiguration
     var state: State = .disconnected
     var channels: [UInt32: Channel] = [:]
     var gpadls: [UInt32: GpadlRecord] = [:]
     var nextGpadl: UInt32
 
+    /// A disconnected machine; ``connect()`` starts the negotiation.
     public init(configuration: GuestConfiguration = GuestConfiguration()) {
         self.configuration = configuration
         self.nextGpadl = configuration.firstGpadlHandle
@@ -82,7 +84,7 @@ public struct GuestConnection {
     }
 
     /// Describes guest memory to the host for a channel; the handle is chosen here.
-    /// - Throws: ``WireError`` if the ranges cannot be described (empty, too many pages).
+    /// - Throws: `WireError` if the ranges cannot be described (empty, too many pages).
     public mutating func createGpadl(channel relid: UInt32, ranges: [GpaRange]) throws(WireError)
         -> (handle: UInt32, actions: [GuestAction])
     {

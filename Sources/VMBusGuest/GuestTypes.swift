@@ -4,7 +4,9 @@ import VMBusWire
 /// a message in the wrong state. The guest survives a buggy or hostile host: it reports this
 /// instead of trusting it (style §2.4).
 public struct HostMisbehaviour: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What the host did wrong, for logs.
     public var reason: String
+    /// A misbehaviour described by `reason`.
     public init(_ reason: String) { self.reason = reason }
     public var description: String { "host protocol violation: \(self.reason)" }
 }
@@ -26,6 +28,7 @@ public struct GuestConfiguration: Sendable {
     /// First GPADL handle (Linux counts from 0xE1E10).
     public var firstGpadlHandle: UInt32 = 0xE1E10
 
+    /// Linux's choices: its version list, no 6.0 features, VP 0, no monitor or interrupt pages.
     public init() {}
 }
 
@@ -70,6 +73,7 @@ public struct Signalling: Hashable, Sendable {
     /// without a dedicated interrupt, and monitored channels, as Linux does).
     public var setsInterruptPageBit: Bool
 
+    /// A signalling method: see the properties.
     public init(connectionID: UInt32, monitorID: UInt8?, setsInterruptPageBit: Bool) {
         self.connectionID = connectionID
         self.monitorID = monitorID

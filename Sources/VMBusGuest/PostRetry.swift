@@ -4,6 +4,7 @@ import VMBusWire
 public struct HvPostStatus: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
+    /// HV_STATUS_SUCCESS: the message was queued.
     public static let success = Self(rawValue: 0)
     /// HV_STATUS_INSUFFICIENT_MEMORY: transient.
     public static let insufficientMemory = Self(rawValue: 11)
@@ -40,6 +41,7 @@ public struct PostRetry: Hashable, Sendable {
     /// Failed attempts so far.
     public private(set) var failures = 0
 
+    /// No failures yet.
     public init() {}
 
     /// Records a failed attempt and decides what comes next.

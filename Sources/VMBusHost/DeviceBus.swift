@@ -10,16 +10,16 @@ public protocol DeviceBus: AnyObject, Sendable {
     /// mapping stays valid while the device holds it.
     func gpadlMapping(_ handle: UInt32) -> MappedMemory?
     /// Copies what a GPA-direct range names (03 §4) into `buffer[at...]`, every page checked.
-    /// - Throws: ``MemoryError`` for a page that is not the guest's.
+    /// - Throws: `MemoryError` for a page that is not the guest's.
     func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError)
-    /// Offers `count` sub-channels for an open primary, as the device's own protocol asked
-    /// (05 §5). - Returns: the relids of all its sub-channels (none where there are none to
-    /// offer).
     /// The guest pages a GPA-direct range names (03 §4), as pieces of a mapping a device can
     /// read and write in place — a disk moves its sectors straight to and from them.
-    /// - Throws: ``MemoryError`` for a page that is not the guest's, or a bus that cannot map
+    /// - Throws: `MemoryError` for a page that is not the guest's, or a bus that cannot map
     ///   guest memory.
     func guestExtents(_ range: GpaRange) throws(MemoryError) -> MemoryExtents
+    /// Offers `count` sub-channels for an open primary, as the device's own protocol asked
+    /// (05 §5).
+    /// - Returns: the relids of all its sub-channels (none where there are none to offer).
     @discardableResult
     func enableSubChannels(primary: UInt32, count: UInt16) -> [UInt32]
 }

@@ -44,7 +44,7 @@ extension HostBus {
     /// and keeps more from starting: the first step of a takeover, while the guest and the
     /// bus still run normally — its doorbells and messages must still be delivered. Undone by
     /// ``release()``.
-    /// - Throws: ``SavedStateError`` naming a device still busy at `timeout`; everything is
+    /// - Throws: `SavedStateError` naming a device still busy at `timeout`; everything is
     ///   released again first.
     public func settle(timeout: Duration) async throws(SavedStateError) {
         for device in self.openDevices() {
@@ -58,7 +58,7 @@ extension HostBus {
 
     /// Holds every open channel at a packet boundary, waits for closed channels' teardowns to
     /// be answered, then quiesces every device with an open channel.
-    /// - Throws: ``SavedStateError`` naming what could not be held in time; everything is
+    /// - Throws: `SavedStateError` naming what could not be held in time; everything is
     ///   released again first.
     public func hold(timeout: Duration) async throws(SavedStateError) {
         let unserviceable = self.unserviceableChannels
@@ -208,7 +208,7 @@ extension HostBus {
     /// of the primary; sub-channels follow their primary — and attaches every open channel to
     /// its rings. Nothing is read or sent yet: ``startRestored()`` does that. A device the
     /// saved state does not know is offered then, as a new one (hot add).
-    /// - Throws: ``SavedStateError`` for a saved channel no device claims, or a device that
+    /// - Throws: `SavedStateError` for a saved channel no device claims, or a device that
     ///   refused its state.
     public func restoreDevices(_ devices: [any HostDevice]) throws(SavedStateError) {
         let machine = self.state.withLock { $0.machine }

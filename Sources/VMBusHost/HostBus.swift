@@ -70,6 +70,12 @@ public final class HostBus: Sendable {
     /// opens and closes; `nil` records nothing.
     public let capture: CaptureTap?
 
+    /// - Parameter configuration: the versions, 6.0 features and message connection id this host
+    ///   accepts.
+    /// - Parameter transport: the substrate: it carries messages and doorbells to the guest and
+    ///   maps the guest pages GPADLs name.
+    /// - Parameter channelOptions: the options of every channel this host opens; `nil` for the
+    ///   defaults with strict packet parsing (a host checks the guest's packets to the letter).
     /// - Parameter capture: records the guest's messages as they arrive and this host's as
     ///   they are handed to the transport, and every channel's traffic.
     public init(

@@ -55,7 +55,7 @@ extension HostConnection {
     }
 
     /// Writes the machine's state.
-    /// - Throws: ``SavedStateError`` if a GPADL is being mapped or a channel opened: states a
+    /// - Throws: `SavedStateError` if a GPADL is being mapped or a channel opened: states a
     ///   driver holds only inside one call, so a caller that sees them is saving mid-message.
     public func save(into w: inout StateWriter) throws(SavedStateError) {
         if let n = self.negotiated {

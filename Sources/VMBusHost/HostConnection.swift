@@ -1,8 +1,8 @@
 import VMBusWire
 
 /// The host (server) side of the VMBus control plane, as a value: feed it the guest's messages
-/// with ``receive(_:)`` and local intents with the `send`-style methods; it returns the actions
-/// its driver must carry out (01 §5–§6, 04, 05 §7.2).
+/// with ``receive(_:)-(ArraySlice<UInt8>)`` and local intents with the `send`-style methods;
+/// it returns the actions its driver must carry out (01 §5–§6, 04, 05 §7.2).
 ///
 /// Every guest mistake is a thrown ``ProtocolViolation`` naming its scope; nothing the guest
 /// sends can trap this machine or make it allocate beyond what a GPADL's u16 length allows.
@@ -17,7 +17,9 @@ public struct HostConnection {
 
     /// What negotiation settled.
     public struct Negotiated: Hashable, Sendable {
+        /// The version both sides agreed on.
         public var version: VMBusVersion
+        /// The 6.0 features in force: the guest's request intersected with ``HostConfiguration/supportedFeatures``.
         public var features: FeatureFlags
         /// VP for host → guest control messages (honoured from 3.0).
         public var targetVCPU: UInt32
@@ -67,6 +69,7 @@ public struct HostConnection {
         var state: GpadlState
     }
 
+    /// What this host accepts: versions, 6.0 features, the message connection id.
     public let configuration: HostConfiguration
     var state: State = .disconnected
     var channels: [UInt32: Channel] = [:]
@@ -77,6 +80,7 @@ public struct HostConnection {
     /// Failure status of GpadlCreated and ModifyChannelResponse (OpenVMM's value).
     public static let failure = NTStatus.openVMMFailure
 
+    /// A machine waiting for the guest's InitiateContact.
     public init(configuration: HostConfiguration = HostConfiguration()) {
         self.configuration = configuration
     }

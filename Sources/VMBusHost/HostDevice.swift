@@ -45,6 +45,7 @@ extension HostTransport {
 
 /// What the host learns when a channel of one of its devices opens.
 public struct HostChannelInfo: Hashable, Sendable {
+    /// The channel's relid.
     public var relid: UInt32
     /// 0 for the primary, ≥ 1 for a sub-channel.
     public var subChannelIndex: UInt16
@@ -55,6 +56,7 @@ public struct HostChannelInfo: Hashable, Sendable {
     /// The VP the guest wants this channel's interrupts on.
     public var targetVP: UInt32
 
+    /// What ``HostDevice/opened(_:info:)`` is told: see the properties.
     public init(
         relid: UInt32, subChannelIndex: UInt16 = 0, offer: HostOffer, userData: UserDefinedBytes = UserDefinedBytes(),
         targetVP: UInt32 = 0
@@ -76,9 +78,9 @@ public protocol HostDevice: AnyObject, Sendable {
     /// A channel of this device opened (the primary or a sub-channel). Start serving it —
     /// typically a task reading it — and return; do not block.
     func opened(_ channel: Channel, info: HostChannelInfo)
-    /// A channel closed (the guest closed it, a rescind, a reset). Its ``Channel`` object is
+    /// A channel closed (the guest closed it, a rescind, a reset). Its `Channel` object is
     /// closed with the reason, or — when the guest closed it or went away — finishing: its
-    /// reader still gets what the guest wrote before, then ends (``Channel/peerEnded(_:)``).
+    /// reader still gets what the guest wrote before, then ends (`Channel.peerEnded(_:)`).
     func closed(relid: UInt32)
     /// This device's channel options, given the bus's (``HostBus/channelOptions``); by default
     /// the bus's unchanged. A device tunes what suits its traffic — e.g. polling a busy stream.

@@ -11,9 +11,12 @@ public struct ProtocolViolation: Error, Hashable, Sendable, CustomStringConverti
         case channel(UInt32)
     }
 
+    /// How far the mistake reaches.
     public var scope: Scope
+    /// What the guest did wrong, for logs.
     public var reason: String
 
+    /// A violation of `scope`, described by `reason`.
     public init(_ scope: Scope, _ reason: String) {
         self.scope = scope
         self.reason = reason
@@ -40,16 +43,24 @@ public struct HostConfiguration: Sendable {
     /// The connection id guests post to after a ≥ 5.0 negotiation (OpenVMM's VTL0 value is 1).
     public var messageConnectionID: UInt32 = VMBusConnectionID.message
 
+    /// Versions 0.13 to 6.0, the 6.0 features this implementation supports, connection id 1.
     public init() {}
 }
 
 /// A device channel the host offers (04 §3.1), before a relid is assigned.
 public struct HostOffer: Hashable, Sendable {
+    /// The device class (OfferChannel `if_type`): what guests match drivers on.
     public var interfaceType: GUID
+    /// The device instance (OfferChannel `if_instance`): tells devices of one class apart.
     public var interfaceInstance: GUID
+    /// Offer flags (OfferChannel `chn_flags`): hvsock, named pipe mode, and so on.
     public var flags: OfferFlags
+    /// The 120 bytes of offer user data whose meaning the device class defines (hvsock's pipe
+    /// parameters, for one).
     public var userDefined: UserDefinedBytes
+    /// 0 for a primary channel; sub-channel offers are made by the bus with their index.
     public var subChannelIndex: UInt16
+    /// MMIO space the device wants, in MiB (OfferChannel `mmio_megabytes`; 0 for most devices).
     public var mmioMegabytes: UInt16
     /// How many sub-channels the device may enable later (05 §5); 0 for none.
     public var maximumSubChannels: UInt16
@@ -57,6 +68,7 @@ public struct HostOffer: Hashable, Sendable {
     /// only when the guest also supplied monitor pages; otherwise the offer says 0xFF.
     public var wantsMonitor: Bool
 
+    /// An offer; only the class and instance have no default.
     public init(
         interfaceType: GUID, interfaceInstance: GUID, flags: OfferFlags = [], userDefined: UserDefinedBytes = UserDefinedBytes(),
         subChannelIndex: UInt16 = 0, mmioMegabytes: UInt16 = 0, maximumSubChannels: UInt16 = 0, wantsMonitor: Bool = false

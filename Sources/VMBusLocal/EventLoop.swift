@@ -11,6 +11,8 @@ public struct WaitPolicy: Hashable, Sendable {
     /// Blocking timeout while something needs periodic work (monitor-page scans), in ms.
     public var periodicMilliseconds: Int32
 
+    /// - Parameter spinMicroseconds: how long to keep polling after the last event.
+    /// - Parameter periodicMilliseconds: the blocking timeout while periodic work is due.
     public init(spinMicroseconds: Int = 50, periodicMilliseconds: Int32 = 1) {
         self.spinMicroseconds = spinMicroseconds
         self.periodicMilliseconds = periodicMilliseconds

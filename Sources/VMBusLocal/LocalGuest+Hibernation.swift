@@ -19,7 +19,7 @@ extension LocalGuest {
         static let pages: UInt16 = 2
     }
 
-    /// Hibernates: the bus's drivers suspend and close, the bus unloads (``GuestBus/hibernate()``),
+    /// Hibernates: the bus's drivers suspend and close, the bus unloads (`GuestBus.hibernate()`),
     /// the state and memory go to `path` (written to a temporary file, synced, then renamed
     /// over `path`: a crash leaves the old file or the new one, never half of one), and the
     /// connection ends with a goodbye.
@@ -54,9 +54,10 @@ extension LocalGuest {
     }
 
     /// Reads a hibernation file: the guest memory it had (the same size, contents and pages in
-    /// use) and what its bus needs to resume. Connect with ``connect(path:memoryBytes:memory:configuration:monitorPages:waitPolicy:logger:)``
-    /// passing `memory`, register the same drivers, then ``GuestBus/resume(_:)``.
-    /// - Throws: ``SavedStateError`` for a damaged or truncated file.
+    /// use) and what its bus needs to resume. Connect with
+    /// ``connect(path:memoryBytes:memory:configuration:monitorPages:waitPolicy:logger:capture:captureConnection:)``
+    /// passing `memory`, register the same drivers, then `GuestBus.resume(_:)`.
+    /// - Throws: `SavedStateError` for a damaged or truncated file.
     public static func readHibernation(_ path: String) throws -> (memory: GuestMemory, saved: GuestHibernation) {
         guard let handle = FileHandle(forReadingAtPath: path) else { throw SavedStateError("cannot open \(path)") }
         defer { try? handle.close() }

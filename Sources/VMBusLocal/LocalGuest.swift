@@ -24,7 +24,7 @@ public enum LocalError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A guest process's side of the local substrate (spec 09): its memory (a sealed memfd), one
-/// socket to the host, eventfd doorbells, and a ``GuestBus`` on top. An event-loop thread
+/// socket to the host, eventfd doorbells, and a `GuestBus` on top. An event-loop thread
 /// delivers the host's messages and doorbells.
 public final class LocalGuest: Sendable {
     /// How the connection ended.
@@ -44,7 +44,9 @@ public final class LocalGuest: Sendable {
         var leaving = false
     }
 
+    /// The guest's bus: register drivers on it, then call `connect()`.
     public let bus: GuestBus
+    /// The guest's memory: the sealed memfd the host maps GPADLs from.
     public let memory: GuestMemory
     let socket: LocalSocket
     let loop: EventLoop
@@ -55,15 +57,22 @@ public final class LocalGuest: Sendable {
     let capture: CaptureTap?
 
     /// Creates guest memory, connects, says HELLO and waits for WELCOME, then starts the
-    /// event loop. Call ``GuestBus/connect()`` on ``bus`` next.
+    /// event loop. Call `GuestBus.connect()` on ``bus`` next.
     /// - Parameters:
+    ///   - path: the host's socket (`vmbus host --listen PATH`).
     ///   - memoryBytes: guest memory (default 256 MiB; sparse until touched).
+    ///   - existing: the `memory:` argument: memory to use instead of new memory of
+    ///     `memoryBytes` (a resumed guest's).
+    ///   - configuration: what the bus proposes to the host (versions, features).
     ///   - monitorPages: give the host monitor pages (it then scans them periodically).
+    ///   - waitPolicy: how the guest's event loop waits: spin after activity, then block.
+    ///   - logger: where the substrate reports connection events and host mistakes.
+    ///   - recorder: the `capture:` argument: records this guest's traffic as connection
+    ///     `captureConnection`, seen from the guest: substrate frames from HELLO on, channel
+    ///     messages, and its channels' packets and doorbells.
+    ///   - captureConnection: the connection number in the capture (1 unless several guests
+    ///     share a recorder).
     /// - Throws: ``LocalError``.
-    ///   - memory: memory to use instead of new memory of `memoryBytes` (a resumed guest's).
-    ///   - capture: records this guest's traffic as connection `captureConnection` (1 unless
-    ///     several guests share a recorder), seen from the guest: substrate frames from HELLO
-    ///     on, channel messages, and its channels' packets and doorbells.
     public static func connect(
         path: String, memoryBytes: Int = 256 << 20, memory existing: GuestMemory? = nil, configuration: GuestConfiguration = GuestConfiguration(),
         monitorPages: Bool = false, waitPolicy: WaitPolicy = WaitPolicy(), logger: Logger = Logger(label: "vmbus.guest"),
@@ -122,7 +131,7 @@ public final class LocalGuest: Sendable {
             finished: { [self] in self.finish() })
     }
 
-    /// Says goodbye to the host and stops (channels close with ``CloseReason/connectionLost``).
+    /// Says goodbye to the host and stops (channels close with `CloseReason.connectionLost`).
     public func disconnect() {
         self.state.withLock { $0.leaving = true }
         try? self.socket.send(.goodbye(.normal), capture: self.capture)

@@ -15,7 +15,7 @@ import VMBusWire
 extension LocalHost {
     /// What a takeover passes from the old process to the new one.
     public struct Handover: Sendable {
-        /// A saved-state file (``SavedStateFile``, kind host).
+        /// A saved-state file (`SavedStateFile`, kind host).
         public var state: [UInt8]
         /// The descriptors the state refers to by index, in order. Still this process's: pass
         /// them (SCM_RIGHTS), do not close them.
@@ -39,9 +39,10 @@ extension LocalHost {
     }
 
     /// Pauses everything and saves it (see the extension's comment).
-    /// - Throws: ``SavedStateError`` when something cannot be held or saved in `timeout` (a
+    /// - Throws: `SavedStateError` when something cannot be held or saved in `timeout` (a
     ///   device that cannot be saved has an open channel, a packet still being handled); the
     ///   host has then carried on already.
+    /// - Parameter timeout: how long holding every channel and quiescing every device may take.
     /// - Parameter extraDescriptors: the process's own descriptors the new process needs too,
     ///   by name (a TAP device's): passed after the guests', found again with
     ///   ``handoverExtras(_:descriptors:)``.
@@ -125,7 +126,7 @@ extension LocalHost {
     /// A host restored from a ``Handover``: it takes `descriptors` (all of them, even when it
     /// throws: what it did not adopt it closes), restores every guest connection, bus and
     /// device, and is ready to ``start()``. `path` is the listener's path (for ``stop()``).
-    /// - Throws: ``SavedStateError`` for a state that is damaged, from an unknown format
+    /// - Throws: `SavedStateError` for a state that is damaged, from an unknown format
     ///   version, or that does not match the descriptors.
     public convenience init(
         restoring handover: [UInt8], descriptors fds: [Int32], path: String, options: Options = Options(),
@@ -173,7 +174,7 @@ extension LocalHost {
     /// by name, from the state and descriptors received. The caller owns them: build what
     /// they belong to before ``init(restoring:descriptors:path:options:logger:devices:)``,
     /// which leaves them open.
-    /// - Throws: ``SavedStateError`` for a damaged state.
+    /// - Throws: `SavedStateError` for a damaged state.
     public static func handoverExtras(_ handover: [UInt8], descriptors: [Int32]) throws(SavedStateError) -> [String: Int32] {
         let file = try SavedStateFile.decode(handover[...], expecting: .host)
         let r = try StateReader(file.body[...])
@@ -192,7 +193,12 @@ extension LocalHost {
     /// two processes, with the descriptors duplicated as SCM_RIGHTS would — and returns it,
     /// started. For tests and benchmarks of servicing; `vmbus host --takeover` does the same
     /// across processes. If anything fails before the new host exists, this one carries on.
+    /// - Parameter timeout: how long holding every channel and quiescing every device may take.
     /// - Parameter path: the listener's path (for the new host's ``stop()``).
+    /// - Parameter options: the new host's options.
+    /// - Parameter logger: the new host's logger.
+    /// - Parameter devices: builds the new host's devices for each guest; they must match the
+    ///   old host's by class and instance to take their saved state.
     public func handOverInProcess(
         timeout: Duration = .seconds(10), path: String, options: Options = Options(), logger: Logger = Logger(label: "vmbus.host"),
         devices: @escaping @Sendable (HostBus) -> [any HostDevice]

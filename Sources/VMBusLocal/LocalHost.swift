@@ -6,7 +6,7 @@ import VMBusMemory
 import VMBusWire
 
 /// A host process's side of the local substrate (spec 09): listens on a Unix socket and serves
-/// each guest that connects with its own ``HostBus`` and its own devices.
+/// each guest that connects with its own `HostBus` and its own devices.
 ///
 /// A guest that dies (even by SIGKILL) only ends its own connection: its channels close, its
 /// GPADL mappings are unmapped, its descriptors are closed, and the host keeps accepting.
@@ -14,25 +14,32 @@ import VMBusWire
 public final class LocalHost: Sendable {
     /// What a host offers.
     public struct Options: Sendable {
+        /// The control plane's configuration, the same for every guest.
         public var configuration = HostConfiguration()
         /// Guests served at once; more are refused with "host full".
         public var maximumGuests = 16
         /// The largest guest memory accepted.
         public var maximumMemoryBytes: UInt64 = 64 << 30
+        /// How each guest's event loop waits: spin after activity, then block.
         public var waitPolicy = WaitPolicy()
         /// Records every guest's traffic, each guest connection under its own number (its id):
         /// substrate frames, channel messages, and its channels' packets and doorbells.
         public var capture: (any CaptureRecorder)?
+        /// 16 guests at once, up to 64 GiB of memory each, the default configuration, no capture.
         public init() {}
     }
 
     /// One served guest, for status displays.
     public struct GuestInfo: Hashable, Sendable {
+        /// The guest's number: its connection's order since start, from 1 (kept across a takeover).
         public var id: Int
+        /// The guest memory it announced in HELLO, in bytes.
         public var memoryBytes: UInt64
     }
 
+    /// The listening socket's path.
     public let path: String
+    /// The options the host was created with.
     public let options: Options
     let listener: LocalSocket
     let makeDevices: @Sendable (HostBus) -> [any HostDevice]
@@ -55,6 +62,11 @@ public final class LocalHost: Sendable {
     }
 
     /// Listens at `path` (replacing a stale socket file).
+    /// - Parameter path: the socket's path. A socket file no process listens on is replaced; a
+    ///   path another host listens on, or one that is not a socket, is refused.
+    /// - Parameter options: guests served at once, the largest guest memory, the control
+    ///   plane's configuration, the event loops' wait policy, capture.
+    /// - Parameter logger: where connections, goodbyes and guest mistakes are reported.
     /// - Parameter devices: builds the devices for each new guest (registered on its bus).
     public convenience init(
         path: String, options: Options = Options(), logger: Logger = Logger(label: "vmbus.host"),

@@ -11,6 +11,7 @@ public struct IncomingPacket: Hashable, Sendable {
     /// `len8 × 8`: descriptor through padding.
     public var length: Int { self.descriptor.totalLength }
 
+    /// A packet whose validated descriptor was read at `offset` of the data area.
     @inlinable
     public init(descriptor: PacketDescriptor, offset: Int) {
         self.descriptor = descriptor
@@ -26,7 +27,9 @@ public struct IncomingPacket: Hashable, Sendable {
 /// the peer wrote — its `write_index`, each descriptor — is loaded once, validated, then used;
 /// any impossible value breaks the ring for good.
 public struct IncomingRing<Memory: RingMemory> {
+    /// The ring's shared memory: its control page, then its data area.
     public let memory: Memory
+    /// Bytes in the data area (the ring's size less its control page); indices run from 0 below it.
     public let dataSize: Int
     /// The largest packet (`len8 × 8`) this reader accepts; longer is a channel error.
     public let maximumPacketLength: Int
@@ -44,6 +47,7 @@ public struct IncomingRing<Memory: RingMemory> {
     public var statistics: RingStatistics { self.stats }
 
     /// Attaches to a ring; reads `read_index` once.
+    /// - Parameter memory: the ring: its control page, then its data area.
     /// - Parameter maximumPacketLength: the largest packet to accept; by default the largest
     ///   the ring can hold. Size it from the device protocol (Linux's `max_pkt_size`).
     public init(memory: Memory, maximumPacketLength: Int? = nil) throws(RingError) {

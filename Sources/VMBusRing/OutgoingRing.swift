@@ -6,7 +6,9 @@ import VMBusWire
 /// the peer's `read_index` once per decision and validates it. Packets written since the last
 /// ``commit()`` form a batch: one index publication and one signal decision for all of them.
 public struct OutgoingRing<Memory: RingMemory> {
+    /// The ring's shared memory: its control page, then its data area.
     public let memory: Memory
+    /// Bytes in the data area (the ring's size less its control page); indices run from 0 below it.
     public let dataSize: Int
     /// The write index last published.
     @usableFromInline var committedWrite: Int
@@ -120,7 +122,7 @@ public struct OutgoingRing<Memory: RingMemory> {
         return RingIndex.bytesToWrite(read: self.cachedRead, write: self.pendingWrite, dataSize: self.dataSize)
     }
 
-    /// Writes a packet already formatted by ``PacketEncoder`` (its length a multiple of 8),
+    /// Writes a packet already formatted by `PacketEncoder` (its length a multiple of 8),
     /// plus the trailer, without publishing it.
     /// - Returns: `false` when the ring is full.
     public mutating func write(packet: ArraySlice<UInt8>) throws(RingError) -> Bool {

@@ -59,5 +59,6 @@ public struct RingStatistics: Hashable, Sendable {
     /// Payload-carrying bytes written or read (descriptors and padding included, trailers not).
     public var bytes: UInt64 = 0
 
+    /// All counters zero.
     public init() {}
 }

@@ -27,6 +27,7 @@ public enum RingLoadOrdering: Sendable {
 
 /// Memory ordering of a control-word store.
 public enum RingStoreOrdering: Sendable {
+    /// No ordering: statistics, and values nothing else depends on.
     case relaxed
     /// Earlier reads and writes complete before the store is visible.
     case releasing

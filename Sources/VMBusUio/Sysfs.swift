@@ -4,32 +4,45 @@ import VMBusWire
 /// One channel of a device as Linux shows it under `channels/<relid>/` (05 §9.2). Counters
 /// and fill levels are whatever the attribute files held when read; missing files are `nil`.
 public struct SysfsChannel: Hashable, Sendable {
+    /// The channel's relid (the directory's name).
     public var relid: UInt32
+    /// The CPU its interrupts go to (`cpu`).
     public var cpu: Int?
+    /// Its monitor id (`monitor_id`), for channels offered with monitored notification.
     public var monitorID: Int?
+    /// 0 for the primary, ≥ 1 for a sub-channel (`subchannel_id`).
     public var subChannelIndex: Int?
-    /// Bytes readable in the inbound ring / writable in the outbound ring.
+    /// Bytes readable in the inbound ring (`read_avail`).
     public var readAvailable: Int?
+    /// Bytes writable in the outbound ring (`write_avail`).
     public var writeAvailable: Int?
-    /// Interrupt masks of the outbound and inbound rings.
+    /// The outbound ring's interrupt mask (`out_mask`).
     public var outMask: Int?
+    /// The inbound ring's interrupt mask (`in_mask`).
     public var inMask: Int?
-    /// Host → guest interrupts received, guest → host signals sent.
+    /// Host → guest interrupts received (`interrupts`).
     public var interrupts: UInt64?
+    /// Guest → host signals sent (`events`).
     public var events: UInt64?
-    /// The `ring` file (channels handed to `uio_hv_generic` only) and its size.
+    /// The `ring` file (channels handed to `uio_hv_generic` only).
     public var ringPath: String?
+    /// The `ring` file's size in bytes: both rings, control pages included.
     public var ringBytes: Int?
 }
 
 /// One VMBus device under `/sys/bus/vmbus/devices/<instance>/` (05 §9.1).
 public struct SysfsDevice: Hashable, Sendable {
+    /// The device's sysfs directory.
     public var path: String
+    /// The device instance (`device_id`, the directory's name).
     public var instance: GUID
+    /// The device class (`class_id`).
     public var classID: GUID
     /// The primary channel's relid (`id`).
     public var relid: UInt32?
+    /// The primary channel's state as the kernel numbers it (`state`; 3 is open).
     public var state: Int?
+    /// The primary channel's monitor id (`monitor_id`), for monitored devices.
     public var monitorID: Int?
     /// The bound driver's name (the `driver` link), `nil` when unbound.
     public var driver: String?
@@ -37,6 +50,7 @@ public struct SysfsDevice: Hashable, Sendable {
     public var uio: String?
     /// Size of the uio device's map 0 (both rings), from `uio/uioN/maps/map0/size`.
     public var ringMapBytes: Int?
+    /// Its channels (`channels/<relid>/`), by relid.
     public var channels: [SysfsChannel]
 
     /// The device class's name (05 §3), or "Unknown".

@@ -30,6 +30,7 @@ public enum UioError: Error, Hashable, Sendable, CustomStringConvertible {
 /// stands for `/dev/uioN` (a real device, or the socket `vmbus host --uio-export` serves) and
 /// the primary channel's ring mapping.
 public struct UioDevice: Sendable {
+    /// The device's sysfs entry, as read when it was found.
     public let sysfs: SysfsDevice
     /// `/dev/uioN` for the real sysfs (`/sys`); `ROOT/../dev/uioN` for any other tree.
     public let nodePath: String
@@ -69,13 +70,15 @@ public struct UioDevice: Sendable {
 }
 
 /// A device's primary channel driven from user space through `uio_hv_generic` (05 §10): the
-/// rings mapped in place, the same ``Channel`` API as every other substrate (in-place reads,
+/// rings mapped in place, the same `Channel` API as every other substrate (in-place reads,
 /// batching, `pending_send_sz`, the interrupt mask), interrupts from blocking 4-byte reads on
 /// a thread of its own, and the host kicked by irqcontrol writes. The kernel opened the
 /// channel when the node was opened; a read failing with EIO (the socket closing, for an
-/// export) means the host rescinded it: the channel finishes with ``CloseReason/rescinded``.
+/// export) means the host rescinded it: the channel finishes with `CloseReason.rescinded`.
 public final class UioChannel: Sendable {
+    /// The device this channel belongs to.
     public let device: UioDevice
+    /// The primary channel, mapped in place: the same API as on every substrate.
     public let channel: Channel
     let notifier: UioNotifier
     let memory: MappedMemory
@@ -88,6 +91,8 @@ public final class UioChannel: Sendable {
 
     /// Opens the node (for a real device this makes the kernel open the channel), maps the
     /// rings and starts taking interrupts.
+    /// - Parameter device: the device ``UioDevice/find(root:instance:classID:)`` found.
+    /// - Parameter options: the primary channel's options (delivery mode, limits, polling).
     /// - Parameter capture: records the primary channel's packets, doorbells, open and close
     ///   (docs/CAPTURE.md); the channel messages are the kernel's and are not seen here.
     public init(_ device: UioDevice, options: ChannelOptions = ChannelOptions(), capture: CaptureTap? = nil) throws(UioError) {
@@ -239,6 +244,7 @@ public final class UioChannel: Sendable {
         public let gpadl: UInt32
         /// The uio map index (mapped at index × 4096 of the node).
         public let index: Int
+        /// The map's size in bytes.
         public let size: Int
     }
 

@@ -18,7 +18,7 @@ public struct UioNICBuffers: Hashable, Sendable {
     }
 }
 
-/// What an exported device has instead of a VMBus connection (``DeviceBus``): the GPADLs are
+/// What an exported device has instead of a VMBus connection (`DeviceBus`): the GPADLs are
 /// the NIC buffers the export owns (shared with the program through maps 3 and 4), and the
 /// "guest memory" a GPA-direct packet names is the program's own address space — a uio program
 /// without hugepages gives its virtual addresses as physical ones — read through
@@ -44,7 +44,7 @@ public final class UioDeviceBus: DeviceBus {
     /// Copies what `range` names straight out of the connected program's memory: each page
     /// number is an address of the program divided by 4096, read with `pread` on
     /// `/proc/PID/mem` (an address it has not mapped fails; nothing else is touched).
-    /// - Throws: ``MemoryError`` when no program is connected, a page is not mapped in it, or
+    /// - Throws: `MemoryError` when no program is connected, a page is not mapped in it, or
     ///   the range names more than ``maximumPages`` pages.
     public func readGuest(_ range: GpaRange, into buffer: inout [UInt8], at offset: Int) throws(MemoryError) {
         guard let program = self.program.load() else { throw MemoryError.system(call: "read program memory (none connected)", errno: ESRCH) }

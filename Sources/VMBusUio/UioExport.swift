@@ -20,7 +20,10 @@ import VMBusWire
 ///   irqcontrol; closing it closes the channel. A rescind closes the socket and removes the
 ///   device's directory.
 public final class UioExport: Sendable {
+    /// The export's root: `sys/` and `dev/` are below it.
     public let directory: String
+    /// The sysfs tree to give programs instead of `/sys`
+    /// (``UioDevice/find(root:instance:classID:)``, `vmbus ls --sysfs`).
     public var sysfsRoot: String { self.directory + "/sys" }
     let devices = Locked<[UInt32: ExportedDevice]>([:])
     let log: @Sendable (String) -> Void

@@ -14,6 +14,8 @@ public struct GUID: Hashable, Sendable, Comparable {
     /// The last 8 bytes, first text byte in the most significant position (wire bytes 8–15 in order).
     public var data4: UInt64
 
+    /// A GUID from its four text groups: `data1`-`data2`-`data3`-`data4` (the last two groups
+    /// joined, most significant first).
     public init(data1: UInt32, data2: UInt16, data3: UInt16, data4: UInt64) {
         self.data1 = data1
         self.data2 = data2

@@ -56,6 +56,7 @@ public enum MonitorPage {
 /// The legacy interrupt page (01 §1.4): host → guest bitmap in the first half, guest → host in
 /// the second, one bit per relid.
 public enum InterruptPage {
+    /// Bytes in the page.
     public static let size = 4096
     /// Byte offset of the guest → host ("send") half.
     public static let guestToHostOffset = 2048

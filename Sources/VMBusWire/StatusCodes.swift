@@ -4,6 +4,7 @@ public struct NTStatus: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// Whether the status is 0 (STATUS_SUCCESS); any other value is a failure.
     public var isSuccess: Bool { self.rawValue == 0 }
 
     /// 0: success.
@@ -41,6 +42,7 @@ public struct ICStatus: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// Whether the status is 0 (S_OK); any other value is a failure.
     public var isSuccess: Bool { self.rawValue == 0 }
 
     /// HV_S_OK.

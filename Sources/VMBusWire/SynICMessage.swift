@@ -111,9 +111,12 @@ public struct PostMessageInput: Hashable, Sendable {
 public struct SignalEventInput: Hashable, Sendable {
     /// The hypercall code of HvSignalEvent.
     public static let hypercallCode: UInt16 = 0x005D
+    /// The connection id to signal (bits 0–31): the offer's, for a channel.
     public var connectionID: UInt32
+    /// The event flag to set (bits 32–47); 0 except with guest-specified signal parameters.
     public var flagNumber: UInt16
 
+    /// The input for signalling `connectionID`.
     public init(connectionID: UInt32, flagNumber: UInt16 = 0) {
         self.connectionID = connectionID
         self.flagNumber = flagNumber

@@ -7,11 +7,14 @@ public struct VMBusVersion: RawRepresentable, Hashable, Comparable, Sendable {
 
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// The version `major.minor`.
     public init(major: UInt16, minor: UInt16) {
         self.rawValue = UInt32(major) << 16 | UInt32(minor)
     }
 
+    /// The major number (the high 16 bits).
     public var major: UInt16 { UInt16(truncatingIfNeeded: self.rawValue >> 16) }
+    /// The minor number (the low 16 bits).
     public var minor: UInt16 { UInt16(truncatingIfNeeded: self.rawValue) }
 
     public static func < (lhs: VMBusVersion, rhs: VMBusVersion) -> Bool { lhs.rawValue < rhs.rawValue }

@@ -43,6 +43,8 @@ public struct WireReader: Sendable {
         if self.remaining != 0 { throw WireError.trailingBytes(count: self.remaining) }
     }
 
+    /// Reads one byte.
+    /// - Throws: ``WireError/truncated(needed:available:)`` at the end.
     @inlinable
     public mutating func readUInt8() throws(WireError) -> UInt8 {
         try self.require(1)
@@ -50,6 +52,8 @@ public struct WireReader: Sendable {
         return self.bytes[self.index]
     }
 
+    /// Reads a little-endian u16.
+    /// - Throws: ``WireError/truncated(needed:available:)`` with fewer than 2 bytes left.
     @inlinable
     public mutating func readUInt16() throws(WireError) -> UInt16 {
         try self.require(2)
@@ -57,6 +61,8 @@ public struct WireReader: Sendable {
         return UInt16(self.bytes[self.index]) | UInt16(self.bytes[self.index + 1]) << 8
     }
 
+    /// Reads a little-endian u32.
+    /// - Throws: ``WireError/truncated(needed:available:)`` with fewer than 4 bytes left.
     @inlinable
     public mutating func readUInt32() throws(WireError) -> UInt32 {
         try self.require(4)
@@ -66,6 +72,8 @@ public struct WireReader: Sendable {
         return value
     }
 
+    /// Reads a little-endian u64.
+    /// - Throws: ``WireError/truncated(needed:available:)`` with fewer than 8 bytes left.
     @inlinable
     public mutating func readUInt64() throws(WireError) -> UInt64 {
         try self.require(8)
@@ -75,6 +83,8 @@ public struct WireReader: Sendable {
         return value
     }
 
+    /// Reads a little-endian two's-complement i32.
+    /// - Throws: ``WireError/truncated(needed:available:)`` with fewer than 4 bytes left.
     @inlinable
     public mutating func readInt32() throws(WireError) -> Int32 {
         Int32(bitPattern: try self.readUInt32())

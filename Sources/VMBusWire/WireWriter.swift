@@ -21,23 +21,28 @@ public struct WireWriter: Sendable {
     @inlinable
     public var count: Int { self.bytes.count }
 
+    /// Appends one byte.
     public mutating func writeUInt8(_ value: UInt8) {
         self.bytes.append(value)
     }
 
+    /// Appends a u16, little-endian.
     public mutating func writeUInt16(_ value: UInt16) {
         self.bytes.append(UInt8(truncatingIfNeeded: value))
         self.bytes.append(UInt8(truncatingIfNeeded: value >> 8))
     }
 
+    /// Appends a u32, little-endian.
     public mutating func writeUInt32(_ value: UInt32) {
         for i in 0..<4 { self.bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) }
     }
 
+    /// Appends a u64, little-endian.
     public mutating func writeUInt64(_ value: UInt64) {
         for i in 0..<8 { self.bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) }
     }
 
+    /// Appends an i32, two's complement, little-endian.
     public mutating func writeInt32(_ value: Int32) {
         self.writeUInt32(UInt32(bitPattern: value))
     }
@@ -50,6 +55,7 @@ public struct WireWriter: Sendable {
         for i in (0..<8).reversed() { self.bytes.append(UInt8(truncatingIfNeeded: guid.data4 >> (8 * i))) }
     }
 
+    /// Appends bytes as they are.
     public mutating func writeBytes<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         self.bytes.append(contentsOf: bytes)
     }

@@ -19,9 +19,10 @@ public final class DiscardDevice: HostDevice {
     let served = Locked<[UInt32: Task<Void, Never>]>([:])
 
     /// - Parameters:
+    ///   - instance: the device's instance GUID; its class is ``Discard/classID``.
     ///   - wantsMonitor: ask for monitored notification (MNF).
     ///   - interruptDriven: drop packets where they lie, on the thread that saw the guest's
-    ///     signal (``Channel/onInterrupt(_:)``), with no copy and no task switch — a sink as
+    ///     signal (`Channel.onInterrupt(_:)`), with no copy and no task switch — a sink as
     ///     cheap as the bus allows, for throughput figures.
     public init(instance: GUID, wantsMonitor: Bool = false, interruptDriven: Bool = false) {
         self.offer = HostOffer(interfaceType: Discard.classID, interfaceInstance: instance, wantsMonitor: wantsMonitor)

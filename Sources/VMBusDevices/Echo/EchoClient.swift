@@ -4,12 +4,13 @@ import VMBusGuest
 import VMBusWire
 
 /// The guest side of the echo device: a driver that opens each echo device's channel and
-/// offers ``echo(_:instance:)``.
+/// offers ``echo(_:device:)``.
 public final class EchoClient: GuestDriver {
     public let name: String
     public var classes: [GUID] { [Echo.classID] }
     /// Ring sizes the client opens with.
     public let pages: RingPages
+    /// The options every channel it opens gets (delivery mode, limits, polling).
     public let options: ChannelOptions
     /// Completions are taken from the channel's interrupt handler instead of a reader task.
     public let interruptDriven: Bool
@@ -28,8 +29,12 @@ public final class EchoClient: GuestDriver {
     }
     let subChannels = Locked(SubChannelState())
 
+    /// - Parameter name: the driver's name, which a per-device driver override names
+    ///   (`GuestBus.setDriverOverride(instance:driver:)`).
+    /// - Parameter pages: the ring sizes every echo channel is opened with.
+    /// - Parameter options: the options of every channel it opens.
     /// - Parameter interruptDriven: take answers on the thread that saw the host's signal
-    ///   (``Channel/onInterrupt(_:)``) rather than in a reader task: one thread hand-off less
+    ///   (`Channel.onInterrupt(_:)`) rather than in a reader task: one thread hand-off less
     ///   per round trip.
     public init(
         name: String = "echo", pages: RingPages = .standard, options: ChannelOptions = ChannelOptions(), interruptDriven: Bool = false
@@ -102,6 +107,8 @@ public final class EchoClient: GuestDriver {
     public func subChannels(of relid: UInt32) -> [UInt32] { self.subChannels.withLock { $0.offered[relid] ?? [] } }
 
     /// Sends `bytes` to a device and returns what came back (trimmed to the length sent).
+    /// - Parameter bytes: the payload; it travels padded to 8 bytes, and the answer is cut back
+    ///   to this length.
     /// - Parameter relid: the device; by default the first bound one.
     public func echo(_ bytes: [UInt8], device relid: UInt32? = nil) async throws -> [UInt8] {
         let channel = try self.channel(for: relid)

@@ -38,7 +38,7 @@ public final class EchoDevice: HostDevice {
     ///   - maximumSubChannels: sub-channels the guest may ask for.
     ///   - wantsMonitor: ask for monitored notification.
     ///   - interruptDriven: answer on the thread that saw the guest's signal
-    ///     (``Channel/onInterrupt(_:)``) rather than from a task: fewer thread hand-offs per
+    ///     (`Channel.onInterrupt(_:)`) rather than from a task: fewer thread hand-offs per
     ///     round trip.
     public init(instance: GUID, maximumSubChannels: UInt16 = 0, wantsMonitor: Bool = false, interruptDriven: Bool = false) {
         self.interruptDriven = interruptDriven

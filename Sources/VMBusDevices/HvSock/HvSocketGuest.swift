@@ -11,6 +11,7 @@ public final class HvSocketGuest: GuestDriver, HvSocketEndpoint {
     public let name = "hv_sock"
     public var classes: [GUID] { [] }
     public var isHvSockDriver: Bool { true }
+    /// The guest bus it is registered on: connect requests and channel opens go through it.
     public let bus: GuestBus
     /// Ring size per direction in pages for ≥ 5.0 hosts (clamped to 24–256 KiB, 07 §2).
     public let ringPages: Int
@@ -25,6 +26,10 @@ public final class HvSocketGuest: GuestDriver, HvSocketEndpoint {
     }
     let state = Locked(State())
 
+    /// - Parameter bus: the bus to register on (call `register` on it with this driver too).
+    /// - Parameter ringPages: ring pages per direction for each connection, clamped to 6–64
+    ///   (24–256 KiB, 07 §2).
+    /// - Parameter closeTimeout: how long a close waits for the host's rescind.
     public init(bus: GuestBus, ringPages: Int = 16, closeTimeout: Duration = .seconds(8)) {
         self.bus = bus
         self.ringPages = min(max(ringPages, 6), 64)

@@ -55,6 +55,7 @@ final class HvSockChannelDevice: HostDevice {
 /// by the host and opened by the guest; closing sends FIN, waits (up to `linger`) for the
 /// guest's end, then rescinds the channel, as hosts do.
 public final class HvSocketHost: HvSocketEndpoint {
+    /// The guest's bus: connection channels are offered, and rescinded, on it.
     public let bus: HostBus
     /// How long the guest has to open an offered connection channel.
     public let openTimeout: Duration
@@ -67,6 +68,9 @@ public final class HvSocketHost: HvSocketEndpoint {
     /// A starter answers why it could not restore a handler, or `nil` once it serves.
     let handlers = Locked<[String: @Sendable (HvSocketStream, [UInt8]?) -> SavedStateError?]>([:])
 
+    /// - Parameter bus: the bus of the guest this endpoint serves (one endpoint per guest).
+    /// - Parameter openTimeout: how long the guest has to open an offered connection channel.
+    /// - Parameter linger: how long a close waits for the guest's FIN before rescinding.
     public init(bus: HostBus, openTimeout: Duration = .seconds(5), linger: Duration = .seconds(8)) {
         self.bus = bus
         self.openTimeout = openTimeout

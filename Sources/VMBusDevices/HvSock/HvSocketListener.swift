@@ -3,6 +3,7 @@ import VMBusWire
 
 /// Waits for incoming connections on one service.
 public final class HvSocketListener: Sendable {
+    /// The service GUID connections name (for a vsock port, `HvSock.vsockService(port:)`).
     public let service: GUID
     struct State {
         var ready: [HvSocketStream] = []

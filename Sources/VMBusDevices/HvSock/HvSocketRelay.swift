@@ -20,6 +20,8 @@ public struct HvSocketRelayError: Error, CustomStringConvertible, Sendable {
 /// Works on either side: attach ``HvSocketHost``s (one per guest bus) or an ``HvSocketGuest``.
 /// Outgoing connections go to the newest attached endpoint that is still connected.
 public final class HvSocketRelay: Sendable {
+    /// Where the relay's sockets are: `vsock` for clients, `vsock_<port>` for the other side's
+    /// connections.
     public let directory: String
     let server: StreamSocket
     let endpoints = Locked<[any HvSocketEndpoint]>([])
@@ -34,6 +36,10 @@ public final class HvSocketRelay: Sendable {
     public func portPath(_ port: UInt32) -> String { self.directory + "/vsock_\(port)" }
 
     /// Creates `directory` if needed and listens on `directory/vsock`.
+    /// - Parameter directory: where the relay's sockets go, created if missing: `vsock` for
+    ///   clients, `vsock_<port>` for the other side's connections.
+    /// - Parameter connectTimeout: how long a client's `CONNECT` waits for the other side to
+    ///   accept; `nil` waits as long as the endpoint does.
     /// - Parameter log: one line per connection and per failure.
     public init(
         directory: String, connectTimeout: Duration? = nil, log: @escaping @Sendable (String) -> Void = { _ in }
@@ -169,7 +175,9 @@ public final class HvSocketRelay: Sendable {
 /// gets its own hvsock connection to `port` (e.g. a guest's `tcp:127.0.0.1:8080` to a host
 /// service). A connection that fails closes the client.
 public final class HvSocketForwarder: Sendable {
+    /// The local socket whose clients are forwarded.
     public let address: StreamAddress
+    /// The vsock port on the other side each client is connected to.
     public let port: UInt32
     let server: StreamSocket
 

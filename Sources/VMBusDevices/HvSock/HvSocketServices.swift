@@ -6,7 +6,9 @@ import VMBusWire
 /// (``HvSocketEchoHandler``, ``HvSocketDiscardHandler``), so a takeover carries their
 /// connections.
 public enum HvSocketServices {
+    /// The echo service's vsock port (the classic echo port).
     public static let echoPort: UInt32 = 7
+    /// The discard service's vsock port (the classic discard port).
     public static let discardPort: UInt32 = 9
 
     /// Serves echo and discard on `host` until its listeners close.

@@ -35,6 +35,7 @@ public enum HvSocketError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// How this package tunes channels for Hyper-V sockets.
 extension HvSock {
     /// How long an hvsock reader polls its empty ring before it sleeps. A stream's next bytes
     /// usually follow within microseconds; polling for them costs less than a wake-up through
@@ -56,7 +57,10 @@ extension HvSock {
 public final class HvSocketStream: Sendable {
     /// The service id (the offer's class GUID) and the connecting end's endpoint id.
     public let service: GUID
+    /// The connecting end's endpoint id (the offer's instance GUID).
     public let endpoint: GUID
+    /// The connection's channel. Reading or writing it directly breaks the stream's framing; it is
+    /// here for statistics, capture and servicing.
     public let channel: Channel
 
     struct ReadState {

@@ -12,7 +12,7 @@ public protocol HvSocketStreamHandler: Sendable {
     /// A handler for a new connection.
     init()
     /// A handler as ``save()`` left it.
-    /// - Throws: ``SavedStateError`` for bytes this handler did not write.
+    /// - Throws: `SavedStateError` for bytes this handler did not write.
     init(restoring state: [UInt8]) throws(SavedStateError)
     /// The peer sent `bytes`: what to write back (empty: nothing).
     mutating func received(_ bytes: ArraySlice<UInt8>) -> [UInt8]

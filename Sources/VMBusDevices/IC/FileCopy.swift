@@ -28,6 +28,8 @@ public final class FileCopyGuest: ICGuestService {
     }
     let current = Locked<Transfer?>(nil)
 
+    /// - Parameter root: when set, every path the host sends is taken below this directory, and a
+    ///   path with a `..` component is refused.
     public init(root: String? = nil) { self.root = root }
 
     public func answer(_ message: inout ICMessage, version: ICVersion) -> ICDisposition {
@@ -129,8 +131,10 @@ public final class FileCopyGuest: ICGuestService {
 
 /// The host side of file copy: START, WRITE fragments of 6 KiB, COMPLETE (or CANCEL).
 public final class FileCopyHost: Sendable {
+    /// The integration-service device to register on the host bus.
     public let device: ICHostDevice
 
+    /// - Parameter instance: the offer's instance GUID; by default the class GUID.
     public init(instance: GUID = DeviceClass.fileCopy.classID) {
         self.device = ICHostDevice(
             classID: DeviceClass.fileCopy.classID, instance: instance, serviceVersions: [ICVersion(1, 1)],
@@ -141,10 +145,13 @@ public final class FileCopyHost: Sendable {
     public enum CopyError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The guest answered this status to this step.
         case refused(step: String, ICStatus)
+        /// The exchange failed below the file-copy protocol: no channel, a timeout, a malformed answer.
         case transport(ICError)
         /// The guest closed the file-copy channel (or went away) during `step`, with `offset`
         /// bytes of the file sent: the copy is incomplete.
         case channelClosed(step: String, offset: Int)
+        /// The request could not be encoded (a name or directory too long for its UTF-16 field);
+        /// nothing was sent for this step.
         case source(String)
         /// The host is being replaced (a takeover): nothing was sent; copy again.
         case hostReplaced
@@ -187,6 +194,8 @@ public final class FileCopyHost: Sendable {
     /// Copies `data` to `destination` in the guest: its directory goes out with the trailing
     /// `/` that Linux's daemon needs to create every missing component (``FileCopyDestination``).
     /// - Parameters:
+    ///   - data: the file's contents.
+    ///   - destination: where in the guest, as a directory and a name.
     ///   - flags: overwrite, create the missing directories.
     ///   - progress: called after each fragment with (bytes sent, total).
     /// - Throws: ``CopyError`` with the step the guest refused, or the transport's failure.
@@ -199,6 +208,11 @@ public final class FileCopyHost: Sendable {
 
     /// Copies `data` to `directory/name` in the guest.
     /// - Parameters:
+    ///   - data: the file's contents.
+    ///   - name: the file's name in `directory`.
+    ///   - directory: the guest directory, as the guest's daemon reads it (Linux's creates missing
+    ///     components only for a path ending in `/`; ``FileCopyDestination`` adds it).
+    ///   - flags: overwrite, create the missing directories.
     ///   - cancelAfter: send CANCEL instead of COMPLETE once this many bytes went (tests, aborts).
     ///   - progress: called after each fragment with (bytes sent, total).
     public func copy(

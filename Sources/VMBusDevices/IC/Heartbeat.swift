@@ -10,6 +10,7 @@ public final class HeartbeatGuest: ICGuestService {
     public let serviceVersions = ICVersions.linuxHeartbeat
     let answered = Locked(0)
 
+    /// A heartbeat service that answers every request.
     public init() {}
 
     /// Heartbeats answered.
@@ -42,6 +43,7 @@ public enum GuestHealth: Hashable, Sendable {
 
 /// The host side of heartbeat: sends sequence numbers, checks the answers.
 public final class HeartbeatHost: Sendable {
+    /// The integration-service device to register on the host bus.
     public let device: ICHostDevice
     struct State {
         var sequence: UInt64 = 0
@@ -55,6 +57,7 @@ public final class HeartbeatHost: Sendable {
     public let timeout: Duration
 
     /// - Parameters:
+    ///   - instance: the offer's instance GUID; by default the class GUID.
     ///   - timeout: how long one heartbeat waits for its answer.
     ///   - interval: the period ``start(interval:)`` uses by default, and the one ``health``
     ///     judges overdue answers by.

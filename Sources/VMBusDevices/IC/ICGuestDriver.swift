@@ -27,7 +27,7 @@ public protocol ICGuestService: AnyObject, Sendable {
     /// The largest packet accepted (Linux: 4 KiB for heartbeat, shutdown and timesync).
     var maximumPacketLength: Int { get }
     /// Answers one request of the negotiated `version`. The service edits `message` in place
-    /// (its ``ICMessage/remainder`` goes back after the header, as long as it came); the
+    /// (its `ICMessage.remainder` goes back after the header, as long as it came); the
     /// driver sets the response flags and status.
     func answer(_ message: inout ICMessage, version: ICVersion) -> ICDisposition
     /// What the driver calls: ``answer(_:version:)`` unless the service has to wait for
@@ -57,6 +57,7 @@ public struct ICGuestStatistics: Hashable, Sendable {
 /// hands every request to the service and sends back the edited buffer with flags 0x05,
 /// echoing the packet's transaction id.
 public final class ICGuestDriver: GuestDriver {
+    /// The service whose requests this driver hands on.
     public let service: any ICGuestService
     public var name: String { self.service.name }
     public var classes: [GUID] { [self.service.classID] }
@@ -69,11 +70,13 @@ public final class ICGuestDriver: GuestDriver {
 
     let state = Locked(State())
 
+    /// A driver for `service`; register it on the guest bus.
     public init(_ service: any ICGuestService) { self.service = service }
 
     /// The versions negotiated with the host, once it asked.
     public var negotiated: (framework: ICVersion, service: ICVersion)? { self.state.withLock { $0.negotiated } }
 
+    /// Requests answered (negotiation included) and packets dropped since the driver was created.
     public var statistics: ICGuestStatistics { self.state.withLock { $0.statistics } }
 
     public func probe(_ device: GuestDevice, bus: GuestBus) async throws {

@@ -36,13 +36,15 @@ public enum ICError: Error, Hashable, Sendable, CustomStringConvertible {
 ///
 /// Everything follows the *open*, not the guest connection: Linux closes and re-opens its IC
 /// channels on `rmmod`/`modprobe hv_utils`, on hibernation and on kexec. Each open is a
-/// session with its own negotiation; periodic work (``whileOpen(after:_:)``) starts when a
+/// session with its own negotiation; periodic work (``whileOpen(_:)``) starts when a
 /// session is ready and is cancelled when its channel ends. A channel ends only after its
 /// reader took what the guest had already written (the bus finishes channels, 04 §5): an
 /// answer written just before the guest left is still delivered.
 public final class ICHostDevice: HostDevice {
     public let offer: HostOffer
+    /// The IC framework versions offered in negotiation, in the order they are sent.
     public let frameworkVersions: [ICVersion]
+    /// The service versions offered in negotiation, in the order they are sent.
     public let serviceVersions: [ICVersion]
     /// How long a request waits for its answer.
     public let timeout: Duration
@@ -84,8 +86,12 @@ public final class ICHostDevice: HostDevice {
     let state = Locked(State())
 
     /// - Parameters:
-    ///   - classID: the service class (e.g. ``DeviceClass/heartbeat``'s).
+    ///   - classID: the service class (e.g. `DeviceClass.heartbeat`'s).
+    ///   - instance: the offer's instance GUID.
     ///   - serviceVersions: the versions offered, in the order they are sent.
+    ///   - frameworkVersions: the IC framework versions offered in the negotiation, in order.
+    ///   - timeout: how long a request waits for the guest's answer before it fails with
+    ///     ``ICError/timedOut``.
     public init(
         classID: GUID, instance: GUID, serviceVersions: [ICVersion], frameworkVersions: [ICVersion] = ICVersions.openVMMFramework,
         timeout: Duration = .seconds(10)

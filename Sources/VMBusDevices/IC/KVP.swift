@@ -31,6 +31,7 @@ public final class KVPGuest: ICGuestService {
     /// Linux's 4.0, 3.0, 1.0 by default; add 5.0 first to speak the binary IP form too.
     public let serviceVersions: [ICVersion]
     public let maximumPacketLength = 16384
+    /// The pools the host's requests read and change.
     public let store: KVPStore
     let ipHandler: (any KVPIPHandler)?
     /// Pool AUTO: the fixed index → key table and its facts (06 §6.3).
@@ -115,10 +116,14 @@ public final class KVPGuest: ICGuestService {
 
 /// The host side of KVP: get, set, delete and enumerate a guest's pools.
 public final class KVPHost: Sendable {
+    /// The integration-service device to register on the host bus.
     public let device: ICHostDevice
     /// OpenVMM's fixed buffer for value operations: 2 + 2578 bytes.
     static let valueBufferSize = 2580
 
+    /// - Parameter instance: the offer's instance GUID; by default the class GUID.
+    /// - Parameter versions: the KVP versions offered, in order (Windows' by default).
+    /// - Parameter timeout: how long one request waits for the guest's answer.
     public init(instance: GUID = DeviceClass.kvp.classID, versions: [ICVersion] = ICVersions.windowsKVP, timeout: Duration = .seconds(35)) {
         self.device = ICHostDevice(classID: DeviceClass.kvp.classID, instance: instance, serviceVersions: versions, timeout: timeout)
     }

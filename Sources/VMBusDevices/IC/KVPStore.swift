@@ -37,10 +37,12 @@ public enum KVPStoreError: Error, Hashable, Sendable, CustomStringConvertible {
 public final class KVPStore: Sendable {
     /// Bytes of a key field (NUL included) and of a value field.
     public static let keySize = 512
+    /// Bytes of a value field, NUL included.
     public static let valueSize = 2048
     /// Pools 0–4.
     public static let poolCount = 5
 
+    /// Where the pool files `.kvp_pool_0`…`.kvp_pool_4` live; `nil` keeps the pools in memory only.
     public let directory: String?
     let pools: Locked<[[(key: String, value: String)]]>
 

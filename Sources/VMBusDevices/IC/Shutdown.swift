@@ -13,6 +13,8 @@ public final class ShutdownGuest: ICGuestService {
     public let canHibernate: Bool
     let handler: @Sendable (ShutdownMessage.Action, ShutdownMessage) async -> Void
 
+    /// - Parameter canHibernate: whether to accept hibernate requests; without it they are
+    ///   answered with a failure and the handler is not called.
     /// - Parameter handler: runs after the answer went out; by default nothing happens (the
     ///   CLI logs, or runs `--on-shutdown`).
     public init(canHibernate: Bool = false, handler: @escaping @Sendable (ShutdownMessage.Action, ShutdownMessage) async -> Void = { _, _ in }) {
@@ -40,8 +42,10 @@ public final class ShutdownGuest: ICGuestService {
 
 /// The host side of shutdown.
 public final class ShutdownHost: Sendable {
+    /// The integration-service device to register on the host bus.
     public let device: ICHostDevice
 
+    /// - Parameter instance: the offer's instance GUID; by default the class GUID.
     public init(instance: GUID = DeviceClass.shutdown.classID) {
         self.device = ICHostDevice(
             classID: DeviceClass.shutdown.classID, instance: instance, serviceVersions: ICVersions.openVMMShutdown)

@@ -5,7 +5,7 @@ import VMBusWire
 
 /// The guest side of time synchronisation (06 §5): answers every sample, records the host's
 /// time against the reference counter, and estimates host time now. Setting the system clock
-/// is the caller's explicit choice (``onSync``).
+/// is the caller's explicit choice (``init(onSync:)``).
 public final class TimeSyncGuest: ICGuestService {
     public let name = "hv_utils-timesync"
     public var classID: GUID { DeviceClass.timeSync.classID }
@@ -64,8 +64,10 @@ public final class TimeSyncGuest: ICGuestService {
 
 /// The host side of time synchronisation.
 public final class TimeSyncHost: Sendable {
+    /// The integration-service device to register on the host bus.
     public let device: ICHostDevice
 
+    /// - Parameter instance: the offer's instance GUID; by default the class GUID.
     /// - Parameter versions: the service versions offered (OpenVMM: 4.0 only; Windows 1.0, 3.0, 4.0).
     public init(instance: GUID = DeviceClass.timeSync.classID, versions: [ICVersion] = ICVersions.windowsTimeSync) {
         self.device = ICHostDevice(classID: DeviceClass.timeSync.classID, instance: instance, serviceVersions: versions)

@@ -7,10 +7,16 @@ import VMBusWire
 /// A command a guest service runs (VSS hooks, shutdown actions): an executable and its
 /// arguments, never a shell string, with a time limit.
 public struct HookCommand: Hashable, Sendable {
+    /// The program to run: a path, not looked up in `PATH` and not run through a shell.
     public var executable: String
+    /// Its arguments, passed as they are.
     public var arguments: [String]
+    /// How long it may run before it is sent SIGTERM (then SIGKILL two seconds later).
     public var timeout: Duration
 
+    /// - Parameter executable: the program's path.
+    /// - Parameter arguments: its arguments.
+    /// - Parameter timeout: how long it may run; 60 s by default.
     public init(executable: String, arguments: [String] = [], timeout: Duration = .seconds(60)) {
         self.executable = executable
         self.arguments = arguments
@@ -42,10 +48,14 @@ public final class VSSGuest: ICGuestService {
     public let serviceVersions = ICVersions.linuxVSS
     public var frameworkVersions: [ICVersion] { ICVersions.linuxFrameworkV3Only }
     public let maximumPacketLength = 8192
+    /// Run on FREEZE: the freeze succeeds only if it exits 0 within its time limit.
     public let preFreeze: HookCommand?
+    /// Run on THAW: the thaw succeeds only if it exits 0 within its time limit.
     public let postThaw: HookCommand?
     let log = Locked<[VSSOperation]>([])
 
+    /// - Parameter preFreeze: the hook FREEZE runs; none by default.
+    /// - Parameter postThaw: the hook THAW runs; none by default.
     public init(preFreeze: HookCommand? = nil, postThaw: HookCommand? = nil) {
         self.preFreeze = preFreeze
         self.postThaw = postThaw
@@ -104,8 +114,10 @@ public final class VSSGuest: ICGuestService {
 
 /// The host side of VSS: the backup handshake.
 public final class VSSHost: Sendable {
+    /// The integration-service device to register on the host bus.
     public let device: ICHostDevice
 
+    /// - Parameter instance: the offer's instance GUID; by default the class GUID.
     public init(instance: GUID = DeviceClass.backup.classID) {
         self.device = ICHostDevice(
             classID: DeviceClass.backup.classID, instance: instance, serviceVersions: [ICVersion(5, 0)],

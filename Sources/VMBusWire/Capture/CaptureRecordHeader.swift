@@ -52,7 +52,9 @@ public struct CaptureDirection: RawRepresentable, Hashable, Sendable, CustomStri
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
+    /// Sent by the host, received by the guest.
     public static let hostToGuest = Self(rawValue: 0)
+    /// Sent by the guest, received by the host.
     public static let guestToHost = Self(rawValue: 1)
 
     public var description: String {
@@ -69,7 +71,9 @@ public struct CaptureObserver: RawRepresentable, Hashable, Sendable, CustomStrin
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
+    /// Recorded by the host.
     public static let host = Self(rawValue: 0)
+    /// Recorded by the guest.
     public static let guest = Self(rawValue: 1)
 
     public var description: String {
@@ -96,10 +100,15 @@ public struct CaptureCloseReason: RawRepresentable, Hashable, Sendable, CustomSt
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// This side closed it.
     public static let closedLocally = Self(rawValue: 0)
+    /// The peer closed it (CloseChannel, or the peer ended its side).
     public static let closedByPeer = Self(rawValue: 1)
+    /// The host rescinded it.
     public static let rescinded = Self(rawValue: 2)
+    /// The peer wrote an impossible ring index or descriptor.
     public static let ringCorrupted = Self(rawValue: 3)
+    /// The connection to the peer went away.
     public static let connectionLost = Self(rawValue: 4)
 
     public var description: String {
@@ -132,11 +141,16 @@ public struct CaptureCloseReason: RawRepresentable, Hashable, Sendable, CustomSt
 public struct CaptureRecordHeader: Hashable, Sendable {
     /// The only version this library writes and reads.
     public static let version: UInt8 = 1
+    /// Size of the header on the wire.
     public static let wireSize = 24
 
+    /// What the record holds.
     public var kind: CaptureRecordKind
+    /// Which way it travelled.
     public var direction: CaptureDirection
+    /// Which side recorded it.
     public var observer: CaptureObserver
+    /// Record flags: whether the data was cut to the snap length.
     public var flags: CaptureRecordFlags
     /// The capture's number for the guest connection (one pcapng interface each).
     public var connection: UInt32
@@ -149,6 +163,7 @@ public struct CaptureRecordHeader: Hashable, Sendable {
     /// Bytes of the data before the snap length cut it.
     public var originalLength: UInt32
 
+    /// A header; the fields are as described on the properties.
     public init(
         kind: CaptureRecordKind, direction: CaptureDirection, observer: CaptureObserver, flags: CaptureRecordFlags = [],
         connection: UInt32, relid: UInt32 = 0, port: UInt32 = 0, originalLength: UInt32
@@ -181,6 +196,7 @@ public struct CaptureRecordHeader: Hashable, Sendable {
         self.originalLength = try reader.readUInt32()
     }
 
+    /// Writes the 24 bytes, version 1 and a zero reserved field included.
     public func write(to writer: inout WireWriter) {
         writer.writeUInt8(Self.version)
         writer.writeUInt8(self.kind.rawValue)

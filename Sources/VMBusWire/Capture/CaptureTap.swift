@@ -19,11 +19,14 @@ public protocol CaptureRecorder: AnyObject, Sendable {
 /// direction). A layer that can capture keeps a `CaptureTap?`, `nil` by default, so capture
 /// costs one branch when it is off.
 public struct CaptureTap: Sendable {
+    /// Where this side's records go.
     public let recorder: any CaptureRecorder
     /// The capture's number for this guest connection.
     public let connection: UInt32
+    /// Which side is looking: with a record's "outgoing" flag it gives the direction.
     public let observer: CaptureObserver
 
+    /// A tap for one side of connection `connection` of `recorder`.
     public init(recorder: any CaptureRecorder, connection: UInt32, observer: CaptureObserver) {
         self.recorder = recorder
         self.connection = connection

@@ -42,6 +42,7 @@ public struct GpadlHeader: Hashable, Sendable {
     }
 
     /// Reads the message after its 8-byte channel-message header, up to the reader's end.
+    /// - Parameter reader: positioned just after the header.
     /// - Parameter trailingBytes: what to do with the 1–7 bytes after the last whole word.
     ///   `.ignore` by default: UEFI posts maximum-length messages, and 220 bytes of words area
     ///   always leave 4 bytes over.
@@ -105,6 +106,7 @@ public struct GpadlBody: Hashable, Sendable {
     }
 
     /// Reads the message after its 8-byte channel-message header, up to the reader's end.
+    /// - Parameter reader: positioned just after the header.
     /// - Parameter trailingBytes: what to do with the 1–7 bytes after the last whole word
     ///   (`.ignore` by default, as for ``GpadlHeader``).
     /// - Throws: ``WireError/truncated(needed:available:)`` below 8 bytes;

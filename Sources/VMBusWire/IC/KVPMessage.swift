@@ -62,6 +62,7 @@ public struct KVPMessage: Hashable, Sendable {
     /// Reads a body, choosing the layout by the operation and, for IP operations, by the
     /// negotiated service version. An unknown operation keeps its bytes (bounded by the IC
     /// message, at most 13312).
+    /// - Parameter reader: positioned at the body, after the IC message header.
     /// - Parameter serviceVersion: the negotiated KVP version (5.0 and later select the binary
     ///   IP record).
     /// - Throws: ``WireError/truncated(needed:available:)`` if the operation's layout is cut;

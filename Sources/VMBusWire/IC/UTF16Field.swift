@@ -10,6 +10,7 @@ public enum UTF16Field {
     /// Writes `text` as UTF-16LE code units plus a NUL into a field of `size` bytes,
     /// zero-filling the rest.
     /// - Parameters:
+    ///   - writer: where the field goes; it advances by exactly `size` bytes.
     ///   - text: the text; a NUL inside it ends the field early for every reader.
     ///   - size: the field's size in bytes.
     ///   - name: the field's name, for the error.

@@ -1,38 +1,68 @@
 /// Every VMBus channel (control) message, parsed (04).
 ///
-/// One case per message type 1–29. ``parse(_:version:features:trailingBytes:)`` is the single
+/// One case per message type 1–29.
+/// ``parse(_:version:features:trailingBytes:)-(ArraySlice<UInt8>,_,_,_)`` is the single
 /// dispatch table that maps (type, bytes, negotiated version, features) to a case, including
 /// the version-gated and size-discriminated variants; ``encode()`` is its inverse. Every
 /// message must fit the 240-byte SynIC payload, on the way in and on the way out.
 public enum ChannelMessage: Hashable, Sendable {
+    /// 1, host → guest: a device's channel.
     case offerChannel(OfferChannel)
+    /// 2, host → guest: a channel is being revoked.
     case rescindChannelOffer(RescindChannelOffer)
+    /// 3, guest → host: send every offer; header only.
     case requestOffers
+    /// 4, host → guest: the offers present at RequestOffers were all sent; header only.
     case allOffersDelivered
+    /// 5, guest → host: open a channel on rings a GPADL describes.
     case openChannel(OpenChannel)
+    /// 6, host → guest: the answer to OpenChannel.
     case openResult(OpenResult)
+    /// 7, guest → host: stop using a channel's rings.
     case closeChannel(CloseChannel)
+    /// 8, guest → host: the first part of a GPADL's range list.
     case gpadlHeader(GpadlHeader)
+    /// 9, guest → host: the next page numbers of a GPADL's range list.
     case gpadlBody(GpadlBody)
+    /// 10, host → guest: a GPADL is mapped, or refused.
     case gpadlCreated(GpadlCreated)
+    /// 11, guest → host: release a GPADL.
     case gpadlTeardown(GpadlTeardown)
+    /// 12, host → guest: a GPADL is released.
     case gpadlTorndown(GpadlTorndown)
+    /// 13, guest → host: the guest forgot a rescinded channel.
     case relIDReleased(RelIDReleased)
+    /// 14, guest → host: propose a version and where messages go.
     case initiateContact(InitiateContact)
+    /// 15, host → guest: the answer to InitiateContact.
     case versionResponse(VersionResponse)
+    /// 16, guest → host: disconnect; header only.
     case unload
+    /// 17, host → guest: the connection is unloaded; header only.
     case unloadResponse
+    /// 18, guest → host: open a channel that survives a guest disconnect (kernel debuggers).
     case openReservedChannel(OpenReservedChannel)
+    /// 19, guest → host: close a reserved channel.
     case closeReservedChannel(CloseReservedChannel)
+    /// 20, host → guest: the answer to CloseReservedChannel.
     case closeReservedResponse(CloseReservedResponse)
+    /// 21, guest → host: connect an hvsock to a host service.
     case tlConnectRequest(TLConnectRequest)
+    /// 22, guest → host: move a channel's interrupts to another VP.
     case modifyChannel(ModifyChannel)
+    /// 23, host → guest: an hvsock connect failed.
     case tlConnectResult(TLConnectResult)
+    /// 24, host → guest: the answer to ModifyChannel.
     case modifyChannelResponse(ModifyChannelResponse)
+    /// 25, guest → host: change the connection's monitor pages.
     case modifyConnection(ModifyConnection)
+    /// 26, host → guest: the answer to ModifyConnection.
     case modifyConnectionResponse(ModifyConnectionResponse)
+    /// 27, guest → host: stop sending messages until Resume; header only.
     case pause
+    /// 28, host → guest: the host has paused; header only.
     case pauseResponse
+    /// 29, guest → host: messages may flow again; header only.
     case resume
 
     /// The SynIC message payload limit: every channel message, header included, fits in it.

@@ -8,7 +8,9 @@ public struct ChannelMessageType: RawRepresentable, Hashable, Sendable {
 
     /// Which side sends a message.
     public enum Direction: Sendable {
+        /// From the guest (the VMBus client) to the host.
         case guestToHost
+        /// From the host (the VMBus server) to the guest.
         case hostToGuest
     }
 

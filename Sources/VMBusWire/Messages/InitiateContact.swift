@@ -31,6 +31,7 @@ public struct InitiateContact: Hashable, Sendable {
     /// The client id of the 56-byte form (6.0 only).
     public var clientID: GUID?
 
+    /// A request for `versionRequested`; ``Target`` says where the host's messages and interrupts go.
     public init(
         versionRequested: VMBusVersion, targetVCPU: UInt32 = 0, target: Target, monitorPage1: UInt64 = 0,
         monitorPage2: UInt64 = 0, clientID: GUID? = nil
@@ -130,8 +131,11 @@ public struct VersionResponse: Hashable, Sendable {
 
     /// Monitor page GPAs supplied by the server.
     public struct MonitorPages: Hashable, Sendable {
+        /// GPA of the page the host sets pending bits in for the guest (parent → child).
         public var parentToChild: UInt64
+        /// GPA of the page the guest sets pending bits in for the host (child → parent).
         public var childToParent: UInt64
+        /// Both monitor pages, by GPA.
         public init(parentToChild: UInt64, childToParent: UInt64) {
             self.parentToChild = parentToChild
             self.childToParent = childToParent
@@ -150,6 +154,7 @@ public struct VersionResponse: Hashable, Sendable {
     /// Writing these implies the feature field; a `nil` `supportedFeatures` is written as 0.
     public var monitorPages: MonitorPages?
 
+    /// A response; the optional parts choose the form written (16, 20 or 40 bytes).
     public init(
         versionSupported: Bool, connectionState: ConnectionState = .successful, messageConnectionID: UInt32,
         supportedFeatures: FeatureFlags? = nil, monitorPages: MonitorPages? = nil
@@ -161,6 +166,8 @@ public struct VersionResponse: Hashable, Sendable {
         self.monitorPages = monitorPages
     }
 
+    /// Reads the body after the 8-byte header, choosing the form by the bytes available.
+    /// - Throws: ``WireError/truncated(needed:available:)`` below the 16-byte form.
     public init(from reader: inout WireReader) throws(WireError) {
         try reader.require(Self.wireSize - 8)
         self.versionSupported = try reader.readUInt8() != 0
@@ -181,6 +188,7 @@ public struct VersionResponse: Hashable, Sendable {
         }
     }
 
+    /// Writes the body after the 8-byte header in the smallest form that holds what is set.
     public func write(to writer: inout WireWriter) {
         writer.writeUInt8(self.versionSupported ? 1 : 0)
         writer.writeUInt8(self.connectionState.rawValue)

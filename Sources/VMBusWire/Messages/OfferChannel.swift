@@ -79,6 +79,7 @@ public struct OfferChannel: Hashable, Sendable {
     /// The connection id for this channel's guest → host signals; `nil` in the 190-byte form.
     public var connectionID: UInt32?
 
+    /// An offer in the 196-byte form; `connectionID` `nil` writes the 190-byte form of 0.13.
     public init(
         interfaceType: GUID, interfaceInstance: GUID, flags: OfferFlags = [], mmioMegabytes: UInt16 = 0,
         userDefined: UserDefinedBytes = UserDefinedBytes(), subChannelIndex: UInt16 = 0,
@@ -109,6 +110,7 @@ public struct OfferChannel: Hashable, Sendable {
     public var isLegacyForm: Bool { self.connectionID == nil }
 
     /// Reads the body after the 8-byte header.
+    /// - Parameter reader: positioned just after the header.
     /// - Parameter version: selects the 190-byte form below 1.1.
     public init(from reader: inout WireReader, version: VMBusVersion) throws(WireError) {
         try reader.require((version < .win7 ? Self.legacyWireSize : Self.wireSize) - 8)

@@ -26,6 +26,7 @@ public struct OpenChannel: Hashable, Sendable {
         /// Open flags (feature 0x2).
         public var flags: OpenChannelFlags
 
+        /// The extension's three fields; they matter only with the 6.0 features that name them.
         public init(connectionID: UInt32, eventFlag: UInt16, flags: OpenChannelFlags = []) {
             self.connectionID = connectionID
             self.eventFlag = eventFlag
@@ -48,6 +49,7 @@ public struct OpenChannel: Hashable, Sendable {
     /// The 6.0 extension, if sent.
     public var `extension`: Extension?
 
+    /// A request to open `childRelID` on the rings `ringBufferGpadl` describes.
     public init(
         childRelID: UInt32, openID: UInt32, ringBufferGpadl: UInt32, targetVP: UInt32,
         downstreamRingBufferPageOffset: UInt32, userData: UserDefinedBytes = UserDefinedBytes(),
@@ -81,6 +83,7 @@ public struct OpenChannel: Hashable, Sendable {
         }
     }
 
+    /// Writes the body after the 8-byte header: 140 bytes, 148 with the extension.
     public func write(to writer: inout WireWriter) {
         writer.writeUInt32(self.childRelID)
         writer.writeUInt32(self.openID)
@@ -98,18 +101,24 @@ public struct OpenChannel: Hashable, Sendable {
 
 /// OPENCHANNEL_RESULT (6), host → guest (04 §3.5). 20 bytes. Linux matches it by (relid, openid).
 public struct OpenResult: Hashable, Sendable {
+    /// Size on the wire, the 8-byte header included.
     public static let wireSize = 20
+    /// The channel that was to be opened.
     public var childRelID: UInt32
+    /// The `openID` of the OpenChannel being answered.
     public var openID: UInt32
     /// 0 = success; OpenVMM forwards the device's negative NTSTATUS.
     public var status: NTStatus
 
+    /// The answer to the OpenChannel of `childRelID` and `openID`.
     public init(childRelID: UInt32, openID: UInt32, status: NTStatus) {
         self.childRelID = childRelID
         self.openID = openID
         self.status = status
     }
 
+    /// Reads the body after the 8-byte header.
+    /// - Throws: ``WireError/truncated(needed:available:)`` below 12 bytes.
     public init(from reader: inout WireReader) throws(WireError) {
         try reader.require(Self.wireSize - 8)
         self.childRelID = try reader.readUInt32()
@@ -117,6 +126,7 @@ public struct OpenResult: Hashable, Sendable {
         self.status = NTStatus(rawValue: try reader.readUInt32())
     }
 
+    /// Writes the body after the 8-byte header (12 bytes).
     public func write(to writer: inout WireWriter) {
         writer.writeUInt32(self.childRelID)
         writer.writeUInt32(self.openID)

@@ -1,31 +1,42 @@
 /// The NDIS objects of the network protocol's OIDs (11 §5.3, §6): each starts with
 /// {u8 type, u8 revision, u16 size}.
 public struct NDISObjectHeader: Hashable, Sendable {
+    /// Which object follows (``offloadType``, ``rssCapabilitiesType``, …).
     public var type: UInt8
+    /// The object's revision: which fields it has.
     public var revision: UInt8
+    /// The object's size in bytes, this header included.
     public var size: UInt16
 
+    /// A header with these fields.
     public init(type: UInt8, revision: UInt8, size: UInt16) {
         self.type = type
         self.revision = revision
         self.size = size
     }
 
+    /// Reads the 4 bytes.
+    /// - Throws: ``WireError/truncated(needed:available:)`` below 4 bytes.
     public init(from reader: inout WireReader) throws(WireError) {
         self.type = try reader.readUInt8()
         self.revision = try reader.readUInt8()
         self.size = try reader.readUInt16()
     }
 
+    /// Writes the 4 bytes.
     public func write(to writer: inout WireWriter) {
         writer.writeUInt8(self.type)
         writer.writeUInt8(self.revision)
         writer.writeUInt16(self.size)
     }
 
+    /// NDIS_OBJECT_TYPE_OFFLOAD (0xA7): ``NDISOffload``.
     public static let offloadType: UInt8 = 0xA7
+    /// NDIS_OBJECT_TYPE_DEFAULT (0x80), as OID_TCP_OFFLOAD_PARAMETERS carries it.
     public static let offloadParametersType: UInt8 = 0x80
+    /// NDIS_OBJECT_TYPE_RSS_CAPABILITIES (0x88): ``RSSCapabilities``.
     public static let rssCapabilitiesType: UInt8 = 0x88
+    /// NDIS_OBJECT_TYPE_RSS_PARAMETERS (0x89): ``RSSParameters``.
     public static let rssParametersType: UInt8 = 0x89
 }
 
@@ -36,16 +47,22 @@ public struct NDISOffload: Hashable, Sendable {
     /// Transmit checksum flags for IPv4 and IPv6 (11 §5.3: 0x010 TCP, 0x040 UDP, 0x100 IPv4
     /// header, 0x004 TCP options, 0x001 IPv4 options / IPv6 extension headers).
     public var ipv4TransmitChecksum: UInt32 = 0
+    /// Transmit checksum flags for IPv6 (the bits of ``ipv4TransmitChecksum``).
     public var ipv6TransmitChecksum: UInt32 = 0
+    /// Receive checksum flags for IPv4: which checksums the host verifies.
     public var ipv4ReceiveChecksum: UInt32 = 0
+    /// Receive checksum flags for IPv6.
     public var ipv6ReceiveChecksum: UInt32 = 0
     /// LSOv2 maximum sizes (0: no LSO).
     public var lsoIPv4MaximumSize: UInt32 = 0
+    /// The largest IPv6 LSOv2 send, in bytes (0: no LSO).
     public var lsoIPv6MaximumSize: UInt32 = 0
     /// Receive segment coalescing over IPv4 and IPv6 (revision 3, offsets 144 and 145).
     public var rscIPv4 = false
+    /// Whether the host coalesces IPv6 TCP segments (revision 3, offset 145).
     public var rscIPv6 = false
 
+    /// No offloads at all.
     public init() {}
 
     /// Reads what a guest needs of a host's answer (11 §5.3): the checksum flags and the LSOv2
@@ -107,15 +124,23 @@ public struct NDISOffload: Hashable, Sendable {
 /// NDIS_RECEIVE_SCALE_CAPABILITIES (type 0x88, 18 bytes): the answer to
 /// OID_GEN_RECEIVE_SCALE_CAPABILITIES.
 public struct RSSCapabilities: Hashable, Sendable {
+    /// Size of the object, header included.
     public static let size = 18
     /// Toeplitz, TCP/IPv4, TCP/IPv6 (OpenVMM's 0x301).
     public var flags: UInt32 = 0x301
+    /// MSI-X messages the device has for receive interrupts.
     public var interruptMessages: UInt32 = 1
+    /// Receive queues the device has (the primary and its sub-channels).
     public var receiveQueues: UInt32
+    /// Entries of the indirection table the device takes.
     public var indirectionTableSize: UInt16 = 128
 
+    /// Capabilities with `receiveQueues` queues and the default flags.
     public init(receiveQueues: UInt32) { self.receiveQueues = receiveQueues }
 
+    /// Reads the object.
+    /// - Throws: ``WireError/truncated(needed:available:)`` below 18 bytes; ``WireError/invalidField(name:value:)`` for
+    /// another object type.
     public init(parsing bytes: ArraySlice<UInt8>) throws(WireError) {
         var reader = WireReader(bytes)
         try reader.require(Self.size)
@@ -129,6 +154,7 @@ public struct RSSCapabilities: Hashable, Sendable {
         self.indirectionTableSize = try reader.readUInt16()
     }
 
+    /// The 18 bytes, header first (revision 2).
     public func encode() -> [UInt8] {
         var writer = WireWriter(capacity: Self.size)
         NDISObjectHeader(type: NDISObjectHeader.rssCapabilitiesType, revision: 2, size: UInt16(Self.size)).write(to: &writer)
@@ -143,16 +169,23 @@ public struct RSSCapabilities: Hashable, Sendable {
 /// NDIS_RECEIVE_SCALE_PARAMETERS (type 0x89, 40-byte header, then the table and key at their
 /// offsets): the guest's OID_GEN_RECEIVE_SCALE_PARAMETERS.
 public struct RSSParameters: Hashable, Sendable {
+    /// Bytes before the table and key: the header and the parameters.
     public static let headerSize = 40
+    /// NDIS_RSS_PARAM_FLAG_DISABLE_RSS: RSS is off.
     public static let disableFlag: UInt16 = 0x10
+    /// The parameter flags (``disableFlag`` among them).
     public var flags: UInt16
+    /// The hash type and function (bits 0–7: the function; 0 means no hashing).
     public var hashInformation: UInt32
     /// Queue numbers (u32 each).
     public var indirectionTable: [UInt32]
+    /// The Toeplitz hash key (40 bytes from Linux).
     public var key: [UInt8]
 
+    /// Whether RSS is off: the disable flag is set, or no hash function is given.
     public var isDisabled: Bool { self.flags & Self.disableFlag != 0 || self.hashInformation & 0xFF == 0 }
 
+    /// Parameters with these fields.
     public init(flags: UInt16, hashInformation: UInt32, indirectionTable: [UInt32], key: [UInt8]) {
         self.flags = flags
         self.hashInformation = hashInformation

@@ -15,11 +15,13 @@ public enum NVSPMessage: Hashable, Sendable {
     case receiveBuffer(gpadl: UInt32, id: UInt16)
     /// RECV_BUF_COMPLETE: status and the sections (Linux accepts exactly one).
     case receiveBufferComplete(status: NVSPStatus, sections: [NVSPReceiveSection])
+    /// REVOKE_RECV_BUF: the receive buffer `id` is no longer to be used.
     case revokeReceiveBuffer(id: UInt16)
     /// SEND_SEND_BUF.
     case sendBuffer(gpadl: UInt32, id: UInt16)
     /// SEND_BUF_COMPLETE: status and the section size.
     case sendBufferComplete(status: NVSPStatus, sectionSize: UInt32)
+    /// REVOKE_SEND_BUF: the send buffer `id` is no longer to be used.
     case revokeSendBuffer(id: UInt16)
     /// SEND_RNDIS_PKT: data or control, the send section used (``NVSP/noSection`` if none)
     /// and its byte count.
@@ -37,6 +39,7 @@ public enum NVSPMessage: Hashable, Sendable {
     case switchDataPath(UInt32)
     /// OID_QUERY_EX (not used by Linux; OpenVMM answers NOT_SUPPORTED).
     case oidQueryEx(header: UInt32, oid: UInt32)
+    /// OID_QUERY_EX_COMPLETE: the status and the bytes of answer.
     case oidQueryExComplete(status: UInt32, bytes: UInt32)
     /// A type this library does not interpret, kept whole (body after the type word).
     case other(NVSPMessageType, body: [UInt8])

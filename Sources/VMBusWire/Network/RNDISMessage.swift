@@ -2,18 +2,31 @@
 /// offsets count from byte 8. Data packets have their own zero-copy reader
 /// (``RNDISPacketHeader``); here a PACKET is only recognised.
 public enum RNDISMessage: Hashable, Sendable {
+    /// PACKET_MSG: a data packet, read with ``RNDISPacketHeader`` instead.
     case packet
+    /// INITIALIZE_MSG, G→H: the guest's RNDIS version and largest message.
     case initialize(requestID: UInt32, major: UInt32, minor: UInt32, maximumTransferSize: UInt32)
+    /// INITIALIZE_CMPLT, H→G: the device's limits.
     case initializeComplete(RNDISInitializeComplete)
+    /// HALT_MSG, G→H: the guest stops the device; there is no answer.
     case halt(requestID: UInt32)
+    /// QUERY_MSG, G→H: read an OID; `information` is the input buffer (usually empty).
     case query(requestID: UInt32, oid: NDISOID, information: [UInt8])
+    /// SET_MSG, G→H: write an OID with `information`.
     case set(requestID: UInt32, oid: NDISOID, information: [UInt8])
+    /// QUERY_CMPLT, H→G: the status and the OID's value.
     case queryComplete(requestID: UInt32, status: RNDISStatus, information: [UInt8])
+    /// SET_CMPLT, H→G: the status of a set.
     case setComplete(requestID: UInt32, status: RNDISStatus)
+    /// RESET_MSG, G→H.
     case reset
+    /// RESET_CMPLT, H→G: the status, and whether addressing (multicast lists) was reset.
     case resetComplete(status: RNDISStatus, addressingReset: UInt32)
+    /// INDICATE_STATUS_MSG, H→G: an unsolicited status (link change, …) with its buffer.
     case indicateStatus(status: RNDISStatus, buffer: [UInt8])
+    /// KEEPALIVE_MSG: is the peer still there?
     case keepalive(requestID: UInt32)
+    /// KEEPALIVE_CMPLT: the answer.
     case keepaliveComplete(requestID: UInt32, status: RNDISStatus)
     /// A type this library does not interpret: its type and the bytes after the header.
     case other(RNDISMessageType, body: [UInt8])
@@ -24,6 +37,7 @@ public enum RNDISMessage: Hashable, Sendable {
     /// limit (4 148 bytes of message, 11 §8) bounds what either side needs.
     public static let maximumInformationSize = 4096
 
+    /// The message type of this message.
     public var type: RNDISMessageType {
         switch self {
         case .packet: return .packet

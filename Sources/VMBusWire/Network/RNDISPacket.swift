@@ -11,9 +11,11 @@ public struct RNDISPacketHeader: Hashable, Sendable {
     public var messageLength: Int
     /// The frame: its offset from the message start, and its length.
     public var frameOffset: Int
+    /// The frame's length in bytes.
     public var frameLength: Int
     /// The PPIs: offset from the message start and length (0 when none).
     public var ppiOffset: Int
+    /// The PPIs' total length in bytes.
     public var ppiLength: Int
 
     /// Reads and checks the header of the message at the start of `bytes`.
@@ -89,11 +91,17 @@ public struct PerPacketInfoType: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// 0 TCPIP_CHKSUM_PKTINFO: ``ChecksumInfo`` — what to compute on send, what was verified on receive.
     public static let checksum = Self(rawValue: 0)
+    /// 2 TCP_LARGESEND_PKTINFO: ``LSOInfo`` — segment this send.
     public static let lso = Self(rawValue: 2)
+    /// 6 IEEE_8021Q_INFO: the frame's VLAN tag.
     public static let vlan = Self(rawValue: 6)
+    /// 8 NBL_HASH_VALUE: the RSS hash of a received frame.
     public static let hashValue = Self(rawValue: 8)
+    /// 9 NBL_HASH_INFO: which hash ``hashValue`` is.
     public static let hashInfo = Self(rawValue: 9)
+    /// 0x80000001: Linux's internal packet-id PPI (`RNDIS_PKTINFO_ID` with the internal bit).
     public static let packetID = Self(rawValue: 0x8000_0001)
 }
 
@@ -101,14 +109,18 @@ public struct PerPacketInfoType: RawRepresentable, Hashable, Sendable {
 public struct PerPacketInfo: Hashable, Sendable {
     /// A 12-byte header and a u32.
     public static let wireSize = 16
+    /// What the value means.
     public var type: PerPacketInfoType
+    /// The 4-byte value.
     public var value: UInt32
 
+    /// A PPI of `type` holding `value`.
     public init(type: PerPacketInfoType, value: UInt32) {
         self.type = type
         self.value = value
     }
 
+    /// Writes the 16 bytes: size, type, offset of the value (12), value.
     public func write(to writer: inout WireWriter) {
         writer.writeUInt32(UInt32(Self.wireSize))
         writer.writeUInt32(self.type.rawValue)
@@ -149,28 +161,44 @@ public struct ChecksumInfo: OptionSet, Hashable, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     // Transmit (guest → host).
+    /// The packet is IPv4.
     public static let txIPv4 = Self(rawValue: 1 << 0)
+    /// The packet is IPv6.
     public static let txIPv6 = Self(rawValue: 1 << 1)
+    /// Compute the TCP checksum.
     public static let txTCP = Self(rawValue: 1 << 2)
+    /// Compute the UDP checksum.
     public static let txUDP = Self(rawValue: 1 << 3)
+    /// Compute the IPv4 header checksum.
     public static let txIPHeader = Self(rawValue: 1 << 4)
     /// The transport header's offset in a transmit checksum request (bits 16–25).
     public var transportOffset: Int { Int((self.rawValue >> 16) & 0x3FF) }
 
     // Receive (host → guest).
+    /// The host checked the TCP checksum and it was wrong.
     public static let rxTCPFailed = Self(rawValue: 1 << 0)
+    /// The host checked the UDP checksum and it was wrong.
     public static let rxUDPFailed = Self(rawValue: 1 << 1)
+    /// The host checked the IPv4 header checksum and it was wrong.
     public static let rxIPFailed = Self(rawValue: 1 << 2)
+    /// The host checked the TCP checksum and it was right.
     public static let rxTCPSucceeded = Self(rawValue: 1 << 3)
+    /// The host checked the UDP checksum and it was right.
     public static let rxUDPSucceeded = Self(rawValue: 1 << 4)
+    /// The host checked the IPv4 header checksum and it was right.
     public static let rxIPSucceeded = Self(rawValue: 1 << 5)
 }
 
 /// The LSOv2 PPI (11 §5.4): MSS, TCP header offset, IPv6.
 public struct LSOInfo: Hashable, Sendable {
+    /// The PPI's 4-byte value.
     public var rawValue: UInt32
+    /// The value as sent.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// The maximum segment size (bits 0–19).
     public var mss: Int { Int(self.rawValue & 0xF_FFFF) }
+    /// Where the TCP header starts in the frame (bits 20–29).
     public var tcpHeaderOffset: Int { Int((self.rawValue >> 20) & 0x3FF) }
+    /// Whether the packet is IPv6 (bit 31).
     public var isIPv6: Bool { self.rawValue & (1 << 31) != 0 }
 }

@@ -21,19 +21,25 @@ public struct SavedStateFile: Hashable, Sendable {
         public static let guest = Kind(rawValue: 2)
     }
 
+    /// The first 8 bytes of every saved-state file.
     public static let magic: [UInt8] = Array("VMBSTATE".utf8)
     /// The version this library writes.
     public static let currentVersion: UInt16 = 1
     /// The oldest version this library restores.
     public static let oldestVersion: UInt16 = 1
+    /// Bytes before the body.
     public static let headerSize = 20
     /// Largest body accepted (a host with many guests stays far below).
     public static let maximumBodySize = 64 << 20
 
+    /// What saved the state, checked against what the reader expects.
     public var kind: Kind
+    /// The format version that wrote the body.
     public var version: UInt16
+    /// The record list (``StateReader``), without the envelope.
     public var body: [UInt8]
 
+    /// An envelope for `body`, by default in the version this library writes.
     public init(kind: Kind, version: UInt16 = Self.currentVersion, body: [UInt8]) {
         self.kind = kind
         self.version = version
@@ -94,6 +100,7 @@ public enum CRC32C {
         return crc
     }
 
+    /// The CRC-32C (Castagnoli, reflected, initial and final value 0xFFFFFFFF) of `bytes`.
     public static func checksum<C: Collection<UInt8>>(_ bytes: C) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         for byte in bytes { crc = Self.table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }

@@ -8,6 +8,7 @@ public struct StateWriter: Sendable {
     /// The encoded records so far.
     public private(set) var bytes: [UInt8] = []
 
+    /// An empty record list.
     public init() {}
 
     /// Appends a record holding raw bytes.
@@ -19,33 +20,40 @@ public struct StateWriter: Sendable {
         self.bytes += value
     }
 
+    /// Appends a 1-byte record.
     public mutating func write(_ tag: UInt16, _ value: UInt8) { self.write(tag, bytes: [value]) }
+    /// Appends a 1-byte record: 1 for `true`, 0 for `false`.
     public mutating func write(_ tag: UInt16, _ value: Bool) { self.write(tag, bytes: [value ? 1 : 0]) }
 
+    /// Appends a 2-byte little-endian record.
     public mutating func write(_ tag: UInt16, _ value: UInt16) {
         var w = WireWriter(capacity: 2)
         w.writeUInt16(value)
         self.write(tag, bytes: w.bytes)
     }
 
+    /// Appends a 4-byte little-endian record.
     public mutating func write(_ tag: UInt16, _ value: UInt32) {
         var w = WireWriter(capacity: 4)
         w.writeUInt32(value)
         self.write(tag, bytes: w.bytes)
     }
 
+    /// Appends an 8-byte little-endian record.
     public mutating func write(_ tag: UInt16, _ value: UInt64) {
         var w = WireWriter(capacity: 8)
         w.writeUInt64(value)
         self.write(tag, bytes: w.bytes)
     }
 
+    /// Appends a 16-byte record in the GUID's wire form.
     public mutating func write(_ tag: UInt16, _ value: GUID) {
         var w = WireWriter(capacity: 16)
         w.writeGUID(value)
         self.write(tag, bytes: w.bytes)
     }
 
+    /// Appends a record of UTF-8 text, without a terminator.
     public mutating func write(_ tag: UInt16, text: String) { self.write(tag, bytes: Array(text.utf8)) }
 
     /// Appends a record whose value is the record list `body` writes.
@@ -60,6 +68,7 @@ public struct StateWriter: Sendable {
 /// cut short or corrupted in transit: every reader path throws one of these, never traps.
 public struct SavedStateError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String
+    /// An error saying why, for logs and the person reading them.
     public init(_ description: String) { self.description = description }
 }
 
@@ -120,16 +129,34 @@ public struct StateReader: Sendable {
         return value.reversed().reduce(0) { $0 << 8 | UInt64($1) }
     }
 
+    /// The 1-byte value with this tag, or `nil`.
+    /// - Throws: ``SavedStateError`` for another width or a repeated tag.
     public func optionalUInt8(_ tag: UInt16) throws(SavedStateError) -> UInt8? { try self.integer(tag, width: 1).map { UInt8($0) } }
+    /// The 2-byte value with this tag, or `nil`.
+    /// - Throws: ``SavedStateError`` for another width or a repeated tag.
     public func optionalUInt16(_ tag: UInt16) throws(SavedStateError) -> UInt16? { try self.integer(tag, width: 2).map { UInt16($0) } }
+    /// The 4-byte value with this tag, or `nil`.
+    /// - Throws: ``SavedStateError`` for another width or a repeated tag.
     public func optionalUInt32(_ tag: UInt16) throws(SavedStateError) -> UInt32? { try self.integer(tag, width: 4).map { UInt32($0) } }
+    /// The 8-byte value with this tag, or `nil`.
+    /// - Throws: ``SavedStateError`` for another width or a repeated tag.
     public func optionalUInt64(_ tag: UInt16) throws(SavedStateError) -> UInt64? { try self.integer(tag, width: 8) }
 
+    /// The 1-byte value with this tag.
+    /// - Throws: ``SavedStateError`` when missing, repeated or of another width.
     public func uint8(_ tag: UInt16) throws(SavedStateError) -> UInt8 { try Self.required(tag, self.optionalUInt8(tag)) }
+    /// The 2-byte value with this tag.
+    /// - Throws: ``SavedStateError`` when missing, repeated or of another width.
     public func uint16(_ tag: UInt16) throws(SavedStateError) -> UInt16 { try Self.required(tag, self.optionalUInt16(tag)) }
+    /// The 4-byte value with this tag.
+    /// - Throws: ``SavedStateError`` when missing, repeated or of another width.
     public func uint32(_ tag: UInt16) throws(SavedStateError) -> UInt32 { try Self.required(tag, self.optionalUInt32(tag)) }
+    /// The 8-byte value with this tag.
+    /// - Throws: ``SavedStateError`` when missing, repeated or of another width.
     public func uint64(_ tag: UInt16) throws(SavedStateError) -> UInt64 { try Self.required(tag, self.optionalUInt64(tag)) }
 
+    /// The boolean with this tag (one byte, 0 or 1).
+    /// - Throws: ``SavedStateError`` when missing, repeated, or not 0 or 1.
     public func bool(_ tag: UInt16) throws(SavedStateError) -> Bool {
         switch try self.uint8(tag) {
         case 0: return false
@@ -138,12 +165,16 @@ public struct StateReader: Sendable {
         }
     }
 
+    /// The GUID with this tag (16 bytes, wire form).
+    /// - Throws: ``SavedStateError`` when missing, repeated or not 16 bytes.
     public func guid(_ tag: UInt16) throws(SavedStateError) -> GUID {
         let value = try self.bytes(tag)
         guard value.count == 16, let guid = try? GUID(wireBytes: value) else { throw SavedStateError("tag \(tag) is not a GUID") }
         return guid
     }
 
+    /// The text with this tag.
+    /// - Throws: ``SavedStateError`` when missing, repeated or not valid UTF-8.
     public func text(_ tag: UInt16) throws(SavedStateError) -> String {
         guard let text = String(validating: try self.bytes(tag), as: UTF8.self) else { throw SavedStateError("tag \(tag) is not UTF-8") }
         return text

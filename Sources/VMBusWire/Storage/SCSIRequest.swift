@@ -46,7 +46,9 @@ public struct SCSIRequest: Hashable, Sendable {
     /// `length`: the request's own size as the sender saw it (0x34 or 0x24). Kept as read;
     /// OpenVMM does not check it.
     public var length: UInt16
+    /// The SRB status: in a completion, how the request went; 0 (pending) in a request.
     public var srbStatus: SRBStatus
+    /// The SCSI status byte of a completion; 0 in a request.
     public var scsiStatus: SCSIStatus
     /// The guest's SCSI host number; OpenVMM ignores it and answers 0.
     public var portNumber: UInt8
@@ -54,12 +56,14 @@ public struct SCSIRequest: Hashable, Sendable {
     public var pathID: UInt8
     /// Target (Linux: 0–1).
     public var targetID: UInt8
+    /// The logical unit (Linux: 0–255).
     public var lun: UInt8
     /// `cdb_length` as sent: may claim more than 16 (``cdb`` caps it).
     public var cdbLength: UInt8
     /// `sense_info_length`: in a request the room for sense (0x14), in a completion the valid
     /// sense bytes. May claim more than 20 (``senseData`` caps it).
     public var senseInfoLength: UInt8
+    /// `data_in`: which way the data buffer goes.
     public var dataDirection: SCSIDataDirection
     /// `data_transfer_length`: the buffer length in a request, the bytes moved in a completion.
     public var dataTransferLength: UInt32
@@ -70,9 +74,11 @@ public struct SCSIRequest: Hashable, Sendable {
     public var queueTag: UInt8
     /// Win8 extension: 0x20 (simple) from Linux for a tagged device.
     public var queueAction: UInt8
+    /// Win8 extension: SRB flags (Linux sets some on every request; hosts need not read them).
     public var srbFlags: SRBFlags
     /// Win8 extension: seconds; Linux sends 60.
     public var timeOutValue: UInt32
+    /// Win8 extension: the queue sort key (Linux leaves it 0).
     public var queueSortKey: UInt32
 
     /// A request or completion with every field given; `commandOrSense` is zero-padded or cut

@@ -21,42 +21,68 @@ public struct SRBStatus: RawRepresentable, Hashable, Sendable, CustomStringConve
 
     /// The code without the flags.
     public var code: SRBStatus { SRBStatus(rawValue: self.rawValue & Self.codeMask) }
+    /// Whether the sense area holds sense data (flag 0x80).
     public var isAutosenseValid: Bool { self.rawValue & Self.autosenseValidFlag != 0 }
+    /// Whether the device's queue is frozen until released (flag 0x40).
     public var isQueueFrozen: Bool { self.rawValue & Self.queueFrozenFlag != 0 }
 
     /// 0: what a guest puts in a request.
     public static let pending = Self(rawValue: 0x00)
     /// 0x01. Linux compares the whole byte to this, so success never carries flags.
     public static let success = Self(rawValue: 0x01)
+    /// 0x02 `SRB_STATUS_ABORTED`.
     public static let aborted = Self(rawValue: 0x02)
+    /// 0x03 `SRB_STATUS_ABORT_FAILED`.
     public static let abortFailed = Self(rawValue: 0x03)
     /// 0x04: with CHECK CONDITION and sense for unit attention, write protect and I/O errors.
     public static let error = Self(rawValue: 0x04)
+    /// 0x05 `SRB_STATUS_BUSY`.
     public static let busy = Self(rawValue: 0x05)
     /// 0x06: with CHECK CONDITION and ILLEGAL REQUEST sense for unsupported commands and fields.
     public static let invalidRequest = Self(rawValue: 0x06)
+    /// 0x07 `SRB_STATUS_INVALID_PATH_ID`.
     public static let invalidPathID = Self(rawValue: 0x07)
+    /// 0x08 `SRB_STATUS_NO_DEVICE`.
     public static let noDevice = Self(rawValue: 0x08)
+    /// 0x09 `SRB_STATUS_TIMEOUT`.
     public static let timeout = Self(rawValue: 0x09)
+    /// 0x0A `SRB_STATUS_SELECTION_TIMEOUT`.
     public static let selectionTimeout = Self(rawValue: 0x0A)
+    /// 0x0B `SRB_STATUS_COMMAND_TIMEOUT`.
     public static let commandTimeout = Self(rawValue: 0x0B)
+    /// 0x0D `SRB_STATUS_MESSAGE_REJECTED`.
     public static let messageRejected = Self(rawValue: 0x0D)
+    /// 0x0E `SRB_STATUS_BUS_RESET`.
     public static let busReset = Self(rawValue: 0x0E)
+    /// 0x0F `SRB_STATUS_PARITY_ERROR`.
     public static let parityError = Self(rawValue: 0x0F)
+    /// 0x10 `SRB_STATUS_REQUEST_SENSE_FAILED`.
     public static let requestSenseFailed = Self(rawValue: 0x10)
+    /// 0x11 `SRB_STATUS_NO_HBA`.
     public static let noHBA = Self(rawValue: 0x11)
     /// 0x12: Linux treats the transfer as done, like success; report short reads as success.
     public static let dataOverrun = Self(rawValue: 0x12)
+    /// 0x13 `SRB_STATUS_UNEXPECTED_BUS_FREE`.
     public static let unexpectedBusFree = Self(rawValue: 0x13)
+    /// 0x14 `SRB_STATUS_PHASE_SEQUENCE_FAILURE`.
     public static let phaseSequenceFailure = Self(rawValue: 0x14)
+    /// 0x15 `SRB_STATUS_BAD_SRB_BLOCK_LENGTH`.
     public static let badSRBBlockLength = Self(rawValue: 0x15)
+    /// 0x16 `SRB_STATUS_REQUEST_FLUSHED`.
     public static let requestFlushed = Self(rawValue: 0x16)
+    /// 0x20 `SRB_STATUS_INVALID_LUN`.
     public static let invalidLUN = Self(rawValue: 0x20)
+    /// 0x21 `SRB_STATUS_INVALID_TARGET_ID`.
     public static let invalidTargetID = Self(rawValue: 0x21)
+    /// 0x22 `SRB_STATUS_BAD_FUNCTION`.
     public static let badFunction = Self(rawValue: 0x22)
+    /// 0x23 `SRB_STATUS_ERROR_RECOVERY`.
     public static let errorRecovery = Self(rawValue: 0x23)
+    /// 0x24 `SRB_STATUS_NOT_POWERED`.
     public static let notPowered = Self(rawValue: 0x24)
+    /// 0x25 `SRB_STATUS_LINK_DOWN`.
     public static let linkDown = Self(rawValue: 0x25)
+    /// 0x30 `SRB_STATUS_INTERNAL_ERROR`.
     public static let internalError = Self(rawValue: 0x30)
 
     public var description: String { "0x" + hex(UInt32(self.rawValue), digits: 2) }
@@ -67,14 +93,21 @@ public struct SCSIStatus: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
 
+    /// 0x00 GOOD.
     public static let good = Self(rawValue: 0x00)
     /// Sense data describes the failure; never pair a failing SRB status with ``good``.
     public static let checkCondition = Self(rawValue: 0x02)
+    /// 0x04 CONDITION MET.
     public static let conditionMet = Self(rawValue: 0x04)
+    /// 0x08 BUSY.
     public static let busy = Self(rawValue: 0x08)
+    /// 0x18 RESERVATION CONFLICT.
     public static let reservationConflict = Self(rawValue: 0x18)
+    /// 0x28 TASK SET FULL.
     public static let taskSetFull = Self(rawValue: 0x28)
+    /// 0x30 ACA ACTIVE.
     public static let acaActive = Self(rawValue: 0x30)
+    /// 0x40 TASK ABORTED.
     public static let taskAborted = Self(rawValue: 0x40)
 }
 

@@ -10,14 +10,17 @@
 /// 28  8  reserved
 /// ```
 public struct StorageChannelProperties: Hashable, Sendable {
+    /// Size of the block (the body of the packet).
     public static let wireSize = 24
 
     /// The most *sub*-channels (not counting the primary) a guest may ask for.
     public var maximumSubChannelCount: UInt16
+    /// Property flags: whether multi-channel is supported.
     public var flags: StoragePropertyFlags
     /// Largest transfer of one request. Advertise a non-zero multiple of 4096 (10 §7).
     public var maximumTransferBytes: UInt32
 
+    /// Properties with these fields.
     public init(maximumSubChannelCount: UInt16, flags: StoragePropertyFlags, maximumTransferBytes: UInt32) {
         self.maximumSubChannelCount = maximumSubChannelCount
         self.flags = flags
@@ -44,6 +47,7 @@ public struct StorageChannelProperties: Hashable, Sendable {
         try reader.skip(8)
     }
 
+    /// Writes the 24 bytes, reserved fields zero.
     public func write(to writer: inout WireWriter) {
         writer.writeUInt32(0)
         writer.writeUInt16(self.maximumSubChannelCount)
@@ -58,14 +62,21 @@ public struct StorageChannelProperties: Hashable, Sendable {
 /// bytes at packet offset 12. Each WWN is 8 bytes in wire order, kept as a big-endian u64
 /// (Linux's `wwn_to_u64`).
 public struct FibreChannelWWN: Hashable, Sendable {
+    /// Size of the block.
     public static let wireSize = 36
 
+    /// Whether the primary port is the active one.
     public var primaryActive: Bool
+    /// The primary port's world-wide name.
     public var primaryPortWWN: UInt64
+    /// The primary node's world-wide name.
     public var primaryNodeWWN: UInt64
+    /// The secondary port's world-wide name (0: none).
     public var secondaryPortWWN: UInt64
+    /// The secondary node's world-wide name (0: none).
     public var secondaryNodeWWN: UInt64
 
+    /// A WWN block; no secondary names by default.
     public init(
         primaryActive: Bool, primaryPortWWN: UInt64, primaryNodeWWN: UInt64, secondaryPortWWN: UInt64 = 0,
         secondaryNodeWWN: UInt64 = 0
@@ -89,6 +100,7 @@ public struct FibreChannelWWN: Hashable, Sendable {
         self.secondaryNodeWWN = try reader.readBigEndianUInt64()
     }
 
+    /// Writes the 36 bytes, each WWN in wire order.
     public func write(to writer: inout WireWriter) {
         writer.writeUInt8(self.primaryActive ? 1 : 0)
         writer.writeZeros(3)

@@ -38,11 +38,16 @@ public struct StoragePacket: Hashable, Sendable {
         case raw([UInt8])
     }
 
+    /// What the packet asks for, or COMPLETE_IO for an answer.
     public var operation: StorageOperation
+    /// Packet flags: a guest's requests ask for completion.
     public var flags: StoragePacketFlags
+    /// The host's answer status; 0 in requests.
     public var status: NTStatus
+    /// What follows the 12-byte header.
     public var body: Body
 
+    /// A packet with these fields; see ``request(_:body:)`` and ``completion(status:body:)`` for the usual ones.
     public init(operation: StorageOperation, flags: StoragePacketFlags = [], status: NTStatus = .success, body: Body = .none) {
         self.operation = operation
         self.flags = flags
@@ -88,6 +93,7 @@ public struct StoragePacket: Hashable, Sendable {
 
     /// The members of ``Body``, for ``bodyKind(of:completing:)``.
     public enum BodyKind: Hashable, Sendable {
+        /// One per member of ``Body``, without its value.
         case none, version, properties, request, subChannelCount, fibreChannel, raw
     }
 

@@ -4,6 +4,7 @@
 public struct StorageVersion: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
     public var rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
+    /// The version `major.minor`.
     public init(major: UInt8, minor: UInt8) { self.rawValue = UInt16(major) << 8 | UInt16(minor) }
 
     /// 2.0, Windows Server 2008 (Win6): pre-Win8 packet size.
@@ -22,7 +23,9 @@ public struct StorageVersion: RawRepresentable, Hashable, Comparable, Sendable, 
     /// What OpenVMM's host accepts: 6.2 is refused, so a Linux guest settles on 6.0.
     public static let openVMMAccepted: [StorageVersion] = [.win6, .win7, .win8, .blue]
 
+    /// The major number (the high byte).
     public var major: UInt8 { UInt8(truncatingIfNeeded: self.rawValue >> 8) }
+    /// The minor number (the low byte).
     public var minor: UInt8 { UInt8(truncatingIfNeeded: self.rawValue) }
 
     /// Whether packets carry the Win8 extension of the SCSI request (10 §2.1): every version
@@ -52,7 +55,9 @@ public struct StorageOperation: RawRepresentable, Hashable, Sendable {
     public static let resetAdapter = Self(rawValue: 5)
     /// G→H: Linux's host-reset handler (id ``StorageProtocol/resetRequestID``).
     public static let resetBus = Self(rawValue: 6)
+    /// G→H: the first request of set-up; the host answers with a status.
     public static let beginInitialization = Self(rawValue: 7)
+    /// G→H: the last request of set-up; after its completion the guest scans LUNs.
     public static let endInitialization = Self(rawValue: 8)
     /// G→H: one version offer; the completion's status says whether it was taken.
     public static let queryProtocolVersion = Self(rawValue: 9)

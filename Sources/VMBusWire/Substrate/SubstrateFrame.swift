@@ -3,11 +3,17 @@ public struct SubstrateFrameKind: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
+    /// Guest → host: substrate version, page size, memory size; carries the guest memory memfd.
     public static let hello = Self(rawValue: 1)
+    /// Host → guest: HELLO accepted; VMBus messages may follow.
     public static let welcome = Self(rawValue: 2)
+    /// Host → guest: HELLO refused, with a reason and a text; the host closes the connection.
     public static let refuse = Self(rawValue: 3)
+    /// Both ways: one VMBus channel message (a SynIC message).
     public static let message = Self(rawValue: 4)
+    /// Host → guest, before a successful OpenResult: a channel's two eventfds.
     public static let doorbells = Self(rawValue: 5)
+    /// Both ways: the sender is leaving, with a reason.
     public static let goodbye = Self(rawValue: 6)
 }
 
@@ -16,12 +22,19 @@ public struct SubstrateReason: RawRepresentable, Hashable, Sendable, CustomStrin
     public var rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// An orderly end.
     public static let normal = Self(rawValue: 0)
+    /// HELLO named a substrate version the host does not speak.
     public static let unsupportedVersion = Self(rawValue: 1)
+    /// A page size other than 4096, or a memory size that is not whole pages or too large.
     public static let badSize = Self(rawValue: 2)
+    /// The guest memory is not sealed against shrinking and growing, or not the size announced.
     public static let notSealed = Self(rawValue: 3)
+    /// A malformed frame: short, long, unknown kind, non-zero flags, wrong descriptors.
     public static let protocolError = Self(rawValue: 4)
+    /// The host serves as many guests as it may.
     public static let hostFull = Self(rawValue: 5)
+    /// The host failed on its own side (it could not map memory, say).
     public static let internalError = Self(rawValue: 6)
 
     public var description: String {

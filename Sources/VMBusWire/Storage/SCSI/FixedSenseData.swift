@@ -13,6 +13,7 @@
 /// 15–17  sense-key specific (bit 7 of 15: SKSV)
 /// ```
 public struct FixedSenseData: Hashable, Sendable {
+    /// Size of fixed-format sense data as hosts send it.
     public static let wireSize = 18
     /// Current error.
     public static let currentResponseCode: UInt8 = 0x70
@@ -23,18 +24,24 @@ public struct FixedSenseData: Hashable, Sendable {
     public var responseCode: UInt8
     /// Byte 0 bit 7: ``information`` is meaningful.
     public var informationValid: Bool
+    /// Byte 2 bits 0–3: the class of failure.
     public var senseKey: SenseKey
     /// Byte 2 bits 5–7 (ILI, EOM, FILEMARK), kept as they were sent.
     public var flags: UInt8
+    /// Bytes 3–6: command-dependent (the failing LBA, for one), meaningful with ``informationValid``.
     public var information: UInt32
     /// Byte 7 as sent: 10 for 18-byte sense. Readers use the fixed layout whatever it says.
     public var additionalLength: UInt8
+    /// Bytes 8–11: command-specific information.
     public var commandSpecificInformation: UInt32
+    /// Bytes 12–13: ASC and ASCQ, what went wrong within the sense key.
     public var additionalSense: AdditionalSense
+    /// Byte 14: the field-replaceable unit that failed (0: none named).
     public var fieldReplaceableUnitCode: UInt8
     /// Bytes 15–17.
     public var senseKeySpecific: UInt32
 
+    /// Sense data for `senseKey` and `additionalSense`; ``informationValid`` is set when `information` is given.
     public init(
         senseKey: SenseKey, additionalSense: AdditionalSense, responseCode: UInt8 = FixedSenseData.currentResponseCode,
         information: UInt32? = nil, commandSpecificInformation: UInt32 = 0, fieldReplaceableUnitCode: UInt8 = 0,

@@ -37,8 +37,11 @@ public struct InquiryData: Hashable, Sendable {
 
     /// Bits 5–7 of byte 0: 0 connected, 3 "not capable of a device here".
     public var peripheralQualifier: UInt8
+    /// Bits 0–4 of byte 0: what kind of device this is.
     public var deviceType: SCSIDeviceType
+    /// Byte 1 bit 7, RMB: the medium is removable.
     public var removable: Bool
+    /// Byte 2: the SPC version the device claims (5 for SPC-3, 6 for SPC-4).
     public var version: UInt8
     /// Byte 3: response data format in the low nibble (2), HiSup and NormACA above it.
     public var byte3: UInt8
@@ -46,7 +49,9 @@ public struct InquiryData: Hashable, Sendable {
     public var additionalLength: UInt8
     /// Bytes 5, 6 and 7 (SCCS, PROTECT…; MULTIP, ENCSERV…; CmdQue…) as sent.
     public var byte5: UInt8
+    /// Byte 6 as sent (MULTIP, ENCSERV…).
     public var byte6: UInt8
+    /// Byte 7 as sent (CmdQue is ``commandQueueingFlag``).
     public var byte7: UInt8
     /// Exactly 8 bytes.
     public var vendor: [UInt8]
@@ -57,6 +62,7 @@ public struct InquiryData: Hashable, Sendable {
     /// Bytes after the standard 36 that were sent and lie within the additional length.
     public var extra: [UInt8]
 
+    /// The response data format (the low nibble of byte 3): 2 for every current device.
     public var responseDataFormat: UInt8 { self.byte3 & 0x0F }
 
     /// Byte 7 bit 1 (CmdQue): Linux then sends tagged requests (queue tag, action, flags).
@@ -91,6 +97,7 @@ public struct InquiryData: Hashable, Sendable {
         return data
     }
 
+    /// An answer with every field given; fields are masked to their bit widths.
     public init(
         peripheralQualifier: UInt8, deviceType: SCSIDeviceType, removable: Bool, version: UInt8, byte3: UInt8,
         additionalLength: UInt8, byte5: UInt8, byte6: UInt8, byte7: UInt8, vendor: [UInt8], product: [UInt8],

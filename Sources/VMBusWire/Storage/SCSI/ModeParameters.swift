@@ -17,13 +17,18 @@ public struct ModeParameterHeader: Hashable, Sendable {
 
     /// `.six` or `.ten`.
     public var form: SCSICDBForm
+    /// The mode data length: the bytes after this field.
     public var modeDataLength: UInt16
+    /// The medium type (0 for a disk).
     public var mediumType: UInt8
+    /// The device-specific byte: ``writeProtectFlag`` and ``dpoFUAFlag`` for a disk.
     public var deviceSpecific: UInt8
     /// (10) only.
     public var longLBA: Bool
+    /// Bytes of block descriptors after the header.
     public var blockDescriptorLength: UInt16
 
+    /// A header of `form`; lengths too large for the 6-byte form are cut to one byte.
     public init(
         form: SCSICDBForm, modeDataLength: UInt16 = 0, mediumType: UInt8 = 0, deviceSpecific: UInt8 = 0,
         longLBA: Bool = false, blockDescriptorLength: UInt16 = 0
@@ -36,8 +41,11 @@ public struct ModeParameterHeader: Hashable, Sendable {
         self.blockDescriptorLength = self.form == .six ? blockDescriptorLength & 0xFF : blockDescriptorLength
     }
 
+    /// Bytes of the header: 4 in the 6-byte form, 8 in the 10-byte form.
     public var size: Int { self.form == .ten ? 8 : 4 }
+    /// Whether WP is set: the disk is write-protected.
     public var writeProtected: Bool { self.deviceSpecific & Self.writeProtectFlag != 0 }
+    /// Whether DPOFUA is set: the disk honours DPO and FUA.
     public var supportsDPOFUA: Bool { self.deviceSpecific & Self.dpoFUAFlag != 0 }
     /// Bytes the whole answer has: the mode data length plus the length field itself.
     public var totalLength: Int { Int(self.modeDataLength) + (self.form == .ten ? 2 : 1) }
@@ -46,9 +54,11 @@ public struct ModeParameterHeader: Hashable, Sendable {
 /// One mode page (SPC): byte 0 PS (bit 7), SPF (bit 6) and the page code; without SPF a
 /// 1-byte length @1, with it a subpage @1 and a 2-byte length @2.
 public struct ModePage: Hashable, Sendable {
+    /// The page code (6 bits).
     public var pageCode: UInt8
     /// `nil` for the page_0 format (no SPF).
     public var subpageCode: UInt8?
+    /// PS: the page's parameters can be saved.
     public var parametersSavable: Bool
     /// The page's bytes after its length field.
     public var data: [UInt8]
@@ -83,9 +93,11 @@ public struct ModePage: Hashable, Sendable {
 /// descriptors up to their length, then whole pages; a page cut short at the end is dropped
 /// (ask again with ``ModeParameterHeader/totalLength``).
 public struct ModeParameterList: Hashable, Sendable {
+    /// The header as sent (or, for a complete answer, as computed).
     public var header: ModeParameterHeader
     /// The block descriptor bytes that arrived (at most the header's length).
     public var blockDescriptors: [UInt8]
+    /// The whole pages that arrived, in order.
     public var pages: [ModePage]
 
     /// A complete answer: the header's lengths are set from the descriptors and pages.
@@ -179,15 +191,19 @@ public struct ModeParameterList: Hashable, Sendable {
 /// SBC's page has length 0x12 (20 bytes in all); OpenVMM sends Windows' 12-byte
 /// `MODE_CACHING_PAGE`. Reading needs only the flags byte.
 public struct CachingModePage: Hashable, Sendable {
+    /// The caching page's code.
     public static let pageCode: UInt8 = 0x08
     /// SBC's page length.
     public static let pageLength = 0x12
     static let wceFlag: UInt8 = 0x04
     static let rcdFlag: UInt8 = 0x01
 
+    /// WCE: the device has a write-back cache (the guest must flush).
     public var writeCacheEnabled: Bool
+    /// RCD: the device does not cache reads.
     public var readCacheDisabled: Bool
 
+    /// A caching page with these flags.
     public init(writeCacheEnabled: Bool, readCacheDisabled: Bool = false) {
         self.writeCacheEnabled = writeCacheEnabled
         self.readCacheDisabled = readCacheDisabled

@@ -2,11 +2,15 @@
 /// A disk with more than 2^32 blocks answers 0xFFFFFFFF, and Linux then asks READ CAPACITY
 /// (16).
 public struct ReadCapacity10Data: Hashable, Sendable {
+    /// Size of the answer.
     public static let wireSize = 8
 
+    /// The last addressable logical block (block count − 1), or 0xFFFFFFFF when it does not fit.
     public var lastLBA: UInt32
+    /// Bytes per logical block.
     public var blockLength: UInt32
 
+    /// An answer with these fields.
     public init(lastLBA: UInt32, blockLength: UInt32) {
         self.lastLBA = lastLBA
         self.blockLength = blockLength
@@ -19,6 +23,8 @@ public struct ReadCapacity10Data: Hashable, Sendable {
         self.blockLength = blockLength
     }
 
+    /// Reads an answer.
+    /// - Throws: ``WireError/truncated(needed:available:)`` below 8 bytes.
     public init(parsing bytes: ArraySlice<UInt8>) throws(WireError) {
         var reader = WireReader(bytes)
         try reader.require(Self.wireSize)
@@ -26,6 +32,7 @@ public struct ReadCapacity10Data: Hashable, Sendable {
         self.blockLength = try reader.readBigEndianUInt32()
     }
 
+    /// The 8 bytes, big-endian.
     public func encode() -> [UInt8] {
         var writer = WireWriter(capacity: Self.wireSize)
         writer.writeBigEndianUInt32(self.lastLBA)
@@ -45,11 +52,14 @@ public struct ReadCapacity10Data: Hashable, Sendable {
 /// 16–31  reserved
 /// ```
 public struct ReadCapacity16Data: Hashable, Sendable {
+    /// Size of the answer.
     public static let wireSize = 32
     static let lbpmeFlag: UInt16 = 0x8000
     static let lbprzFlag: UInt16 = 0x4000
 
+    /// The last addressable logical block (block count − 1).
     public var lastLBA: UInt64
+    /// Bytes per logical block.
     public var blockLength: UInt32
     /// Byte 12 as sent.
     public var protection: UInt8
@@ -59,9 +69,12 @@ public struct ReadCapacity16Data: Hashable, Sendable {
     public var protectionIntervalExponent: UInt8
     /// LBPME: Linux uses UNMAP only with it (and VPD 0xB2 LBPU, 0xB0 counts).
     public var provisioningManagementEnabled: Bool
+    /// LBPRZ: unmapped blocks read as zeros.
     public var provisioningReadsZeros: Bool
+    /// The first logical block aligned to a physical block (14 bits).
     public var lowestAlignedLBA: UInt16
 
+    /// An answer; no protection, and one logical block per physical block unless told.
     public init(
         lastLBA: UInt64, blockLength: UInt32, logicalBlocksPerPhysicalBlockExponent: UInt8 = 0,
         provisioningManagementEnabled: Bool = false, provisioningReadsZeros: Bool = false, lowestAlignedLBA: UInt16 = 0
@@ -92,6 +105,7 @@ public struct ReadCapacity16Data: Hashable, Sendable {
         self.lowestAlignedLBA = word & 0x3FFF
     }
 
+    /// The 32 bytes, big-endian, reserved bytes zero.
     public func encode() -> [UInt8] {
         var writer = WireWriter(capacity: Self.wireSize)
         writer.writeBigEndianUInt64(self.lastLBA)

@@ -5,7 +5,9 @@
 /// length says more), so ``entries`` holds the whole entries that arrived, and ``listLength``
 /// what the device has.
 public struct ReportLUNsData: Hashable, Sendable {
+    /// Bytes before the entries: the list length and 4 reserved bytes.
     public static let headerSize = 8
+    /// Bytes per LUN entry.
     public static let entrySize = 8
 
     /// The list length as sent.
@@ -49,6 +51,7 @@ public struct ReportLUNsData: Hashable, Sendable {
         self.entries = entries
     }
 
+    /// The answer, big-endian: the list length, 4 reserved bytes, then the entries.
     public func encode() -> [UInt8] {
         var writer = WireWriter(capacity: Self.headerSize + self.entries.count * Self.entrySize)
         writer.writeBigEndianUInt32(self.listLength)

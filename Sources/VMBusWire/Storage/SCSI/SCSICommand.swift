@@ -1,9 +1,13 @@
 /// The length form of a CDB family that exists in several sizes (READ/WRITE 6/10/12/16,
 /// MODE SENSE 6/10, SYNCHRONIZE CACHE 10/16). Its raw value is the CDB length.
 public enum SCSICDBForm: Int, Hashable, Sendable {
+    /// A 6-byte CDB.
     case six = 6
+    /// A 10-byte CDB.
     case ten = 10
+    /// A 12-byte CDB.
     case twelve = 12
+    /// A 16-byte CDB.
     case sixteen = 16
 }
 
@@ -23,13 +27,16 @@ public struct SCSIBlockCommand: Hashable, Sendable {
     /// Byte 1 bit 0: the obsolete RelAdr, which OpenVMM answers with 5/24.
     public static let relativeAddressFlag: UInt8 = 0x01
 
+    /// Which CDB size carries the command.
     public var form: SCSICDBForm
+    /// The first logical block (21 bits in the 6-byte form, 32 in 10 and 12, 64 in 16).
     public var lba: UInt64
     /// Blocks to move; READ(6)'s 0 is read as 256.
     public var blockCount: UInt32
     /// Byte 1 of the 10/12/16 forms (RDPROTECT/WRPROTECT, DPO, FUA, RelAdr); 0 for (6).
     public var flags: UInt8
 
+    /// A CDB of `form`; `flags` is byte 1 (ignored for the 6-byte form).
     public init(form: SCSICDBForm, lba: UInt64, blockCount: UInt32, flags: UInt8 = 0) {
         self.form = form
         self.lba = lba
@@ -44,6 +51,7 @@ public struct SCSIBlockCommand: Hashable, Sendable {
         self.init(form: form, lba: lba, blockCount: blockCount, flags: fua ? Self.fuaFlag : 0)
     }
 
+    /// Whether force unit access is set: the data must reach stable storage before completion.
     public var fua: Bool { self.flags & Self.fuaFlag != 0 }
 
     /// Reads the fields after the operation code (the form is already known).
@@ -116,16 +124,22 @@ public struct SCSIModeSense: Hashable, Sendable {
     /// Page 0x08: caching (WCE, RCD).
     public static let cachingPage: UInt8 = 0x08
 
+    /// Which CDB size carries the command (6 or 10).
     public var form: SCSICDBForm
+    /// Byte 1 bit 3, DBD: answer without block descriptors.
     public var disableBlockDescriptors: Bool
     /// (10) only: long-LBA block descriptors accepted.
     public var longLBAAccepted: Bool
     /// 0 current, 1 changeable, 2 default, 3 saved (OpenVMM refuses 3 with 5/24).
     public var pageControl: UInt8
+    /// The mode page asked for (6 bits; ``allPages`` for every page).
     public var pageCode: UInt8
+    /// The subpage asked for (0 for the page itself).
     public var subpageCode: UInt8
+    /// Bytes of answer the guest has room for (one byte in the 6-byte form).
     public var allocationLength: UInt16
 
+    /// A MODE SENSE; fields out of their form's range are cut to it.
     public init(
         form: SCSICDBForm = .six, pageCode: UInt8, subpageCode: UInt8 = 0, pageControl: UInt8 = 0,
         disableBlockDescriptors: Bool = false, longLBAAccepted: Bool = false, allocationLength: UInt16
@@ -143,11 +157,16 @@ public struct SCSIModeSense: Hashable, Sendable {
 /// SYNCHRONIZE CACHE (10) or (16) (SBC): (10) LBA @2–5, blocks @7–8; (16) LBA @2–9, blocks
 /// @10–13; IMMED is byte 1 bit 1. Zero blocks means "to the end of the disk".
 public struct SCSISynchronizeCache: Hashable, Sendable {
+    /// Which CDB size carries the command (10 or 16).
     public var form: SCSICDBForm
+    /// Byte 1 bit 1, IMMED: complete before the cache is written back.
     public var immediate: Bool
+    /// The first logical block to write back.
     public var lba: UInt64
+    /// Logical blocks to write back; 0 means to the end of the disk.
     public var blockCount: UInt32
 
+    /// A SYNCHRONIZE CACHE; by default of the whole disk, in the 10-byte form.
     public init(form: SCSICDBForm = .ten, immediate: Bool = false, lba: UInt64 = 0, blockCount: UInt32 = 0) {
         self.form = form == .sixteen ? .sixteen : .ten
         self.immediate = immediate
@@ -163,21 +182,26 @@ public struct SCSISynchronizeCache: Hashable, Sendable {
 /// group fixes and ignores the rest, because OpenVMM reads all 16 bytes whatever
 /// `cdb_length` says and Linux leaves the rest zero.
 public enum SCSICommand: Hashable, Sendable {
+    /// TEST UNIT READY: no fields.
     case testUnitReady
     /// REQUEST SENSE: byte 1 bit 0 DESC, allocation @4.
     case requestSense(descriptorFormat: Bool, allocationLength: UInt8)
     /// INQUIRY: byte 1 bit 0 EVPD, bit 1 CmdDt (obsolete; OpenVMM refuses it), page @2,
     /// allocation @3–4.
     case inquiry(vitalProductData: Bool, commandSupportData: Bool, pageCode: UInt8, allocationLength: UInt16)
+    /// READ(6), (10), (12) or (16).
     case read(SCSIBlockCommand)
+    /// WRITE(6), (10), (12) or (16).
     case write(SCSIBlockCommand)
     /// READ CAPACITY (10): 8 bytes of answer; the LBA and PMI fields are obsolete and not kept.
     case readCapacity10
     /// READ CAPACITY (16): SERVICE ACTION IN(16) with service action 0x10, allocation @10–13.
     case readCapacity16(allocationLength: UInt32)
+    /// MODE SENSE(6) or (10).
     case modeSense(SCSIModeSense)
     /// REPORT LUNS: select report @2, allocation @6–9 (Linux: 0 and 4096).
     case reportLUNs(selectReport: UInt8, allocationLength: UInt32)
+    /// SYNCHRONIZE CACHE(10) or (16).
     case synchronizeCache(SCSISynchronizeCache)
     /// UNMAP: byte 1 bit 0 ANCHOR, parameter list length @7–8 (the list is the data buffer).
     case unmap(anchor: Bool, parameterListLength: UInt16)

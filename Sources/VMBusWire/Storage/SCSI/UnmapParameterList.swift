@@ -1,10 +1,14 @@
 /// One UNMAP block descriptor (SBC): LBA @0–7, block count @8–11, 4 reserved.
 public struct UnmapBlockDescriptor: Hashable, Sendable {
+    /// Size of a descriptor.
     public static let wireSize = 16
 
+    /// The first logical block to unmap.
     public var lba: UInt64
+    /// Logical blocks to unmap from ``lba`` on.
     public var blockCount: UInt32
 
+    /// A descriptor of `blockCount` blocks from `lba`.
     public init(lba: UInt64, blockCount: UInt32) {
         self.lba = lba
         self.blockCount = blockCount
@@ -24,10 +28,13 @@ public struct UnmapBlockDescriptor: Hashable, Sendable {
 /// the input, as OpenVMM does, and ignores bytes after the descriptors (the buffer may be
 /// larger than the list).
 public struct UnmapParameterList: Hashable, Sendable {
+    /// Bytes before the descriptors: the two lengths and 4 reserved bytes.
     public static let headerSize = 8
 
+    /// The ranges to unmap, in list order.
     public var descriptors: [UnmapBlockDescriptor]
 
+    /// A list of `descriptors`; the lengths are computed when it is encoded.
     public init(descriptors: [UnmapBlockDescriptor]) {
         self.descriptors = descriptors
     }

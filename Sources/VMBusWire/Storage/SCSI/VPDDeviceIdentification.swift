@@ -11,6 +11,7 @@ public struct VPDDeviceIdentification: Hashable, Sendable {
     /// 4…   n identifier bytes
     /// ```
     public struct Designator: Hashable, Sendable {
+        /// Bytes before the identifier.
         public static let headerSize = 4
         /// Designator type 1: T10 vendor id (8-byte vendor then vendor-specific).
         public static let t10VendorIDType: UInt8 = 1
@@ -18,14 +19,22 @@ public struct VPDDeviceIdentification: Hashable, Sendable {
         public static let eui64Type: UInt8 = 2
         /// Designator type 3: NAA.
         public static let naaType: UInt8 = 3
+        /// Code set 1: the identifier is binary.
         public static let binaryCodeSet: UInt8 = 1
+        /// Code set 2: the identifier is printable ASCII.
         public static let asciiCodeSet: UInt8 = 2
 
+        /// Byte 0 bits 4–7: the protocol the identifier belongs to (meaningful with ``protocolIdentifierValid``).
         public var protocolIdentifier: UInt8
+        /// Byte 0 bits 0–3: how the identifier is encoded (``binaryCodeSet``, ``asciiCodeSet``, 3 UTF-8).
         public var codeSet: UInt8
+        /// Byte 1 bit 7, PIV: ``protocolIdentifier`` is meaningful.
         public var protocolIdentifierValid: Bool
+        /// Byte 1 bits 4–5: what is identified: 0 the LUN, 1 the port, 2 the target.
         public var association: UInt8
+        /// Byte 1 bits 0–3: the kind of identifier (``t10VendorIDType``, ``eui64Type``, ``naaType``).
         public var designatorType: UInt8
+        /// The identifier's bytes (at most 255).
         public var identifier: [UInt8]
 
         /// - Precondition: `identifier` is at most 255 bytes (local input).
@@ -53,7 +62,9 @@ public struct VPDDeviceIdentification: Hashable, Sendable {
         }
     }
 
+    /// The designators, in page order.
     public var designators: [Designator]
+    /// A page of `designators`.
     public init(designators: [Designator]) { self.designators = designators }
 
     /// Reads every designator of the page's data.
@@ -86,6 +97,7 @@ public struct VPDDeviceIdentification: Hashable, Sendable {
         self.designators = designators
     }
 
+    /// The page to send.
     public var page: VPDPage {
         var writer = WireWriter()
         for designator in self.designators {
