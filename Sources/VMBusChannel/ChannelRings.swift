@@ -6,7 +6,12 @@ import VMBusRing
 /// swapped.
 public enum ChannelRings {
     /// Which end of the channel a side is.
-    public enum Side: Hashable, Sendable { case guest, host }
+    public enum Side: Hashable, Sendable {
+        /// The guest: writes the first ring (guest → host), reads the second.
+        case guest
+        /// The host: writes the second ring (host → guest), reads the first.
+        case host
+    }
 
     /// The two rings of a ring GPADL of `size` bytes at `offset` of `memory` (by default the
     /// whole mapping, as a host maps a GPADL).

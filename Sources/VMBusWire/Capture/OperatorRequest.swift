@@ -3,10 +3,12 @@
 public struct OperatorRequest: Hashable, Sendable {
     /// The admin command (`kvp`, `copy`, `backup`, `shutdown`… as `vmbus ctl` names them).
     public var command: String
+    /// Its parameters, as `vmbus ctl` takes them after the command.
     public var parameters: [String]
     /// The bytes of the host file the request reads (a copy's source), or empty.
     public var attachment: [UInt8]
 
+    /// A request of `command` with `parameters`; `attachment` holds the host file it reads.
     public init(command: String, parameters: [String], attachment: [UInt8] = []) {
         self.command = command
         self.parameters = parameters
