@@ -17,12 +17,30 @@ extension AdminServer {
     public func registerIntegrationServices(host: LocalHost, services: ICRegistry, exported: ICSet? = nil) {
         let commands = IntegrationCommands(host: host, services: services, exported: exported)
         self.register("status") { _, session in commands.status(session) }
-        self.register("heartbeat") { request, session in try await commands.heartbeat(request, session) }
-        self.register("shutdown") { request, session in try await commands.shutdown(request, session) }
-        self.register("time") { request, session in try await commands.time(request, session) }
-        self.register("kvp") { request, session in try await commands.kvp(request, session) }
-        self.register("copy") { request, session in try await commands.copy(request, session) }
-        self.register("backup") { request, session in try await commands.backup(request, session) }
+        self.register("heartbeat") { request, session in
+            commands.record(request)
+            try await commands.heartbeat(request, session)
+        }
+        self.register("shutdown") { request, session in
+            commands.record(request)
+            try await commands.shutdown(request, session)
+        }
+        self.register("time") { request, session in
+            commands.record(request)
+            try await commands.time(request, session)
+        }
+        self.register("kvp") { request, session in
+            commands.record(request)
+            try await commands.kvp(request, session)
+        }
+        self.register("copy") { request, session in
+            commands.record(request)
+            try await commands.copy(request, session)
+        }
+        self.register("backup") { request, session in
+            commands.record(request)
+            try await commands.backup(request, session)
+        }
     }
 }
 
@@ -56,6 +74,20 @@ struct IntegrationCommands: Sendable {
             throw AdminError("no guest \(id)")
         }
         return (String(id), set)
+    }
+
+    /// Writes the request into the guest's capture, if the host is capturing, so that a replay
+    /// of the capture makes it again (docs/CAPTURE.md, operator requests); a copy's source file
+    /// goes with it. A request for no guest or an unknown one records nothing.
+    func record(_ request: AdminRequest) {
+        guard let (id, _) = try? self.services(request.guest), let number = Int(id), let bus = self.host.bus(guest: number),
+            let capture = bus.capture
+        else { return }
+        var attachment: [UInt8] = []
+        if request.command == "copy", let source = request.parameters.first, let data = FileManager.default.contents(atPath: source) {
+            attachment = [UInt8](data)
+        }
+        capture.operatorRequest(request.command, request.parameters, attachment: attachment)
     }
 
     /// The guest's services once `device` is open: a guest (or a uio daemon) that just
