@@ -92,3 +92,36 @@ import VMBusWire
         withExtendedLifetime(stalled) {}
     }
 }
+
+/// The guests' mistakes, counted by kind.
+@Suite struct ViolationMetricsTests {
+    @Test func aCorruptRingAndAMalformedMessageAreCountedByKind() async throws {
+        let bus = try LoopbackBus()
+        for n in 0..<2 {
+            let device = EchoDevice(instance: GUID(data1: 0xE0 + UInt32(n), data2: 0x5EED, data3: 0, data4: 0), maximumSubChannels: 0)
+            device.attach(to: bus.host)
+            bus.host.register(device)
+        }
+        let client = EchoClient(pages: RingPages(each: 4))
+        bus.guest.register(client)
+        let host = bus.host
+        let exporter = MetricsExporter(sources: [HostMetrics { [("1", host)] }])
+        _ = try await bus.guest.connect()
+        await bus.guest.settle()
+        let relid = try #require(client.devices.first?.relid)
+        let before = exporter.collect()
+        #expect(before.value(.channelsOpen, ["1"]) == 2)
+        #expect(!before.samples.contains { $0.family == .protocolViolations })
+
+        // The guest writes an impossible write index into the ring the host reads.
+        let ring = try #require(bus.guest.ringLocation(relid))
+        try bus.memory.memory.storeUInt32(0xFFFF_FFF0, at: ring.outgoingControl + RingControlPage.writeIndexOffset)
+        bus.host.channel(relid)?.interrupt()
+        #expect(await pollUntil(timeout: .seconds(10)) { bus.host.violationCounts[ProtocolViolation.Kind(rawValue: "ring_invalid_index")] == 1 })
+        // And a message that does not decode.
+        bus.host.receive([0xFF, 0xFF, 0xFF, 0x7F][...])
+        let text = String(decoding: exporter.scrape(), as: UTF8.self)
+        #expect(text.contains(#"vmbus_host_protocol_violations_total{guest="1",kind="ring_invalid_index"} 1"#), "\(text)")
+        #expect(text.contains(#"vmbus_host_protocol_violations_total{guest="1",kind="malformed_message"} 1"#), "\(text)")
+    }
+}
