@@ -165,7 +165,9 @@ let package = Package(
             swiftSettings: strictSafety),
         .testTarget(
             name: "VMBusMetricsTests",
-            dependencies: ["VMBusMetrics", "VMBusLoopback", "VMBusDevices", "VMBusHost", "VMBusChannel", "VMBusMemory", "VMBusWire"],
+            dependencies: [
+                "VMBusMetrics", "VMBusLoopback", "VMBusDevices", "VMBusStorage", "VMBusHost", "VMBusChannel", "VMBusMemory", "VMBusWire",
+            ],
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
         .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
