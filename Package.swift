@@ -106,8 +106,8 @@ let package = Package(
         .target(
             name: "VMBusMetrics",
             dependencies: [
-                "VMBusHost", "VMBusChannel", "VMBusRing", "VMBusMemory", "VMBusWire", "VMBusDevices", "VMBusNetwork", "VMBusStorage",
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusRing", "VMBusMemory", "VMBusWire", "VMBusDevices", "VMBusNetwork",
+                "VMBusStorage", .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSafety),
@@ -166,7 +166,8 @@ let package = Package(
         .testTarget(
             name: "VMBusMetricsTests",
             dependencies: [
-                "VMBusMetrics", "VMBusLoopback", "VMBusDevices", "VMBusStorage", "VMBusHost", "VMBusChannel", "VMBusMemory", "VMBusWire",
+                "VMBusMetrics", "VMBusLoopback", "VMBusDevices", "VMBusStorage", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory",
+                "VMBusWire",
             ],
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),

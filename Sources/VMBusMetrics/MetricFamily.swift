@@ -74,6 +74,12 @@ extension MetricFamily {
         "vmbus_host_protocol_violations_total", .counter, labels: ["guest", "kind"],
         help: "Guest mistakes that closed a channel or dropped the connection, by kind (ring_* kinds: a ring the guest corrupted).")
 
+    public static let guestChannelsOpen = MetricFamily(
+        "vmbus_guest_channels_open", .gauge, labels: [], help: "Channels this guest has open now.")
+    public static let hostMisbehaviours = MetricFamily(
+        "vmbus_guest_host_misbehaviours_total", .counter, labels: [],
+        help: "Host protocol violations this guest refused and survived.")
+
     // MARK: Storage (storvsp, per queue)
 
     static let storageLabels = ["guest", "instance", "queue"]

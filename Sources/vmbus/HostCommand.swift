@@ -114,7 +114,7 @@ struct HostCommand: ParsableCommand {
 
     @OptionGroup var capture: CaptureOptions
 
-    @OptionGroup var metrics: HostMetricsOptions
+    @OptionGroup var metrics: MetricsOptions
 
     @OptionGroup var log: LogOptions
 
@@ -259,8 +259,8 @@ struct HostCommand: ParsableCommand {
             host.start()
         }
         // After a takeover the old host holds the port until it exits, right after letting go.
-        let metrics = try self.metrics.start(
-            host: host, network: network, storage: storage, retryFor: received == nil ? .zero : .seconds(10)
+        let metrics = try self.metrics.serve(
+            MetricsOptions.hostSources(host: host, network: network, storage: storage), retryFor: received == nil ? .zero : .seconds(10)
         ) { line in logger.warning("\(line)") }
         // Lines on standard output once guests can connect: scripts and tests wait for them.
         print("vmbus host: admin socket \(adminPath)")

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import VMBusMemory
 
-/// `vmbus host --metrics`: the endpoint of a real host, scraped while a guest process runs
-/// echo traffic.
+/// `vmbus host --metrics` and `vmbus guest --metrics`: the endpoints of real processes,
+/// scraped while the guest runs echo traffic.
 @Suite(.serialized) struct MetricsProcessTests {
     /// `GET /metrics` over a plain socket: the status line and the body.
     static func scrape(_ port: Int, path: String = "/metrics") throws -> (status: String, body: String) {
@@ -55,8 +55,12 @@ import VMBusMemory
         #expect(idle.status == "HTTP/1.1 200 OK")
         #expect(idle.body.contains("# TYPE vmbus_host_guests gauge\nvmbus_host_guests 0.0\n"), "\(idle.body)")
 
-        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--traffic-rate", "500", "--memory", "32M"])
+        let guest = try Spawned(["guest", "--connect", path, "--traffic", "--traffic-rate", "500", "--memory", "32M", "--metrics", "0"])
         #expect(await guest.line()?.hasPrefix("guest: connected") == true)
+        let guestLine = try #require(await guest.line())
+        let guestPrefix = "guest: metrics http://127.0.0.1:"
+        #expect(guestLine.hasPrefix(guestPrefix), "\(guestLine)")
+        let guestPort = try #require(Int(guestLine.dropFirst(guestPrefix.count).dropLast("/metrics".count)))
         let echo = ["guest=\"1\"", "class=\"echo\"", "direction=\"in\""]
         let first = try await Self.packets(port, echo, above: 0)
         let later = try await Self.packets(port, echo, above: first)
@@ -65,6 +69,10 @@ import VMBusMemory
         #expect(Self.total(body, "vmbus_channel_bytes_total", ["guest=\"1\"", "class=\"echo\"", "direction=\"out\""]) > 0)
         #expect(body.contains("vmbus_host_guests 1.0\n"))
         #expect(try await offThePool { try Self.scrape(port, path: "/nothing").status } == "HTTP/1.1 404 Not Found")
+        // The guest's own endpoint: the same channel from its side.
+        let sent = try await Self.packets(guestPort, ["guest=\"self\"", "class=\"echo\"", "direction=\"out\""], above: 0)
+        #expect(sent > 0)
+        #expect(try await offThePool { try Self.scrape(guestPort).body }.contains("vmbus_guest_channels_open 1.0\n"))
 
         // A real client, where the machine has one.
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/curl") {

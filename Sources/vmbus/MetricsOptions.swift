@@ -1,11 +1,13 @@
 import ArgumentParser
 import Metrics
+import VMBusGuest
 import VMBusLocal
 import VMBusMemory
 import VMBusMetrics
 
-/// `vmbus host --metrics [ADDR:]PORT`: the Prometheus endpoint (docs/METRICS.md).
-struct HostMetricsOptions: ParsableArguments {
+/// `--metrics [ADDR:]PORT` on `vmbus host` and `vmbus guest`: the Prometheus endpoint
+/// (docs/METRICS.md).
+struct MetricsOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -21,26 +23,14 @@ struct HostMetricsOptions: ParsableArguments {
         }
     }
 
-    /// Starts the endpoint over the host's buses and the CLI's NICs and disks (nil without
-    /// --metrics), and makes it the process's swift-metrics backend.
+    /// Starts the endpoint over `sources` (nil without --metrics), and makes it the process's
+    /// swift-metrics backend.
     /// - Parameter retryFor: how long to keep trying a port that is taken (a host taking over
     ///   waits for the old one to exit).
-    func start(
-        host: LocalHost, network: HostNetwork?, storage: HostStorage?, retryFor: Duration = .zero,
-        log: @escaping @Sendable (String) -> Void
-    ) throws -> MetricsServer? {
+    func serve(_ sources: [any MetricsSource], retryFor: Duration = .zero, log: @escaping @Sendable (String) -> Void) throws
+        -> MetricsServer?
+    {
         guard let text = self.metrics, let address = MetricsAddress(text) else { return nil }
-        var sources: [any MetricsSource] = [
-            HostMetrics {
-                host.guests.compactMap { guest in host.bus(guest: guest.id).map { ("\(guest.id)", $0) } }
-            }
-        ]
-        if let storage {
-            sources.append(StorageMetrics { storage.devices.withLock { $0.values.map { ("\($0.guest)", $0.device) } } })
-        }
-        if let network {
-            sources.append(NetworkMetrics { network.devices.withLock { $0.values.map { ("\($0.guest)", $0.device) } } })
-        }
         let exporter = MetricsExporter(sources: sources)
         // Anything in this process that records through swift-metrics lands at the same endpoint
         // (the first endpoint's: swift-metrics takes one backend per process).
@@ -60,5 +50,21 @@ struct HostMetricsOptions: ParsableArguments {
         if !address.isLoopback { log("metrics: listening on \(address), which is not loopback: other machines can read the counters") }
         server.start()
         return server
+    }
+
+    /// What `vmbus host` reports: its buses, and the CLI's NICs and disks.
+    static func hostSources(host: LocalHost, network: HostNetwork?, storage: HostStorage?) -> [any MetricsSource] {
+        var sources: [any MetricsSource] = [
+            HostMetrics {
+                host.guests.compactMap { guest in host.bus(guest: guest.id).map { ("\(guest.id)", $0) } }
+            }
+        ]
+        if let storage {
+            sources.append(StorageMetrics { storage.devices.withLock { $0.values.map { ("\($0.guest)", $0.device) } } })
+        }
+        if let network {
+            sources.append(NetworkMetrics { network.devices.withLock { $0.values.map { ("\($0.guest)", $0.device) } } })
+        }
+        return sources
     }
 }
