@@ -55,8 +55,10 @@ public final class MetricsExporter: Sendable {
 
     /// Reads every source and renders the registry: the body of a `GET /metrics` answer.
     public func scrape() -> [UInt8] {
-        var snapshot = self.collect()
+        // Collected under the lock too: two scrapes that read in one order and applied in the
+        // other would take the older values for a counter reset.
         return self.state.withLock { state in
+            var snapshot = self.collect()
             state.scrapes += 1
             snapshot.add(.scrapes, [], state.scrapes)
             for (reason, count) in state.refused.sorted(by: { $0.key < $1.key }) { snapshot.add(.badRequests, [reason], count) }
