@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "VMBusCapture", targets: ["VMBusCapture"]),
         .library(name: "VMBusReplay", targets: ["VMBusReplay"]),
         .library(name: "VMBusUio", targets: ["VMBusUio"]),
+        .library(name: "VMBusMetrics", targets: ["VMBusMetrics"]),
         .executable(name: "vmbus", targets: ["vmbus"]),
         // LD_PRELOAD shim that runs unmodified uio_hv_generic programs against the export of
         // `vmbus host --uio-export` (docs/UIO-EXPORT.md): libvmbus-uio-preload.so.
@@ -37,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         // Only for `swift package generate-documentation` (Scripts/check-docs.sh); no target uses it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Linux calls that Swift's Glibc module does not import (memfd, seals, eventfd, epoll,
@@ -58,7 +61,7 @@ let package = Package(
         // Host and guest control planes: pure state machines over the wire types. They never
         // import each other.
         .target(
-            name: "VMBusHost", dependencies: ["VMBusWire", "VMBusChannel", "VMBusMemory"], swiftSettings: strictSafety),
+            name: "VMBusHost", dependencies: ["VMBusWire", "VMBusRing", "VMBusChannel", "VMBusMemory"], swiftSettings: strictSafety),
         .target(
             name: "VMBusGuest", dependencies: ["VMBusWire", "VMBusChannel", "VMBusMemory"], swiftSettings: strictSafety),
         // The in-process substrate: a loopback "hypervisor" joining a host bus and a guest bus.
@@ -107,6 +110,16 @@ let package = Package(
         .target(
             name: "VMBusReplay", dependencies: ["VMBusCapture", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
+        // Metrics (docs/METRICS.md): snapshots of the channels' and devices' own counters, taken
+        // when scraped, in a Prometheus registry, and the loopback HTTP endpoint serving them.
+        .target(
+            name: "VMBusMetrics",
+            dependencies: [
+                "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusRing", "VMBusMemory", "VMBusWire", "VMBusDevices", "VMBusNetwork",
+                "VMBusStorage", .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSafety),
         // The preload library's C code: interposes libc calls, links only libc and libdl.
         .target(name: "VMBusUioPreload", linkerSettings: [.linkedLibrary("dl")]),
         .executableTarget(
@@ -114,6 +127,7 @@ let package = Package(
             dependencies: [
                 "VMBusWire", "VMBusRing", "VMBusMemory", "VMBusChannel", "VMBusHost", "VMBusGuest", "VMBusLoopback",
                 "VMBusLocal", "VMBusDevices", "VMBusNetwork", "VMBusStorage", "VMBusUio", "VMBusAdmin", "VMBusCapture", "VMBusReplay",
+                "VMBusMetrics", .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -156,6 +170,13 @@ let package = Package(
             name: "VMBusCaptureTests",
             dependencies: [
                 "VMBusCapture", "VMBusLoopback", "VMBusDevices", "VMBusStorage", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire",
+            ],
+            swiftSettings: strictSafety),
+        .testTarget(
+            name: "VMBusMetricsTests",
+            dependencies: [
+                "VMBusMetrics", "VMBusLoopback", "VMBusDevices", "VMBusStorage", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory",
+                "VMBusWire",
             ],
             swiftSettings: strictSafety),
         .testTarget(

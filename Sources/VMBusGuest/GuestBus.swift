@@ -126,6 +126,23 @@ public final class GuestBus: Sendable {
     /// The open channel with this relid.
     public func channel(_ relid: UInt32) -> Channel? { self.state.withLock { $0.channels[relid] } }
 
+    /// An open channel and its offer.
+    public struct OpenChannelEntry: Sendable {
+        public var relid: UInt32
+        public var offer: OfferChannel
+        public var channel: Channel
+    }
+
+    /// The channels open now, by relid: for reading their ``Channel/statistics`` (metrics).
+    /// Costs one lock of the bus, nothing on the channels' data paths.
+    public var openChannels: [OpenChannelEntry] {
+        self.state.withLock { state in
+            state.channels.sorted { $0.key < $1.key }.compactMap { relid, channel in
+                state.machine.offer(relid).map { OpenChannelEntry(relid: relid, offer: $0, channel: channel) }
+            }
+        }
+    }
+
     /// Where an open channel's rings are in guest memory: byte offsets of the guest → host
     /// and host → guest control pages (for inspection tools and tests).
     public func ringLocation(_ relid: UInt32) -> (outgoingControl: Int, incomingControl: Int)? {

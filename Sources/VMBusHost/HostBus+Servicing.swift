@@ -291,7 +291,7 @@ extension HostBus {
             } catch {
                 refused.append(restored.info.relid)
                 self.run { state in
-                    state.violations.append(ProtocolViolation(.channel(restored.info.relid), "restored state refused: \(error)"))
+                    state.record(ProtocolViolation(.channel(restored.info.relid), "restored state refused: \(error)", kind: .restoreRefused))
                     return ((), state.machine.rescind(restored.info.relid))
                 }
                 continue

@@ -23,6 +23,14 @@ public final class HostBus: Sendable {
         /// Ring GPADLs of closed channels whose readers may still be taking what the guest
         /// wrote before it closed: their teardown is answered once the channel ended.
         var draining: [UInt32: Channel] = [:]
+        /// ``violations`` by kind: what metrics report, kept apart so a count needs no walk
+        /// of the list.
+        var violationCounts: [ProtocolViolation.Kind: UInt64] = [:]
+
+        mutating func record(_ violation: ProtocolViolation) {
+            self.violations.append(violation)
+            self.violationCounts[violation.kind, default: 0] += 1
+        }
     }
 
     /// Work to do once the lock is released.
@@ -180,8 +188,32 @@ public final class HostBus: Sendable {
     /// Every guest mistake seen so far, oldest first.
     public var violations: [ProtocolViolation] { self.state.withLock { $0.violations } }
 
+    /// How many of the guest's mistakes of each kind this bus has seen (each one also in
+    /// ``violations``).
+    public var violationCounts: [ProtocolViolation.Kind: UInt64] { self.state.withLock { $0.violationCounts } }
+
     /// Relids currently offered.
     public var relids: [UInt32] { self.state.withLock { $0.machine.relids } }
+
+    /// An open channel and what was offered for it.
+    public struct OpenChannelEntry: Sendable {
+        public var relid: UInt32
+        /// The offer, with its sub-channel index.
+        public var offer: HostOffer
+        public var channel: Channel
+    }
+
+    /// The channels open now, by relid: for reading their ``Channel/statistics`` (metrics,
+    /// status listings). Costs one lock of the bus, nothing on the channels' data paths.
+    public var openChannels: [OpenChannelEntry] {
+        self.state.withLock { state in
+            state.channels.sorted { $0.key < $1.key }.compactMap { relid, channel in
+                guard var offer = state.devices[relid]?.offer else { return nil }
+                offer.subChannelIndex = state.machine.offerIndex(relid)
+                return OpenChannelEntry(relid: relid, offer: offer, channel: channel)
+            }
+        }
+    }
 
     // MARK: From the guest
 
@@ -193,7 +225,7 @@ public final class HostBus: Sendable {
             do throws(ProtocolViolation) {
                 return ((), try state.machine.receive(message))
             } catch {
-                state.violations.append(error)
+                state.record(error)
                 switch error.scope {
                 case .connection: return ((), state.machine.disconnect())
                 case .channel(let relid): return ((), state.machine.rescind(relid))
@@ -386,7 +418,9 @@ public final class HostBus: Sendable {
     func channelFailed(_ relid: UInt32, _ reason: CloseReason, channel: ObjectIdentifier?) {
         self.run { state in
             guard let current = state.channels[relid], ObjectIdentifier(current) == channel else { return ((), []) }
-            state.violations.append(ProtocolViolation(.channel(relid), "ring corrupted: \(reason)"))
+            let kind: ProtocolViolation.Kind
+            if case .ringCorrupted(let error) = reason { kind = ProtocolViolation.Kind(ringError: error) } else { kind = .other }
+            state.record(ProtocolViolation(.channel(relid), "ring corrupted: \(reason)", kind: kind))
             return ((), state.machine.rescind(relid))
         }
     }

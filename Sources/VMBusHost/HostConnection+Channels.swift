@@ -4,7 +4,7 @@ extension HostConnection {
     /// The channel a message names, which must exist.
     func channel(_ relid: UInt32, for what: String) throws(ProtocolViolation) -> Channel {
         guard let channel = self.channels[relid] else {
-            throw ProtocolViolation(.connection, "\(what) for unknown channel \(relid)")
+            throw ProtocolViolation(.connection, "\(what) for unknown channel \(relid)", kind: .unknownChannel)
         }
         return channel
     }
@@ -16,7 +16,7 @@ extension HostConnection {
         let channel = try self.channel(relid, for: "GPADL_HEADER")
         // Bodies carry only the handle, so a handle must be unique on the connection.
         guard header.gpadl != 0, self.gpadls[header.gpadl] == nil else {
-            throw ProtocolViolation(.connection, "GPADL handle \(header.gpadl) is zero or already in use")
+            throw ProtocolViolation(.connection, "GPADL handle \(header.gpadl) is zero or already in use", kind: .badGPADL)
         }
         if case .revoked = channel.state {
             return [Self.gpadlFailed(relid, header.gpadl)]
@@ -37,7 +37,7 @@ extension HostConnection {
     mutating func receiveGpadlBody(_ body: GpadlBody) throws(ProtocolViolation) -> [HostAction] {
         guard let gpadl = self.gpadls[body.gpadl], case .assembling(var assembler) = gpadl.state else {
             // No relid to answer on: the guest is confused about the whole connection.
-            throw ProtocolViolation(.connection, "GPADL_BODY for handle \(body.gpadl), which is not being built")
+            throw ProtocolViolation(.connection, "GPADL_BODY for handle \(body.gpadl), which is not being built", kind: .badGPADL)
         }
         do {
             try assembler.append(body)
@@ -66,12 +66,12 @@ extension HostConnection {
         let relid = teardown.childRelID
         let channel = try self.channel(relid, for: "GPADL_TEARDOWN")
         guard let gpadl = self.gpadls[teardown.gpadl], gpadl.channel == relid, case .ready = gpadl.state else {
-            throw ProtocolViolation(.channel(relid), "teardown of GPADL \(teardown.gpadl), which is not an accepted GPADL of this channel")
+            throw ProtocolViolation(.channel(relid), "teardown of GPADL \(teardown.gpadl), which is not an accepted GPADL of this channel", kind: .badGPADL)
         }
         switch channel.state {
         case .open(_, let ring), .opening(_, let ring):
             guard ring != teardown.gpadl else {
-                throw ProtocolViolation(.channel(relid), "teardown of the ring GPADL of an open channel")
+                throw ProtocolViolation(.channel(relid), "teardown of the ring GPADL of an open channel", kind: .badGPADL)
             }
         case .closed, .revoked:
             break
@@ -89,7 +89,7 @@ extension HostConnection {
         case .revoked:
             return []  // The host silently drops an open of a rescinded channel (01 §7).
         case .opening, .open:
-            throw ProtocolViolation(.channel(relid), "OPENCHANNEL on a channel that is already open")
+            throw ProtocolViolation(.channel(relid), "OPENCHANNEL on a channel that is already open", kind: .channelState)
         case .closed:
             break
         }
@@ -113,7 +113,7 @@ extension HostConnection {
         case .revoked:
             return []  // Ignored for a rescinded channel (05 §7.2).
         case .closed, .opening:
-            throw ProtocolViolation(.channel(relid), "CLOSECHANNEL on a channel that is not open")
+            throw ProtocolViolation(.channel(relid), "CLOSECHANNEL on a channel that is not open", kind: .channelState)
         case .open:
             channel.state = .closed
             self.channels[relid] = channel
@@ -133,7 +133,7 @@ extension HostConnection {
             // The guest refused the offer; the channel stays offered for a later connection.
             return []
         case .opening, .open:
-            throw ProtocolViolation(.channel(relid), "RELID_RELEASED for an open channel")
+            throw ProtocolViolation(.channel(relid), "RELID_RELEASED for an open channel", kind: .channelState)
         }
     }
 }

@@ -254,7 +254,7 @@ public struct HostConnection {
             let n = self.negotiated
             message = try ChannelMessage.parse(payload, version: n?.version, features: n?.features ?? [])
         } catch {
-            throw ProtocolViolation(.connection, "malformed message: \(error)")
+            throw ProtocolViolation(.connection, "malformed message: \(error)", kind: .malformedMessage)
         }
         return try self.receive(message)
     }
@@ -262,18 +262,18 @@ public struct HostConnection {
     /// Handles one parsed message from the guest.
     public mutating func receive(_ message: ChannelMessage) throws(ProtocolViolation) -> [HostAction] {
         guard message.type.direction == .guestToHost else {
-            throw ProtocolViolation(.connection, "\(message.type.name) travels host to guest")
+            throw ProtocolViolation(.connection, "\(message.type.name) travels host to guest", kind: .unexpectedMessage)
         }
         if case .initiateContact(let contact) = message { return self.receiveInitiateContact(contact) }
         if case .closeReservedChannel(let close) = message {
             return [.send(.closeReservedResponse(CloseReservedResponse(channelID: close.channelID)))]
         }
         guard case .connected(var n) = self.state else {
-            throw ProtocolViolation(.connection, "\(message.type.name) before a version was negotiated")
+            throw ProtocolViolation(.connection, "\(message.type.name) before a version was negotiated", kind: .notConnected)
         }
         switch message {
         case .requestOffers:
-            guard !n.offersSent else { throw ProtocolViolation(.connection, "RequestOffers twice") }
+            guard !n.offersSent else { throw ProtocolViolation(.connection, "RequestOffers twice", kind: .unexpectedMessage) }
             n.offersSent = true
             self.state = .connected(n)
             var actions = self.channels.keys.sorted().map { HostAction.send(.offerChannel(self.offerMessage($0, version: n.version))) }
@@ -288,7 +288,7 @@ public struct HostConnection {
         case .unload: return self.reset(reply: n.version >= .win7)
         case .modifyChannel(let modify):
             guard self.isOpen(modify.childRelID) else {
-                throw ProtocolViolation(.channel(modify.childRelID), "ModifyChannel on a channel that is not open")
+                throw ProtocolViolation(.channel(modify.childRelID), "ModifyChannel on a channel that is not open", kind: .channelState)
             }
             var actions: [HostAction] = [.retarget(channel: modify.childRelID, targetVP: modify.targetVP)]
             if n.version >= .win10_5_3 {
@@ -309,12 +309,12 @@ public struct HostConnection {
             self.state = .connected(n)
             return []
         case .openReservedChannel(let open):
-            throw ProtocolViolation(.channel(open.channelID), "reserved channels are not supported")
+            throw ProtocolViolation(.channel(open.channelID), "reserved channels are not supported", kind: .unsupported)
         case .initiateContact, .closeReservedChannel, .offerChannel, .rescindChannelOffer, .allOffersDelivered, .openResult,
             .gpadlCreated, .gpadlTorndown, .versionResponse, .unloadResponse, .closeReservedResponse, .tlConnectResult,
             .modifyChannelResponse, .modifyConnectionResponse, .pauseResponse:
             // Handled above (the first two) or rejected by the direction check.
-            throw ProtocolViolation(.connection, "unexpected \(message.type.name)")
+            throw ProtocolViolation(.connection, "unexpected \(message.type.name)", kind: .unexpectedMessage)
         }
     }
 

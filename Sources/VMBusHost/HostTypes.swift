@@ -1,3 +1,4 @@
+import VMBusRing
 import VMBusWire
 
 /// A mistake by the guest, with how far it reaches (style §2.4): one channel, which the host
@@ -11,14 +12,56 @@ public struct ProtocolViolation: Error, Hashable, Sendable, CustomStringConverti
         case channel(UInt32)
     }
 
+    /// What kind of mistake it was, for counting (``HostBus/violationCounts``): an open set,
+    /// named in snake case as a metric label shows it.
+    public struct Kind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { self.rawValue }
+
+        /// A channel message that does not decode.
+        public static let malformedMessage = Kind(rawValue: "malformed_message")
+        /// A message only a host sends, or one out of place in the connection's state.
+        public static let unexpectedMessage = Kind(rawValue: "unexpected_message")
+        /// A message before a version was negotiated.
+        public static let notConnected = Kind(rawValue: "not_connected")
+        /// A message naming a channel that was never offered.
+        public static let unknownChannel = Kind(rawValue: "unknown_channel")
+        /// A GPADL handle reused, unknown, or torn down while still in use.
+        public static let badGPADL = Kind(rawValue: "bad_gpadl")
+        /// An open, close, modify or release that the channel's state does not allow.
+        public static let channelState = Kind(rawValue: "channel_state")
+        /// A request for something this host does not support.
+        public static let unsupported = Kind(rawValue: "unsupported")
+        /// A saved channel the guest's restored state does not match.
+        public static let restoreRefused = Kind(rawValue: "restore_refused")
+        /// Anything not given a kind of its own.
+        public static let other = Kind(rawValue: "other")
+
+        /// A ring the guest corrupted, by how (`ring_invalid_index`, `ring_packet_too_large`, …).
+        public init(ringError: RingError) {
+            switch ringError {
+            case .invalidIndex: self.rawValue = "ring_invalid_index"
+            case .truncatedDescriptor: self.rawValue = "ring_truncated_descriptor"
+            case .invalidDescriptor: self.rawValue = "ring_invalid_descriptor"
+            case .packetPastWriteIndex: self.rawValue = "ring_packet_past_write_index"
+            case .packetTooLarge: self.rawValue = "ring_packet_too_large"
+            case .broken: self.rawValue = "ring_broken"
+            }
+        }
+    }
+
     /// How far the mistake reaches.
     public var scope: Scope
+    /// What kind of mistake, for counting.
+    public var kind: Kind
     /// What the guest did wrong, for logs.
     public var reason: String
 
-    /// A violation of `scope`, described by `reason`.
-    public init(_ scope: Scope, _ reason: String) {
+    /// A violation of `scope` of kind `kind`, described by `reason`.
+    public init(_ scope: Scope, _ reason: String, kind: Kind = .other) {
         self.scope = scope
+        self.kind = kind
         self.reason = reason
     }
 

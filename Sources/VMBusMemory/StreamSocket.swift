@@ -157,6 +157,21 @@ public final class StreamSocket: @unchecked Sendable {
         return true
     }
 
+    /// Bounds every later blocking read and write on this socket: one that waits longer than
+    /// `timeout` fails with `EAGAIN` instead of blocking on, so a peer that stops sending or
+    /// reading cannot hold the thread serving it (`SO_RCVTIMEO`, `SO_SNDTIMEO`).
+    public func setTimeouts(_ timeout: Duration) throws(MemoryError) {
+        let (seconds, attoseconds) = timeout.components
+        var value = timeval(tv_sec: Int(max(0, seconds)), tv_usec: Int(max(0, attoseconds) / 1_000_000_000_000))
+        // A zero timeval means "no timeout" to the kernel: the smallest real one instead.
+        if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1 }
+        for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+            // SAFETY: the pointer is to a local timeval, read by the kernel during the call only.
+            let result = unsafe setsockopt(self.fileDescriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
+            guard result == 0 else { throw MemoryError.system(call: "setsockopt", errno: errno) }
+        }
+    }
+
     /// Ends this side's writing: the peer reads end of stream; reading goes on.
     public func shutdownWrite() { _ = Glibc.shutdown(self.fileDescriptor, Int32(SHUT_WR)) }
 

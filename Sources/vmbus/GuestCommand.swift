@@ -7,6 +7,7 @@ import VMBusDevices
 import VMBusGuest
 import VMBusLocal
 import VMBusMemory
+import VMBusMetrics
 import VMBusNetwork
 import VMBusStorage
 import VMBusWire
@@ -49,6 +50,12 @@ struct GuestCommand: AsyncParsableCommand {
             /sys there, or DIR/sys of 'vmbus host --uio-export DIR --uio-device net'. It maps \
             the device's rings and its receive and send buffers (maps 3 and 4) and names their \
             GPADL handles to the host; it runs until SIGINT/SIGTERM or until the device goes.
+
+            --metrics [ADDR:]PORT serves this guest's per-channel counters (packets, bytes, \
+            interrupts, ring-full events, pending_send_sz waits, requestor misses; the 'in' \
+            ring is the one the guest reads) in the Prometheus text format at \
+            http://ADDR:PORT/metrics, once connected (not with --list or --echo-rounds). A bare \
+            PORT listens on 127.0.0.1 only. docs/METRICS.md lists the metrics.
             """
     )
 
@@ -117,6 +124,8 @@ struct GuestCommand: AsyncParsableCommand {
     @OptionGroup var hibernation: HibernationOptions
 
     @OptionGroup var capture: CaptureOptions
+
+    @OptionGroup var metrics: MetricsOptions
 
     @OptionGroup var log: LogOptions
 
@@ -227,6 +236,9 @@ struct GuestCommand: AsyncParsableCommand {
             print("guest: disk lun \(disk.lun): \(disk.sectorCount) × \(disk.sectorSize) bytes\(disk.isReadOnly ? ", read-only" : ""), "
                 + "protocol \(controller.map { "\($0.version)" } ?? "?"), \(controller?.queueCount ?? 0) queue(s); NBD on \(self.storage.diskNbd ?? "")")
         }
+        let metrics = try self.metrics.serve([GuestMetrics(bus: guest.bus)]) { line in logger.warning("\(line)") }
+        defer { metrics?.stop() }
+        if let metrics { print("guest: metrics \(metrics.url)") }
         if let relay { print("guest: vsock relay \(relay.connectPath)") }
         for forwarder in forwarders {
             // The real port, when the address asked for any free one (port 0).

@@ -49,6 +49,14 @@ struct HostCommand: ParsableCommand {
             connection to port N is joined to the Unix socket DIR/vsock_N if it exists (else \
             refused). With several guests, CONNECT goes to the newest one. 'vmbus sock' uses it.
 
+            --metrics [ADDR:]PORT serves per-channel and per-device counters (packets, bytes, \
+            interrupts, ring-full events, pending_send_sz waits, requestor misses, the guests' \
+            protocol violations by kind, the NICs' and disks' per-queue counters) in the \
+            Prometheus text format at http://ADDR:PORT/metrics. A bare PORT listens on \
+            127.0.0.1 only; other machines reach it only when an address is given. The counters \
+            are read when scraped: the data path counts nothing more for them. docs/METRICS.md \
+            has every metric and a scrape configuration.
+
             --uio-export DIR writes what a Linux guest shows for devices bound to \
             uio_hv_generic — DIR/sys/bus/vmbus/devices/<instance>/ (sysfs attributes, the \
             channel's 'ring' file in the uio layout) and DIR/dev/uioN (a Unix stream socket \
@@ -106,6 +114,8 @@ struct HostCommand: ParsableCommand {
     var takeoverFault: String?
 
     @OptionGroup var capture: CaptureOptions
+
+    @OptionGroup var metrics: MetricsOptions
 
     @OptionGroup var log: LogOptions
 
@@ -248,6 +258,10 @@ struct HostCommand: ParsableCommand {
             admin.start()
             host.start()
         }
+        // After a takeover the old host holds the port until it exits, right after letting go.
+        let metrics = try self.metrics.serve(
+            MetricsOptions.hostSources(host: host, network: network, storage: storage), retryFor: received == nil ? .zero : .seconds(10)
+        ) { line in logger.warning("\(line)") }
         // Lines on standard output once guests can connect: scripts and tests wait for them.
         print("vmbus host: admin socket \(adminPath)")
         if let relay { print("vmbus host: vsock relay \(relay.connectPath)") }
@@ -256,6 +270,7 @@ struct HostCommand: ParsableCommand {
             print("vmbus host: disk lun \(disk.lun): \(disk.label), \(disk.backend.byteCount) bytes\(disk.backend.isReadOnly ? ", read-only" : "")")
         }
         if let export { print("vmbus host: uio export \(export.sysfsRoot)") }
+        if let metrics { print("vmbus host: metrics \(metrics.url)") }
         print("vmbus host: listening on \(self.listen)")
         DescriptorIO.flushOutput()
         switch shutdown.wait() {
@@ -274,6 +289,7 @@ struct HostCommand: ParsableCommand {
             // Nothing new comes in first, so the goodbyes reach every guest there is; disks are
             // flushed only once no guest can write; the capture, last, holds the goodbyes.
             shutdown.run([
+                .init("stop the metrics endpoint") { metrics?.stop() },
                 .init("stop the vsock relay and the uio export") {
                     relay?.stop()
                     export?.stop()

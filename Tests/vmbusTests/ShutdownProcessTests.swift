@@ -35,6 +35,7 @@ import VMBusCapture
         #expect(end.status == 0, "\(end.errors)")
         #expect(Self.steps(end.errors) == [
             "SIGINT or SIGTERM",
+            "stop the metrics endpoint",
             "stop the vsock relay and the uio export",
             "stop the admin socket and remove it",
             "stop accepting guests, say goodbye to each (its channels closed) and remove the socket",
