@@ -128,12 +128,15 @@ public final class GuestBus: Sendable {
 
     /// An open channel and its offer.
     public struct OpenChannelEntry: Sendable {
+        /// The channel's relid.
         public var relid: UInt32
+        /// The host's offer of it.
         public var offer: OfferChannel
+        /// The channel, for its statistics.
         public var channel: Channel
     }
 
-    /// The channels open now, by relid: for reading their ``Channel/statistics`` (metrics).
+    /// The channels open now, by relid: for reading their `Channel.statistics` (metrics).
     /// Costs one lock of the bus, nothing on the channels' data paths.
     public var openChannels: [OpenChannelEntry] {
         self.state.withLock { state in

@@ -197,13 +197,15 @@ public final class HostBus: Sendable {
 
     /// An open channel and what was offered for it.
     public struct OpenChannelEntry: Sendable {
+        /// The channel's relid.
         public var relid: UInt32
         /// The offer, with its sub-channel index.
         public var offer: HostOffer
+        /// The channel, for its statistics.
         public var channel: Channel
     }
 
-    /// The channels open now, by relid: for reading their ``Channel/statistics`` (metrics,
+    /// The channels open now, by relid: for reading their `Channel.statistics` (metrics,
     /// status listings). Costs one lock of the bus, nothing on the channels' data paths.
     public var openChannels: [OpenChannelEntry] {
         self.state.withLock { state in
