@@ -17,29 +17,17 @@ extension AdminServer {
     public func registerIntegrationServices(host: LocalHost, services: ICRegistry, exported: ICSet? = nil) {
         let commands = IntegrationCommands(host: host, services: services, exported: exported)
         self.register("status") { _, session in commands.status(session) }
-        self.register("heartbeat") { request, session in
-            commands.record(request)
-            try await commands.heartbeat(request, session)
-        }
-        self.register("shutdown") { request, session in
-            commands.record(request)
-            try await commands.shutdown(request, session)
-        }
-        self.register("time") { request, session in
-            commands.record(request)
-            try await commands.time(request, session)
-        }
-        self.register("kvp") { request, session in
-            commands.record(request)
-            try await commands.kvp(request, session)
-        }
-        self.register("copy") { request, session in
-            commands.record(request)
-            try await commands.copy(request, session)
-        }
-        self.register("backup") { request, session in
-            commands.record(request)
-            try await commands.backup(request, session)
+        // Requests that start traffic no guest asked for: recorded into the guest's capture
+        // first, so that a replay of the capture makes them again.
+        let operatorCommands: [(String, @Sendable (AdminRequest, AdminSession) async throws -> Void)] = [
+            ("heartbeat", commands.heartbeat), ("shutdown", commands.shutdown), ("time", commands.time),
+            ("kvp", commands.kvp), ("copy", commands.copy), ("backup", commands.backup),
+        ]
+        for (name, handler) in operatorCommands {
+            self.register(name) { request, session in
+                commands.record(request)
+                try await handler(request, session)
+            }
         }
     }
 }

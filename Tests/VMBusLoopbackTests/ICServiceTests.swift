@@ -312,8 +312,8 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         let start = clock.now
         #expect(try await host.send(.freeze).status == .fail)
         // Killed after 0.3 s, not left to its 30: the bound only has to tell the two apart
-        // (a loaded 2-core machine has taken 13 s for the rest of the exchange).
-        #expect(clock.now - start < .seconds(20))
+        // (a loaded 2-core machine has taken 13 s, once 20 s, for the rest of the exchange).
+        #expect(clock.now - start < .seconds(29))
         // The channel still serves.
         #expect(try await host.send(.thaw).status == .ok)
     }
