@@ -32,6 +32,9 @@ struct ReplayComparison {
     var lent: [UInt32: [UInt64: UInt64]] = [:]
     /// Channels of a timer-driven integration service (heartbeat, time sync), from the offers.
     var timed: Set<UInt32> = []
+    /// The guest's GPADL handles, captured → live (a replaying host learns them: a guest that
+    /// creates GPADLs from several tasks at once numbers them in whichever order they run).
+    var gpadls: [UInt32: UInt32] = [:]
     /// Per timed channel, the last request matched: its body as captured and as live.
     var timedRequest: [UInt32: (captured: [UInt8], live: [UInt8])] = [:]
 
@@ -87,6 +90,65 @@ struct ReplayComparison {
         if let timedBody { self.timedRequest[relid] = (Array(captured[timedBody...]), Array(live[timedBody...])) }
         return true
     }
+
+    /// Whether the guest's live message says what the captured one said, the GPADL handles
+    /// it chooses and the pages it puts a GPADL on aside (learnt, for the host's answers).
+    mutating func messageMatches(_ captured: [UInt8], _ live: [UInt8]) -> Bool {
+        guard captured.count == live.count, captured.count >= 16, captured[0..<4] == live[0..<4] else { return captured == live }
+        var ignored: [Range<Int>] = []
+        var learnt: (UInt32, UInt32)?
+        func handle(at offset: Int) -> Bool {
+            guard captured.count >= offset + 4 else { return false }
+            let (old, new) = (Self.word(captured, offset), Self.word(live, offset))
+            // A handle seen before must map the same way.
+            if let known = self.gpadls[old], known != new { return false }
+            learnt = (old, new)
+            ignored.append(offset..<(offset + 4))
+            return true
+        }
+        switch Self.word(captured, 0) {
+        case ChannelMessageType.gpadlHeader.rawValue:
+            // relid, gpadl, range bytes, range count, then each range's byte count and offset
+            // (compared) and its PFNs (the guest's choice).
+            guard handle(at: 12) else { return false }
+            if captured.count > 28 { ignored.append(28..<captured.count) }
+        case ChannelMessageType.gpadlBody.rawValue:
+            // message number, gpadl, PFNs.
+            guard handle(at: 12) else { return false }
+            ignored.append(16..<captured.count)
+        case ChannelMessageType.openChannel.rawValue:
+            guard captured.count >= 20, self.gpadls[Self.word(captured, 16)] == Self.word(live, 16) else { return false }
+            ignored.append(16..<20)
+        case ChannelMessageType.gpadlTeardown.rawValue:
+            guard self.gpadls[Self.word(captured, 12)] == Self.word(live, 12) else { return false }
+            ignored.append(12..<16)
+        default:
+            return captured == live
+        }
+        for index in captured.indices where captured[index] != live[index] {
+            if !ignored.contains(where: { $0.contains(index) }) { return false }
+        }
+        if let (old, new) = learnt { self.gpadls[old] = new }
+        return true
+    }
+
+    /// A message of ours (the host's) naming one of the guest's GPADLs names its live handle.
+    func rewritten(message: [UInt8]) -> [UInt8] {
+        guard message.count >= 16 else { return message }
+        let at: Int
+        switch Self.word(message, 0) {
+        case ChannelMessageType.gpadlCreated.rawValue: at = 12
+        case ChannelMessageType.gpadlTorndown.rawValue: at = 8
+        default: return message
+        }
+        guard let live = self.gpadls[Self.word(message, at)] else { return message }
+        var copy = message
+        for i in 0..<4 { copy[at + i] = UInt8(truncatingIfNeeded: live >> (8 * UInt32(i))) }
+        return copy
+    }
+
+    /// The live handle of a GPADL the capture names (itself if not learnt).
+    func liveGpadl(_ captured: UInt32) -> UInt32 { self.gpadls[captured] ?? captured }
 
     /// A packet of ours to send on `relid`: a completion of the peer's request carries its live
     /// id; an answer to a timed request is made from the live request as the captured one was

@@ -29,10 +29,6 @@ public final class ReplayGuest: Sendable {
     let script: ReplayScript
     let path: String
     let timeout: Duration
-    let inbox = ReplayInbox()
-    let channels = Locked<[UInt32: Channel]>([:])
-    let doorbells = Locked<[UInt32: (toHost: EventFD, toGuest: EventFD)]>([:])
-    let stopping = Atomic<Bool>(false)
     let operate: (@Sendable (UInt32, OperatorRequest) -> Void)?
 
     /// - Parameters:
@@ -76,15 +72,21 @@ public final class ReplayGuest: Sendable {
         } catch {
             throw ReplayScript.Unreplayable("connection \(self.script.connection): \(error)")
         }
-        let receiver = Thread { [self] in self.receive(socket) }
-        receiver.name = "vmbus-replay-\(self.script.connection)"
-        receiver.start()
-        defer {
-            self.stopping.store(true, ordering: .releasing)
-            socket.shutdown()
-            self.inbox.signal.notify()
+        let link: ReplayLink
+        do { link = try ReplayLink(socket: socket, peer: "host") } catch {
+            throw ReplayScript.Unreplayable("connection \(self.script.connection): \(error)")
         }
-        var guest = ReplayGuestMemory(memory: memory)
+        link.start(name: "vmbus-replay-\(self.script.connection)") { frame, fds in
+            switch frame {
+            case .doorbells(let relid, _) where fds.count == 2:
+                link.addDoorbells(relid: relid, toPeer: EventFD(taking: fds[0]), fromPeer: EventFD(taking: fds[1]))
+            default:
+                for fd in fds { DescriptorIO.close(fd) }
+            }
+            return true
+        }
+        defer { link.stop() }
+        var guest = ReplayMemory(memory: memory.memory, fileDescriptor: memory.fileDescriptor)
         var comparison = ReplayComparison()
         var diverged: Set<ReplayStream> = []
         var missed: Set<ReplayStream> = []
@@ -119,21 +121,21 @@ public final class ReplayGuest: Sendable {
                     if let message {
                         guest.track(message)
                         if case .initiateContact(let contact) = message { requested = contact.versionRequested }
-                        if case .openChannel(let open) = message { self.open(open, in: guest) }
+                        if case .openChannel(let open) = message { Self.open(open, in: guest, link: link) }
                     }
                     let frame = SubstrateFrame.message(
                         connectionID: port != 0 ? port : VMBusConnectionID.message, messageType: VMBusConnectionID.synicMessageType,
                         payload: bytes)
                     try? socket.send(frame.encode())
                     if case .closeChannel(let close)? = message {
-                        self.channels.withLock { $0.removeValue(forKey: close.childRelID) }?.close(.closedLocally)
+                        link.channels.withLock { $0.removeValue(forKey: close.childRelID) }?.close(.closedLocally)
                     }
                 case .packet(let relid, let bytes):
                     guard !diverged.contains(step.item.stream) else {
                         outcome.skipped += 1
                         continue
                     }
-                    if !self.send(comparison.rewritten(bytes, relid: relid), relid: relid) {
+                    if !link.send(comparison.rewritten(bytes, relid: relid), relid: relid, timeout: self.timeout) {
                         differ(step, got: nil, stop: true)
                         continue
                     }
@@ -162,7 +164,7 @@ public final class ReplayGuest: Sendable {
                 // Once the host failed to send something on this stream, the rest get only a
                 // short wait each: a host unlike the captured one must not cost a timeout per step.
                 let wait = missed.contains(stream) ? min(self.timeout, ReplayInbox.grace) : self.timeout
-                let (taken, instead) = self.inbox.take(stream, until: .now + wait) { live in
+                let (taken, instead) = link.inbox.take(stream, until: .now + wait) { live in
                     switch (step.item, live) {
                     case (.packet(let relid, let captured), .packet(_, let bytes)):
                         // Learns the host's choices only from the packet it accepts.
@@ -196,7 +198,7 @@ public final class ReplayGuest: Sendable {
                 }
             }
         }
-        for (stream, items) in self.inbox.leftovers().sorted(by: { $0.key.description < $1.key.description }) {
+        for (stream, items) in link.inbox.leftovers().sorted(by: { $0.key.description < $1.key.description }) {
             for item in items {
                 if stream == .control {
                     outcome.differences.append(ReplayDifference(
@@ -207,17 +209,17 @@ public final class ReplayGuest: Sendable {
                 }
             }
         }
-        outcome.ended = self.inbox.ended
+        outcome.ended = link.inbox.ended
         return outcome
     }
 
     /// Rings for a channel we are about to open, where the captured guest put them: in the
     /// GPADL its OpenChannel names, split at its page offset, initialised as a guest does.
-    func open(_ open: OpenChannel, in guest: borrowing ReplayGuestMemory) {
+    static func open(_ open: OpenChannel, in guest: borrowing ReplayMemory, link: ReplayLink) {
         guard let ranges = guest.gpadls[open.ringBufferGpadl] else { return }
         let relid = open.childRelID
         do {
-            let mapping = try guest.memory.mapGpadl(ranges)
+            let mapping = try guest.map(ranges)
             let split = Int(open.downstreamRingBufferPageOffset)
             try ChannelRings.initialize(mapping, downstreamPageOffset: split)
             let rings = try ChannelRings.rings(in: mapping, downstreamPageOffset: split, side: .guest)
@@ -226,92 +228,11 @@ public final class ReplayGuest: Sendable {
             options.rejectUnknownCompletions = false
             let channel = try Channel(
                 relid: relid, outgoing: rings.outgoing, incoming: rings.incoming,
-                doorbell: ClosureDoorbell { [self] in self.doorbells.withLock { $0[relid]?.toHost }?.signal() }, options: options)
-            self.channels.withLock { $0[relid] = channel }
+                doorbell: ClosureDoorbell { link.ring(relid) }, options: options)
+            link.channels.withLock { $0[relid] = channel }
         } catch {
             // An OpenChannel the capture edited to name impossible rings: sent as it is; the
             // host's answer is what the replay compares.
         }
-    }
-
-    /// Writes a captured packet to its channel's ring, waiting for room up to the timeout.
-    func send(_ packet: [UInt8], relid: UInt32) -> Bool {
-        guard let channel = self.channels.withLock({ $0[relid] }) else { return false }
-        let deadline = ContinuousClock.now + self.timeout
-        while true {
-            var written = false
-            do {
-                _ = try channel.sendBatch { (writer: inout ChannelBatchWriter) throws(ChannelError) in
-                    written = try writer.write(encoded: packet[...])
-                }
-            } catch {
-                return false
-            }
-            if written { return true }
-            if ContinuousClock.now >= deadline { return false }
-            self.inbox.waitForNews(.milliseconds(1))
-        }
-    }
-
-    // MARK: Receiving
-
-    /// The receiving thread: frames from the socket, packets from every open channel's ring
-    /// (on its doorbell, and every millisecond in case a signal was not owed).
-    func receive(_ socket: LocalSocket) {
-        guard let poll = try? EventPoll(), (try? poll.add(socket.fileDescriptor, token: 0)) != nil else {
-            self.inbox.end("cannot poll the socket")
-            return
-        }
-        while !self.stopping.load(ordering: .acquiring) {
-            guard let tokens = try? poll.wait(timeoutMilliseconds: 1) else { break }
-            for token in tokens {
-                if token == 0 {
-                    if !self.receiveFrame(socket, poll: poll) { return }
-                } else {
-                    let doorbell = self.doorbells.withLock { $0[UInt32(token - 1)]?.toGuest }
-                    doorbell?.drain()
-                }
-            }
-            for channel in self.channels.withLock({ Array($0.values) }) {
-                _ = try? channel.drainPackets { descriptor, packet in
-                    _ = descriptor
-                    let bytes = (0..<packet.count).map { packet[$0] }
-                    self.inbox.push(.packet(relid: channel.relid, bytes: bytes))
-                }
-            }
-        }
-    }
-
-    func receiveFrame(_ socket: LocalSocket, poll: EventPoll) -> Bool {
-        guard let datagram = try? socket.receive(maximumLength: SubstrateFrame.maximumDatagram) else {
-            self.inbox.end("the socket failed")
-            return false
-        }
-        if datagram.isEndOfStream {
-            self.inbox.end("the host closed the connection")
-            return false
-        }
-        guard let frame = try? SubstrateFrame.parse(datagram.bytes[...], descriptors: datagram.fds.count) else {
-            for fd in datagram.fds { DescriptorIO.close(fd) }
-            self.inbox.end("a malformed frame from the host")
-            return false
-        }
-        switch frame {
-        case .message(_, _, let payload):
-            self.inbox.push(.message(port: 0, bytes: payload))
-            return true
-        case .doorbells(let relid, _):
-            let pair = (toHost: EventFD(taking: datagram.fds[0]), toGuest: EventFD(taking: datagram.fds[1]))
-            self.doorbells.withLock { $0[relid] = pair }
-            try? poll.add(pair.toGuest.fileDescriptor, token: UInt64(relid) + 1)
-        case .goodbye:
-            self.inbox.push(.frame(kind: frame.kind.rawValue, bytes: datagram.bytes))
-            self.inbox.end("the host said goodbye")
-            return false
-        case .hello, .welcome, .refuse:
-            for fd in datagram.fds { DescriptorIO.close(fd) }
-        }
-        self.inbox.push(.frame(kind: frame.kind.rawValue, bytes: datagram.bytes))
-        return true
     }
 }

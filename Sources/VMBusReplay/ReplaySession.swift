@@ -50,4 +50,73 @@ public enum ReplaySession {
         }
         return outcomes
     }
+
+    /// Replays `connections` of `capture` (all the replayable ones when empty) as the host, on
+    /// a socket it listens on at `path`: each connection is the next guest that connects, in
+    /// the capture's order. A guest that does not come within `timeout` ends that connection's
+    /// replay with the difference.
+    /// - Throws: ``ReplayScript/Unreplayable`` before anything is sent, if a connection cannot
+    ///   be replayed or `path` cannot be listened on.
+    public static func replayHosts(
+        _ capture: CaptureFile, connections requested: [UInt32] = [], path: String, timeout: Duration = .seconds(10)
+    ) throws(ReplayScript.Unreplayable) -> [ReplayGuest.Outcome] {
+        let connections = requested.isEmpty ? ReplayScript.connections(in: capture) : requested
+        guard !connections.isEmpty else { throw ReplayScript.Unreplayable("no connection in the capture starts with HELLO") }
+        var scripts: [ReplayScript] = []
+        for connection in connections {
+            scripts.append(try ReplayScript(capture: capture, connection: connection, role: .host))
+        }
+        let listener: LocalSocket
+        let poll: EventPoll
+        do {
+            listener = try LocalSocket.listen(path: path)
+            poll = try EventPoll()
+            try poll.add(listener.fileDescriptor, token: 0)
+        } catch {
+            throw ReplayScript.Unreplayable("--listen \(path): \(error)")
+        }
+        defer {
+            listener.shutdown()
+            LocalSocket.removeFile(path: path)
+        }
+        let clock = ReplayClock(first: Dictionary(uniqueKeysWithValues: scripts.map { ($0.connection, $0.steps.first?.record ?? Int.max) }))
+        let results = Locked<[UInt32: Result<ReplayGuest.Outcome, ReplayScript.Unreplayable>]>([:])
+        let done = DispatchGroup()
+        for script in scripts {
+            done.enter()
+            let thread = Thread {
+                defer { done.leave() }
+                let me = script.connection
+                clock.waitForTurn(me, record: script.steps.first?.record ?? 0)
+                // One accept at a time: the clock lets only this connection's HELLO be next.
+                let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+                guard let ready = try? poll.wait(timeoutMilliseconds: milliseconds), !ready.isEmpty, let socket = try? listener.accept() else {
+                    clock.advance(me, to: Int.max)
+                    results.withLock {
+                        $0[me] = .success(ReplayGuest.Outcome(
+                            connection: me,
+                            differences: [ReplayDifference(
+                                connection: me, record: (script.steps.first?.record ?? 0) + 1, stream: .control,
+                                expected: "a guest connecting", got: nil)]))
+                    }
+                    return
+                }
+                let host = ReplayHost(script: script, timeout: timeout)
+                let result = Result { () throws(ReplayScript.Unreplayable) -> ReplayGuest.Outcome in try host.run(socket, clock: clock) }
+                results.withLock { $0[me] = result }
+            }
+            thread.name = "vmbus-replay-host-\(script.connection)"
+            thread.start()
+        }
+        done.wait()
+        var outcomes: [ReplayGuest.Outcome] = []
+        for connection in connections {
+            switch results.withLock({ $0[connection] }) {
+            case .success(let outcome)?: outcomes.append(outcome)
+            case .failure(let error)?: throw error
+            case nil: break
+            }
+        }
+        return outcomes
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VMBusCapture
+import VMBusMemory
 import VMBusReplay
 import VMBusWire
 
@@ -8,7 +9,7 @@ import VMBusWire
 struct CaptureReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
-        abstract: "Act as the captured guest against a live host, and report where its answers differ.",
+        abstract: "Act as the captured guests (or host) against a live peer, and report where its answers differ.",
         discussion: """
             Connects to the host at --connect once per guest connection in the capture (all \
             of them, or those given with --connection), in the capture's order, with new guest \
@@ -24,6 +25,12 @@ struct CaptureReplayCommand: ParsableCommand {
             --device hvsock --net switch --disk mem:64M. A disk's data pages are not in a \
             capture: a replayed write writes what the replaying guest's memory holds (zeros).
 
+            --as host --listen PATH plays the captured host instead: each guest that connects \
+            to PATH is the capture's next connection, in order, and gets what the captured host \
+            sent, each after the guest's messages and packets before it came and were compared. \
+            Start the guests as the captured ones were (the same program and options): a guest \
+            laying out its memory differently shows as GPADL differences.
+
             Exit status: 0 when every answer matched, 1 when some differ (each is listed, with \
             the record number tshark shows), 2 when the capture cannot be replayed (cut records \
             this side must send, a connection that started before the capture).
@@ -33,11 +40,14 @@ struct CaptureReplayCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The capture file.", valueName: "file.pcapng"))
     var file: String
 
-    @Option(name: .customLong("as"), help: "The side to play: guest (the only one so far).")
-    var role: String = "guest"
+    @Option(name: .customLong("as"), help: "The side to play: guest (against a live host) or host (for live guests).")
+    var role: ReplayRole = .guest
 
-    @Option(name: .long, help: ArgumentHelp("The host's socket.", valueName: "path"))
-    var connect: String
+    @Option(name: .long, help: ArgumentHelp("As the guest: the host's socket.", valueName: "path"))
+    var connect: String?
+
+    @Option(name: .long, help: ArgumentHelp("As the host: the socket to listen on for the guests.", valueName: "path"))
+    var listen: String?
 
     @Option(name: .long, help: ArgumentHelp("The host's admin socket, for the operator's requests the capture holds (default: the --connect path + .admin).", valueName: "path"))
     var admin: String?
@@ -49,8 +59,13 @@ struct CaptureReplayCommand: ParsableCommand {
     var timeout: Double = 10
 
     func validate() throws {
-        guard self.role == "guest" else {
-            throw ValidationError("--as \(self.role): only 'guest' can be replayed so far (see docs/CAPTURE.md)")
+        switch self.role {
+        case .guest:
+            guard self.connect != nil, self.listen == nil else { throw ValidationError("--as guest takes --connect PATH (the host's socket), not --listen") }
+        case .host:
+            guard self.listen != nil, self.connect == nil, self.admin == nil else {
+                throw ValidationError("--as host takes --listen PATH (where the guests connect), not --connect or --admin")
+            }
         }
         guard self.timeout > 0, self.timeout <= 3600 else { throw ValidationError("--timeout must be in (0, 3600]") }
     }
@@ -61,9 +76,18 @@ struct CaptureReplayCommand: ParsableCommand {
         let start = ContinuousClock.now
         let outcomes: [ReplayGuest.Outcome]
         do {
-            outcomes = try ReplaySession.replayGuests(
-                capture, connections: self.connection, path: self.connect, timeout: .milliseconds(Int(self.timeout * 1000)),
-                operate: Self.operator(admin: self.admin ?? self.connect + ".admin"))
+            let timeout = Duration.milliseconds(Int(self.timeout * 1000))
+            switch self.role {
+            case .guest:
+                let path = self.connect ?? ""
+                outcomes = try ReplaySession.replayGuests(
+                    capture, connections: self.connection, path: path, timeout: timeout, operate: Self.operator(admin: self.admin ?? path + ".admin"))
+            case .host:
+                let path = self.listen ?? ""
+                print("replay: listening on \(path)")
+                DescriptorIO.flushOutput()
+                outcomes = try ReplaySession.replayHosts(capture, connections: self.connection, path: path, timeout: timeout)
+            }
         } catch {
             FileHandle.standardError.write(Data("vmbus capture replay: \(error)\n".utf8))
             throw ExitCode(2)
@@ -106,3 +130,5 @@ struct CaptureReplayCommand: ParsableCommand {
         }
     }
 }
+
+extension ReplayRole: ExpressibleByArgument {}

@@ -125,7 +125,9 @@ extension DemoCommand {
         if let ending = guest.ending, !stop.withLock({ $0 }) { throw CLIError("the host went away: \(ending)") }
         guest.disconnect()
         _ = await guest.ended()
-        kill(host.processIdentifier, SIGTERM)
+        // The first host left at the takeover: its process id may already be another
+        // program's, so it is signalled only while it still runs.
+        if host.isRunning { kill(host.processIdentifier, SIGTERM) }
         host.waitUntilExit()
         if let pid = successor.withLock({ $0 }) {
             // Not this process's child: stop it and wait for its socket file to go.

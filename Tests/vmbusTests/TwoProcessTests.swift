@@ -84,7 +84,11 @@ final class Spawned: @unchecked Sendable {
         return (self.process.terminationStatus, output, errors)
     }
 
-    func kill(_ signal: Int32) { Foundation.kill(self.process.processIdentifier, signal) }
+    /// Signals the process while it runs: once it has ended its id may be another program's
+    /// (two-core CI runs recycle ids within a minute), and a signal there stops a stranger.
+    func kill(_ signal: Int32) {
+        if self.process.isRunning { Foundation.kill(self.process.processIdentifier, signal) }
+    }
 }
 
 /// A host process listening on a fresh socket; returns once it accepts guests.

@@ -1,18 +1,30 @@
 import VMBusMemory
 import VMBusWire
 
-/// The replaying guest's memory and the GPADLs it described to the host, so the bytes a
-/// capture recorded "at offset N of GPADL G" can be put back where the host will read them.
-struct ReplayGuestMemory: ~Copyable {
-    let memory: GuestMemory
-    /// GPADLs we created, as their ranges.
+/// Guest memory as a replay sees it — the replaying guest's own, or a live guest's that the
+/// replaying host mapped — and the GPADLs the guest described, so the bytes a capture recorded
+/// "at offset N of GPADL G" can be put back (or looked for) where the peer reads (or wrote) them.
+struct ReplayMemory: ~Copyable {
+    /// The whole guest memory.
+    let memory: MappedMemory
+    /// Its file, for mapping a GPADL's pages as one range.
+    let fileDescriptor: Int32
+    /// GPADLs the guest created, as their ranges.
     var gpadls: [UInt32: [GpaRange]] = [:]
     /// GPADLs whose header went out and whose body messages are still coming.
     var pending: [UInt32: GpadlAssembler] = [:]
 
-    init(memory: GuestMemory) { self.memory = memory }
+    init(memory: MappedMemory, fileDescriptor: Int32) {
+        self.memory = memory
+        self.fileDescriptor = fileDescriptor
+    }
 
-    /// Follows a GPADL message this side sends.
+    /// A GPADL's pages mapped one after another, as a host maps a ring GPADL.
+    func map(_ ranges: [GpaRange]) throws(MemoryError) -> MappedMemory {
+        try MappedMemory.mapPages(of: self.fileDescriptor, memorySize: self.memory.size, pfns: ranges.flatMap(\.pfns))
+    }
+
+    /// Follows a GPADL message the guest sends.
     mutating func track(_ message: ChannelMessage) {
         switch message {
         case .gpadlHeader(let header):
@@ -79,7 +91,7 @@ struct ReplayGuestMemory: ~Copyable {
         guard let pieces = self.pieces(gpadl: gpadl, offset: offset, count: bytes.count) else { return false }
         var from = 0
         for piece in pieces {
-            guard (try? self.memory.memory.write(bytes[from..<(from + piece.count)], at: piece.address)) != nil else { return false }
+            guard (try? self.memory.write(bytes[from..<(from + piece.count)], at: piece.address)) != nil else { return false }
             from += piece.count
         }
         return true
@@ -92,7 +104,7 @@ struct ReplayGuestMemory: ~Copyable {
         bytes.reserveCapacity(count)
         for piece in pieces {
             var chunk = [UInt8](repeating: 0, count: piece.count)
-            guard (try? self.memory.memory.read(at: piece.address, count: piece.count, into: &chunk)) != nil else { return nil }
+            guard (try? self.memory.read(at: piece.address, count: piece.count, into: &chunk)) != nil else { return nil }
             bytes += chunk
         }
         return bytes
