@@ -65,7 +65,7 @@ struct ReplayComparison {
         var timedBody: Int?
         if self.timed.contains(relid), descriptor.type == .dataInBand, captured.count >= icType + 2 {
             let type = UInt16(captured[icType]) | UInt16(captured[icType + 1]) << 8
-            if type == 1 || type == 4 {
+            if type == 1 || type == 4, captured.count > descriptor.payloadOffset + 28 {
                 timedBody = descriptor.payloadOffset + 28
                 ignored.append((descriptor.payloadOffset + 28)..<captured.count)
             }

@@ -164,7 +164,8 @@ public final class ReplayGuest: Sendable {
                 // Once the host failed to send something on this stream, the rest get only a
                 // short wait each: a host unlike the captured one must not cost a timeout per step.
                 let wait = missed.contains(stream) ? min(self.timeout, ReplayInbox.grace) : self.timeout
-                let (taken, instead) = link.inbox.take(stream, until: .now + wait) { live in
+                let (taken, instead) = link.inbox.take(stream, until: .now + wait) { whole in
+                    let live = step.cut ? whole.cut(like: step.item) : whole
                     switch (step.item, live) {
                     case (.packet(let relid, let captured), .packet(_, let bytes)):
                         // Learns the host's choices only from the packet it accepts.

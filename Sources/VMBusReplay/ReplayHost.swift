@@ -126,7 +126,8 @@ public final class ReplayHost: Sendable {
                     continue
                 }
                 let wait = missed.contains(stream) ? min(self.timeout, ReplayInbox.grace) : self.timeout
-                let (taken, instead) = link.inbox.take(stream, until: .now + wait) { live in
+                let (taken, instead) = link.inbox.take(stream, until: .now + wait) { whole in
+                    let live = step.cut ? whole.cut(like: step.item) : whole
                     switch (step.item, live) {
                     case (.packet(let relid, let captured), .packet(_, let bytes)):
                         var trial = comparison

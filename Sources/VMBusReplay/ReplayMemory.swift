@@ -54,7 +54,7 @@ struct ReplayMemory: ~Copyable {
     /// is itself a guest physical address); `nil` if they are not all inside it.
     func pieces(gpadl: UInt32, offset: UInt64, count: Int) -> [(address: Int, count: Int)]? {
         if gpadl == 0 {
-            guard offset <= UInt64(Int.max) else { return nil }
+            guard offset <= UInt64(self.memory.size), UInt64(count) <= UInt64(self.memory.size) - offset else { return nil }
             return [(Int(offset), count)]
         }
         guard let ranges = self.gpadls[gpadl] else { return nil }
@@ -74,7 +74,8 @@ struct ReplayMemory: ~Copyable {
             var inRange = length - (at - UInt64(range.byteOffset))
             while left > 0, inRange > 0 {
                 let index = Int(at / page)
-                guard index < range.pfns.count else { return nil }
+                // The peer's page numbers: inside this memory, or nothing is touched.
+                guard index < range.pfns.count, range.pfns[index] < UInt64(self.memory.size) / page else { return nil }
                 let within = at % page
                 let take = min(left, page - within, inRange)
                 pieces.append((Int(range.pfns[index] * page + within), Int(take)))

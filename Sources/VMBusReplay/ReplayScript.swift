@@ -23,6 +23,17 @@ public enum ReplayItem: Hashable, Sendable {
     /// What an operator asked the host to do to this guest (``CaptureRecordKind/operatorRequest``).
     case operatorRequest(OperatorRequest)
 
+    /// The item with its bytes cut to those of `like` (an answer the capture kept only the
+    /// start of).
+    public func cut(like captured: ReplayItem) -> ReplayItem {
+        switch (self, captured) {
+        case (.packet(let relid, let bytes), .packet(_, let kept)): return .packet(relid: relid, bytes: Array(bytes.prefix(kept.count)))
+        case (.message(let port, let bytes), .message(_, let kept)): return .message(port: port, bytes: Array(bytes.prefix(kept.count)))
+        case (.frame(let kind, let bytes), .frame(_, let kept)): return .frame(kind: kind, bytes: Array(bytes.prefix(kept.count)))
+        default: return self
+        }
+    }
+
     /// What must be in order with what: the socket carries frames and messages in one order;
     /// each channel's ring is its own.
     public var stream: ReplayStream {
@@ -57,6 +68,9 @@ public struct ReplayStep: Hashable, Sendable {
     public var action: Action
     public var item: ReplayItem
     public var record: Int
+    /// The capture kept only the first bytes of this answer (its snap length): the live
+    /// answer is compared that far.
+    public var cut = false
 }
 
 /// A connection of a capture turned into the steps of one side, in capture order.
@@ -72,6 +86,9 @@ public struct ReplayScript: Hashable, Sendable {
         public var description: String
         public init(_ description: String) { self.description = description }
     }
+
+    /// The most guest memory a replay creates (1 TiB; sparse until touched).
+    public static let largestMemory: UInt64 = 1 << 40
 
     /// The connections of `capture` that can be replayed: those whose HELLO is in the file.
     public static func connections(in capture: CaptureFile) -> [UInt32] {
@@ -129,7 +146,7 @@ public struct ReplayScript: Hashable, Sendable {
                 throw Unreplayable(
                     "record \(index + 1) (\(header.kind) \(header.direction)) was cut to the snap length; capture again with a larger --snaplen")
             }
-            let step = ReplayStep(action: action, item: item, record: index)
+            let step = ReplayStep(action: action, item: item, record: index, cut: header.flags.contains(.truncated))
             if header.observer == .host, header.direction == .hostToGuest, case .buffer(let relid, _, _, _) = item {
                 heldBuffers[relid, default: []].append(step)
                 continue
@@ -142,6 +159,10 @@ public struct ReplayScript: Hashable, Sendable {
         for (_, held) in heldBuffers.sorted(by: { $0.key < $1.key }) { steps += held }
         guard let memoryBytes else {
             throw Unreplayable("connection \(connection) has no HELLO in the capture (it started mid-session): nothing to replay from")
+        }
+        // The file is input too: a guest memory the replay could actually create.
+        guard memoryBytes > 0, memoryBytes <= Self.largestMemory, memoryBytes % UInt64(GpaRange.pageSize) == 0 else {
+            throw Unreplayable("connection \(connection)'s HELLO announces \(memoryBytes) bytes of guest memory, not a size a replay can create")
         }
         self.steps = steps
         self.memoryBytes = memoryBytes

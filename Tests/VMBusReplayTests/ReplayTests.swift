@@ -132,5 +132,31 @@ import VMBusWire
         capture.records = records
         #expect(throws: ReplayScript.Unreplayable.self) { try ReplayScript(capture: capture, connection: 7, role: .guest) }
         #expect(throws: ReplayScript.Unreplayable.self) { try ReplaySession.replayGuests(capture, path: "/nonexistent") }
+        // A HELLO announcing memory no replay can create (the file is input like any other).
+        for bytes in [UInt64.max & ~4095, 0, 4097] {
+            let hello = SubstrateFrame.hello(version: SubstrateFrame.version, pageSize: 4096, memoryBytes: bytes).encode()
+            capture.records = [CaptureFile.Record(
+                header: CaptureRecordHeader(
+                    kind: .substrateFrame, direction: .guestToHost, observer: .guest, connection: 7, port: 1, originalLength: UInt32(hello.count)),
+                timestamp: 0, data: hello[...])]
+            #expect(ReplayScript.connections(in: capture) == [7])
+            #expect(throws: ReplayScript.Unreplayable.self) { try ReplayScript(capture: capture, connection: 7, role: .guest) }
+        }
+        // A cut record the replaying side must send.
+        let cut = SubstrateFrame.hello(version: SubstrateFrame.version, pageSize: 4096, memoryBytes: 1 << 20).encode()
+        capture.records = [
+            CaptureFile.Record(
+                header: CaptureRecordHeader(
+                    kind: .substrateFrame, direction: .guestToHost, observer: .guest, connection: 7, port: 1, originalLength: UInt32(cut.count)),
+                timestamp: 0, data: cut[...]),
+            CaptureFile.Record(
+                header: CaptureRecordHeader(
+                    kind: .ringPacket, direction: .guestToHost, observer: .guest, flags: .truncated, connection: 7, relid: 1, originalLength: 4096),
+                timestamp: 1, data: [UInt8](repeating: 0, count: 64)[...]),
+        ]
+        #expect(throws: ReplayScript.Unreplayable.self) { try ReplayScript(capture: capture, connection: 7, role: .guest) }
+        // For the host it is an answer: compared as far as the capture kept it.
+        let steps = try ReplayScript(capture: capture, connection: 7, role: .host).steps
+        #expect(steps.count == 2 && steps.last?.action == .expect && steps.last?.cut == true)
     }
 }
