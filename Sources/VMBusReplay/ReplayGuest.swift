@@ -54,7 +54,6 @@ public final class ReplayGuest: Sendable {
     }
 
     func run(clock: ReplayClock?) throws(ReplayScript.Unreplayable) -> Outcome {
-        var outcome = Outcome(connection: self.script.connection)
         let me = self.script.connection
         defer { clock?.advance(me, to: Int.max) }
         guard let hello = self.script.steps.first, case .frame(1, _) = hello.item else {
@@ -87,23 +86,15 @@ public final class ReplayGuest: Sendable {
         }
         defer { link.stop() }
         var guest = ReplayMemory(memory: memory.memory, fileDescriptor: memory.fileDescriptor)
-        var comparison = ReplayComparison()
-        var diverged: Set<ReplayStream> = []
-        var missed: Set<ReplayStream> = []
+        var run = ReplayRun(connection: me, timeout: self.timeout, peerIsGuest: false)
         var requested: VMBusVersion?
-        func differ(_ step: ReplayStep, got: ReplayItem?, stop: Bool) {
-            outcome.differences.append(ReplayDifference(
-                connection: self.script.connection, record: step.record + 1, stream: step.item.stream,
-                expected: ReplayComparison.describe(step.item), got: got.map(ReplayComparison.describe)))
-            if stop { diverged.insert(step.item.stream) }
-        }
         for step in self.script.steps.dropFirst() {
             clock?.advance(me, to: step.record)
             clock?.waitForTurn(me, record: step.record)
             switch step.action {
             case .operate:
                 guard case .operatorRequest(let request) = step.item, let operate = self.operate else {
-                    outcome.skipped += 1
+                    run.outcome.skipped += 1
                     continue
                 }
                 // On a thread of its own: the host answers the operator only once this guest
@@ -111,7 +102,7 @@ public final class ReplayGuest: Sendable {
                 let thread = Thread { operate(me, request) }
                 thread.name = "vmbus-replay-operator"
                 thread.start()
-                outcome.sent += 1
+                run.outcome.sent += 1
             case .send:
                 switch step.item {
                 case .frame(_, let bytes):
@@ -131,12 +122,9 @@ public final class ReplayGuest: Sendable {
                         link.channels.withLock { $0.removeValue(forKey: close.childRelID) }?.close(.closedLocally)
                     }
                 case .packet(let relid, let bytes):
-                    guard !diverged.contains(step.item.stream) else {
-                        outcome.skipped += 1
-                        continue
-                    }
-                    if !link.send(comparison.rewritten(bytes, relid: relid), relid: relid, timeout: self.timeout) {
-                        differ(step, got: nil, stop: true)
+                    if run.skips(step) { continue }
+                    if !link.send(run.comparison.rewritten(bytes, relid: relid), relid: relid, timeout: self.timeout) {
+                        run.differ(step, got: nil, stop: true)
                         continue
                     }
                 case .buffer(_, let gpadl, let offset, let bytes):
@@ -144,76 +132,29 @@ public final class ReplayGuest: Sendable {
                 case .operatorRequest:
                     continue
                 }
-                outcome.sent += 1
+                run.outcome.sent += 1
             case .expect:
-                let stream = step.item.stream
-                guard !diverged.contains(stream) else {
-                    outcome.skipped += 1
-                    continue
-                }
-                if case .buffer(let relid, let gpadl, let offset, let bytes) = step.item {
+                if run.skips(step) { continue }
+                if case .buffer(let relid, _, _, _) = step.item {
                     // Lent with the packet just compared: read where the host put it now.
-                    outcome.compared += 1
-                    let live = guest.read(gpadl: gpadl, offset: comparison.liveOffset(offset, relid: relid), count: bytes.count)
-                    if live != bytes {
-                        differ(step, got: live.map { .buffer(relid: relid, gpadl: gpadl, offset: offset, bytes: $0) }, stop: true)
+                    let comparison = run.comparison
+                    run.expectBuffer(step) { gpadl, offset, count in
+                        guest.read(gpadl: gpadl, offset: comparison.liveOffset(offset, relid: relid), count: count)
                     }
                     continue
                 }
-                if case .message(_, let bytes) = step.item { comparison.learn(offer: bytes, version: requested) }
-                // Once the host failed to send something on this stream, the rest get only a
-                // short wait each: a host unlike the captured one must not cost a timeout per step.
-                let wait = missed.contains(stream) ? min(self.timeout, ReplayInbox.grace) : self.timeout
-                let (taken, instead) = link.inbox.take(stream, until: .now + wait) { whole in
-                    let live = step.cut ? whole.cut(like: step.item) : whole
-                    switch (step.item, live) {
-                    case (.packet(let relid, let captured), .packet(_, let bytes)):
-                        // Learns the host's choices only from the packet it accepts.
-                        var trial = comparison
-                        guard trial.packetMatches(captured, bytes, relid: relid) else { return false }
-                        comparison = trial
-                        return true
-                    case (.message(_, let captured), .message(_, let bytes)):
-                        // The port is where it was posted, not what it says.
-                        return captured == bytes
-                    default:
-                        return step.item == live
-                    }
-                } answers: { live in
-                    ReplayComparison.answersTheSame(step.item, live)
-                }
-                outcome.compared += 1
-                guard taken == nil else { continue }
-                if instead == nil { missed.insert(stream) }
-                guard stream == .control else {
-                    differ(step, got: instead, stop: true)
-                    continue
-                }
-                // Control goes on after a difference: the other channels' messages still come.
-                differ(step, got: instead, stop: false)
+                if case .message(_, let bytes) = step.item { run.comparison.learn(offer: bytes, version: requested) }
                 // A channel the host did not open as it did: its packets cannot follow.
-                if case .message(_, let captured) = step.item,
+                if !run.expect(step, from: link.inbox).matched, case .message(_, let captured) = step.item,
                     case .openResult(let result)? = try? ChannelMessage.parse(captured[...], version: requested, features: [])
                 {
-                    diverged.insert(.channel(result.childRelID))
+                    run.diverged.insert(.channel(result.childRelID))
                 }
             }
         }
-        for (stream, items) in link.inbox.leftovers().sorted(by: { $0.key.description < $1.key.description }) {
-            for item in items {
-                if stream == .control {
-                    outcome.differences.append(ReplayDifference(
-                        connection: self.script.connection, record: self.script.steps.count, stream: stream,
-                        expected: "nothing more", got: ReplayComparison.describe(item)))
-                } else {
-                    outcome.extra.append("\(stream): \(ReplayComparison.describe(item))")
-                }
-            }
-        }
-        outcome.ended = link.inbox.ended
-        return outcome
+        run.finish(link.inbox, steps: self.script.steps.count, strict: false)
+        return run.outcome
     }
-
     /// Rings for a channel we are about to open, where the captured guest put them: in the
     /// GPADL its OpenChannel names, split at its page offset, initialised as a guest does.
     static func open(_ open: OpenChannel, in guest: borrowing ReplayMemory, link: ReplayLink) {

@@ -27,18 +27,14 @@ public final class ReplayHost: Sendable {
     }
 
     func run(_ socket: LocalSocket, clock: ReplayClock?) throws(ReplayScript.Unreplayable) -> ReplayGuest.Outcome {
-        var outcome = ReplayGuest.Outcome(connection: self.script.connection)
         let me = self.script.connection
+        var run = ReplayRun(connection: me, timeout: self.timeout, peerIsGuest: true)
         defer { clock?.advance(me, to: Int.max) }
         guard let hello = self.script.steps.first, case .frame(1, let captured) = hello.item else {
             throw ReplayScript.Unreplayable("connection \(me) does not start with HELLO")
         }
         var memory = try Self.welcome(socket, connection: me)
-        if memory.hello != captured {
-            outcome.differences.append(ReplayDifference(
-                connection: me, record: hello.record + 1, stream: .control, expected: ReplayComparison.describe(hello.item),
-                got: ReplayComparison.describe(.frame(kind: 1, bytes: memory.hello))))
-        }
+        if memory.hello != captured { run.differ(hello, got: .frame(kind: 1, bytes: memory.hello), stop: false) }
         let link: ReplayLink
         do { link = try ReplayLink(socket: socket, peer: "guest") } catch {
             throw ReplayScript.Unreplayable("connection \(me): \(error)")
@@ -49,16 +45,7 @@ public final class ReplayHost: Sendable {
             return true
         }
         defer { link.stop() }
-        var comparison = ReplayComparison()
-        var diverged: Set<ReplayStream> = []
-        var missed: Set<ReplayStream> = []
         var version: VMBusVersion?
-        func differ(_ step: ReplayStep, got: ReplayItem?, stop: Bool) {
-            outcome.differences.append(ReplayDifference(
-                connection: me, record: step.record + 1, stream: step.item.stream,
-                expected: ReplayComparison.describe(step.item), got: got.map(ReplayComparison.describe)))
-            if stop { diverged.insert(step.item.stream) }
-        }
         /// Follows what the live guest said about its memory and channels.
         func follow(_ item: ReplayItem?) {
             guard case .message(_, let bytes)? = item,
@@ -94,70 +81,35 @@ public final class ReplayHost: Sendable {
                 case .message(_, let bytes):
                     let frame = SubstrateFrame.message(
                         connectionID: UInt32(VMBusConnectionID.messageSINT), messageType: VMBusConnectionID.synicMessageType,
-                        payload: comparison.rewritten(message: bytes))
+                        payload: run.comparison.rewritten(message: bytes))
                     try? socket.send(frame.encode())
                 case .packet(let relid, let bytes):
-                    guard !diverged.contains(step.item.stream) else {
-                        outcome.skipped += 1
-                        continue
-                    }
-                    if !link.send(comparison.rewritten(bytes, relid: relid), relid: relid, timeout: self.timeout) {
-                        differ(step, got: nil, stop: true)
+                    if run.skips(step) { continue }
+                    if !link.send(run.comparison.rewritten(bytes, relid: relid), relid: relid, timeout: self.timeout) {
+                        run.differ(step, got: nil, stop: true)
                         continue
                     }
                 case .buffer(_, let gpadl, let offset, let bytes):
-                    _ = memory.replay.write(bytes, gpadl: comparison.liveGpadl(gpadl), offset: offset)
+                    _ = memory.replay.write(bytes, gpadl: run.comparison.liveGpadl(gpadl), offset: offset)
                 case .operatorRequest:
                     continue
                 }
-                outcome.sent += 1
+                run.outcome.sent += 1
             case .expect:
-                let stream = step.item.stream
-                guard !diverged.contains(stream) else {
-                    outcome.skipped += 1
-                    continue
-                }
-                if case .buffer(let relid, let gpadl, let offset, let bytes) = step.item {
-                    outcome.compared += 1
-                    let live = memory.replay.read(gpadl: comparison.liveGpadl(gpadl), offset: offset, count: bytes.count)
-                    if live != bytes {
-                        differ(step, got: live.map { .buffer(relid: relid, gpadl: gpadl, offset: offset, bytes: $0) }, stop: true)
+                if run.skips(step) { continue }
+                if case .buffer = step.item {
+                    let comparison = run.comparison
+                    run.expectBuffer(step) { gpadl, offset, count in
+                        memory.replay.read(gpadl: comparison.liveGpadl(gpadl), offset: offset, count: count)
                     }
                     continue
                 }
-                let wait = missed.contains(stream) ? min(self.timeout, ReplayInbox.grace) : self.timeout
-                let (taken, instead) = link.inbox.take(stream, until: .now + wait) { whole in
-                    let live = step.cut ? whole.cut(like: step.item) : whole
-                    switch (step.item, live) {
-                    case (.packet(let relid, let captured), .packet(_, let bytes)):
-                        var trial = comparison
-                        guard trial.packetMatches(captured, bytes, relid: relid) else { return false }
-                        comparison = trial
-                        return true
-                    case (.message(_, let captured), .message(_, let bytes)):
-                        return comparison.messageMatches(captured, bytes)
-                    default:
-                        return step.item == live
-                    }
-                } answers: { live in
-                    ReplayComparison.answersTheSame(step.item, live)
-                }
-                outcome.compared += 1
-                follow(taken ?? instead)
-                guard taken == nil else { continue }
-                if instead == nil { missed.insert(stream) }
-                differ(step, got: instead, stop: stream != .control)
+                follow(run.expect(step, from: link.inbox).live)
             }
         }
-        for (stream, items) in link.inbox.leftovers().sorted(by: { $0.key.description < $1.key.description }) {
-            for item in items {
-                outcome.differences.append(ReplayDifference(
-                    connection: me, record: self.script.steps.count, stream: stream, expected: "nothing more",
-                    got: ReplayComparison.describe(item)))
-            }
-        }
-        outcome.ended = link.inbox.ended
-        return outcome
+        // Nothing of a guest's is timer-driven: whatever it sent beyond the capture differs.
+        run.finish(link.inbox, steps: self.script.steps.count, strict: true)
+        return run.outcome
     }
 
     /// The guest's memory, as its HELLO gave it, and that HELLO's bytes.

@@ -40,25 +40,18 @@ public enum ReplaySession {
         }
         for thread in threads { thread.start() }
         done.wait()
-        var outcomes: [ReplayGuest.Outcome] = []
-        for connection in connections {
-            switch results.withLock({ $0[connection] }) {
-            case .success(let outcome)?: outcomes.append(outcome)
-            case .failure(let error)?: throw error
-            case nil: break
-            }
-        }
-        return outcomes
+        return try Self.collect(results.withLock { $0 }, in: connections)
     }
 
     /// Replays `connections` of `capture` (all the replayable ones when empty) as the host, on
     /// a socket it listens on at `path`: each connection is the next guest that connects, in
     /// the capture's order. A guest that does not come within `timeout` ends that connection's
-    /// replay with the difference.
+    /// replay with the difference. `listening` is called once guests can connect.
     /// - Throws: ``ReplayScript/Unreplayable`` before anything is sent, if a connection cannot
     ///   be replayed or `path` cannot be listened on.
     public static func replayHosts(
-        _ capture: CaptureFile, connections requested: [UInt32] = [], path: String, timeout: Duration = .seconds(10)
+        _ capture: CaptureFile, connections requested: [UInt32] = [], path: String, timeout: Duration = .seconds(10),
+        listening: () -> Void = {}
     ) throws(ReplayScript.Unreplayable) -> [ReplayGuest.Outcome] {
         let connections = requested.isEmpty ? ReplayScript.connections(in: capture) : requested
         guard !connections.isEmpty else { throw ReplayScript.Unreplayable("no connection in the capture starts with HELLO") }
@@ -79,6 +72,7 @@ public enum ReplaySession {
             listener.shutdown()
             LocalSocket.removeFile(path: path)
         }
+        listening()
         let clock = ReplayClock(first: Dictionary(uniqueKeysWithValues: scripts.map { ($0.connection, $0.steps.first?.record ?? Int.max) }))
         let results = Locked<[UInt32: Result<ReplayGuest.Outcome, ReplayScript.Unreplayable>]>([:])
         let done = DispatchGroup()
@@ -109,9 +103,16 @@ public enum ReplaySession {
             thread.start()
         }
         done.wait()
+        return try Self.collect(results.withLock { $0 }, in: connections)
+    }
+
+    /// The connections' outcomes in order, or the first reason one could not be replayed.
+    static func collect(
+        _ results: [UInt32: Result<ReplayGuest.Outcome, ReplayScript.Unreplayable>], in connections: [UInt32]
+    ) throws(ReplayScript.Unreplayable) -> [ReplayGuest.Outcome] {
         var outcomes: [ReplayGuest.Outcome] = []
         for connection in connections {
-            switch results.withLock({ $0[connection] }) {
+            switch results[connection] {
             case .success(let outcome)?: outcomes.append(outcome)
             case .failure(let error)?: throw error
             case nil: break

@@ -84,9 +84,11 @@ struct CaptureReplayCommand: ParsableCommand {
                     capture, connections: self.connection, path: path, timeout: timeout, operate: Self.operator(admin: self.admin ?? path + ".admin"))
             case .host:
                 let path = self.listen ?? ""
-                print("replay: listening on \(path)")
-                DescriptorIO.flushOutput()
-                outcomes = try ReplaySession.replayHosts(capture, connections: self.connection, path: path, timeout: timeout)
+                outcomes = try ReplaySession.replayHosts(capture, connections: self.connection, path: path, timeout: timeout) {
+                    // Only once the socket exists: a guest started on this line can connect.
+                    print("replay: listening on \(path)")
+                    DescriptorIO.flushOutput()
+                }
             }
         } catch {
             FileHandle.standardError.write(Data("vmbus capture replay: \(error)\n".utf8))

@@ -68,7 +68,7 @@ final class RawUioProgram: Sendable {
     /// A request, GPA-direct when `ranges` are given; the host's answer.
     func request(payload: [UInt8], ranges: [GpaRange]) async throws -> NVSPMessage {
         let channel = self.uio.channel
-        let answer = try await within {
+        let answer = try await within(seconds: 60) {
             ranges.isEmpty ? try await channel.request(payload[...]) : try await channel.request(gpaDirect: ranges, payload: payload[...])
         }
         guard let answer else { throw TimedOut() }
@@ -123,7 +123,7 @@ final class RawUioProgram: Sendable {
         defer { nic.finish() }
         let (driver, ports) = NetvscDriver.inMemory()
         let uio = nic.uio
-        let guest = try #require(try await within(seconds: 30) { try await driver.bringUp(uio: uio) })
+        let guest = try #require(try await within(seconds: 90) { try await driver.bringUp(uio: uio) })
         #expect(guest.nic.version == .v61 && guest.nic.macAddress == MACAddress("00:15:5d:12:34:56"))
         #expect(nic.device.isReady)
         let system = try #require(ports.first)
@@ -222,7 +222,7 @@ final class RawUioProgram: Sendable {
         first.uio.close()
         let (driver, ports) = NetvscDriver.inMemory()
         let uio = nic.uio
-        let guest = try #require(try await within(seconds: 30) { try await driver.bringUp(uio: uio) })
+        let guest = try #require(try await within(seconds: 90) { try await driver.bringUp(uio: uio) })
         let system = try #require(ports.first)
         let frame = flowFrame(flow: 1, n: 1)
         system.send(frame[...])
@@ -238,7 +238,7 @@ final class RawUioProgram: Sendable {
         let program = try RawUioProgram(nic.uio)
         defer { program.uio.close() }
         let path = nic.uio.nodePath
-        let again = try await within {
+        let again = try await within(seconds: 60) {
             try await withCheckedThrowingContinuation { (done: CheckedContinuation<UioNotifier, any Error>) in
                 // open() blocks until the export answers: on a thread of its own, not the pool's.
                 Thread { done.resume(with: Result { try UioNotifier(path: path) }) }.start()
