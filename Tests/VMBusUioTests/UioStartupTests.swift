@@ -60,7 +60,7 @@ import VMBusWire
             // lands before the program unmasks.
             try await Task.sleep(for: .milliseconds(1))
             try rings.ring(.inbound).store(.interruptMask, 0, ordering: .releasing)
-            guard await Self.interrupt(notifier, within: 30) != nil else {
+            guard await Self.interrupt(notifier, within: 90) != nil else {
                 hung += 1
                 Issue.record("start \(start): no interrupt for the host's first message")
                 // Today's failure is near certain: three hangs say enough, quicker.
@@ -85,13 +85,13 @@ extension UioStartupTests {
         defer { Self.remove(export) }
         let ringPath = try #require(device.sysfs.channels.first?.ringPath)
         let silent = try await Self.open(device.nodePath)
-        #expect(await Self.interrupt(silent, within: 30) != nil)
+        #expect(await Self.interrupt(silent, within: 90) != nil)
         silent.shutdown()
         // The next program: its first interrupt says its open has begun (the host negotiates
         // again); then it answers as the daemon would, over the mapped rings.
         let notifier = try await Self.open(device.nodePath)
         defer { notifier.shutdown() }
-        #expect(await Self.interrupt(notifier, within: 30) != nil)
+        #expect(await Self.interrupt(notifier, within: 90) != nil)
         let rings = try RingPairFile.open(path: ringPath)
         let channel = try Channel(
             relid: 7, outgoing: try rings.ring(.outbound), incoming: try rings.ring(.inbound),
@@ -142,7 +142,7 @@ extension UioStartupTests {
             }
         }
         #expect(finished, "the host blocked on a program that does not read")
-        #expect(await Self.interrupt(notifier, within: 30) != nil)
+        #expect(await Self.interrupt(notifier, within: 90) != nil)
     }
 }
 
