@@ -28,12 +28,11 @@ struct ReplayMemory: ~Copyable {
     mutating func track(_ message: ChannelMessage) {
         switch message {
         case .gpadlHeader(let header):
-            guard var assembler = try? GpadlAssembler(header: header, excessWords: .ignore) else { return }
+            guard let assembler = try? GpadlAssembler(header: header, excessWords: .ignore) else { return }
             if assembler.isComplete {
                 if let ranges = try? assembler.finish() { self.gpadls[header.gpadl] = ranges }
             } else {
                 self.pending[header.gpadl] = assembler
-                _ = assembler
             }
         case .gpadlBody(let body):
             guard var assembler = self.pending[body.gpadl], (try? assembler.append(body)) != nil else { return }
