@@ -121,12 +121,8 @@ public final class ReplayGuest: Sendable {
                     if case .closeChannel(let close)? = message {
                         link.channels.withLock { $0.removeValue(forKey: close.childRelID) }?.close(.closedLocally)
                     }
-                case .packet(let relid, let bytes):
-                    if run.skips(step) { continue }
-                    if !link.send(run.comparison.rewritten(bytes, relid: relid), relid: relid, timeout: self.timeout) {
-                        run.differ(step, got: nil, stop: true)
-                        continue
-                    }
+                case .packet:
+                    if !run.send(step, on: link) { continue }
                 case .buffer(_, let gpadl, let offset, let bytes):
                     _ = guest.write(bytes, gpadl: gpadl, offset: offset)
                 case .operatorRequest:

@@ -69,9 +69,8 @@ public final class ReplayHost: Sendable {
             case .send:
                 switch step.item {
                 case .frame(let kind, let bytes):
-                    if kind == 5, bytes.count >= 12 {
-                        // DOORBELLS: a new pair of eventfds, the guest's to ring first.
-                        let relid = UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24
+                    if kind == 5, case .doorbells(let relid, _)? = try? SubstrateFrame.parse(bytes[...], descriptors: 2) {
+                        // A new pair of eventfds, the guest's to ring first.
                         guard let toHost = try? EventFD.nonBlocking(), let toGuest = try? EventFD.nonBlocking() else { continue }
                         try? socket.send(bytes, fds: [toHost.fileDescriptor, toGuest.fileDescriptor])
                         link.addDoorbells(relid: relid, toPeer: toGuest, fromPeer: toHost)
@@ -83,12 +82,8 @@ public final class ReplayHost: Sendable {
                         connectionID: UInt32(VMBusConnectionID.messageSINT), messageType: VMBusConnectionID.synicMessageType,
                         payload: run.comparison.rewritten(message: bytes))
                     try? socket.send(frame.encode())
-                case .packet(let relid, let bytes):
-                    if run.skips(step) { continue }
-                    if !link.send(run.comparison.rewritten(bytes, relid: relid), relid: relid, timeout: self.timeout) {
-                        run.differ(step, got: nil, stop: true)
-                        continue
-                    }
+                case .packet:
+                    if !run.send(step, on: link) { continue }
                 case .buffer(_, let gpadl, let offset, let bytes):
                     _ = memory.replay.write(bytes, gpadl: run.comparison.liveGpadl(gpadl), offset: offset)
                 case .operatorRequest:

@@ -33,6 +33,18 @@ struct ReplayRun {
         return true
     }
 
+    /// Sends a captured packet on its channel (a completion carrying the peer's live id, a
+    /// timed answer made from the live request). - Returns: whether it was sent; a packet on a
+    /// stream that already differed is skipped, and one that cannot be sent is a difference.
+    mutating func send(_ step: ReplayStep, on link: ReplayLink) -> Bool {
+        guard case .packet(let relid, let bytes) = step.item, !self.skips(step) else { return false }
+        guard link.send(self.comparison.rewritten(bytes, relid: relid), relid: relid, timeout: self.timeout) else {
+            self.differ(step, got: nil, stop: true)
+            return false
+        }
+        return true
+    }
+
     /// Compares the bytes the peer left in a buffer with the captured ones; `read` reads the
     /// live memory at a GPADL offset.
     mutating func expectBuffer(_ step: ReplayStep, read: (UInt32, UInt64, Int) -> [UInt8]?) {

@@ -120,10 +120,9 @@ public struct ReplayScript: Hashable, Sendable {
             switch header.kind {
             case .substrateFrame:
                 guard let kind = UInt16(exactly: header.port) else { continue }
-                if kind == 1 {
-                    // HELLO: u16 kind, u16 flags, u32 length, u32 version, u32 page size, u64 memory.
-                    var reader = WireReader(record.data.dropFirst(16))
-                    memoryBytes = try? reader.readUInt64()
+                // The HELLO's memory descriptor did not travel into the file: parse it as if it had.
+                if kind == 1, case .hello(_, _, let bytes)? = try? SubstrateFrame.parse(record.data, descriptors: 1) {
+                    memoryBytes = bytes
                 }
                 item = .frame(kind: kind, bytes: bytes)
             case .channelMessage: item = .message(port: header.port, bytes: bytes)

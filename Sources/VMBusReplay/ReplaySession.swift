@@ -17,30 +17,10 @@ public enum ReplaySession {
         _ capture: CaptureFile, connections requested: [UInt32] = [], path: String, timeout: Duration = .seconds(10),
         operate: (@Sendable (UInt32, OperatorRequest) -> Void)? = nil
     ) throws(ReplayScript.Unreplayable) -> [ReplayGuest.Outcome] {
-        let connections = requested.isEmpty ? ReplayScript.connections(in: capture) : requested
-        guard !connections.isEmpty else { throw ReplayScript.Unreplayable("no connection in the capture starts with HELLO") }
-        var scripts: [ReplayScript] = []
-        for connection in connections {
-            scripts.append(try ReplayScript(capture: capture, connection: connection, role: .guest))
+        let scripts = try Self.scripts(capture, requested, role: .guest)
+        return try Self.runAll(scripts) { script, clock throws(ReplayScript.Unreplayable) in
+            try ReplayGuest(script: script, path: path, timeout: timeout, operate: operate).run(clock: clock)
         }
-        let clock = ReplayClock(first: Dictionary(uniqueKeysWithValues: scripts.map { ($0.connection, $0.steps.first?.record ?? Int.max) }))
-        let results = Locked<[UInt32: Result<ReplayGuest.Outcome, ReplayScript.Unreplayable>]>([:])
-        var threads: [Thread] = []
-        let done = DispatchGroup()
-        for script in scripts {
-            done.enter()
-            let thread = Thread {
-                let guest = ReplayGuest(script: script, path: path, timeout: timeout, operate: operate)
-                let result = Result { () throws(ReplayScript.Unreplayable) -> ReplayGuest.Outcome in try guest.run(clock: clock) }
-                results.withLock { $0[script.connection] = result }
-                done.leave()
-            }
-            thread.name = "vmbus-replay-\(script.connection)"
-            threads.append(thread)
-        }
-        for thread in threads { thread.start() }
-        done.wait()
-        return try Self.collect(results.withLock { $0 }, in: connections)
     }
 
     /// Replays `connections` of `capture` (all the replayable ones when empty) as the host, on
@@ -53,12 +33,7 @@ public enum ReplaySession {
         _ capture: CaptureFile, connections requested: [UInt32] = [], path: String, timeout: Duration = .seconds(10),
         listening: () -> Void = {}
     ) throws(ReplayScript.Unreplayable) -> [ReplayGuest.Outcome] {
-        let connections = requested.isEmpty ? ReplayScript.connections(in: capture) : requested
-        guard !connections.isEmpty else { throw ReplayScript.Unreplayable("no connection in the capture starts with HELLO") }
-        var scripts: [ReplayScript] = []
-        for connection in connections {
-            scripts.append(try ReplayScript(capture: capture, connection: connection, role: .host))
-        }
+        let scripts = try Self.scripts(capture, requested, role: .host)
         let listener: LocalSocket
         let poll: EventPoll
         do {
@@ -73,37 +48,56 @@ public enum ReplaySession {
             LocalSocket.removeFile(path: path)
         }
         listening()
+        return try Self.runAll(scripts) { script, clock throws(ReplayScript.Unreplayable) in
+            let me = script.connection
+            clock.waitForTurn(me, record: script.steps.first?.record ?? 0)
+            // One accept at a time: the clock lets only this connection's HELLO be next.
+            let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+            guard let ready = try? poll.wait(timeoutMilliseconds: milliseconds), !ready.isEmpty, let socket = try? listener.accept() else {
+                clock.advance(me, to: Int.max)
+                return ReplayGuest.Outcome(
+                    connection: me,
+                    differences: [ReplayDifference(
+                        connection: me, record: (script.steps.first?.record ?? 0) + 1, stream: .control,
+                        expected: "a guest connecting", got: nil)])
+            }
+            return try ReplayHost(script: script, timeout: timeout).run(socket, clock: clock)
+        }
+    }
+
+    /// The scripts of `role` for `requested` connections of `capture` (every replayable one
+    /// when empty).
+    static func scripts(_ capture: CaptureFile, _ requested: [UInt32], role: ReplayRole) throws(ReplayScript.Unreplayable) -> [ReplayScript] {
+        let connections = requested.isEmpty ? ReplayScript.connections(in: capture) : requested
+        guard !connections.isEmpty else { throw ReplayScript.Unreplayable("no connection in the capture starts with HELLO") }
+        var scripts: [ReplayScript] = []
+        for connection in connections {
+            scripts.append(try ReplayScript(capture: capture, connection: connection, role: role))
+        }
+        return scripts
+    }
+
+    /// Runs `body` for every script at once, each on a thread of its own, under one clock;
+    /// the outcomes in the scripts' order, or the first reason one could not be replayed.
+    static func runAll(
+        _ scripts: [ReplayScript],
+        _ body: @escaping @Sendable (ReplayScript, ReplayClock) throws(ReplayScript.Unreplayable) -> ReplayGuest.Outcome
+    ) throws(ReplayScript.Unreplayable) -> [ReplayGuest.Outcome] {
         let clock = ReplayClock(first: Dictionary(uniqueKeysWithValues: scripts.map { ($0.connection, $0.steps.first?.record ?? Int.max) }))
         let results = Locked<[UInt32: Result<ReplayGuest.Outcome, ReplayScript.Unreplayable>]>([:])
         let done = DispatchGroup()
         for script in scripts {
             done.enter()
             let thread = Thread {
-                defer { done.leave() }
-                let me = script.connection
-                clock.waitForTurn(me, record: script.steps.first?.record ?? 0)
-                // One accept at a time: the clock lets only this connection's HELLO be next.
-                let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-                guard let ready = try? poll.wait(timeoutMilliseconds: milliseconds), !ready.isEmpty, let socket = try? listener.accept() else {
-                    clock.advance(me, to: Int.max)
-                    results.withLock {
-                        $0[me] = .success(ReplayGuest.Outcome(
-                            connection: me,
-                            differences: [ReplayDifference(
-                                connection: me, record: (script.steps.first?.record ?? 0) + 1, stream: .control,
-                                expected: "a guest connecting", got: nil)]))
-                    }
-                    return
-                }
-                let host = ReplayHost(script: script, timeout: timeout)
-                let result = Result { () throws(ReplayScript.Unreplayable) -> ReplayGuest.Outcome in try host.run(socket, clock: clock) }
-                results.withLock { $0[me] = result }
+                let result = Result { () throws(ReplayScript.Unreplayable) -> ReplayGuest.Outcome in try body(script, clock) }
+                results.withLock { $0[script.connection] = result }
+                done.leave()
             }
-            thread.name = "vmbus-replay-host-\(script.connection)"
+            thread.name = "vmbus-replay-\(script.connection)"
             thread.start()
         }
         done.wait()
-        return try Self.collect(results.withLock { $0 }, in: connections)
+        return try Self.collect(results.withLock { $0 }, in: scripts.map(\.connection))
     }
 
     /// The connections' outcomes in order, or the first reason one could not be replayed.

@@ -1,5 +1,6 @@
 import Foundation
 import VMBusCapture
+import VMBusNetwork
 import VMBusWire
 
 /// Turns capture records into one-line descriptions with the repository's own parsers
@@ -80,7 +81,7 @@ struct CaptureDecoder {
             let frame = bytes.dropFirst(header.frameOffset).prefix(header.frameLength)
             text += " frame \(header.frameLength) bytes"
             if frame.count >= 14 {
-                func mac(_ at: Int) -> String { frame.dropFirst(at).prefix(6).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: ":") }
+                func mac(_ at: Int) -> String { MACAddress(Array(frame.dropFirst(at).prefix(6))).description }
                 let etherType = UInt16(frame[frame.startIndex + 12]) << 8 | UInt16(frame[frame.startIndex + 13])
                 text += " \(mac(6)) → \(mac(0)) type 0x\(String(etherType, radix: 16))"
             }

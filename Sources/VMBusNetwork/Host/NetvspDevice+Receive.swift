@@ -123,11 +123,12 @@ extension NetvspDevice {
         if let chain = placement.chain {
             // An encoded transfer-page packet (03 §6): its ranges follow the 24-byte header.
             ranges = []
-            let count = chain.count >= TransferPagePacket.headerSize ? Int(Self.word(chain, at: 20)) : 0
+            let words = chain.span
+            let count = chain.count >= TransferPagePacket.headerSize ? Int(words.littleEndianUInt32(at: 20)) : 0
             for index in 0..<count {
                 let at = TransferPagePacket.headerSize + index * TransferPageRange.wireSize
                 guard at + TransferPageRange.wireSize <= chain.count else { break }
-                ranges.append((Int(Self.word(chain, at: at + 4)), Int(Self.word(chain, at: at))))
+                ranges.append((Int(words.littleEndianUInt32(at: at + 4)), Int(words.littleEndianUInt32(at: at))))
             }
         }
         for (offset, length) in ranges where length > 0 && offset + length <= slots.memory.size {
@@ -135,10 +136,6 @@ extension NetvspDevice {
             guard (try? slots.memory.read(at: offset, count: length, into: &bytes)) != nil else { continue }
             channel.recordBufferData(outgoing: true, gpadl: slots.gpadl, offset: UInt64(offset), bytes[...])
         }
-    }
-
-    static func word(_ bytes: [UInt8], at offset: Int) -> UInt32 {
-        (0..<4).reduce(0) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
     }
 
     enum Offloaded {

@@ -71,11 +71,12 @@ public struct CaptureTap: Sendable {
             kind: .bufferData, direction: self.direction(outgoing: outgoing), observer: self.observer,
             connection: self.connection, relid: relid, originalLength: UInt32(clamping: Self.bufferPrefix + bytes.count))
         self.recorder.record(header) { buffer, count in
-            var prefix = [UInt8](repeating: 0, count: Self.bufferPrefix)
-            for i in 0..<4 { prefix[i] = UInt8(truncatingIfNeeded: gpadl >> (8 * UInt32(i))) }
-            for i in 0..<8 { prefix[8 + i] = UInt8(truncatingIfNeeded: offset >> (8 * UInt64(i))) }
+            var prefix = WireWriter(capacity: Self.bufferPrefix)
+            prefix.writeUInt32(gpadl)
+            prefix.writeUInt32(0)
+            prefix.writeUInt64(offset)
             let head = min(count, Self.bufferPrefix)
-            buffer.replaceSubrange(0..<head, with: prefix[0..<head])
+            buffer.replaceSubrange(0..<head, with: prefix.bytes[0..<head])
             if count > head { buffer.replaceSubrange(head..<count, with: bytes.prefix(count - head)) }
         }
     }
