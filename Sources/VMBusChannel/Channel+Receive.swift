@@ -53,6 +53,12 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
     var sinceSuspension = 0
     /// Why the reader stopped, once it did.
     public private(set) var closeReason: CloseReason?
+    /// Whether ``Channel/finish(_:)`` had been called before the last look at the ring. Only
+    /// an empty ring seen *after* that proves the drain complete (see ``advance``).
+    var finishSeenBeforeLook = false
+    /// Tests only: runs when a look finds the ring empty, before the finishing check — where
+    /// a peer's last packet and its goodbye can slip in.
+    var lookedEmpty: (@Sendable () -> Void)?
 
     /// Packets read per publication of the read index in batched delivery, so a long stream
     /// still frees room for the writer regularly.
@@ -175,10 +181,18 @@ public final class ChannelReader: AsyncSequence, AsyncIteratorProtocol, @uncheck
                 if signal { self.channel.doorbell.ring() }
             case .empty(let signal):
                 if signal { self.channel.doorbell.ring() }
-                // Finishing (the peer is gone): the ring is drained, so the channel ends now.
+                if let lookedEmpty { lookedEmpty() }
+                // Finishing (the peer is gone): the channel ends once the ring is drained. The
+                // peer's last packet can land between the look that found the ring empty and
+                // this check (it writes, then goes, then finish() is called), so an empty look
+                // counts only if finishing was already seen before it: otherwise look again.
                 if let reason = self.channel.receiver.withLock({ $0.finishing }) {
-                    self.channel.close(reason)
-                    self.closeReason = reason
+                    if self.finishSeenBeforeLook {
+                        self.channel.close(reason)
+                        self.closeReason = reason
+                    } else {
+                        self.finishSeenBeforeLook = true
+                    }
                     continue
                 }
                 // Poll briefly before sleeping: a reply often lands within microseconds, and

@@ -75,7 +75,7 @@ final class Inbox<Value: Sendable>: Sendable {
 
     /// The next value within the safety net; throws ``TimedOut`` if none comes or it ended.
     func take(within seconds: Double = 10) async throws -> Value {
-        guard let value = try await within(seconds: seconds) { await self.next() } ?? nil else { throw TimedOut() }
+        guard let value = try await within(seconds: seconds, { await self.next() }) ?? nil else { throw TimedOut() }
         return value
     }
 

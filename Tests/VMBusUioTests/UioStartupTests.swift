@@ -177,7 +177,7 @@ extension UioStartupTests {
             let channel = try Channel(
                 relid: 5, outgoing: try rings.ring(.outbound), incoming: try rings.ring(.inbound),
                 doorbell: ClosureDoorbell { try? notifier.control(enable: true) }, options: ChannelOptions())
-            try channel.trySend(inBand: [UInt8(round), 1, 2, 3][...])
+            #expect(try channel.trySend(inBand: [UInt8(round), 1, 2, 3][...]))
             notifier.shutdown()
             channel.close(.closedLocally)
         }
