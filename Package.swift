@@ -36,6 +36,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        // FileDescriptor, Errno and FilePath for the memory layer's plain file calls
+        // (docs/ARCHITECTURE.md, "System calls: swift-system and the C shim").
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         // Only for `swift package generate-documentation` (Scripts/check-docs.sh); no target uses it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.1"),
@@ -52,7 +55,10 @@ let package = Package(
         // The one target allowed unsafe code: mapped shared memory and its atomics.
         .target(
             name: "VMBusMemory",
-            dependencies: ["VMBusRing", "VMBusWire", "CLinux", .product(name: "Atomics", package: "swift-atomics")],
+            dependencies: [
+                "VMBusRing", "VMBusWire", "CLinux", .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: [.strictMemorySafety()]
         ),
         // The channel API both sides use: sends, receives, requests over a ring pair.

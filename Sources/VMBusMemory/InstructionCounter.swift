@@ -13,7 +13,7 @@ public final class InstructionCounter {
         self.origin = origin
     }
 
-    deinit { close(self.fd) }
+    deinit { SystemCall.close(self.fd) }
 
     /// Starts counting on the calling thread, or `nil` where the machine cannot.
     public static func start() -> InstructionCounter? {
@@ -21,7 +21,7 @@ public final class InstructionCounter {
         guard fd >= 0 else { return nil }
         let origin = clinux_instruction_counter_read(fd)
         guard origin >= 0 else {
-            close(fd)
+            SystemCall.close(fd)
             return nil
         }
         return InstructionCounter(fd: fd, origin: Int64(origin))

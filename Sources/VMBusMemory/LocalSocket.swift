@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// A Unix `SOCK_SEQPACKET` socket (spec 09 §1): datagrams that keep their boundaries, with
 /// file descriptors passed as `SCM_RIGHTS`. Owns its descriptor.
@@ -10,7 +11,7 @@ public final class LocalSocket: @unchecked Sendable {
     /// Wraps a descriptor this object now owns.
     public init(taking fd: Int32) { self.fileDescriptor = fd }
 
-    deinit { Glibc.close(self.fileDescriptor) }
+    deinit { SystemCall.close(self.fileDescriptor) }
 
     /// A socket listening at `path`. A stale socket file there (nobody answers on it) is
     /// replaced; a live one, or a file that is not a socket, is refused with
@@ -96,7 +97,7 @@ public final class EventPoll: @unchecked Sendable {
         guard self.fd >= 0 else { throw MemoryError.system(call: "epoll_create1", errno: errno) }
     }
 
-    deinit { Glibc.close(self.fd) }
+    deinit { SystemCall.close(self.fd) }
 
     /// Watches `descriptor` for input.
     public func add(_ descriptor: Int32, token: UInt64) throws(MemoryError) {
@@ -133,10 +134,9 @@ extension EventFD {
 extension MappedMemory {
     /// The size and the seals of a memory file (spec 09 §2.1 checks both).
     public static func describe(fileDescriptor fd: Int32) throws(MemoryError) -> (size: Int, seals: Int32) {
-        var info = stat()
-        guard unsafe fstat(fd, &info) == 0 else { throw MemoryError.system(call: "fstat", errno: errno) }
+        let size = try SystemCall.run("fstat") { try FileDescriptor(rawValue: fd).stat().size }
         let seals = clinux_get_seals(fd)
-        return (Int(info.st_size), seals < 0 ? 0 : seals)
+        return (Int(size), seals < 0 ? 0 : seals)
     }
 
     /// Whether `seals` forbid shrinking and growing.

@@ -6,6 +6,7 @@
 import Atomics
 import CLinux
 import Glibc
+import SystemPackage
 import VMBusRing
 
 /// Why memory could not be mapped or accessed.
@@ -25,7 +26,7 @@ public enum MemoryError: Error, Hashable, Sendable {
 extension MemoryError: CustomStringConvertible {
     public var description: String {
         switch self {
-        case .system(let call, let errno): return "\(call) failed: \(unsafe String(cString: strerror(errno)))"
+        case .system(let call, let errno): return "\(call) failed: \(MemoryError.text(errno))"
         case .invalidSize(let size): return "invalid size \(size): must be a non-zero multiple of 4096"
         case .outOfBounds(let offset, let count, let size):
             return "access of \(count) bytes at \(offset) is outside \(size) bytes of memory"
@@ -63,7 +64,7 @@ public final class MappedMemory: @unchecked Sendable {
     deinit {
         // SAFETY: base/reservedLength are exactly what mmap returned for this object.
         unsafe _ = munmap(self.base, self.reservedLength)
-        if let fd = self.fileDescriptor { close(fd) }
+        if let fd = self.fileDescriptor { SystemCall.close(fd) }
     }
 
     /// Anonymous shared memory (`MAP_SHARED | MAP_ANONYMOUS`): shared with children after fork.
@@ -79,14 +80,15 @@ public final class MappedMemory: @unchecked Sendable {
         try checkSize(size)
         let fd = unsafe clinux_memfd_create(name, CLINUX_MFD_CLOEXEC | CLINUX_MFD_ALLOW_SEALING)
         guard fd >= 0 else { throw MemoryError.system(call: "memfd_create", errno: errno) }
-        guard ftruncate(fd, off_t(size)) == 0 else {
-            let e = errno
-            close(fd)
-            throw MemoryError.system(call: "ftruncate", errno: e)
+        do {
+            try SystemCall.run("ftruncate") { try FileDescriptor(rawValue: fd).resize(to: Int64(size)) }
+        } catch {
+            SystemCall.close(fd)
+            throw error
         }
         guard clinux_add_seals(fd, CLINUX_F_SEAL_SHRINK | CLINUX_F_SEAL_GROW) == 0 else {
             let e = errno
-            close(fd)
+            SystemCall.close(fd)
             throw MemoryError.system(call: "fcntl(F_ADD_SEALS)", errno: e)
         }
         return try map(fileDescriptor: fd, size: size, taking: true)
@@ -97,28 +99,20 @@ public final class MappedMemory: @unchecked Sendable {
     /// otherwise `size` may be `nil` to map the whole existing file.
     public static func file(path: String, size: Int? = nil, create: Bool = false) throws(MemoryError) -> MappedMemory {
         // O_TRUNC first: resizing alone would keep the old bytes below the new size.
-        let fd = unsafe open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0o600)
-        guard fd >= 0 else { throw MemoryError.system(call: "open(\(path))", errno: errno) }
-        var length = size ?? 0
-        if create {
-            guard ftruncate(fd, off_t(length)) == 0 else {
-                let e = errno
-                close(fd)
-                throw MemoryError.system(call: "ftruncate", errno: e)
-            }
-        } else if size == nil {
-            var st = stat()
-            guard unsafe fstat(fd, &st) == 0 else {
-                let e = errno
-                close(fd)
-                throw MemoryError.system(call: "fstat", errno: e)
-            }
-            length = Int(st.st_size)
+        let options: FileDescriptor.OpenOptions = create ? [.closeOnExec, .create, .truncate] : [.closeOnExec]
+        let file = try SystemCall.run("open(\(path))") {
+            try FileDescriptor.open(FilePath(path), .readWrite, options: options, permissions: .ownerReadWrite)
         }
         do {
-            return try map(fileDescriptor: fd, size: length, taking: true)
+            var length = size ?? 0
+            if create {
+                try SystemCall.run("ftruncate") { try file.resize(to: Int64(length)) }
+            } else if size == nil {
+                length = Int(try SystemCall.run("fstat") { try file.stat().size })
+            }
+            return try map(fileDescriptor: file.rawValue, size: length, taking: true)
         } catch {
-            close(fd)
+            SystemCall.close(file.rawValue)
             throw error
         }
     }

@@ -24,7 +24,7 @@ public final class PacketSocket: @unchecked Sendable {
         self.fileDescriptor = fd
     }
 
-    deinit { Glibc.close(self.fileDescriptor) }
+    deinit { SystemCall.close(self.fileDescriptor) }
 
     /// Sends one whole Ethernet frame out of the interface.
     public func send(_ frame: [UInt8]) throws(TapError) {

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// A file or block device read and written at explicit offsets (`pread`/`pwrite` and their
 /// vector forms), so any number of threads can share one descriptor with no lock and no seek:
@@ -38,38 +39,38 @@ public final class PositionalFile: Sendable {
     /// - Throws: ``MemoryError/system(call:errno:)`` with call `open`; `EINVAL` with
     ///   ``Mode/direct`` means the file system refuses `O_DIRECT`.
     public init(path: String, mode: Mode) throws(MemoryError) {
-        var flags = O_CLOEXEC | (mode.readOnly ? O_RDONLY : O_RDWR)
-        if mode.createNew { flags |= O_CREAT | O_EXCL }
-        if mode.direct { flags |= CLINUX_O_DIRECT }
-        let fd = unsafe open(path, flags, 0o600)
-        guard fd >= 0 else { throw MemoryError.system(call: "open", errno: errno) }
-        self.fileDescriptor = fd
+        var options: FileDescriptor.OpenOptions = .closeOnExec
+        if mode.createNew { options.formUnion([.create, .exclusiveCreate]) }
+        // swift-system names no O_DIRECT; the shim supplies the number.
+        if mode.direct { options.formUnion(FileDescriptor.OpenOptions(rawValue: CLINUX_O_DIRECT)) }
+        let file = try SystemCall.run("open") {
+            try FileDescriptor.open(
+                FilePath(path), mode.readOnly ? .readOnly : .readWrite, options: options, permissions: .ownerReadWrite)
+        }
+        self.fileDescriptor = file.rawValue
     }
 
-    deinit { _ = close(self.fileDescriptor) }
+    /// The descriptor as swift-system's type.
+    private var file: FileDescriptor { FileDescriptor(rawValue: self.fileDescriptor) }
+
+    deinit { SystemCall.close(self.fileDescriptor) }
 
     // MARK: Size and space
 
     /// Bytes in the file: its size, or a block device's capacity (where `st_size` is 0).
     public func endOffset() throws(MemoryError) -> Int64 {
-        let end = lseek(self.fileDescriptor, 0, SEEK_END)
-        guard end >= 0 else { throw MemoryError.system(call: "lseek", errno: errno) }
-        return Int64(end)
+        try SystemCall.run("lseek") { try self.file.seek(offset: 0, from: .end) }
     }
 
     /// Bytes the file occupies on its file system (`st_blocks` × 512): less than its size
     /// where it has holes.
     public func allocatedBytes() throws(MemoryError) -> Int64 {
-        var st = stat()
-        guard unsafe fstat(self.fileDescriptor, &st) == 0 else { throw MemoryError.system(call: "fstat", errno: errno) }
-        return Int64(st.st_blocks) * 512
+        try SystemCall.run("fstat") { try self.file.stat().sizeAllocated }
     }
 
     /// Sets the file's size (`ftruncate`); growing it adds a hole, which costs no blocks.
     public func truncate(to size: Int64) throws(MemoryError) {
-        while ftruncate(self.fileDescriptor, off_t(size)) != 0 {
-            guard errno == EINTR else { throw MemoryError.system(call: "ftruncate", errno: errno) }
-        }
+        try SystemCall.run("ftruncate") { try self.file.resize(to: size) }
     }
 
     /// Writes the file's data (and the metadata needed to read it back) to stable storage
@@ -141,16 +142,17 @@ public final class PositionalFile: Sendable {
     /// - Returns: the bytes read: `buffer.count`, or fewer if the file ends first.
     public func read(into buffer: inout [UInt8], at fileOffset: Int64) throws(MemoryError) -> Int {
         var done = 0
+        let file = self.file
         while done < buffer.count {
-            let n = unsafe buffer.withUnsafeMutableBytes { bytes in
-                // SAFETY: the pointer stays inside the array's storage (done < count).
-                unsafe pread(self.fileDescriptor, bytes.baseAddress! + done, bytes.count - done, off_t(fileOffset) + off_t(done))
+            // swift-system retries EINTR itself.
+            let n = try SystemCall.run("pread") {
+                try unsafe buffer.withUnsafeMutableBytes { bytes in
+                    // SAFETY: the slice stays inside the array's storage (done < count).
+                    try unsafe file.read(
+                        fromAbsoluteOffset: fileOffset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: bytes[done...]))
+                }
             }
             if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw MemoryError.system(call: "pread", errno: errno)
-            }
             done += n
         }
         return done
@@ -159,14 +161,14 @@ public final class PositionalFile: Sendable {
     /// Writes all of `bytes` at `fileOffset`.
     public func write(_ bytes: ArraySlice<UInt8>, at fileOffset: Int64) throws(MemoryError) {
         var done = 0
+        let file = self.file
         while done < bytes.count {
-            let n = unsafe bytes.withUnsafeBytes { source in
-                // SAFETY: the pointer stays inside the slice's storage (done < count).
-                unsafe pwrite(self.fileDescriptor, source.baseAddress! + done, source.count - done, off_t(fileOffset) + off_t(done))
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw MemoryError.system(call: "pwrite", errno: errno)
+            // swift-system retries EINTR itself.
+            let n = try SystemCall.run("pwrite") {
+                try unsafe bytes.withUnsafeBytes { source in
+                    // SAFETY: the slice stays inside the slice's storage (done < count).
+                    try unsafe file.write(toAbsoluteOffset: fileOffset + Int64(done), UnsafeRawBufferPointer(rebasing: source[done...]))
+                }
             }
             // pwrite returns 0 only for an empty request; anything else would loop forever.
             guard n > 0 else { throw MemoryError.system(call: "pwrite", errno: EIO) }
@@ -235,8 +237,7 @@ extension PositionalFile {
     /// The file's device and inode: what names its contents across processes, so that a
     /// process that opened "the same path" can check it holds the same file.
     public func identity() throws(MemoryError) -> (device: UInt64, inode: UInt64) {
-        var st = stat()
-        guard unsafe fstat(self.fileDescriptor, &st) == 0 else { throw MemoryError.system(call: "fstat", errno: errno) }
-        return (UInt64(st.st_dev), UInt64(st.st_ino))
+        let status = try SystemCall.run("fstat") { try self.file.stat() }
+        return (UInt64(status.deviceID.rawValue), UInt64(status.inode.rawValue))
     }
 }

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// Another process's memory, read through `/proc/PID/mem` with `pread`: how a host reaches a
 /// user-space guest driver's own buffers when the addresses it names are its virtual addresses
@@ -17,13 +18,14 @@ public final class ProcessMemory: Sendable {
     /// - Throws: ``MemoryError/system(call:errno:)`` when the process is gone or may not be read.
     public init(processID: Int32) throws(MemoryError) {
         let path = "/proc/\(processID)/mem"
-        let fd = unsafe open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw MemoryError.system(call: "open(\(path))", errno: errno) }
+        let file = try SystemCall.run("open(\(path))") {
+            try FileDescriptor.open(FilePath(path), .readOnly, options: .closeOnExec)
+        }
         self.processID = processID
-        self.fileDescriptor = fd
+        self.fileDescriptor = file.rawValue
     }
 
-    deinit { close(self.fileDescriptor) }
+    deinit { SystemCall.close(self.fileDescriptor) }
 
     /// Copies `count` bytes at the process's address `address` into `buffer[bufferOffset...]`.
     /// - Throws: ``MemoryError/system(call:errno:)`` (EIO, EFAULT) when any of them is not
@@ -36,16 +38,16 @@ public final class ProcessMemory: Sendable {
             throw MemoryError.outOfBounds(offset: Int(truncatingIfNeeded: address), count: count, size: Int(Int64.max))
         }
         var done = 0
+        let file = FileDescriptor(rawValue: self.fileDescriptor)
         while done < count {
-            let fd = self.fileDescriptor
-            let result = unsafe buffer.withUnsafeMutableBytes { destination in
-                // SAFETY: [bufferOffset + done, bufferOffset + count) lies inside `buffer` (the
-                // precondition above); the kernel writes at most `count - done` bytes.
-                unsafe pread(fd, destination.baseAddress! + bufferOffset + done, count - done, off_t(address) + off_t(done))
-            }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw MemoryError.system(call: "pread(/proc/\(self.processID)/mem)", errno: errno)
+            // swift-system retries EINTR itself.
+            let result = try SystemCall.run("pread(/proc/\(self.processID)/mem)") {
+                try unsafe buffer.withUnsafeMutableBytes { destination in
+                    // SAFETY: [bufferOffset + done, bufferOffset + count) lies inside `buffer` (the
+                    // precondition above); the kernel writes at most `count - done` bytes.
+                    let piece = unsafe UnsafeMutableRawBufferPointer(rebasing: destination[(bufferOffset + done)..<(bufferOffset + count)])
+                    return try unsafe file.read(fromAbsoluteOffset: Int64(address) + Int64(done), into: piece)
+                }
             }
             // Zero bytes: the range ends in unmapped memory.
             guard result > 0 else { throw MemoryError.system(call: "pread(/proc/\(self.processID)/mem)", errno: EIO) }
@@ -108,11 +110,12 @@ extension MappedMemory {
             case .descriptor(let fd, let offset, let size):
                 _ = unsafe try mapOrThrow(base + at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, offset)
             case .file(let path, let size):
-                let fd = unsafe open(path, O_RDWR | O_CLOEXEC)
-                guard fd >= 0 else { throw MemoryError.system(call: "open(\(path))", errno: errno) }
+                let file = try SystemCall.run("open(\(path))") {
+                    try FileDescriptor.open(FilePath(path), .readWrite, options: .closeOnExec)
+                }
                 // The mapping keeps the file; the descriptor is not needed after mmap.
-                defer { close(fd) }
-                _ = unsafe try mapOrThrow(base + at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0)
+                defer { SystemCall.close(file.rawValue) }
+                _ = unsafe try mapOrThrow(base + at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, file.rawValue, 0)
             }
             at += piece.size
         }

@@ -46,7 +46,7 @@ public final class StreamSocket: @unchecked Sendable {
     /// Wraps a descriptor this object now owns.
     public init(taking fd: Int32) { self.fileDescriptor = fd }
 
-    deinit { Glibc.close(self.fileDescriptor) }
+    deinit { SystemCall.close(self.fileDescriptor) }
 
     /// A socket listening at `address` (an existing Unix socket file is replaced; TCP port 0
     /// picks a free port, see ``localPort``).
@@ -192,7 +192,7 @@ extension DescriptorIO {
         guard client >= 0 else { throw MemoryError.system(call: "connect", errno: errno) }
         let accepted = clinux_accept(server.fileDescriptor)
         guard accepted >= 0 else {
-            Glibc.close(client)
+            SystemCall.close(client)
             throw MemoryError.system(call: "accept", errno: errno)
         }
         _ = clinux_tcp_nodelay(accepted)

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// A doorbell: a Linux eventfd (spec 09 §2.3 uses one per direction per channel). Writing adds
 /// to its counter; a read returns and clears it, blocking while it is zero.
@@ -23,7 +24,11 @@ public final class EventFD: @unchecked Sendable {
 
     init(unchecked fd: Int32) { self.fileDescriptor = fd }
 
-    deinit { close(self.fileDescriptor) }
+    deinit { SystemCall.close(self.fileDescriptor) }
+
+    // signal() and wait() stay on read(2)/write(2): they run once per doorbell, and a polled
+    // eventfd's empty read fails with EAGAIN as a matter of course, which swift-system would
+    // report by boxing an untyped error (a heap allocation) every time.
 
     /// Rings the doorbell.
     public func signal() {
@@ -82,9 +87,8 @@ extension EventFD {
 public enum DescriptorIO {
     /// A pipe: (read end, write end).
     public static func pipe() throws(MemoryError) -> (Int32, Int32) {
-        var fds: [Int32] = [0, 0]
-        guard unsafe Glibc.pipe(&fds) == 0 else { throw MemoryError.system(call: "pipe", errno: errno) }
-        return (fds[0], fds[1])
+        let ends = try SystemCall.run("pipe") { try FileDescriptor.pipe() }
+        return (ends.readEnd.rawValue, ends.writeEnd.rawValue)
     }
 
     /// A connected pair of Unix `SOCK_SEQPACKET` sockets (spec 09's transport type).
@@ -109,38 +113,36 @@ public enum DescriptorIO {
 
     /// Writes all of `bytes` (a datagram socket takes it as one message).
     public static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) throws(MemoryError) {
+        let file = FileDescriptor(rawValue: fd)
         var done = 0
         while done < bytes.count {
-            let n = unsafe bytes.withUnsafeBytes { unsafe write(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw MemoryError.system(call: "write", errno: errno)
+            // swift-system retries EINTR itself.
+            done += try SystemCall.run("write") {
+                try unsafe bytes.withUnsafeBytes { try unsafe file.write(UnsafeRawBufferPointer(rebasing: $0[done...])) }
             }
-            done += n
         }
     }
 
     /// Reads once into `buffer[0..<count]`; returns the bytes read (0 at end of file).
     public static func readSome(_ fd: Int32, into buffer: inout [UInt8], count: Int) throws(MemoryError) -> Int {
         precondition(count <= buffer.count, "buffer too small")
-        while true {
-            let n = unsafe buffer.withUnsafeMutableBytes { unsafe read(fd, $0.baseAddress!, count) }
-            if n >= 0 { return n }
-            if errno != EINTR { throw MemoryError.system(call: "read", errno: errno) }
+        let file = FileDescriptor(rawValue: fd)
+        return try SystemCall.run("read") {
+            try unsafe buffer.withUnsafeMutableBytes { try unsafe file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<count])) }
         }
     }
 
     /// Reads exactly `count` bytes (a stream); returns `false` at end of file first.
     public static func readFully(_ fd: Int32, into buffer: inout [UInt8], count: Int) throws(MemoryError) -> Bool {
         precondition(count <= buffer.count, "buffer too small")
+        let file = FileDescriptor(rawValue: fd)
         var done = 0
         while done < count {
-            let n = unsafe buffer.withUnsafeMutableBytes { unsafe read(fd, $0.baseAddress! + done, count - done) }
-            if n == 0 { return false }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw MemoryError.system(call: "read", errno: errno)
+            // swift-system retries EINTR itself.
+            let n = try SystemCall.run("read") {
+                try unsafe buffer.withUnsafeMutableBytes { try unsafe file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[done..<count])) }
             }
+            if n == 0 { return false }
             done += n
         }
         return true
@@ -155,6 +157,7 @@ public enum DescriptorIO {
     /// A second descriptor for the same open file (close-on-exec), as a process that receives
     /// `fd` over SCM_RIGHTS would get.
     public static func duplicate(_ fd: Int32) throws(MemoryError) -> Int32 {
+        // Not FileDescriptor.duplicate(): that is dup(2), whose copy survives exec.
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
         guard copy >= 0 else { throw MemoryError.system(call: "fcntl(F_DUPFD_CLOEXEC)", errno: errno) }
         return copy
@@ -162,7 +165,7 @@ public enum DescriptorIO {
 
     /// Closes a descriptor.
     public static func close(_ fd: Int32) {
-        _ = Glibc.close(fd)
+        SystemCall.close(fd)
     }
 }
 
@@ -192,7 +195,8 @@ public enum SystemClock {
     }
 }
 
-/// File-system calls Foundation does not offer in the needed form.
+/// File-system calls Foundation does not offer in the needed form (nor swift-system, which has
+/// no rename or unlink).
 public enum FileSystem {
     /// `rename(2)`: moves `source` over `destination` atomically, replacing it if it exists.
     public static func rename(_ source: String, over destination: String) throws(MemoryError) {

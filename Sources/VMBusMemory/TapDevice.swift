@@ -52,7 +52,7 @@ public final class TapDevice: @unchecked Sendable {
             let fd = unsafe clinux_tap_open(devicePath, actual, queues > 1 ? 1 : 0, vnetHeader ? 1 : 0, &buffer, &step)
             guard fd >= 0 else {
                 let code = errno
-                opened.forEach { _ = Glibc.close($0) }
+                opened.forEach { SystemCall.close($0) }
                 throw Self.openError(step: step, errno: code, path: devicePath, name: actual)
             }
             opened.append(fd)
@@ -74,7 +74,7 @@ public final class TapDevice: @unchecked Sendable {
         self.hasVnetHeader = vnetHeader
     }
 
-    deinit { self.descriptors.forEach { _ = Glibc.close($0) } }
+    deinit { self.descriptors.forEach { SystemCall.close($0) } }
 
     /// How many queues (descriptors) this device has.
     public var queueCount: Int { self.descriptors.count }

@@ -35,7 +35,7 @@ extension TapError: CustomStringConvertible {
         }
     }
 
-    static func text(_ errno: Int32) -> String { unsafe String(cString: strerror(errno)) }
+    static func text(_ errno: Int32) -> String { MemoryError.text(errno) }
 
     /// The error for a failed call on interface `name`, naming the usual causes.
     static func from(call: String, name: String, errno: Int32) -> TapError {

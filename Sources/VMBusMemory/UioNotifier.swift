@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import SystemPackage
 
 /// The interrupt side of a `uio_hv_generic` device (05 §10.3): a blocking 4-byte read waits
 /// for the host's next interrupt and returns the running count; a 4-byte write is irqcontrol
@@ -30,10 +31,9 @@ public final class UioNotifier: @unchecked Sendable {
     /// Opens `/dev/uioN` read-write, or connects to the socket standing in for it.
     public init(path: String) throws(MemoryError) {
         self.path = path
-        var st = stat()
-        guard unsafe stat(path, &st) == 0 else { throw MemoryError.system(call: "stat(\(path))", errno: errno) }
+        let status = try SystemCall.run("stat(\(path))") { try FilePath(path).stat() }
         let fd: Int32
-        self.isSocket = st.st_mode & S_IFMT == S_IFSOCK
+        self.isSocket = status.type == .socket
         if self.isSocket {
             fd = unsafe clinux_unix_connect(path, Int32(SOCK_STREAM.rawValue))
             guard fd >= 0 else { throw MemoryError.system(call: "connect(\(path))", errno: errno) }
@@ -41,17 +41,18 @@ public final class UioNotifier: @unchecked Sendable {
             // only then): rings written before it could be reset under us.
             var word = [UInt8](repeating: 0, count: 4)
             guard (try? DescriptorIO.readFully(fd, into: &word, count: 4)) == true else {
-                Glibc.close(fd)
+                SystemCall.close(fd)
                 throw MemoryError.system(call: "open(\(path)): the export closed the node", errno: ENODEV)
             }
         } else {
-            fd = unsafe open(path, O_RDWR | O_CLOEXEC)
-            guard fd >= 0 else { throw MemoryError.system(call: "open(\(path))", errno: errno) }
+            fd = try SystemCall.run("open(\(path))") {
+                try FileDescriptor.open(FilePath(path), .readWrite, options: .closeOnExec).rawValue
+            }
         }
         self.fileDescriptor = fd
     }
 
-    deinit { Glibc.close(self.fileDescriptor) }
+    deinit { SystemCall.close(self.fileDescriptor) }
 
     /// Blocks until the next interrupt; returns the running interrupt count.
     /// - Throws: ``Failure/gone`` once the device is rescinded (or the notifier shut down).
