@@ -148,8 +148,8 @@ public final class PositionalFile: Sendable {
             let n = try SystemCall.run("pread") {
                 try unsafe buffer.withUnsafeMutableBytes { bytes in
                     // SAFETY: the slice stays inside the array's storage (done < count).
-                    try unsafe file.read(
-                        fromAbsoluteOffset: fileOffset + Int64(done), into: UnsafeMutableRawBufferPointer(rebasing: bytes[done...]))
+                    let rest = unsafe UnsafeMutableRawBufferPointer(rebasing: bytes[done...])
+                    return try unsafe file.read(fromAbsoluteOffset: fileOffset + Int64(done), into: rest)
                 }
             }
             if n == 0 { break }
@@ -166,8 +166,9 @@ public final class PositionalFile: Sendable {
             // swift-system retries EINTR itself.
             let n = try SystemCall.run("pwrite") {
                 try unsafe bytes.withUnsafeBytes { source in
-                    // SAFETY: the slice stays inside the slice's storage (done < count).
-                    try unsafe file.write(toAbsoluteOffset: fileOffset + Int64(done), UnsafeRawBufferPointer(rebasing: source[done...]))
+                    // SAFETY: the rest stays inside the slice's storage (done < count).
+                    let rest = unsafe UnsafeRawBufferPointer(rebasing: source[done...])
+                    return try unsafe file.write(toAbsoluteOffset: fileOffset + Int64(done), rest)
                 }
             }
             // pwrite returns 0 only for an empty request; anything else would loop forever.

@@ -45,7 +45,8 @@ public final class ProcessMemory: Sendable {
                 try unsafe buffer.withUnsafeMutableBytes { destination in
                     // SAFETY: [bufferOffset + done, bufferOffset + count) lies inside `buffer` (the
                     // precondition above); the kernel writes at most `count - done` bytes.
-                    let piece = unsafe UnsafeMutableRawBufferPointer(rebasing: destination[(bufferOffset + done)..<(bufferOffset + count)])
+                    let range = (bufferOffset + done)..<(bufferOffset + count)
+                    let piece = unsafe UnsafeMutableRawBufferPointer(rebasing: destination[range])
                     return try unsafe file.read(fromAbsoluteOffset: Int64(address) + Int64(done), into: piece)
                 }
             }

@@ -128,7 +128,9 @@ public enum DescriptorIO {
         precondition(count <= buffer.count, "buffer too small")
         let file = FileDescriptor(rawValue: fd)
         return try SystemCall.run("read") {
-            try unsafe buffer.withUnsafeMutableBytes { try unsafe file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<count])) }
+            try unsafe buffer.withUnsafeMutableBytes { bytes in
+                try unsafe file.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[..<count]))
+            }
         }
     }
 
@@ -140,7 +142,9 @@ public enum DescriptorIO {
         while done < count {
             // swift-system retries EINTR itself.
             let n = try SystemCall.run("read") {
-                try unsafe buffer.withUnsafeMutableBytes { try unsafe file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[done..<count])) }
+                try unsafe buffer.withUnsafeMutableBytes { bytes in
+                    try unsafe file.read(into: UnsafeMutableRawBufferPointer(rebasing: bytes[done..<count]))
+                }
             }
             if n == 0 { return false }
             done += n
