@@ -95,13 +95,13 @@ import VMBusWire
         w.nested(3) { GuestHibernation(version: .copper, devices: []).save(into: &$0) }
         let good = SavedStateFile(kind: .guest, body: w.bytes).encode()
         // The memory image is missing: the file ends after the state.
-        FileManager.default.createFile(atPath: file, contents: Data(good))
+        #expect(FileManager.default.createFile(atPath: file, contents: Data(good)))
         #expect(throws: SavedStateError.self) { _ = try LocalGuest.readHibernation(file) }
         var damaged = good
         damaged[damaged.count - 3] ^= 1
-        FileManager.default.createFile(atPath: file, contents: Data(damaged + [UInt8](repeating: 0, count: 1 << 20)))
+        #expect(FileManager.default.createFile(atPath: file, contents: Data(damaged + [UInt8](repeating: 0, count: 1 << 20))))
         #expect(throws: SavedStateError.self) { _ = try LocalGuest.readHibernation(file) }
-        FileManager.default.createFile(atPath: file, contents: Data(good + [UInt8](repeating: 7, count: 1 << 20)))
+        #expect(FileManager.default.createFile(atPath: file, contents: Data(good + [UInt8](repeating: 7, count: 1 << 20))))
         let (memory, saved) = try LocalGuest.readHibernation(file)
         #expect(saved.version == .copper && memory.memory.size == 1 << 20)
     }
