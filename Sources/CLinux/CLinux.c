@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <errno.h>
 #include <sys/uio.h>
+#include <pthread.h>
 #include "CLinux.h"
 
 long clinux_preadv_nowait(int fd, const struct iovec *iov, int count, long long offset) {
@@ -416,3 +417,10 @@ long long clinux_instruction_counter_read(int fd) {
     long long count = 0;
     return read(fd, &count, sizeof count) == (ssize_t)sizeof count ? count : -1;
 }
+
+void clinux_set_thread_name(const char *name) {
+    char cut[16];
+    snprintf(cut, sizeof cut, "%s", name);
+    pthread_setname_np(pthread_self(), cut);
+}
+int clinux_thread_name(char *buffer, size_t size) { return pthread_getname_np(pthread_self(), buffer, size); }

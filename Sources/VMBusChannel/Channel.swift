@@ -98,6 +98,14 @@ public final class Channel: Sendable {
     /// Where this channel's packets, doorbells, open and close are recorded; `nil` (the
     /// default) costs one branch per packet.
     let capture: CaptureTap?
+    /// The executor of the thread that takes this channel's doorbell, where the substrate has
+    /// one (the local substrate's event loop); `nil` elsewhere. A task that prefers it —
+    /// `Task(executorPreference: channel.taskExecutor) { … }` — is resumed by that thread as
+    /// it takes the signal, instead of being handed to the cooperative pool: one thread
+    /// wake-up less on each side of a round trip. Such a task must not block (no file I/O, no
+    /// waiting on locks held for long): while it runs, the thread takes no other signal of its
+    /// connection.
+    public let taskExecutor: (any TaskExecutor)?
 
     /// Attaches to an initialised ring pair.
     /// - Parameters:
@@ -111,12 +119,14 @@ public final class Channel: Sendable {
     ///     on the control plane too.
     ///   - capture: records every packet sent and received (read back from the rings, so
     ///     nothing on the wire changes), every doorbell both ways, and the open and close.
+    ///   - taskExecutor: the executor of the thread that takes this channel's doorbell, kept
+    ///     as ``taskExecutor``.
     /// - Throws: ``ChannelError/closed(_:)`` with ``CloseReason/ringCorrupted(_:)`` if a ring
     ///   index is already impossible; ``ChannelError/invalidOption(_:)`` for bad options.
     public init(
         relid: UInt32, outgoing: SharedRingMemory, incoming: SharedRingMemory, doorbell: any ChannelDoorbell,
         options: ChannelOptions = ChannelOptions(), onFault: @escaping @Sendable (CloseReason) -> Void = { _ in },
-        capture: CaptureTap? = nil
+        capture: CaptureTap? = nil, taskExecutor: (any TaskExecutor)? = nil
     ) throws(ChannelError) {
         let out: OutgoingRing<SharedRingMemory>
         let into: IncomingRing<SharedRingMemory>
@@ -137,6 +147,7 @@ public final class Channel: Sendable {
         self.incomingMemory = incoming
         self.doorbell = capture.map { CapturingDoorbell(inner: doorbell, capture: $0, relid: relid) } ?? doorbell
         self.capture = capture
+        self.taskExecutor = taskExecutor
         self.onFault = onFault
         self.sender = Locked(SendState(ring: out))
         self.receiver = Locked(ReceiveState(ring: into))

@@ -150,7 +150,7 @@ extension GuestBus {
                     // a broken ring, and tell the host.
                     guard let self else { return }
                     self.spawn { await self.close(relid) }
-                }, capture: self.capture)
+                }, capture: self.capture, taskExecutor: transport.taskExecutor)
         } catch let error as MemoryError {
             throw BusError.memory(error)
         } catch let error as ChannelError {

@@ -16,11 +16,16 @@ public protocol GuestTransport: Sendable {
     var memory: GuestMemory { get }
     /// A channel closed or was rescinded: drop its doorbells (spec 09 §2.3).
     func channelClosed(relid: UInt32)
+    /// The executor of the thread that takes the host's signals, if the substrate has one:
+    /// every channel offers it as ``VMBusChannel/Channel/taskExecutor``.
+    var taskExecutor: (any TaskExecutor)? { get }
 }
 
 extension GuestTransport {
     /// Substrates whose doorbells need no tear-down.
     public func channelClosed(relid: UInt32) {}
+    /// Substrates with no thread of their own for signals.
+    public var taskExecutor: (any TaskExecutor)? { nil }
 }
 
 /// An offered device as the guest sees it (05 §1): its primary channel's offer.

@@ -390,7 +390,7 @@ public final class HostBus: Sendable {
             relid: relid, outgoing: rings.outgoing, incoming: rings.incoming,
             doorbell: ClosureDoorbell { transport.signalGuest(relid: relid) }, options: device.channelOptions(self.channelOptions),
             onFault: { [weak self] reason in self?.channelFailed(relid, reason, channel: identity.load()) },
-            capture: self.capture)
+            capture: self.capture, taskExecutor: transport.taskExecutor)
         identity.store(ObjectIdentifier(channel))
         var offer = device.offer
         offer.subChannelIndex = subChannelIndex

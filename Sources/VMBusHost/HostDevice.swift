@@ -20,10 +20,16 @@ public protocol HostTransport: Sendable {
     /// The guest's number on a substrate that serves several (the connection id), the same
     /// after a takeover: devices derive their identity (a NIC's address) from it.
     var guestNumber: Int? { get }
+    /// The executor of the thread that takes the guest's signals, if the substrate has one:
+    /// every channel offers it as ``VMBusChannel/Channel/taskExecutor``.
+    var taskExecutor: (any TaskExecutor)? { get }
 }
 
 extension HostTransport {
+    /// Substrates that serve one guest.
     public var guestNumber: Int? { nil }
+    /// Substrates with no thread of their own for signals.
+    public var taskExecutor: (any TaskExecutor)? { nil }
 }
 
 /// A transport that can copy guest memory directly (it has the whole of it mapped): GPA-direct

@@ -24,10 +24,15 @@ public struct WaitPolicy: Hashable, Sendable {
 final class EventLoop: Sendable {
     let poll: EventPoll
     let policy: WaitPolicy
+    /// The loop's thread as a task executor (``LoopExecutor``): channels served by this loop
+    /// offer it as their `taskExecutor`.
+    let executor: LoopExecutor
 
     init(policy: WaitPolicy) throws(MemoryError) {
         self.poll = try EventPoll()
         self.policy = policy
+        self.executor = try LoopExecutor()
+        try self.poll.add(self.executor.wake.fileDescriptor, token: Token.jobs)
     }
 
     /// Runs `handle` on a new thread. `periodic` says whether a periodic wake-up is needed now;
@@ -37,24 +42,40 @@ final class EventLoop: Sendable {
         finished: @escaping @Sendable () -> Void
     ) {
         let thread = Thread { [self] in
+            // Named from inside (``ThreadName``): the loop is found by name in `top -H`.
+            ThreadName.set(name)
             self.run(periodic: periodic, handle: handle)
             finished()
         }
-        thread.name = name
         thread.start()
     }
 
     func run(periodic: () -> Bool, handle: (ArraySlice<UInt64>) -> Bool) {
+        defer { self.executor.end() }
         let clock = ContinuousClock()
         var spinUntil = clock.now
         let spin = Duration.microseconds(self.policy.spinMicroseconds)
+        var jobs: [UnownedJob] = []
+        jobs.reserveCapacity(16)
         while true {
             let spinning = clock.now < spinUntil
-            let timeout: Int32 = spinning ? 0 : (periodic() ? self.policy.periodicMilliseconds : -1)
-            guard let tokens = try? self.poll.wait(timeoutMilliseconds: timeout) else { return }
+            var timeout: Int32 = spinning ? 0 : (periodic() ? self.policy.periodicMilliseconds : -1)
+            // Jobs already queued keep the loop awake; otherwise a job that comes while it
+            // blocks rings the executor's eventfd.
+            let sleeping = timeout != 0 && self.executor.prepareToSleep()
+            if !sleeping { timeout = 0 }
+            guard var tokens = try? self.poll.wait(timeoutMilliseconds: timeout) else { return }
+            if sleeping { self.executor.awoke() }
+            if tokens.contains(Token.jobs) {
+                self.executor.wake.drain()
+                tokens = ArraySlice(tokens.filter { $0 != Token.jobs })
+            }
             if !tokens.isEmpty { spinUntil = clock.now + spin }
-            if tokens.isEmpty && spinning { continue }
-            guard handle(tokens) else { return }
+            if !(tokens.isEmpty && spinning) {
+                guard handle(tokens) else { return }
+            }
+            // Tasks the events resumed (a reader woken by its doorbell) run here, now.
+            if self.executor.runPending(&jobs) { spinUntil = clock.now + spin }
         }
     }
 }
@@ -65,10 +86,12 @@ struct DoorbellPair: Sendable {
     var toGuest: EventFD
 }
 
-/// Epoll tokens: the socket is 0, the control eventfd 2; a doorbell is its relid with bit 32 set.
+/// Epoll tokens: the socket is 0, the control eventfd 2, the loop executor's eventfd 3; a
+/// doorbell is its relid with bit 32 set.
 enum Token {
     static let socket: UInt64 = 0
     static let control: UInt64 = 2
+    static let jobs: UInt64 = 3
     static func doorbell(_ relid: UInt32) -> UInt64 { 1 << 32 | UInt64(relid) }
     static func relid(_ token: UInt64) -> UInt32? { token >> 32 == 1 ? UInt32(truncatingIfNeeded: token) : nil }
 }

@@ -123,7 +123,7 @@ public final class LocalGuest: Sendable {
         self.loop = try EventLoop(policy: waitPolicy)
         try self.loop.poll.add(socket.fileDescriptor, token: Token.socket)
         self.bus = try GuestBus(
-            configuration: configuration, transport: LocalGuestTransport(link: self.link, memory: memory),
+            configuration: configuration, transport: LocalGuestTransport(link: self.link, memory: memory, executor: self.loop.executor),
             monitorPages: monitorPages, capture: capture)
         self.link.guest = self
         self.loop.start(
@@ -248,6 +248,10 @@ final class GuestLink: Sendable {
 struct LocalGuestTransport: GuestTransport {
     let link: GuestLink
     let memory: GuestMemory
+    /// The guest's event loop, which takes the host's doorbells.
+    let executor: LoopExecutor
+
+    var taskExecutor: (any TaskExecutor)? { self.executor }
 
     func post(_ message: [UInt8], connectionID: UInt32) -> HvPostStatus {
         guard let guest = self.link.guest else { return .substrateGone }

@@ -85,7 +85,12 @@ final class LocalHostConnection: Sendable {
         }
         self.scanMonitorPage()
         // Between two batches of events: a clean point to pause at.
-        if self.parking.isRequested { return self.parking.parkHere() }
+        if self.parking.isRequested {
+            // Parked, the loop runs no task: those preferring it run elsewhere meanwhile.
+            self.loop.executor.pause(true)
+            defer { self.loop.executor.pause(false) }
+            return self.parking.parkHere()
+        }
         return true
     }
 
@@ -231,6 +236,9 @@ struct LocalHostTransport: HostTransport {
     let connection: LocalHostConnection
 
     var guestNumber: Int? { self.connection.id }
+
+    /// The connection's event loop, which takes this guest's doorbells.
+    var taskExecutor: (any TaskExecutor)? { self.connection.loop.executor }
 
     func post(toGuest message: [UInt8]) {
         let frame = SubstrateFrame.message(

@@ -64,6 +64,7 @@ struct BenchLocal: AsyncParsableCommand {
         _ = try await guest.bus.connect()
         await guest.bus.settle()
         self.latency("substrate echo 64 B", try await echoLatency(client, rounds: self.rounds))
+        self.latency("substrate echo 64 B, caller on the loop", try await echoLatency(client, rounds: self.rounds, onLoop: true))
         try await self.oneWay(guest, "substrate one-way", ChannelOptions())
         guest.disconnect()
         _ = await guest.ended()

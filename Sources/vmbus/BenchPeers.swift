@@ -3,7 +3,15 @@ import VMBusDevices
 import VMBusMemory
 
 /// `rounds` timed 64-byte echo round trips after `warmUp` untimed ones.
-func echoLatency(_ client: EchoClient, rounds: Int, warmUp: Int = 1000) async throws -> [Double] {
+func echoLatency(_ client: EchoClient, rounds: Int, warmUp: Int = 1000, onLoop: Bool = false) async throws -> [Double] {
+    // On the loop: the caller is resumed by the thread that took the answer's doorbell.
+    let executor = onLoop ? client.devices.first.flatMap { client.channel($0.relid)?.taskExecutor } : nil
+    return try await withTaskExecutorPreference(executor) {
+        try await echoSamples(client, rounds: rounds, warmUp: warmUp)
+    }
+}
+
+func echoSamples(_ client: EchoClient, rounds: Int, warmUp: Int) async throws -> [Double] {
     let payload = [UInt8](repeating: 0x5A, count: 64)
     for _ in 0..<warmUp { _ = try await client.echo(payload) }
     var samples: [Double] = []

@@ -50,6 +50,34 @@ func echoHost(_ path: String, devices: Int = 2) throws -> LocalHost {
         #expect(host.guests.isEmpty && host.servedCount == 1)
     }
 
+    /// A task that prefers a channel's `taskExecutor` runs on the guest's event loop — the
+    /// thread that takes the host's doorbells — and echoes from there; after the guest is
+    /// gone, such a task still runs (elsewhere).
+    @Test func aTaskPreferringTheChannelsExecutorRunsOnTheEventLoop() async throws {
+        let path = socketPath()
+        let host = try echoHost(path, devices: 1)
+        defer { host.stop() }
+        let guest = try LocalGuest.connect(path: path, memoryBytes: 8 << 20)
+        let client = EchoClient(pages: RingPages(each: 2))
+        guest.bus.register(client)
+        _ = try await guest.bus.connect()
+        await guest.bus.settle()
+        let channel = try #require(client.devices.first.flatMap { client.channel($0.relid) })
+        let executor = try #require(channel.taskExecutor)
+        let (thread, answers) = try await Task(executorPreference: executor) {
+            var answers: [[UInt8]] = []
+            for n in 0..<100 {
+                answers.append(try await client.echo([UInt8(n), 1, 2]))
+            }
+            return (currentThreadName(), answers)
+        }.value
+        #expect(thread == "vmbus-guest")
+        #expect(answers == (0..<100).map { [UInt8($0), 1, 2] })
+        guest.disconnect()
+        _ = await guest.ended()
+        #expect(await Task(executorPreference: executor) { currentThreadName() }.value != "vmbus-guest")
+    }
+
     @Test func theHostRefusesMemoryThatIsNotSealed() async throws {
         let path = socketPath()
         let host = try echoHost(path)
@@ -117,3 +145,6 @@ func echoHost(_ path: String, devices: Int = 2) throws -> LocalHost {
         await #expect(throws: (any Error).self) { try await client.echo([1]) }
     }
 }
+
+/// The calling thread's name, as the kernel has it.
+func currentThreadName() -> String? { ThreadName.current }

@@ -109,4 +109,9 @@ int clinux_termination_signals(void);
 /// call) instead of its default action: `vmbus guest`'s hibernation request. -1 on failure.
 int clinux_hibernate_signal(void);
 
+/// Names the calling thread (pthread_setname_np; at most 15 bytes are kept).
+void clinux_set_thread_name(const char *name);
+/// The calling thread's name into `buffer` (16 bytes at least); 0 on success.
+int clinux_thread_name(char *buffer, size_t size);
+
 #endif

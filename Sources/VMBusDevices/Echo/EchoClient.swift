@@ -53,7 +53,9 @@ public final class EchoClient: GuestDriver {
         if self.interruptDriven {
             channel.onInterrupt { _ = try? channel.drain { _, _ in } }
         } else {
-            reader = Task { _ = try? await channel.receive { _ in } }
+            // Routing a completion never blocks: the reader runs on the thread that takes the
+            // host's signals, where the substrate has one (`Channel.taskExecutor`).
+            reader = Task(executorPreference: channel.taskExecutor) { _ = try? await channel.receive { _ in } }
         }
         self.bound.withLock { $0[device.relid] = Bound(device: device, channel: channel, reader: reader) }
     }

@@ -63,7 +63,9 @@ public final class EchoDevice: HostDevice {
             server.start()
             return
         }
-        let task = Task {
+        // Answering never blocks, so the reader runs on the thread that takes the guest's
+        // signals where the substrate has one: resumed there, it answers without a hand-off.
+        let task = Task(executorPreference: channel.taskExecutor) {
             _ = try? await channel.receive { packet in
                 guard packet.descriptor.type == .dataInBand else { return }
                 var answer = packet.payload
