@@ -34,7 +34,9 @@ public final class DiscardDevice: HostDevice {
             channel.onInterrupt { Self.drop(channel) }
             return
         }
-        let task = Task {
+        // Dropping never blocks: the reader runs on the thread that takes the guest's signals
+        // where the substrate has one (`Channel.taskExecutor`).
+        let task = Task(executorPreference: channel.taskExecutor) {
             _ = try? await channel.receive { packet in
                 guard packet.descriptor.flags.contains(.completionRequested) else { return }
                 try await channel.send(completion: [][...], transactionID: packet.descriptor.transactionID)
