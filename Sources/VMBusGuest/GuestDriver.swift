@@ -17,7 +17,7 @@ public protocol GuestTransport: Sendable {
     /// A channel closed or was rescinded: drop its doorbells (spec 09 §2.3).
     func channelClosed(relid: UInt32)
     /// The executor of the thread that takes the host's signals, if the substrate has one:
-    /// every channel offers it as ``VMBusChannel/Channel/taskExecutor``.
+    /// every channel offers it as `Channel.taskExecutor`.
     var taskExecutor: (any TaskExecutor)? { get }
 }
 

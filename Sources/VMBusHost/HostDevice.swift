@@ -21,7 +21,7 @@ public protocol HostTransport: Sendable {
     /// after a takeover: devices derive their identity (a NIC's address) from it.
     var guestNumber: Int? { get }
     /// The executor of the thread that takes the guest's signals, if the substrate has one:
-    /// every channel offers it as ``VMBusChannel/Channel/taskExecutor``.
+    /// every channel offers it as `Channel.taskExecutor`.
     var taskExecutor: (any TaskExecutor)? { get }
 }
 
