@@ -25,6 +25,16 @@ func echoHost(_ path: String, devices: Int = 2) throws -> LocalHost {
     return host
 }
 
+/// A guest of 8 MiB connected at `path` with an echo client bound (2-page rings).
+func echoGuest(_ path: String) async throws -> (LocalGuest, EchoClient) {
+    let guest = try LocalGuest.connect(path: path, memoryBytes: 8 << 20)
+    let client = EchoClient(pages: RingPages(each: 2))
+    guest.bus.register(client)
+    _ = try await guest.bus.connect()
+    await guest.bus.settle()
+    return (guest, client)
+}
+
 @Suite(.serialized) struct LocalSubstrateTests {
     @Test func aGuestConnectsBindsAndEchoesThroughTheSubstrate() async throws {
         let path = socketPath()
@@ -57,11 +67,7 @@ func echoHost(_ path: String, devices: Int = 2) throws -> LocalHost {
         let path = socketPath()
         let host = try echoHost(path, devices: 1)
         defer { host.stop() }
-        let guest = try LocalGuest.connect(path: path, memoryBytes: 8 << 20)
-        let client = EchoClient(pages: RingPages(each: 2))
-        guest.bus.register(client)
-        _ = try await guest.bus.connect()
-        await guest.bus.settle()
+        let (guest, client) = try await echoGuest(path)
         let channel = try #require(client.devices.first.flatMap { client.channel($0.relid) })
         let executor = try #require(channel.taskExecutor)
         let (thread, answers) = try await Task(executorPreference: executor) {
@@ -120,11 +126,7 @@ func echoHost(_ path: String, devices: Int = 2) throws -> LocalHost {
             #expect(closed)
         }
         // A real guest is still served.
-        let guest = try LocalGuest.connect(path: path, memoryBytes: 8 << 20)
-        let client = EchoClient(pages: RingPages(each: 2))
-        guest.bus.register(client)
-        _ = try await guest.bus.connect()
-        await guest.bus.settle()
+        let (guest, client) = try await echoGuest(path)
         #expect(try await client.echo([1, 2, 3]) == [1, 2, 3])
         guest.disconnect()
         _ = await guest.ended()
@@ -133,11 +135,7 @@ func echoHost(_ path: String, devices: Int = 2) throws -> LocalHost {
     @Test func whenTheHostGoesAwayTheGuestsChannelsFail() async throws {
         let path = socketPath()
         let host = try echoHost(path, devices: 1)
-        let guest = try LocalGuest.connect(path: path, memoryBytes: 8 << 20)
-        let client = EchoClient(pages: RingPages(each: 2))
-        guest.bus.register(client)
-        _ = try await guest.bus.connect()
-        await guest.bus.settle()
+        let (guest, client) = try await echoGuest(path)
         let channel = try #require(client.devices.first.flatMap { client.channel($0.relid) })
         host.stop()
         #expect(await guest.ended() == .goodbye(.normal))
