@@ -75,9 +75,7 @@ public final class AdminServer: Sendable {
 
     /// Starts accepting clients on a background thread.
     public func start() {
-        let thread = Thread { [self] in self.acceptLoop() }
-        thread.name = "vmbus-admin-accept"
-        thread.start()
+        ThreadName.start("vmbus-admin-accept") { [self] in self.acceptLoop() }
     }
 
     /// Stops accepting clients and removes the socket file. Requests already being served run
@@ -134,9 +132,7 @@ public final class AdminServer: Sendable {
             // Each client's request is read on its own thread: a client that connects and
             // never sends must hold up neither the next client nor a thread of the cooperative
             // pool, which every task of the process shares.
-            let thread = Thread { [self] in self.receiveRequest(from: client) }
-            thread.name = "vmbus-admin-client"
-            thread.start()
+            ThreadName.start("vmbus-admin-client") { [self] in self.receiveRequest(from: client) }
         }
     }
 

@@ -102,14 +102,12 @@ public final class CaptureSink: CaptureRecorder, Sendable {
     // MARK: The writer
 
     func startWriter() {
-        let thread = Thread { [self] in
+        ThreadName.start("vmbus-capture") { [self] in
             while !self.stopping.load(ordering: .acquiring) {
                 self.wake.wait(timeout: Self.drainInterval)
                 self.flush()
             }
         }
-        thread.name = "vmbus-capture"
-        thread.start()
     }
 
     /// Writes everything queued so far, on the calling thread.

@@ -41,13 +41,10 @@ final class EventLoop: Sendable {
         name: String, periodic: @escaping @Sendable () -> Bool, handle: @escaping @Sendable (ArraySlice<UInt64>) -> Bool,
         finished: @escaping @Sendable () -> Void
     ) {
-        let thread = Thread { [self] in
-            // Named from inside (``ThreadName``): the loop is found by name in `top -H`.
-            ThreadName.set(name)
+        ThreadName.start(name) { [self] in
             self.run(periodic: periodic, handle: handle)
             finished()
         }
-        thread.start()
     }
 
     func run(periodic: () -> Bool, handle: (ArraySlice<UInt64>) -> Bool) {

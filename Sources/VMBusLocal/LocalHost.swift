@@ -102,12 +102,10 @@ public final class LocalHost: Sendable {
             let id = connection.id
             connection.start { [weak self] in self?.released(id) }
         }
-        let thread = Thread { [self] in
+        ThreadName.start("vmbus-host-accept") { [self] in
             self.acceptLoop()
             _ = self.acceptParking.ended()
         }
-        thread.name = "vmbus-host-accept"
-        thread.start()
         self.logger.info("listening", metadata: ["socket": "\(self.path)"])
     }
 

@@ -1,4 +1,5 @@
 import CLinux
+import Foundation
 
 /// The calling thread's name as the kernel keeps it (`/proc/self/task/N/comm`, what `top -H`,
 /// `ps -L` and debuggers show; at most 15 bytes).
@@ -10,6 +11,15 @@ public enum ThreadName {
     /// Names the calling thread (cut to 15 bytes).
     public static func set(_ name: String) {
         unsafe clinux_set_thread_name(name)
+    }
+
+    /// Starts a thread named `name` running `body`: for blocking work (socket and file I/O,
+    /// `accept`, a device node's `read`) that must stay off the cooperative pool.
+    public static func start(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        Thread {
+            Self.set(name)
+            body()
+        }.start()
     }
 
     /// The calling thread's name.

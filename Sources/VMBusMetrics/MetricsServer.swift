@@ -79,9 +79,7 @@ public final class MetricsServer: Sendable {
             defer { state.started = true }
             return !state.started && !state.stopped
         }) else { return }
-        let thread = Thread { [self] in self.acceptLoop() }
-        thread.name = "metrics-accept"
-        thread.start()
+        ThreadName.start("metrics-accept") { [self] in self.acceptLoop() }
     }
 
     /// Stops listening and cuts off the clients being served.
@@ -118,12 +116,10 @@ public final class MetricsServer: Sendable {
                 client.sendIfRoom(Self.response(503, "Service Unavailable", body: Array("too many connections\n".utf8))[...])
                 continue
             }
-            let thread = Thread { [self] in
+            ThreadName.start("metrics-client") { [self] in
                 self.serve(client)
                 _ = self.state.withLock { $0.clients.removeValue(forKey: ObjectIdentifier(client)) }
             }
-            thread.name = "metrics-client"
-            thread.start()
         }
     }
 

@@ -49,9 +49,7 @@ public final class TapBackend: NetworkBackend {
     init(device: TapDevice, macAddress: MACAddress, mtu: Int) {
         self.device = device
         self.settings = Locked((macAddress, mtu))
-        let thread = Thread { [self] in self.readLoop() }
-        thread.name = "vmbus-tap-\(device.name)"
-        thread.start()
+        ThreadName.start("vmbus-tap-\(device.name)") { [self] in self.readLoop() }
     }
 
     /// Whether a takeover asked the reader to stop, and whether it has (between two batches).

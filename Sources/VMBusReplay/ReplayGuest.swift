@@ -99,9 +99,7 @@ public final class ReplayGuest: Sendable {
                 }
                 // On a thread of its own: the host answers the operator only once this guest
                 // (the replay, below) has answered the host.
-                let thread = Thread { operate(me, request) }
-                thread.name = "vmbus-replay-operator"
-                thread.start()
+                ThreadName.start("vmbus-replay-operator") { operate(me, request) }
                 run.outcome.sent += 1
             case .send:
                 switch step.item {

@@ -29,9 +29,7 @@ final class ReplayLink: Sendable {
     /// Starts the receiving thread; `frame` handles each frame (after descriptors it does not
     /// take are closed) and returns whether to go on.
     func start(name: String, frame: @escaping @Sendable (SubstrateFrame, [Int32]) -> Bool) {
-        let thread = Thread { [self] in self.receive(frame) }
-        thread.name = name
-        thread.start()
+        ThreadName.start(name) { [self] in self.receive(frame) }
     }
 
     func stop() {

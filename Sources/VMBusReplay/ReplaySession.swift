@@ -88,13 +88,11 @@ public enum ReplaySession {
         let done = DispatchGroup()
         for script in scripts {
             done.enter()
-            let thread = Thread {
+            ThreadName.start("vmbus-replay-\(script.connection)") {
                 let result = Result { () throws(ReplayScript.Unreplayable) -> ReplayGuest.Outcome in try body(script, clock) }
                 results.withLock { $0[script.connection] = result }
                 done.leave()
             }
-            thread.name = "vmbus-replay-\(script.connection)"
-            thread.start()
         }
         done.wait()
         return try Self.collect(results.withLock { $0 }, in: scripts.map(\.connection))

@@ -125,7 +125,7 @@ public final class UioChannel: Sendable {
         let notifier = self.notifier
         let subChannels = self.subChannels
         let inbound = self.inbound
-        let thread = Thread {
+        ThreadName.start("vmbus-uio-\(device.sysfs.relid ?? 0)") {
             while true {
                 // uio cannot say which channel the interrupt was for: wake them all (each reader
                 // looks at its ring and sleeps again if it is empty).
@@ -149,8 +149,6 @@ public final class UioChannel: Sendable {
                 }
             }
         }
-        thread.name = "vmbus-uio-\(device.sysfs.relid ?? 0)"
-        thread.start()
     }
 
     /// How the primary kicks the host (05 §10.3): irqcontrol signals the host only for a

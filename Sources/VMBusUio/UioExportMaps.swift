@@ -81,7 +81,7 @@ final class MonitorWatcher: Sendable {
     /// Starts watching `page` on a thread of its own until ``stop()``.
     init(page: MappedMemory, channels: [UInt8: [Channel]], name: String) {
         let stopped = self.stopped
-        let thread = Thread {
+        ThreadName.start(name) {
             var interval = Self.busyInterval
             while !stopped.load() {
                 let hit = Self.scan(page, channels: channels)
@@ -89,8 +89,6 @@ final class MonitorWatcher: Sendable {
                 usleep(interval)
             }
         }
-        thread.name = name
-        thread.start()
     }
 
     func stop() { self.stopped.store(true) }

@@ -18,12 +18,10 @@ extension ExportedDevice {
         }
         guard let (count, channels) = shared else { return false }
         _ = client.sendIfRoom(Self.word(count)[...])
-        let thread = Thread { [self] in
+        ThreadName.start("vmbus-uio-shared-\(self.relid)") { [self] in
             self.irqcontrol(client, channels)
             self.state.withLock { state in state.shared.removeAll { $0 === client } }
         }
-        thread.name = "vmbus-uio-shared-\(self.relid)"
-        thread.start()
         return true
     }
 

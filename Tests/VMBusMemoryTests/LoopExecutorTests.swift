@@ -55,3 +55,16 @@ import VMBusMemory
         #expect(await task.value == 4)
     }
 }
+
+@Suite struct ThreadNameTests {
+    @Test func aStartedThreadCarriesItsNameCutToFifteenBytes() async {
+        let names = await withCheckedContinuation { (done: CheckedContinuation<[String], Never>) in
+            ThreadName.start("vmbus-name-test") {
+                let first = ThreadName.current
+                ThreadName.set("a-name-longer-than-fifteen-bytes")
+                done.resume(returning: [first, ThreadName.current])
+            }
+        }
+        #expect(names == ["vmbus-name-test", "a-name-longer-t"])
+    }
+}

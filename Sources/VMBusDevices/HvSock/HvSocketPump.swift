@@ -16,12 +16,6 @@ func blockingWait<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     return box.withLock { $0! }
 }
 
-/// Starts a named thread (blocking socket I/O must stay off the cooperative pool).
-func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
-    let thread = Thread(block: body)
-    thread.name = name
-    thread.start()
-}
 
 /// Joins a byte-stream socket and an hvsock stream in both directions until both are done —
 /// the core of every relay. End of stream travels as a half-close each way (socket EOF → FIN,
@@ -50,7 +44,7 @@ public enum HvSocketPump {
             let (up, down) = counts.withLock { $0 }
             finished(up, down)
         }
-        startThread("hvsock-pump-in") {
+        ThreadName.start("hvsock-pump-in") {
             var buffer = [UInt8](repeating: 0, count: Self.chunk)
             while true {
                 let n: Int
@@ -73,7 +67,7 @@ public enum HvSocketPump {
             }
             done()
         }
-        startThread("hvsock-pump-out") {
+        ThreadName.start("hvsock-pump-out") {
             while true {
                 let chunk = blockingWait { () -> Result<ArraySlice<UInt8>, HvSocketError> in
                     do throws(HvSocketError) { return .success(try await stream.read(maximum: Self.chunk)) } catch {

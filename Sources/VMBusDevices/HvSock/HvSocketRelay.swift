@@ -58,10 +58,10 @@ public final class HvSocketRelay: Sendable {
             throw HvSocketRelayError(description: "\(error)")
         }
         let server = self.server
-        startThread("hvsock-relay") { [weak self] in
+        ThreadName.start("hvsock-relay") { [weak self] in
             while let client = try? server.accept() {
                 guard let self else { break }
-                startThread("hvsock-relay-client") { self.serve(client) }
+                ThreadName.start("hvsock-relay-client") { self.serve(client) }
             }
         }
     }
@@ -88,7 +88,7 @@ public final class HvSocketRelay: Sendable {
         Task {
             while let stream = try? await listener.accept() {
                 let port = stream.service.vsockPort ?? 0
-                startThread("hvsock-relay-in") { self.deliver(stream, port: port) }
+                ThreadName.start("hvsock-relay-in") { self.deliver(stream, port: port) }
             }
             // The endpoint is gone (its listener closed): forget it.
             self.listeners.withLock { list in list.removeAll { $0 === listener } }
@@ -194,9 +194,9 @@ public final class HvSocketForwarder: Sendable {
             throw HvSocketRelayError(description: "\(error)")
         }
         let server = self.server
-        startThread("hvsock-forward") {
+        ThreadName.start("hvsock-forward") {
             while let client = try? server.accept() {
-                startThread("hvsock-forward-client") {
+                ThreadName.start("hvsock-forward-client") {
                     let result = blockingWait { () -> Result<HvSocketStream, HvSocketError> in
                         do throws(HvSocketError) { return .success(try await endpoint.connect(port: port, timeout: nil)) } catch {
                             return .failure(error)

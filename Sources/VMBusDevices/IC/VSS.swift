@@ -29,7 +29,7 @@ public struct HookCommand: Hashable, Sendable {
     /// within the timeout; a late one is sent SIGTERM, then SIGKILL two seconds later.
     public func run() async -> Bool {
         await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
-            startThread("vmbus-hook") { done.resume(returning: self.runBlocking()) }
+            ThreadName.start("vmbus-hook") { done.resume(returning: self.runBlocking()) }
         }
     }
 

@@ -41,7 +41,7 @@ final class NBDConnection: Sendable {
 
     /// Starts the reading thread; `finished` runs on it once the connection is over.
     func start(finished: @escaping @Sendable (NBDConnection) -> Void) {
-        startThread("nbd-connection-\(self.id)") {
+        ThreadName.start("nbd-connection-\(self.id)") {
             self.run()
             finished(self)
         }
@@ -66,7 +66,7 @@ final class NBDConnection: Sendable {
     private func run() {
         let reader = NBDSocketReader(self.socket)
         if self.handshake(reader) != nil {
-            startThread("nbd-replies-\(self.id)") { self.outbox.run() }
+            ThreadName.start("nbd-replies-\(self.id)") { self.outbox.run() }
             self.transmit(reader)
             self.credits.waitUntilIdle()
             self.outbox.close()
@@ -263,9 +263,3 @@ final class NBDConnection: Sendable {
     }
 }
 
-/// Starts a named thread: blocking socket I/O stays off the cooperative pool.
-func startThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
-    let thread = Thread(block: body)
-    thread.name = name
-    thread.start()
-}

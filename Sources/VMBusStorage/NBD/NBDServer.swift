@@ -109,7 +109,7 @@ public final class NBDServer: Sendable {
             socket.shutdown()
             throw NBDServerError.stopped
         }
-        startThread("nbd-accept") { [weak self] in
+        ThreadName.start("nbd-accept") { [weak self] in
             let pause = WakeSignal()
             while true {
                 do {
