@@ -23,11 +23,13 @@ final class HvSocketServedStream<Handler: HvSocketStreamHandler>: HvSocketServin
     var handlerName: String { Handler.name }
     func saveHandler() -> [UInt8] { self.handler.withLock { $0.save() } }
 
-    /// Serves `stream` with `handler` on a task of its own.
+    /// Serves `stream` with `handler` on a task of its own. Handlers answer synchronously and
+    /// never block, so the task runs on the thread that takes the guest's signals where the
+    /// substrate has one (`Channel.taskExecutor`): woken there, it answers without a hand-off.
     static func start(_ stream: HvSocketStream, _ handler: Handler) {
         let served = HvSocketServedStream(stream: stream, handler: handler)
         stream.served.withLock { $0 = served }
-        Task { await served.run() }
+        Task(executorPreference: stream.channel.taskExecutor) { await served.run() }
     }
 
     func run() async {
