@@ -240,7 +240,7 @@ func runVMBus(_ arguments: [String], errors: Bool = true) async throws -> (statu
         let (status, output) = try await self.run(["bench", "ring", "--seconds", "0.02", "--runs", "1", "--sizes", "64", "16384", "--ring-only", "--json"])
         #expect(status == 0, "\(output)")
         for size in [64, 16384] {
-            for name in ["ring copy", "ring in-place", "one thread"] {
+            for name in ["ring copy", "ring in-place", "copy bound", "one thread"] {
                 #expect(output.contains("\"case\": \"\(name)\", \"payload\": \(size)"), "\(name) \(size): \(output)")
             }
         }
