@@ -38,8 +38,12 @@ struct FcopyOverUio {
     }
 
     /// Waits until the host side is open and negotiated (the export opens it on connect).
+    /// The bounds are safety nets only: with the whole suite on two cores the daemon's answer
+    /// can come after the device's own 10 s negotiation timeout, and a late answer still
+    /// completes the negotiation (what Linux's kernel allows a daemon that starts late).
     func ready() async throws {
-        #expect(await self.host.device.waitForOpen(timeout: .seconds(10)))
+        #expect(await self.host.device.waitForOpen(timeout: .seconds(90)))
+        #expect(await self.host.device.waitForNegotiation(timeout: .seconds(90)))
         _ = try await self.host.device.ready()
     }
 
