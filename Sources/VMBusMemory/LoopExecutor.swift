@@ -1,8 +1,7 @@
 /// An event loop's thread as a task executor (issue 16), for the loop that owns it: a task
-/// that prefers it
-/// (`Task(executorPreference: channel.taskExecutor)`) is resumed by the loop itself, right
-/// after the loop took the doorbell that woke it, instead of being handed to the cooperative
-/// pool. A reader task's round trip then costs the wake-ups a socket's does — one per side —
+/// that prefers it (`Task(executorPreference: channel.taskExecutor)`) is resumed by the loop
+/// itself, right after the loop took the doorbell that woke it, instead of being handed to the
+/// cooperative pool. A reader task's round trip then costs the wake-ups a socket's does — one per side —
 /// rather than two per side (the loop's, then a pool thread's), and none while the loop is
 /// still spinning after the last packet.
 ///
@@ -36,16 +35,17 @@ public final class LoopExecutor: TaskExecutor, Sendable {
         self.wake = try EventFD.nonBlocking()
     }
 
-    /// Queues `job` for the loop (or, once it ended, for the global concurrent executor).
+    /// Queues `job` for the loop (or, while it is paused and once it ended, for the global
+    /// concurrent executor).
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        let (ended, ring) = self.queue.withLock { queue in
+        let (elsewhere, ring) = self.queue.withLock { queue in
             guard !queue.ended && !queue.paused else { return (true, false) }
             queue.jobs.append(job)
             defer { queue.sleeping = false }
             return (false, queue.sleeping)
         }
-        if ended { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+        if elsewhere { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
         if ring { self.wake.signal() }
     }
 
