@@ -22,8 +22,8 @@ extension ICHostDevice {
                 outcome = self.outcome(of: try await self.exchange(request, session: session))
             } catch ICError.timedOut {
                 // Linux's kernel holds a negotiation back until the service's daemon runs: the
-                // service is not running, which is not a transport timeout. A late answer still
-                // completes it (``response(_:session:)``).
+                // service is not running, which is not a transport timeout. ``finish(_:_:)``
+                // recorded it already; a late answer may even have completed it since.
                 outcome = .failed(.negotiationUnanswered)
             } catch {
                 outcome = .failed(error)
@@ -32,6 +32,7 @@ extension ICHostDevice {
             // Version lists too long to send: nothing can be agreed.
             outcome = .failed(.noCommonVersion)
         }
+        if let beforeSettling = self.state.withLock({ $0.beforeSettling }) { await beforeSettling() }
         self.settle(session, outcome)
     }
 
@@ -40,10 +41,11 @@ extension ICHostDevice {
         return .ready(framework: chosen.framework, service: chosen.service)
     }
 
-    /// Records the negotiation of `session` (if it is still the open one) and wakes waiters.
+    /// Records the negotiation of `session` (if it is still the open one and the negotiation
+    /// still open: a late answer may have settled a timed-out one first) and wakes waiters.
     func settle(_ session: UInt64, _ outcome: Negotiation) {
         self.state.withLock { state in
-            guard state.session?.id == session else { return }
+            guard state.session?.id == session, case .pending? = state.session?.negotiation else { return }
             state.session?.negotiation = outcome
         }
         self.notifyWatchers()
@@ -93,6 +95,16 @@ extension ICHostDevice {
         let continuation = self.state.withLock { state -> CheckedContinuation<Result<ICMessage, ICError>, Never>? in
             guard let pending = state.pending, pending.number == number else { return nil }
             state.pending = nil
+            // A request that times out while its session is still negotiating is the
+            // negotiation (``transact(_:body:)`` waits for it). It fails in the same step that
+            // lets go of the request, so an answer landing right after is taken as the late
+            // answer; between the two it would have matched neither and been dropped as stale,
+            // leaving the service failed for good.
+            if case .failure(.timedOut) = result, state.session?.id == pending.session,
+                case .pending? = state.session?.negotiation
+            {
+                state.session?.negotiation = .failed(.negotiationUnanswered)
+            }
             return pending.continuation
         }
         continuation?.resume(returning: result)
@@ -122,9 +134,19 @@ extension ICHostDevice {
         }
         switch route {
         case .answer(let number): self.finish(number, .success(message))
-        case .lateNegotiation: self.settle(session, self.outcome(of: message))
+        case .lateNegotiation: self.settleLate(session, self.outcome(of: message))
         case .stale: break
         }
+    }
+
+    /// Records the late answer to the timed-out negotiation of `session`, if it is still the
+    /// open one and still waiting for one, and wakes waiters.
+    func settleLate(_ session: UInt64, _ outcome: Negotiation) {
+        self.state.withLock { state in
+            guard state.session?.id == session, case .failed(.negotiationUnanswered)? = state.session?.negotiation else { return }
+            state.session?.negotiation = outcome
+        }
+        self.notifyWatchers()
     }
 
     func takeTurn() async {

@@ -81,6 +81,9 @@ public final class ICHostDevice: HostDevice {
         /// keeps new ones from starting (``settle(timeout:)``).
         var operations = 0
         var settling = false
+        /// Tests only: runs after a negotiation's exchange ended, before its outcome is
+        /// recorded — where a late answer can slip in.
+        var beforeSettling: (@Sendable () async -> Void)?
     }
 
     let state = Locked(State())
