@@ -138,32 +138,37 @@ import VMBusWire
         // The producer spins too, so it runs on a thread of its own as well: on the pool it
         // would hold one of two threads for the whole stream (seconds under the thread
         // sanitizer), and every other test would wait behind it.
-        let producerFailure: String? = await withCheckedContinuation { (finished: CheckedContinuation<String?, Never>) in
-            Thread {
-                var failure: String?
-                do {
-                    var writer = try OutgoingRing(memory: ring)
-                    var sequence: UInt64 = 0
-                    while sequence < UInt64(count) && outcome.withLock({ $0.failure == nil }) {
-                        if try writer.write(transactionID: sequence, payload: payload(sequence, Int(sequence % 300))) {
-                            sequence += 1
-                            if sequence % 16 == 0 { _ = try writer.commit() }
-                        } else {
-                            _ = try writer.commit()
-                            sched_yield()
-                        }
+        let finished = Locked<CheckedContinuation<String?, Never>?>(nil)
+        let producer = Thread {
+            var failure: String?
+            do {
+                var writer = try OutgoingRing(memory: ring)
+                var sequence: UInt64 = 0
+                while sequence < UInt64(count) && outcome.withLock({ $0.failure == nil }) {
+                    if try writer.write(transactionID: sequence, payload: payload(sequence, Int(sequence % 300))) {
+                        sequence += 1
+                        if sequence % 16 == 0 { _ = try writer.commit() }
+                    } else {
+                        _ = try writer.commit()
+                        sched_yield()
                     }
-                    _ = try writer.commit()
-                } catch {
-                    failure = "producer: \(error)"
-                    // The consumer waits for packets that will not come.
-                    outcome.withLock { $0.failure = $0.failure ?? "producer stopped" }
                 }
-                done.wait()
-                consumer.join()
-                finished.resume(returning: failure)
-            }.start()
+                _ = try writer.commit()
+            } catch {
+                failure = "producer: \(error)"
+                // The consumer waits for packets that will not come.
+                outcome.withLock { $0.failure = $0.failure ?? "producer stopped" }
+            }
+            done.wait()
+            consumer.join()
+            finished.withLock { $0 }?.resume(returning: failure)
         }
+        let producerFailure: String? = await withCheckedContinuation { continuation in
+            finished.withLock { $0 = continuation }
+            producer.start()
+        }
+        // It has resumed us and is ending: joined so that no thread outlives the test.
+        producer.join()
         let (received, failure) = outcome.withLock { $0 }
         #expect(producerFailure == nil, "\(producerFailure ?? "")")
         #expect(failure == nil, "\(failure ?? "")")
