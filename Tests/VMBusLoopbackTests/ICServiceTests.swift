@@ -63,9 +63,10 @@ func icBus(host devices: [ICHostDevice], guest services: [any ICGuestService]) a
         #expect(guest.samples == 2)
         #expect(host.device.negotiated?.service == versions.max())
         // Same machine: the host's time as tracked is this clock, within the delivery delay —
-        // seconds at worst on a loaded 2-core machine; a wrong epoch or unit is off by far more.
+        // over 5 s once with the whole suite on two cores, so a minute here; a wrong epoch
+        // (1601 against 1970) or unit is off by far more.
         let offset = try #require(guest.offset)
-        #expect(abs(offset) < 50_000_000)
+        #expect(abs(offset) < 600_000_000)
         #expect(synced.withLock { $0.count } == 1)
     }
 

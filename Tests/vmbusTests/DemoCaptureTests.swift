@@ -19,7 +19,7 @@ import Testing
 
         let fields = ["vmbus.connection", "vmbus.msg.name", "vmbus.offer.class_name", "vmbus.pkt.device", "vmbus.ic.type", "vmbus.nvsp.type",
                       "vmbus.scsi.opcode", "vmbus.pipe.size", "_ws.expert.message", "vmbus.direction", "ip.src", "ip.dst", "udp.dstport",
-                      "vmbus.rndis.type"]
+                      "vmbus.rndis.type", "vmbus.drops.lost"]
         let tshark = try Spawned(
             ["-X", "lua_script:" + Self.dissector, "-r", file, "-T", "fields", "-E", "separator=|"] + fields.flatMap { ["-e", $0] },
             executable: URL(fileURLWithPath: try #require(Self.tshark)))
@@ -45,9 +45,21 @@ import Testing
         // The NIC guests' frames, from the RNDIS messages in their buffers, go through
         // Wireshark's own Ethernet, IP and UDP dissectors: every one of the 5000 datagrams
         // once as guest 2 sent it and once as guest 3 received it.
+        // A capture drops records rather than slow the data path when its writer falls behind
+        // (the whole suite on two cores), and says so in drops records: all 5000 where it lost
+        // nothing of that guest's, never more, and some where it did.
         let datagrams = table.filter { $0[10] == "192.0.2.2" && $0[11] == "192.0.2.3" && $0[12] == "9" }
-        #expect(datagrams.filter { $0[0] == "2" && $0[9] == "1" }.count == 5000, "guest 2's datagrams, guest → host")
-        #expect(datagrams.filter { $0[0] == "3" && $0[9] == "0" }.count == 5000, "guest 3's datagrams, host → guest")
+        func lost(_ connection: String) -> UInt64 {
+            table.filter { $0[0] == connection }.compactMap { UInt64($0[14]) }.reduce(0, +)
+        }
+        for (connection, direction, what) in [("2", "1", "guest 2's datagrams, guest → host"), ("3", "0", "guest 3's datagrams, host → guest")] {
+            let count = datagrams.filter { $0[0] == connection && $0[9] == direction }.count
+            if lost(connection) == 0 {
+                #expect(count == 5000, "\(what)")
+            } else {
+                #expect(count > 0 && count <= 5000, "\(what), \(lost(connection)) record(s) lost")
+            }
+        }
         #expect(table.contains { $0[0] == "2" && $0[13] == "0x80000002" }, "the host's RNDIS INITIALIZE_CMPLT in guest 2's receive buffer")
     }
 }

