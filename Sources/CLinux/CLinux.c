@@ -18,6 +18,9 @@
 #include <sys/uio.h>
 #include <pthread.h>
 #include "CLinux.h"
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 long clinux_preadv_nowait(int fd, const struct iovec *iov, int count, long long offset) {
     return preadv2(fd, iov, count, offset, RWF_NOWAIT);
@@ -424,3 +427,34 @@ void clinux_set_thread_name(const char *name) {
     pthread_setname_np(pthread_self(), cut);
 }
 int clinux_thread_name(char *buffer, size_t size) { return pthread_getname_np(pthread_self(), buffer, size); }
+
+void clinux_copy_streaming(void *destination, const void *source, size_t count) {
+#if defined(__x86_64__)
+    unsigned char *to = destination;
+    const unsigned char *from = source;
+    // Streaming stores want a 16-byte aligned destination; ring payloads are 8-byte aligned.
+    size_t head = (16 - ((uintptr_t)to & 15)) & 15;
+    if (head > count) head = count;
+    memcpy(to, from, head);
+    to += head;
+    from += head;
+    count -= head;
+    size_t body = count & ~(size_t)63;
+    for (size_t i = 0; i < body; i += 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(from + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(from + i + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(from + i + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(from + i + 48));
+        _mm_stream_si128((__m128i *)(to + i), a);
+        _mm_stream_si128((__m128i *)(to + i + 16), b);
+        _mm_stream_si128((__m128i *)(to + i + 32), c);
+        _mm_stream_si128((__m128i *)(to + i + 48), d);
+    }
+    memcpy(to + body, from + body, count - body);
+    // Streaming stores are weakly ordered: without the fence the index published next could
+    // become visible before the data.
+    _mm_sfence();
+#else
+    memcpy(destination, source, count);
+#endif
+}

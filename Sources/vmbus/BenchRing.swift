@@ -23,10 +23,12 @@ struct BenchRing: ParsableCommand {
             --publish-every packets or every quarter ring of bytes, whichever comes first; \
             --publish-every 1 is Linux's rule (each packet published on its own).
 
-            "copy bound" is what no ring can beat: the same two threads copy the same payloads \
-            into and out of a buffer the size of the ring's data area, slot by slot, publishing \
-            counts as often as the ring does — no headers, no validation, no wrapping; only \
-            the two copies and the cache lines crossing cores.
+            "copy bound" is what no ring that copies with plain memcpy on both sides (as \
+            Linux's do) can beat: the same two threads copy the same payloads into and out of \
+            a buffer the size of the ring's data area, slot by slot, publishing counts as often \
+            as the ring does — no headers, no validation, no wrapping; only the two copies and \
+            the cache lines crossing cores. Our ring writes payloads of 4 KiB and more with \
+            streaming stores, so at 16 KiB it passes this bound.
 
             The ring is mapped as the local substrate maps it: a memfd with its data area mapped \
             twice, so a wrapping packet is one copy (--single-mapped: as a uio device maps it).

@@ -66,6 +66,34 @@ import VMBusWire
         #expect(single.load(.writeIndex, ordering: .acquiring) == (12224 + 224) % 12288)
     }
 
+    /// Writes from the streaming threshold up take the non-temporal copy: sizes either side of
+    /// it and odd tails, at 8-byte aligned starts that are and are not 16-byte aligned, wrapped
+    /// and not, through a double and a single mapping of one memfd, read back exactly.
+    @Test func largeWritesStreamedAcrossTheWrapReadBackExactly() throws {
+        let ringSize = 4096 + 65536
+        let memfd = try MappedMemory.memfd(name: "ring", size: ringSize)
+        let fd = try #require(memfd.fileDescriptor)
+        let double = try SharedRingMemory.doubleMapped(fileDescriptor: fd, offset: 0, ringSize: ringSize)
+        let single = try SharedRingMemory(memory: memfd, offset: 0, ringSize: ringSize)
+        let threshold = SharedRingMemory.streamingThreshold
+        let pattern = (0..<(65536 + 256)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 >> 8) }
+        var buffer: [UInt8] = []
+        var cases = 0
+        for size in [threshold - 1, threshold, threshold + 8, threshold + 61, 16384, 16384 + 40, 60000] {
+            for start in [0, 8, 16, 24, 65536 - 8, 65536 - 16, 65536 - 4096 - 8, 65536 - size / 2] where start % 8 == 0 {
+                for (writer, reader) in [(double, single), (single, double), (single, single)] {
+                    let bytes = pattern[(cases % 256)..<(cases % 256 + size)]
+                    writer.copyIn(to: start, from: bytes)
+                    if buffer.count != size { buffer = [UInt8](repeating: 0, count: size) }
+                    reader.copyOut(from: start, count: size, into: &buffer, at: 0)
+                    #expect(buffer[...] == bytes, "size \(size) at \(start)")
+                    cases += 1
+                }
+            }
+        }
+        #expect(cases > 100)
+    }
+
     /// The memfd ring benchmarks use: packets of every size class cross the wrap many times,
     /// each read back whole both in place (one span, even across the wrap) and copied out.
     @Test func anAnonymousDoubleMappedRingIsContiguousAcrossItsWrap() throws {
