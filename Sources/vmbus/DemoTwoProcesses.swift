@@ -251,6 +251,9 @@ extension DemoCommand {
             let summary = try sink.close()
             print("capture: \(summary.records) record(s) of \(summary.connections) guest connection(s) in \(sink.path); look with "
                 + "'vmbus capture summary \(sink.path)' or 'tshark -X lua_script:Tools/wireshark/vmbus.lua -r \(sink.path)'")
+            if summary.dropped > 0 {
+                print("capture: \(summary.dropped) record(s) lost: the capture's writer fell behind (the data path never waits for it)")
+            }
             print("capture: to replay it, start a host as the demo did: 'vmbus host --listen /tmp/replay.sock \(hostArguments.joined(separator: " "))' "
                 + "then run 'vmbus capture replay \(sink.path) --connect /tmp/replay.sock'")
         } catch {

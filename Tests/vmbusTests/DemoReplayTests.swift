@@ -10,8 +10,15 @@ import Testing
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("vmbus-replay-demo-\(UInt32.random(in: 0...UInt32.max)).pcapng").path
         defer { try? FileManager.default.removeItem(atPath: file) }
         // Whole hvsock packets (16 KiB): a replay sends what the guest sent, so nothing it sent may be cut.
-        let (status, output) = try await runVMBus(["demo", "--seconds", "1", "--capture", file, "--snaplen", "65536"], errors: false)
+        // A capture that lost records (its writer fell behind with the whole suite on two
+        // cores, and the demo says so) cannot replay exactly: it is made again, up to three times.
+        var (status, output) = (Int32(-1), "")
+        for _ in 0..<3 {
+            (status, output) = try await runVMBus(["demo", "--seconds", "1", "--capture", file, "--snaplen", "65536"], errors: false)
+            if !output.contains("record(s) lost") { break }
+        }
         #expect(status == 0, "\(output)")
+        try #require(!output.contains("record(s) lost"), "three captures in a row lost records: \(output)")
         // The demo says how to start a like host.
         let hint = try #require(output.split(separator: "\n").first { $0.hasPrefix("capture: to replay it") })
         let hostArguments = try #require(hint.split(separator: "'").dropFirst().first).split(separator: " ").dropFirst(4).map(String.init)
