@@ -13,11 +13,12 @@ final class CopyBoundCounters: Sendable {
 }
 
 /// The bound for any ring that moves these payloads between two threads with a plain memcpy
-/// on each side (Linux's rings; ours streams writes of 4 KiB and more past it): the writer copies each payload into the next slot of a buffer the size of the ring's
-/// data area and publishes a count every `publishEvery` payloads or quarter buffer, as the
-/// ring bench does; the reader copies each slot out and hands it back the same way. No packet
-/// headers, no indices to validate, no wrapping: only the two copies and the cache lines
-/// crossing from one core to the other. A ring at this figure has nothing left to remove; one
+/// on each side (Linux's rings; ours streams writes of 4 KiB and more past it): the writer
+/// copies each payload into the next slot of a buffer the size of the ring's data area and
+/// publishes a count every `publishEvery` payloads or quarter buffer, as the ring bench does;
+/// the reader copies each slot out and hands it back the same way. No packet headers, no
+/// indices to validate, no wrapping: only the two copies and the cache lines crossing from
+/// one core to the other. A plain-copy ring at this figure has nothing left to remove; one
 /// below it shows what its format and checks cost.
 func copyBoundThroughput(payload size: Int, seconds: Double, publishEvery: Int, dataSize: Int) throws -> Double {
     let slots = dataSize / size

@@ -54,10 +54,11 @@ import Testing
         }
         for (connection, direction, what) in [("2", "1", "guest 2's datagrams, guest → host"), ("3", "0", "guest 3's datagrams, host → guest")] {
             let count = datagrams.filter { $0[0] == connection && $0[9] == direction }.count
-            if lost(connection) == 0 {
+            let lost = lost(connection)
+            if lost == 0 {
                 #expect(count == 5000, "\(what)")
             } else {
-                #expect(count > 0 && count <= 5000, "\(what), \(lost(connection)) record(s) lost")
+                #expect(count > 0 && count <= 5000, "\(what), \(lost) record(s) lost")
             }
         }
         #expect(table.contains { $0[0] == "2" && $0[13] == "0x80000002" }, "the host's RNDIS INITIALIZE_CMPLT in guest 2's receive buffer")

@@ -41,12 +41,17 @@ extension ICHostDevice {
         return .ready(framework: chosen.framework, service: chosen.service)
     }
 
-    /// Records the negotiation of `session` (if it is still the open one and the negotiation
-    /// still open: a late answer may have settled a timed-out one first) and wakes waiters.
+    /// Records the negotiation of `session` — its outcome, or a late answer to it — if it is
+    /// still the open one and not settled for good: still pending, or failed only for want of
+    /// an answer (a late answer may have completed a timed-out one first; it is not undone).
+    /// Wakes waiters.
     func settle(_ session: UInt64, _ outcome: Negotiation) {
         self.state.withLock { state in
-            guard state.session?.id == session, case .pending? = state.session?.negotiation else { return }
-            state.session?.negotiation = outcome
+            guard state.session?.id == session else { return }
+            switch state.session?.negotiation {
+            case .pending?, .failed(.negotiationUnanswered)?: state.session?.negotiation = outcome
+            case .ready?, .failed?, nil: return
+            }
         }
         self.notifyWatchers()
     }
@@ -134,19 +139,9 @@ extension ICHostDevice {
         }
         switch route {
         case .answer(let number): self.finish(number, .success(message))
-        case .lateNegotiation: self.settleLate(session, self.outcome(of: message))
+        case .lateNegotiation: self.settle(session, self.outcome(of: message))
         case .stale: break
         }
-    }
-
-    /// Records the late answer to the timed-out negotiation of `session`, if it is still the
-    /// open one and still waiting for one, and wakes waiters.
-    func settleLate(_ session: UInt64, _ outcome: Negotiation) {
-        self.state.withLock { state in
-            guard state.session?.id == session, case .failed(.negotiationUnanswered)? = state.session?.negotiation else { return }
-            state.session?.negotiation = outcome
-        }
-        self.notifyWatchers()
     }
 
     func takeTurn() async {
