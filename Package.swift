@@ -196,7 +196,7 @@ let package = Package(
             dependencies: ["doc-c-guest", "VMBusLoopback", "VMBusLocal", "VMBusDevices", "VMBusUio", "VMBusHost", "VMBusGuest", "VMBusChannel", "VMBusMemory", "VMBusWire"],
             swiftSettings: strictSafety),
         .testTarget(name: "VMBusRingTests", dependencies: ["VMBusRing", "VMBusWire"], swiftSettings: strictSafety),
-        .testTarget(name: "VMBusMemoryTests", dependencies: ["VMBusMemory", "VMBusRing", "VMBusWire"]),
+        .testTarget(name: "VMBusMemoryTests", dependencies: ["CLinux", "VMBusMemory", "VMBusRing", "VMBusWire"]),
         // A minimal C uio driver for the file-copy device, run by the tests under the preload
         // library (never shipped).
         .executableTarget(name: "uio-probe", path: "Tests/uio-probe"),

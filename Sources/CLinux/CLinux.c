@@ -20,6 +20,7 @@
 #include "CLinux.h"
 #if defined(__x86_64__)
 #include <emmintrin.h>
+#include <x86intrin.h>
 #endif
 
 long clinux_preadv_nowait(int fd, const struct iovec *iov, int count, long long offset) {
@@ -457,4 +458,64 @@ void clinux_copy_streaming(void *destination, const void *source, size_t count) 
 #else
     memcpy(destination, source, count);
 #endif
+}
+
+/* One sample in 16 is timed; one timed sample in 8 tries the other kind of store, so that a move
+ * of the vCPUs shows within a few hundred large writes. A kind is left only for one at least an
+ * eighth cheaper, so that noise between two near costs does not flip it on every sample. */
+int clinux_copy_choice_next(clinux_copy_choice *choice, int *timed) {
+    uint64_t n = ++choice->writes;
+    if (choice->forced != 0) {
+        *timed = 0;
+        return choice->forced == 2;
+    }
+    if ((n & 15) != 0) {
+        *timed = 0;
+        return choice->streaming;
+    }
+    *timed = 1;
+    uint32_t other = choice->streaming ? choice->plain_cost : choice->streaming_cost;
+    if (other == 0 || (n & 127) == 0) return !choice->streaming;
+    return choice->streaming;
+}
+
+void clinux_copy_choice_record(clinux_copy_choice *choice, int streaming, uint64_t ticks, size_t count) {
+    if (count == 0) return;
+    uint64_t sample = ticks * 256 / count;
+    uint32_t *cost = streaming ? &choice->streaming_cost : &choice->plain_cost;
+    // A preempted or migrated copy takes far longer than any store could: clamp it.
+    if (*cost != 0 && sample > (uint64_t)*cost * 4) sample = (uint64_t)*cost * 4;
+    if (sample > UINT32_MAX / 2) sample = UINT32_MAX / 2;
+    if (sample == 0) sample = 1;
+    *cost = *cost == 0 ? (uint32_t)sample : (uint32_t)(*cost - *cost / 8 + sample / 8);
+    uint32_t plain = choice->plain_cost, stream = choice->streaming_cost;
+    if (plain == 0 || stream == 0) return;
+    if (choice->streaming && plain < stream - stream / 8) choice->streaming = 0;
+    else if (!choice->streaming && stream < plain - plain / 8) choice->streaming = 1;
+}
+
+static inline uint64_t clinux_ticks(void) {
+#if defined(__x86_64__)
+    _mm_lfence();
+    return __rdtsc();
+#else
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+#endif
+}
+
+void clinux_copy_large(clinux_copy_choice *choice, void *destination, void *wrapped, const void *source,
+                       size_t first, size_t count) {
+    int timed = 0;
+    int streaming = clinux_copy_choice_next(choice, &timed);
+    uint64_t start = timed ? clinux_ticks() : 0;
+    if (streaming) {
+        clinux_copy_streaming(destination, source, first);
+        if (first < count) clinux_copy_streaming(wrapped, (const unsigned char *)source + first, count - first);
+    } else {
+        memcpy(destination, source, first);
+        if (first < count) memcpy(wrapped, (const unsigned char *)source + first, count - first);
+    }
+    if (timed) clinux_copy_choice_record(choice, streaming, clinux_ticks() - start, count);
 }

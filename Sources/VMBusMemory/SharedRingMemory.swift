@@ -29,6 +29,10 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
     /// The control page and the data area, inside `memory` (checked at init).
     @usableFromInline let control: UnsafeMutableRawPointer
     @usableFromInline let data: UnsafeMutableRawPointer
+    /// How this ring's writer copies large payloads (see ``largeWriteStores``); the pointer is
+    /// formed once, so a write reaches it with no reference counting.
+    @usableFromInline let largeWrites: UnsafeMutablePointer<clinux_copy_choice>
+    let largeWritesOwner: LargeWriteChoice
 
     /// The ring of `ringSize` bytes at `offset` of `memory` (single mapping).
     /// - Throws: ``MemoryError`` unless the ring is page-aligned, at least two pages, and inside
@@ -86,6 +90,8 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
         // `self.memory` keeps alive as long as these pointers can be used.
         unsafe self.control = memory.base + controlOffset
         unsafe self.data = memory.base + controlOffset + RingSize.pageSize
+        self.largeWritesOwner = LargeWriteChoice()
+        unsafe self.largeWrites = self.largeWritesOwner.state
     }
 
     // MARK: RingMemory
@@ -149,12 +155,13 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
         precondition(bufferOffset >= 0 && bufferOffset <= buffer.count && count <= buffer.count - bufferOffset,
                      "destination too small")
         guard count > 0 else { return }
+        let data = unsafe self.data  // not `self`: see copyIn
         unsafe buffer.withUnsafeMutableBytes { destination in
             // SAFETY: the source range is inside the data area (or its second mapping) and the
             // destination range inside the buffer, both checked above.
             let target = unsafe destination.baseAddress! + bufferOffset
-            unsafe target.copyMemory(from: self.data + offset, byteCount: first)
-            if first < count { unsafe (target + first).copyMemory(from: self.data, byteCount: count - first) }
+            unsafe target.copyMemory(from: data + offset, byteCount: first)
+            if first < count { unsafe (target + first).copyMemory(from: data, byteCount: count - first) }
         }
     }
 
@@ -163,24 +170,61 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
         let count = source.count
         let first = self.firstPart(offset, count)
         guard count > 0 else { return }
+        // The closure takes the two pointers, not `self`: capturing `self` copied the struct,
+        // and with it retained and released the mapping, on every packet.
+        let data = unsafe self.data
+        let choice = unsafe self.largeWrites
         unsafe source.withUnsafeBytes { bytes in
             // SAFETY: the destination range is inside the data area (or its second mapping),
             // checked above; the source is the slice's own storage.
             if count >= Self.streamingThreshold {
-                // Large writes stream past the writer's cache (see `clinux_copy_streaming`):
-                // the reader runs on another core and would otherwise pull every line across.
-                unsafe clinux_copy_streaming(self.data + offset, bytes.baseAddress!, first)
-                if first < count { unsafe clinux_copy_streaming(self.data, bytes.baseAddress! + first, count - first) }
+                // Large writes take plain or streaming stores, whichever this writer measures
+                // to be cheaper where its reader runs now (see `clinux_copy_choice`).
+                unsafe copyLarge(choice, data + offset, data, bytes.baseAddress!, first, count)
             } else {
-                unsafe (self.data + offset).copyMemory(from: bytes.baseAddress!, byteCount: first)
-                if first < count { unsafe self.data.copyMemory(from: bytes.baseAddress! + first, byteCount: count - first) }
+                unsafe (data + offset).copyMemory(from: bytes.baseAddress!, byteCount: first)
+                if first < count { unsafe data.copyMemory(from: bytes.baseAddress! + first, byteCount: count - first) }
             }
         }
     }
 
-    /// Writes of at least this many bytes use streaming stores. Measured with two threads on a
-    /// 256 KiB ring: 1.4–2× the plain copy from 4 KiB up, 0.75× at 1 KiB (BENCHMARKS.md).
+    /// Writes of at least this many bytes may use streaming stores (``largeWriteStores``).
+    /// Measured with two threads on a 256 KiB ring whose reader's cache is far: 1.4–2× the
+    /// plain copy from 4 KiB up, 0.75× at 1 KiB (BENCHMARKS.md).
     @inlinable public static var streamingThreshold: Int { 4096 }
+
+    /// Which stores this ring's writer uses for payloads of ``streamingThreshold`` bytes and
+    /// more. ``LargeWriteStores/adaptive`` (the default) measures both and uses the cheaper;
+    /// the others fix the choice, for benchmarks and tests. Setting it starts the measurements
+    /// afresh; set it before writing, from the writer's side.
+    public var largeWriteStores: LargeWriteStores {
+        get {
+            switch unsafe self.largeWrites.pointee.forced {
+            case 1: .plain
+            case 2: .streaming
+            default: .adaptive
+            }
+        }
+        nonmutating set {
+            let forced: UInt8 =
+                switch newValue {
+                case .adaptive: 0
+                case .plain: 1
+                case .streaming: 2
+                }
+            var fresh = clinux_copy_choice()
+            fresh.forced = forced
+            unsafe self.largeWrites.pointee = fresh
+        }
+    }
+
+    /// What the adaptive choice has seen: whether untimed large writes stream now, and the
+    /// moving averages of each kind's cost (time-stamp ticks per 256 bytes; 0 until measured).
+    /// Read it on the writer's thread, or once the writer has stopped.
+    public var largeWriteCosts: (streaming: Bool, plain: UInt32, streamingCost: UInt32) {
+        let state = unsafe self.largeWrites.pointee
+        return (state.streaming != 0, state.plain_cost, state.streaming_cost)
+    }
 
     @inlinable
     public func zero(at offset: Int, count: Int) {
@@ -208,5 +252,41 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
     func checkRange(_ offset: Int, _ count: Int) {
         precondition(offset >= 0 && offset < self.dataSize && count >= 0 && count <= self.dataSize,
                       "ring access of \(count) bytes at \(offset) in \(self.dataSize)")
+    }
+}
+
+/// `clinux_copy_large`, declared to release nothing: a call into C may, for all the optimizer
+/// knows, release anything, so it copied (retained and released) the writer's ring around
+/// every call, a third of a small packet's cost.
+@usableFromInline @_effects(releasenone)
+func copyLarge(
+    _ choice: UnsafeMutablePointer<clinux_copy_choice>, _ destination: UnsafeMutableRawPointer,
+    _ wrapped: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, _ first: Int, _ count: Int
+) {
+    unsafe clinux_copy_large(choice, destination, wrapped, source, first, count)
+}
+
+/// Which stores a ring's writer uses for large payloads (``SharedRingMemory/largeWriteStores``).
+public enum LargeWriteStores: String, Sendable, CaseIterable {
+    /// Whichever of the two the writer measures to be cheaper, re-measured as it writes.
+    case adaptive
+    /// Plain stores (memcpy): best when the reader shares the writer's cache.
+    case plain
+    /// Streaming (non-temporal) stores: best when the reader's cache is far.
+    case streaming
+}
+
+/// Owns one ring's `clinux_copy_choice`: plain memory that the ring's writer updates in place.
+@safe
+final class LargeWriteChoice: @unchecked Sendable {
+    let state: UnsafeMutablePointer<clinux_copy_choice>
+
+    init() {
+        unsafe self.state = UnsafeMutablePointer<clinux_copy_choice>.allocate(capacity: 1)
+        unsafe self.state.initialize(to: clinux_copy_choice())
+    }
+
+    deinit {
+        unsafe self.state.deallocate()
     }
 }

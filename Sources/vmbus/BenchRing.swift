@@ -27,8 +27,13 @@ struct BenchRing: ParsableCommand {
             Linux's do) can beat: the same two threads copy the same payloads into and out of \
             a buffer the size of the ring's data area, slot by slot, publishing counts as often \
             as the ring does — no headers, no validation, no wrapping; only the two copies and \
-            the cache lines crossing cores. Our ring writes payloads of 4 KiB and more with \
-            streaming stores, so at 16 KiB it passes this bound.
+            the cache lines crossing cores.
+
+            Payloads of 4 KiB and more are written with plain or streaming (non-temporal) \
+            stores, whichever the writer measures to be cheaper where the reader runs now: \
+            streaming when the reader's cache is far (then the ring passes the copy bound), plain \
+            when the two threads share a cache. For those sizes two more rows fix the choice: \
+            "copy, plain" and "copy, streaming".
 
             The ring is mapped as the local substrate maps it: a memfd with its data area mapped \
             twice, so a wrapping packet is one copy (--single-mapped: as a uio device maps it).
@@ -97,6 +102,17 @@ struct BenchRing: ParsableCommand {
             var cases: [(name: String, measure: () throws -> Double)] = [
                 ("ring copy", { try ringThroughput(ring, payload: size, seconds: self.seconds, publishEvery: self.publishEvery, inPlace: false) }),
                 ("ring in-place", { try ringThroughput(ring, payload: size, seconds: self.seconds, publishEvery: self.publishEvery, inPlace: true) }),
+            ]
+            if size >= SharedRingMemory.streamingThreshold {
+                // What the adaptive choice chooses between, in the same rounds.
+                for stores in [LargeWriteStores.plain, .streaming] {
+                    cases.append(("copy, \(stores.rawValue)", {
+                        try ringThroughput(
+                            ring, payload: size, seconds: self.seconds, publishEvery: self.publishEvery, inPlace: false, stores: stores)
+                    }))
+                }
+            }
+            cases += [
                 ("copy bound", {
                     try copyBoundThroughput(payload: size, seconds: self.seconds, publishEvery: self.publishEvery, dataSize: ring.dataSize)
                 }),
@@ -127,7 +143,7 @@ struct BenchRing: ParsableCommand {
                 + "\"gb_per_s\": \(middle * Double(size) / 1e9), \"runs\": [\(runs)]}")
         } else {
             let range = "(\(formatRate(rates.min()!))–\(formatRate(rates.max()!)))"
-            print(pad("\(size) B", 9) + pad(name, 15) + pad(formatRate(middle) + " pkt/s", 16) + pad(range, 18)
+            print(pad("\(size) B", 9) + pad(name, 17) + pad(formatRate(middle) + " pkt/s", 16) + pad(range, 18)
                 + formatBytesPerSecond(middle * Double(size)))
         }
     }
@@ -141,7 +157,7 @@ struct BenchRing: ParsableCommand {
             }
             print("{\"bench\": \"ring\", \"case\": \"one thread\", \"payload\": \(size), \(fields)}")
         } else {
-            var line = pad("\(size) B", 9) + pad("one thread", 15)
+            var line = pad("\(size) B", 9) + pad("one thread", 17)
                 + "write \(format1(cost.writeNanoseconds)) ns, copy-out read \(format1(cost.readNanoseconds)) ns per packet"
             if case (let write?, let read?) = instructions {
                 line += "; \(write) and \(read) instructions"
@@ -168,8 +184,12 @@ func format1(_ value: Double) -> String {
 }
 
 /// Packets per second from one writer and one reader thread on `ring` for `seconds`.
-func ringThroughput(_ ring: SharedRingMemory, payload size: Int, seconds: Double, publishEvery: Int, inPlace: Bool) throws -> Double {
+func ringThroughput(
+    _ ring: SharedRingMemory, payload size: Int, seconds: Double, publishEvery: Int, inPlace: Bool,
+    stores: LargeWriteStores = .adaptive
+) throws -> Double {
     ring.initializeControlPage()
+    ring.largeWriteStores = stores
     let quarter = ring.dataSize / 4
     let sent = Locked(-1)
     let checksum = Locked(0)
@@ -305,6 +325,7 @@ struct SoloCost {
 
 func soloCost(_ ring: SharedRingMemory, payload size: Int, packets: Int, publishEvery: Int) throws -> SoloCost {
     ring.initializeControlPage()
+    ring.largeWriteStores = .adaptive
     var writer = try OutgoingRing(memory: ring)
     var reader = try IncomingRing(memory: ring)
     let payload = [UInt8](repeating: 0x5A, count: size)[...]

@@ -66,15 +66,19 @@ import VMBusWire
         #expect(single.load(.writeIndex, ordering: .acquiring) == (12224 + 224) % 12288)
     }
 
-    /// Writes from the streaming threshold up take the non-temporal copy: sizes either side of
-    /// it and odd tails, at 8-byte aligned starts that are and are not 16-byte aligned, wrapped
-    /// and not, through a double and a single mapping of one memfd, read back exactly.
-    @Test func largeWritesStreamedAcrossTheWrapReadBackExactly() throws {
+    /// Writes from the streaming threshold up take plain or non-temporal stores: with each kind
+    /// fixed and with the adaptive choice, sizes either side of the threshold and odd tails, at
+    /// 8-byte aligned starts that are and are not 16-byte aligned, wrapped and not, through a
+    /// double and a single mapping of one memfd, read back exactly.
+    @Test(arguments: LargeWriteStores.allCases)
+    func largeWritesAcrossTheWrapReadBackExactly(stores: LargeWriteStores) throws {
         let ringSize = 4096 + 65536
         let memfd = try MappedMemory.memfd(name: "ring", size: ringSize)
         let fd = try #require(memfd.fileDescriptor)
         let double = try SharedRingMemory.doubleMapped(fileDescriptor: fd, offset: 0, ringSize: ringSize)
         let single = try SharedRingMemory(memory: memfd, offset: 0, ringSize: ringSize)
+        double.largeWriteStores = stores
+        single.largeWriteStores = stores
         let threshold = SharedRingMemory.streamingThreshold
         let pattern = (0..<(65536 + 256)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 >> 8) }
         var buffer: [UInt8] = []

@@ -121,4 +121,40 @@ int clinux_thread_name(char *buffer, size_t size);
 /// two threads move through a ring at 16 KiB (BENCHMARKS.md); below that a plain copy wins.
 void clinux_copy_streaming(void *destination, const void *source, size_t count);
 
+/// How one ring's writer copies its large payloads: with plain stores or streaming ones,
+/// whichever the writer measures to be cheaper where its reader runs now.
+///
+/// Which is faster depends on where the reader's core is: when its cache is far (another core
+/// complex), a plain store must first fetch each line from it, and streaming stores double the
+/// throughput; when the two threads share a cache, plain stores stay in it and streaming stores
+/// (which go out to memory) are three times slower. The hypervisor moves the vCPUs between the
+/// two, so the writer times one large write in 16 (the time-stamp counter around the copy), one
+/// timed write in 8 with the other kind of store, keeps a moving average of the cost per byte of
+/// each, and uses the cheaper one. Zero-initialise; one writer at a time.
+typedef struct clinux_copy_choice {
+    /// Large writes so far.
+    uint64_t writes;
+    /// Moving averages of the cost, in time-stamp ticks per 256 bytes; 0 until measured.
+    uint32_t plain_cost;
+    uint32_t streaming_cost;
+    /// Whether untimed writes stream.
+    uint8_t streaming;
+    /// 0: choose by cost; 1: always plain; 2: always streaming (benchmarks and tests).
+    uint8_t forced;
+} clinux_copy_choice;
+
+/// The kind of store the next large write uses (1: streaming, 0: plain), and in `timed`
+/// whether it is to be timed; advances the write count.
+int clinux_copy_choice_next(clinux_copy_choice *choice, int *timed);
+
+/// Records a timed write of `count` bytes that took `ticks` with the given kind of store and
+/// updates which kind untimed writes use.
+void clinux_copy_choice_record(clinux_copy_choice *choice, int streaming, uint64_t ticks, size_t count);
+
+/// Copies `count` bytes from `source`: the first `first` to `destination`, the rest to `wrapped`
+/// (the start of a ring's data area), with the kind of store `choice` picks, timing it when due.
+/// Ends with a store fence when streaming, as `clinux_copy_streaming` does.
+void clinux_copy_large(clinux_copy_choice *choice, void *destination, void *wrapped, const void *source,
+                       size_t first, size_t count);
+
 #endif
