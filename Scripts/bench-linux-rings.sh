@@ -14,8 +14,8 @@
 # has them; without one, the three files are fetched from kernel.org at tag $LINUX_TAG (v6.12)
 # into ~/.cache/swift-vmbus/.
 #
-# Each round runs the three Linux rings, then `vmbus bench ring --runs 1 --ring-only` on the
-# same sizes (two threads, a 256 KiB ring, copy-out reads, --seconds per run), and prints ours
+# Each round runs, size by size, the three Linux rings and then `vmbus bench ring --runs 1
+# --ring-only` (two threads, a 256 KiB ring, copy-out reads, --seconds per run), and prints ours
 # divided by the fastest Linux ring of that round: the machine's speed moves between rounds
 # (the hypervisor moves the vCPUs), so only ratios within a round mean anything. The last
 # table gives the median of each column.
@@ -83,9 +83,13 @@ log=$build/rounds.jsonl
 : > "$log"
 for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds…" >&2
-    "$build/linux-rings" --seconds "$seconds" "${sizes[@]}" | sed "s/^{/{\"round\": $round, /" >> "$log"
-    "$vmbus" bench ring --runs 1 --ring-only --json --seconds "$seconds" --publish-every "$publish_every" \
-        --sizes "${sizes[@]}" | grep '"case": "ring\|"case": "copy' | sed "s/^{/{\"round\": $round, /" >> "$log"
+    # Size by size, Linux's rings and then ours, so that the two sides of a ratio run seconds
+    # apart, not minutes.
+    for size in "${sizes[@]}"; do
+        "$build/linux-rings" --seconds "$seconds" "$size" | sed "s/^{/{\"round\": $round, /" >> "$log"
+        "$vmbus" bench ring --runs 1 --ring-only --json --seconds "$seconds" --publish-every "$publish_every" \
+            --sizes "$size" | grep '"case": "ring\|"case": "copy' | sed "s/^{/{\"round\": $round, /" >> "$log"
+    done
 done
 
 python3 - "$log" <<'PY'

@@ -460,30 +460,12 @@ void clinux_copy_streaming(void *destination, const void *source, size_t count) 
 #endif
 }
 
-/* One sample in 16 is timed; one timed sample in 8 tries the other kind of store, so that a move
- * of the vCPUs shows within a few hundred large writes. A kind is left only for one at least an
- * eighth cheaper, so that noise between two near costs does not flip it on every sample. */
-int clinux_copy_choice_next(clinux_copy_choice *choice, int *timed) {
-    uint64_t n = ++choice->writes;
-    if (choice->forced != 0) {
-        *timed = 0;
-        return choice->forced == 2;
-    }
-    if ((n & 15) != 0) {
-        *timed = 0;
-        return choice->streaming;
-    }
-    *timed = 1;
-    uint32_t other = choice->streaming ? choice->plain_cost : choice->streaming_cost;
-    if (other == 0 || (n & 127) == 0) return !choice->streaming;
-    return choice->streaming;
+int clinux_copy_choice_due(const clinux_copy_choice *choice) {
+    return choice->forced == 0 && choice->epoch_writes == 0;
 }
 
-void clinux_copy_choice_record(clinux_copy_choice *choice, int streaming, uint64_t ticks, size_t count) {
-    if (count == 0) return;
-    uint64_t sample = ticks * 256 / count;
+void clinux_copy_choice_record(clinux_copy_choice *choice, int streaming, uint64_t sample) {
     uint32_t *cost = streaming ? &choice->streaming_cost : &choice->plain_cost;
-    // A preempted or migrated copy takes far longer than any store could: clamp it.
     if (*cost != 0 && sample > (uint64_t)*cost * 4) sample = (uint64_t)*cost * 4;
     if (sample > UINT32_MAX / 2) sample = UINT32_MAX / 2;
     if (sample == 0) sample = 1;
@@ -494,9 +476,31 @@ void clinux_copy_choice_record(clinux_copy_choice *choice, int streaming, uint64
     else if (!choice->streaming && stream < plain - plain / 8) choice->streaming = 1;
 }
 
+int clinux_copy_choice_next(clinux_copy_choice *choice, size_t count, uint64_t now) {
+    if (choice->forced != 0) return choice->forced == 2;
+    if (choice->epoch_writes == 0) {
+        // The previous epoch ends where this one starts: its time includes any wait for room
+        // after its last write, which is the reader's pace showing.
+        if (choice->epochs != 0 && choice->epoch_bytes != 0 && now > choice->epoch_start)
+            clinux_copy_choice_record(choice, choice->epoch_streaming,
+                                      (now - choice->epoch_start) * 256 / choice->epoch_bytes);
+        choice->epochs++;
+        uint32_t current = choice->streaming ? choice->streaming_cost : choice->plain_cost;
+        uint32_t other = choice->streaming ? choice->plain_cost : choice->streaming_cost;
+        // Far dearer alternatives are tried less often: each try costs its difference.
+        uint32_t period = (uint64_t)other * 2 > (uint64_t)current * 3 ? 64 : 16;
+        int explore = other == 0 || choice->epochs % period == 0;
+        choice->epoch_streaming = explore ? !choice->streaming : choice->streaming;
+        choice->epoch_start = now;
+        choice->epoch_bytes = 0;
+    }
+    choice->epoch_bytes += count;
+    if (++choice->epoch_writes == CLINUX_COPY_EPOCH) choice->epoch_writes = 0;
+    return choice->epoch_streaming;
+}
+
 static inline uint64_t clinux_ticks(void) {
 #if defined(__x86_64__)
-    _mm_lfence();
     return __rdtsc();
 #else
     struct timespec now;
@@ -507,15 +511,12 @@ static inline uint64_t clinux_ticks(void) {
 
 void clinux_copy_large(clinux_copy_choice *choice, void *destination, void *wrapped, const void *source,
                        size_t first, size_t count) {
-    int timed = 0;
-    int streaming = clinux_copy_choice_next(choice, &timed);
-    uint64_t start = timed ? clinux_ticks() : 0;
-    if (streaming) {
+    uint64_t now = clinux_copy_choice_due(choice) ? clinux_ticks() : 0;
+    if (clinux_copy_choice_next(choice, count, now)) {
         clinux_copy_streaming(destination, source, first);
         if (first < count) clinux_copy_streaming(wrapped, (const unsigned char *)source + first, count - first);
     } else {
         memcpy(destination, source, first);
         if (first < count) memcpy(wrapped, (const unsigned char *)source + first, count - first);
     }
-    if (timed) clinux_copy_choice_record(choice, streaming, clinux_ticks() - start, count);
 }

@@ -178,8 +178,8 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
             // SAFETY: the destination range is inside the data area (or its second mapping),
             // checked above; the source is the slice's own storage.
             if count >= Self.streamingThreshold {
-                // Large writes take plain or streaming stores, whichever this writer measures
-                // to be cheaper where its reader runs now (see `clinux_copy_choice`).
+                // Large writes take plain or streaming stores, whichever moves this ring faster
+                // where its reader runs now (see `clinux_copy_choice`).
                 unsafe copyLarge(choice, data + offset, data, bytes.baseAddress!, first, count)
             } else {
                 unsafe (data + offset).copyMemory(from: bytes.baseAddress!, byteCount: first)
@@ -194,7 +194,8 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
     @inlinable public static var streamingThreshold: Int { 4096 }
 
     /// Which stores this ring's writer uses for payloads of ``streamingThreshold`` bytes and
-    /// more. ``LargeWriteStores/adaptive`` (the default) measures both and uses the cheaper;
+    /// more. ``LargeWriteStores/adaptive`` (the default) times both, waiting for room included,
+    /// and uses the faster;
     /// the others fix the choice, for benchmarks and tests. Setting it starts the measurements
     /// afresh; set it before writing, from the writer's side.
     public var largeWriteStores: LargeWriteStores {
@@ -218,8 +219,9 @@ public struct SharedRingMemory: RingMemory, @unchecked Sendable {
         }
     }
 
-    /// What the adaptive choice has seen: whether untimed large writes stream now, and the
-    /// moving averages of each kind's cost (time-stamp ticks per 256 bytes; 0 until measured).
+    /// What the adaptive choice has seen: whether large writes stream now (outside the epochs
+    /// that try the other kind), and the moving averages of each kind's time per byte, waiting
+    /// for room included (time-stamp ticks per 256 bytes; 0 until measured).
     /// Read it on the writer's thread, or once the writer has stopped.
     public var largeWriteCosts: (streaming: Bool, plain: UInt32, streamingCost: UInt32) {
         let state = unsafe self.largeWrites.pointee
@@ -268,7 +270,7 @@ func copyLarge(
 
 /// Which stores a ring's writer uses for large payloads (``SharedRingMemory/largeWriteStores``).
 public enum LargeWriteStores: String, Sendable, CaseIterable {
-    /// Whichever of the two the writer measures to be cheaper, re-measured as it writes.
+    /// Whichever of the two moves the ring faster, re-measured as the writer writes.
     case adaptive
     /// Plain stores (memcpy): best when the reader shares the writer's cache.
     case plain

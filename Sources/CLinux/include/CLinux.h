@@ -122,38 +122,58 @@ int clinux_thread_name(char *buffer, size_t size);
 void clinux_copy_streaming(void *destination, const void *source, size_t count);
 
 /// How one ring's writer copies its large payloads: with plain stores or streaming ones,
-/// whichever the writer measures to be cheaper where its reader runs now.
+/// whichever gives the ring more throughput where its reader runs now.
 ///
-/// Which is faster depends on where the reader's core is: when its cache is far (another core
-/// complex), a plain store must first fetch each line from it, and streaming stores double the
-/// throughput; when the two threads share a cache, plain stores stay in it and streaming stores
-/// (which go out to memory) are three times slower. The hypervisor moves the vCPUs between the
-/// two, so the writer times one large write in 16 (the time-stamp counter around the copy), one
-/// timed write in 8 with the other kind of store, keeps a moving average of the cost per byte of
-/// each, and uses the cheaper one. Zero-initialise; one writer at a time.
+/// Which wins depends on where the reader's core is. When its cache is far (another core
+/// complex), a plain store must first fetch each line back from it, and streaming stores double
+/// the throughput; when the two threads share a cache, plain stores stay in it and streaming
+/// stores (which go out to memory) are three times slower; in between, plain stores cost the
+/// writer more yet leave the lines where the reader gets them faster. The hypervisor moves the
+/// vCPUs between these placements, and only the ring's pace shows which wins, so the writer
+/// times epochs of 32 large writes (wall time from an epoch's first write to the next epoch's,
+/// waiting for room included), keeps a moving average of each kind's time per byte, and uses
+/// the cheaper kind. One epoch in 16 tries the other kind, one in 64 when that one was more than
+/// half as dear again. Zero-initialise; one writer at a time.
 typedef struct clinux_copy_choice {
-    /// Large writes so far.
-    uint64_t writes;
-    /// Moving averages of the cost, in time-stamp ticks per 256 bytes; 0 until measured.
+    /// Time-stamp counter at the start of the current epoch.
+    uint64_t epoch_start;
+    /// Bytes written in the current epoch.
+    uint64_t epoch_bytes;
+    /// Epochs started so far.
+    uint32_t epochs;
+    /// Large writes in the current epoch.
+    uint32_t epoch_writes;
+    /// Moving averages of the time per byte, in time-stamp ticks per 256 bytes; 0 until measured.
     uint32_t plain_cost;
     uint32_t streaming_cost;
-    /// Whether untimed writes stream.
+    /// Whether writes outside exploration epochs stream.
     uint8_t streaming;
-    /// 0: choose by cost; 1: always plain; 2: always streaming (benchmarks and tests).
+    /// Whether the current epoch streams.
+    uint8_t epoch_streaming;
+    /// 0: choose by measurement; 1: always plain; 2: always streaming (benchmarks and tests).
     uint8_t forced;
 } clinux_copy_choice;
 
-/// The kind of store the next large write uses (1: streaming, 0: plain), and in `timed`
-/// whether it is to be timed; advances the write count.
-int clinux_copy_choice_next(clinux_copy_choice *choice, int *timed);
+/// Large writes per timed epoch.
+#define CLINUX_COPY_EPOCH 32
 
-/// Records a timed write of `count` bytes that took `ticks` with the given kind of store and
-/// updates which kind untimed writes use.
-void clinux_copy_choice_record(clinux_copy_choice *choice, int streaming, uint64_t ticks, size_t count);
+/// Whether the next large write starts an epoch (and so needs the time-stamp counter).
+int clinux_copy_choice_due(const clinux_copy_choice *choice);
+
+/// The kind of store the next large write of `count` bytes uses (1: streaming, 0: plain).
+/// `now` is the time-stamp counter when the write is due to start an epoch, else ignored;
+/// closing an epoch records its time per byte and updates the choice.
+int clinux_copy_choice_next(clinux_copy_choice *choice, size_t count, uint64_t now);
+
+/// Records one measured time per byte (ticks per 256 bytes) for a kind of store and updates
+/// which kind is used: the moving average takes an eighth of each sample, clamped to four times
+/// the average (a preempted epoch), and the choice moves only to a kind at least an eighth
+/// cheaper.
+void clinux_copy_choice_record(clinux_copy_choice *choice, int streaming, uint64_t cost);
 
 /// Copies `count` bytes from `source`: the first `first` to `destination`, the rest to `wrapped`
-/// (the start of a ring's data area), with the kind of store `choice` picks, timing it when due.
-/// Ends with a store fence when streaming, as `clinux_copy_streaming` does.
+/// (the start of a ring's data area), with the kind of store `choice` picks. Ends with a store
+/// fence when streaming, as `clinux_copy_streaming` does.
 void clinux_copy_large(clinux_copy_choice *choice, void *destination, void *wrapped, const void *source,
                        size_t first, size_t count);
 
