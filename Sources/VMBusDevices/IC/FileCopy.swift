@@ -223,6 +223,19 @@ public final class FileCopyHost: Sendable {
         // between two host processes.
         guard self.device.beginOperation() else { throw CopyError.hostReplaced }
         defer { self.device.endOperation() }
+        // A copy is one request per 6 KiB fragment, each sent when the last is answered: run
+        // it where the channel's answers arrive (the doorbell's thread, on substrates that have
+        // one), so that each answer resumes it there instead of waking another thread. It
+        // does no I/O of its own: `data` is in memory.
+        try await withTaskExecutorPreference(self.device.taskExecutor) { () async throws(CopyError) in
+            try await self.send(data, name: name, directory: directory, flags: flags, cancelAfter: cancelAfter, progress: progress)
+        }
+    }
+
+    func send(
+        _ data: [UInt8], name: String, directory: String, flags: FileCopyFlags, cancelAfter: Int?,
+        progress: (Int, Int) -> Void
+    ) async throws(CopyError) {
         try await self.step("start", at: 0, FileCopyMessage(
             operation: .startFileCopy,
             content: .start(fileName: name, pathName: directory, flags: flags, fileSize: UInt64(data.count))))

@@ -67,32 +67,67 @@ extension ICHostDevice {
             return (state.nextNumber, session.id, session.channel)
         }
         guard let (number, session, channel) = current else { throw ICError.notConnected }
-        let timeout = self.timeout
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            self.finish(number, .failure(.timedOut))
-        }
-        defer { timer.cancel() }
+        let deadline = ContinuousClock.now + self.timeout
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ICMessage, ICError>, Never>) in
-            let ended: Bool = self.state.withLock { state in
+            let registered: (ended: Bool, startWatchdog: Bool) = self.state.withLock { state in
                 // The session may have ended since the number was taken: nothing will answer.
-                guard state.session?.id == session else { return true }
-                state.pending = (number, session, continuation)
-                return false
+                guard state.session?.id == session else { return (true, false) }
+                state.pending = (number, session, continuation, deadline)
+                defer { state.watchdog = true }
+                return (false, !state.watchdog)
             }
-            if ended {
+            if registered.ended {
                 continuation.resume(returning: .failure(.notConnected))
+                return
+            }
+            if registered.startWatchdog { self.startWatchdog(until: deadline) }
+            // Written at once when the ring has room (it nearly always has: one request at a
+            // time); otherwise a task waits for room, so that a guest that stopped reading
+            // still lets the request time out.
+            let payload = message.encode()
+            do {
+                if try channel.trySend(inBand: payload[...], transactionID: number) { return }
+            } catch {
+                self.finish(number, .failure(.notConnected))
                 return
             }
             Task {
                 do {
-                    try await channel.send(inBand: message.encode()[...], transactionID: number)
+                    try await channel.send(inBand: payload[...], transactionID: number)
                 } catch {
                     self.finish(number, .failure(.notConnected))
                 }
             }
         }
         return try result.get()
+    }
+
+    /// Times out requests: one task sleeps until the deadline of the request in flight, checks,
+    /// and sleeps again until the next one's, while requests keep coming (a file copy sends
+    /// thousands a second; a task and a timer for each cost a thread's wake-up or two each).
+    /// It ends when nothing is in flight; the next request starts it again.
+    func startWatchdog(until first: ContinuousClock.Instant) {
+        Task {
+            var wake = first
+            while true {
+                try? await Task.sleep(until: wake, clock: .continuous)
+                enum Next { case stop, sleep(ContinuousClock.Instant), expire(UInt64) }
+                let next: Next = self.state.withLock { state in
+                    guard let pending = state.pending else {
+                        state.watchdog = false
+                        return .stop
+                    }
+                    return ContinuousClock.now >= pending.deadline ? .expire(pending.number) : .sleep(pending.deadline)
+                }
+                switch next {
+                case .stop: return
+                case .sleep(let deadline): wake = deadline
+                case .expire(let number):
+                    self.finish(number, .failure(.timedOut))
+                    wake = .now
+                }
+            }
+        }
     }
 
     /// Completes request `number` (once: a late answer or timer finds nothing to complete).

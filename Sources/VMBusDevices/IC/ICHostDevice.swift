@@ -70,8 +70,14 @@ public final class ICHostDevice: HostDevice {
         var nextWatcher: UInt64 = 0
         /// Waits whose time ran out (or were cancelled) before they started waiting.
         var expiredWatchers: Set<UInt64> = []
-        /// The request in flight: its number, its session and who waits for the answer.
-        var pending: (number: UInt64, session: UInt64, continuation: CheckedContinuation<Result<ICMessage, ICError>, Never>)?
+        /// The request in flight: its number, its session, who waits for the answer, and when
+        /// it times out.
+        var pending: (
+            number: UInt64, session: UInt64, continuation: CheckedContinuation<Result<ICMessage, ICError>, Never>,
+            deadline: ContinuousClock.Instant
+        )?
+        /// Whether the task that times out requests runs (``startWatchdog(until:)``).
+        var watchdog = false
         var nextNumber: UInt64 = 1
         /// Requests waiting for the one in flight.
         var queue: [CheckedContinuation<Void, Never>] = []
@@ -118,6 +124,11 @@ public final class ICHostDevice: HostDevice {
     /// Whether the guest has the channel open.
     public var isConnected: Bool { self.state.withLock { $0.session != nil } }
 
+    /// The executor of the thread that takes the open channel's doorbell, if its substrate has
+    /// one (``Channel/taskExecutor``): where a run of requests (a file copy) waits for its
+    /// answers with no hop to another thread.
+    public var taskExecutor: (any TaskExecutor)? { self.state.withLock { $0.session?.channel.taskExecutor } }
+
     /// How often the guest opened the channel so far.
     public var openCount: UInt64 { self.state.withLock { $0.sessions } }
 
@@ -143,7 +154,10 @@ public final class ICHostDevice: HostDevice {
             return state.sessions
         }
         self.notifyWatchers()
-        Task {
+        // The reader only matches answers to the request in flight and resumes its waiter: it
+        // runs on the thread that takes the channel's doorbell (where the substrate has one),
+        // so an answer costs no wake-up of another thread.
+        Task(executorPreference: channel.taskExecutor) {
             if let reader { while let packet = await reader.next() { self.response(packet, session: session) } }
             self.ended(session)
         }
