@@ -33,20 +33,8 @@ while [ $# -gt 0 ]; do
 done
 
 files=(tools/hv/hv_fcopy_uio_daemon.c tools/hv/vmbus_bufring.c tools/hv/vmbus_bufring.h)
-if [ -z "$linux_src" ]; then
-    linux_src=${XDG_CACHE_HOME:-$HOME/.cache}/swift-vmbus/linux-$tag
-    for f in "${files[@]}"; do
-        [ -f "$linux_src/$f" ] && continue
-        mkdir -p "$linux_src/$(dirname "$f")"
-        url="https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/plain/$f?h=$tag"
-        curl -fsSL "$url" -o "$linux_src/$f.part" \
-            || { echo "bench-fcopy-linux: could not fetch $url; give a Linux tree with --linux-src" >&2; exit 1; }
-        mv "$linux_src/$f.part" "$linux_src/$f"
-    done
-fi
-for f in "${files[@]}"; do
-    [ -f "$linux_src/$f" ] || { echo "bench-fcopy-linux: $linux_src has no $f (Linux 6.10 or later needed)" >&2; exit 1; }
-done
+. "$here/linux-rings/sources.sh"
+linux_src=$(linux_sources bench-fcopy-linux "$linux_src" "$tag" "${files[@]}")
 
 build=$repo/.build-linux-rings
 mkdir -p "$build"

@@ -45,22 +45,8 @@ done
 [ ${#sizes[@]} -gt 0 ] || sizes=(64 1024 4096 16384)
 
 files=(tools/hv/vmbus_bufring.c tools/hv/vmbus_bufring.h drivers/hv/ring_buffer.c)
-if [ -z "$linux_src" ]; then
-    linux_src=${XDG_CACHE_HOME:-$HOME/.cache}/swift-vmbus/linux-$tag
-    for f in "${files[@]}"; do
-        [ -f "$linux_src/$f" ] && continue
-        mkdir -p "$linux_src/$(dirname "$f")"
-        url="https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/plain/$f?h=$tag"
-        if ! curl -fsSL "$url" -o "$linux_src/$f.part"; then
-            echo "bench-linux-rings: could not fetch $url; give a Linux tree with --linux-src" >&2
-            exit 1
-        fi
-        mv "$linux_src/$f.part" "$linux_src/$f"
-    done
-fi
-for f in "${files[@]}"; do
-    [ -f "$linux_src/$f" ] || { echo "bench-linux-rings: $linux_src has no $f (Linux 6.10 or later needed)" >&2; exit 1; }
-done
+. "$here/linux-rings/sources.sh"
+linux_src=$(linux_sources bench-linux-rings "$linux_src" "$tag" "${files[@]}")
 
 build=$repo/.build-linux-rings
 mkdir -p "$build"

@@ -125,7 +125,7 @@ public final class ICHostDevice: HostDevice {
     public var isConnected: Bool { self.state.withLock { $0.session != nil } }
 
     /// The executor of the thread that takes the open channel's doorbell, if its substrate has
-    /// one (``Channel/taskExecutor``): where a run of requests (a file copy) waits for its
+    /// one (`Channel.taskExecutor`): where a run of requests (a file copy) waits for its
     /// answers with no hop to another thread.
     public var taskExecutor: (any TaskExecutor)? { self.state.withLock { $0.session?.channel.taskExecutor } }
 
