@@ -15,9 +15,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$here")
-linux_src=${LINUX_SRC:-}
-tag=${LINUX_TAG:-v6.12}
+. "$here/linux-rings/sources.sh"  # repo, linux_src, tag and linux_sources
 rounds=5
 mib=100
 
@@ -33,7 +31,6 @@ while [ $# -gt 0 ]; do
 done
 
 files=(tools/hv/hv_fcopy_uio_daemon.c tools/hv/vmbus_bufring.c tools/hv/vmbus_bufring.h)
-. "$here/linux-rings/sources.sh"
 linux_src=$(linux_sources bench-fcopy-linux "$linux_src" "$tag" "${files[@]}")
 
 build=$repo/.build-linux-rings

@@ -22,9 +22,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$here")
-linux_src=${LINUX_SRC:-}
-tag=${LINUX_TAG:-v6.12}
+. "$here/linux-rings/sources.sh"  # repo, linux_src, tag and linux_sources
 rounds=5
 seconds=0.5
 publish_every=32
@@ -45,7 +43,6 @@ done
 [ ${#sizes[@]} -gt 0 ] || sizes=(64 1024 4096 16384)
 
 files=(tools/hv/vmbus_bufring.c tools/hv/vmbus_bufring.h drivers/hv/ring_buffer.c)
-. "$here/linux-rings/sources.sh"
 linux_src=$(linux_sources bench-linux-rings "$linux_src" "$tag" "${files[@]}")
 
 build=$repo/.build-linux-rings

@@ -1,4 +1,10 @@
-# Sourced by the bench-*-linux scripts: finds Linux's files for them.
+# Sourced by the two Linux bench scripts (after setting `here` to Scripts/): the repository,
+# the defaults of --linux-src ($LINUX_SRC) and of the tag fetched ($LINUX_TAG, v6.12), and
+# linux_sources, which finds Linux's files for them.
+repo=$(dirname "$here")
+linux_src=${LINUX_SRC:-}
+tag=${LINUX_TAG:-v6.12}
+
 #
 #   linux_sources NAME DIR TAG FILE...
 #
