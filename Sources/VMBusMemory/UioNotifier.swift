@@ -69,6 +69,32 @@ public final class UioNotifier: @unchecked Sendable {
         return UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
     }
 
+    /// Blocks until the next interrupt or until `wake` is signalled, whichever comes first:
+    /// for a notifier thread that also runs tasks (a ``LoopExecutor`` rings `wake` when a job
+    /// arrives while the thread sleeps here).
+    /// - Returns: the running interrupt count, or `nil` when only `wake` fired (it is drained).
+    /// - Throws: ``Failure/gone`` once the device is rescinded (or the notifier shut down).
+    public func wait(orWake wake: EventFD) throws(Failure) -> UInt32? {
+        var entries = [
+            pollfd(fd: self.fileDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake.fileDescriptor, events: Int16(POLLIN), revents: 0),
+        ]
+        while true {
+            // SAFETY: two pollfds, passed by address for the call only.
+            let ready = unsafe entries.withUnsafeMutableBufferPointer { unsafe poll($0.baseAddress!, 2, -1) }
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw Failure.system("poll failed: errno \(errno)")
+            }
+            break
+        }
+        // An interrupt (or the end: a hang-up or error reads as gone) first; the wake-up is
+        // only a hint that jobs are queued, which the caller runs either way.
+        if entries[0].revents != 0 { return try self.wait() }
+        if entries[1].revents != 0 { wake.drain() }
+        return nil
+    }
+
     /// irqcontrol: `true` unmasks the inbound ring and signals the host (the host-kick after
     /// writing packets), `false` masks.
     public func control(enable: Bool) throws(Failure) {

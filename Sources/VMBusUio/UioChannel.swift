@@ -72,7 +72,8 @@ public struct UioDevice: Sendable {
 /// A device's primary channel driven from user space through `uio_hv_generic` (05 §10): the
 /// rings mapped in place, the same `Channel` API as every other substrate (in-place reads,
 /// batching, `pending_send_sz`, the interrupt mask), interrupts from blocking 4-byte reads on
-/// a thread of its own, and the host kicked by irqcontrol writes. The kernel opened the
+/// a thread of its own — which also runs the tasks that prefer it (`Channel.taskExecutor`) —
+/// and the host kicked by irqcontrol writes. The kernel opened the
 /// channel when the node was opened; a read failing with EIO (the socket closing, for an
 /// export) means the host rescinded it: the channel finishes with `CloseReason.rescinded`.
 public final class UioChannel: Sendable {
@@ -88,6 +89,11 @@ public final class UioChannel: Sendable {
     let subChannels = SubChannels()
     /// Map 2, the guest → host monitor page, once a monitored sub-channel needs it.
     let monitorPage = Locked<MappedMemory?>(nil)
+    /// The interrupt thread as a task executor, offered as the primary's
+    /// `Channel.taskExecutor`: a reader task that prefers it is resumed by that thread right
+    /// after it took the interrupt, instead of being handed to the cooperative pool (`nil` if
+    /// its eventfd could not be made: tasks then run on the pool, as before).
+    let executor = try? LoopExecutor()
 
     /// Opens the node (for a real device this makes the kernel open the channel), maps the
     /// rings and starts taking interrupts.
@@ -115,7 +121,7 @@ public final class UioChannel: Sendable {
             let notifier = self.notifier
             self.channel = try Channel(
                 relid: device.sysfs.relid ?? 0, outgoing: outgoing, incoming: incoming, doorbell: try Self.primaryDoorbell(device, notifier),
-                options: options, capture: capture)
+                options: options, capture: capture, taskExecutor: self.executor)
         } catch let error as MemoryError {
             throw UioError.unavailable("cannot map the rings of \(device.nodePath): \(error)")
         } catch {
@@ -125,12 +131,26 @@ public final class UioChannel: Sendable {
         let notifier = self.notifier
         let subChannels = self.subChannels
         let inbound = self.inbound
+        let executor = self.executor
         ThreadName.start("vmbus-uio-\(device.sysfs.relid ?? 0)") {
+            var batch: [UnownedJob] = []
             while true {
+                // Tasks that prefer this thread (`Channel.taskExecutor`) run between interrupts;
+                // it sleeps only with none queued, and a job queued while it sleeps wakes it.
+                if let executor {
+                    _ = executor.runPending(&batch)
+                    guard executor.prepareToSleep() else { continue }
+                }
                 // uio cannot say which channel the interrupt was for: wake them all (each reader
                 // looks at its ring and sleeps again if it is empty).
                 do throws(UioNotifier.Failure) {
-                    _ = try notifier.wait()
+                    if let executor {
+                        let interrupt = try notifier.wait(orWake: executor.wake)
+                        executor.awoke()
+                        guard interrupt != nil else { continue }
+                    } else {
+                        _ = try notifier.wait()
+                    }
                     // The kernel masked the interrupted ring (05 §10.3); this substrate's
                     // channels expect signals on unless they mask them themselves while reading
                     // (an interrupt handler never does): unmask before waking, so whatever the
@@ -142,7 +162,10 @@ public final class UioChannel: Sendable {
                         sub.channel.interrupt()
                     }
                 } catch {
-                    // Rescinded (or closed here): what the host sent before is still read.
+                    // Rescinded (or closed here): what the host sent before is still read, by
+                    // readers that now run elsewhere.
+                    executor?.awoke()
+                    executor?.end()
                     channel.finish(channel.closeReason ?? .rescinded)
                     for sub in subChannels.list.withLock({ $0 }) { sub.channel.finish(sub.channel.closeReason ?? .rescinded) }
                     return

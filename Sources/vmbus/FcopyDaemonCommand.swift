@@ -66,7 +66,10 @@ struct FcopyDaemonCommand: AsyncParsableCommand {
         let shutdown = Shutdown(logger, first: ("close the channel and the uio notifier", { uio.close() }))
         logger.info("serving file copy on \(device.nodePath) (relid \(device.sysfs.relid ?? 0), rings \(device.ringMapBytes / 2) bytes each)")
         let driver = ICGuestDriver(FileCopyGuest(root: self.root))
-        let reason = await driver.serve(uio.channel)
+        // The service runs on the interrupt thread: a request that comes while the reader
+        // sleeps wakes that thread only, not a pool thread as well. Its file writes block just
+        // this device's interrupts, which only wake this reader.
+        let reason = await withTaskExecutorPreference(uio.channel.taskExecutor) { await driver.serve(uio.channel) }
         shutdown.run([.init("close the channel and the uio notifier, if the host ended them") { uio.close() }])
         let statistics = driver.statistics
         if shutdown.cause != nil {
