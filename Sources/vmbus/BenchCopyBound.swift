@@ -13,7 +13,7 @@ final class CopyBoundCounters: Sendable {
 }
 
 /// The bound for any ring that moves these payloads between two threads with a plain memcpy
-/// on each side (Linux's rings; ours streams writes of 4 KiB and more past it): the writer
+/// on each side (Linux's rings; ours may stream writes of 4 KiB and more past it): the writer
 /// copies each payload into the next slot of a buffer the size of the ring's data area and
 /// publishes a count every `publishEvery` payloads or quarter buffer, as the ring bench does;
 /// the reader copies each slot out and hands it back the same way. No packet headers, no

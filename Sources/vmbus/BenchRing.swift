@@ -30,7 +30,7 @@ struct BenchRing: ParsableCommand {
             the cache lines crossing cores.
 
             Payloads of 4 KiB and more are written with plain or streaming (non-temporal) \
-            stores, whichever the writer measures to be cheaper where the reader runs now: \
+            stores, whichever the writer measures to move the ring faster where the reader runs now: \
             streaming when the reader's cache is far (then the ring passes the copy bound), plain \
             when the two threads share a cache. For those sizes two more rows fix the choice: \
             "copy, plain" and "copy, streaming".

@@ -116,9 +116,11 @@ int clinux_thread_name(char *buffer, size_t size);
 
 /// Copies `count` bytes with non-temporal (streaming) stores where the CPU has them (x86-64),
 /// then fences them (sfence), so a store published after the call is seen after them; elsewhere
-/// a plain memcpy. For ring writes of 4 KiB and more: the lines go out of the writer's cache
-/// instead of being fetched for ownership from the reader's, which on this machine doubles what
-/// two threads move through a ring at 16 KiB (BENCHMARKS.md); below that a plain copy wins.
+/// a plain memcpy. One of the two kinds of store a ring's large writes choose between
+/// (`clinux_copy_choice`): the lines go out of the writer's cache instead of being fetched for
+/// ownership from the reader's, which doubles what two threads move through a ring at 16 KiB
+/// when the reader's cache is far, and costs three times as much when the two share one
+/// (BENCHMARKS.md).
 void clinux_copy_streaming(void *destination, const void *source, size_t count);
 
 /// How one ring's writer copies its large payloads: with plain stores or streaming ones,
